@@ -1,0 +1,59 @@
+//! siaga-store: the only crate that knows SQL. The [`Store`] trait is the storage
+//! interface the rest of siaga uses; [`SqliteStore`] is the embedded implementation
+//! (WAL, durable commits, one writer thread with group commit, BEGIN IMMEDIATE).
+
+mod error;
+mod sqlite;
+mod types;
+
+pub use error::StoreError;
+pub use sqlite::SqliteStore;
+pub use types::*;
+
+use async_trait::async_trait;
+
+/// Everything siaga persists. The store is the only truth for orders and money: every
+/// money movement happens inside one of these calls as one transaction.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // resellers
+    async fn create_reseller(&self, r: NewReseller) -> Result<(), StoreError>;
+    async fn reseller(&self, id: &str) -> Result<Option<Reseller>, StoreError>;
+    async fn reseller_by_key_hash(&self, key_hash: &str) -> Result<Option<Reseller>, StoreError>;
+    async fn list_resellers(&self) -> Result<Vec<Reseller>, StoreError>;
+    /// Replaces key hash and webhook secret; false if the reseller does not exist.
+    async fn rotate_keys(&self, id: &str, key_hash: &str, webhook_secret: &str, now: i64) -> Result<bool, StoreError>;
+
+    // ledger
+    async fn deposit(&self, reseller_id: &str, amount: i64, note: &str, now: i64) -> Result<Balance, StoreError>;
+    async fn balance(&self, reseller_id: &str) -> Result<Balance, StoreError>;
+    async fn statement(&self, reseller_id: &str, from: i64, to: i64, limit: u32) -> Result<Vec<StatementLine>, StoreError>;
+
+    // orders
+    /// Idempotent intake: finds (reseller, ref_id) or reserves the price and inserts the order.
+    async fn create_order(&self, o: NewOrder) -> Result<Intake, StoreError>;
+    async fn order(&self, order_id: &str) -> Result<Option<Order>, StoreError>;
+    async fn order_by_ref(&self, reseller_id: &str, ref_id: &str) -> Result<Option<Order>, StoreError>;
+    async fn list_orders(&self, q: OrderQuery) -> Result<Vec<Order>, StoreError>;
+    async fn attempts(&self, order_id: &str) -> Result<Vec<Attempt>, StoreError>;
+    async fn attempt_by_supplier_ref(&self, supplier_id: &str, supplier_ref: &str) -> Result<Option<Attempt>, StoreError>;
+    /// Pending orders whose `next_action_at` has come, oldest first.
+    async fn due_orders(&self, now: i64, limit: u32) -> Result<Vec<String>, StoreError>;
+
+    // order transitions (each conditional on the order's version: `Stale` if it moved)
+    /// Records a new attempt in state `sending` before the request leaves.
+    async fn start_attempt(&self, a: NewAttempt) -> Result<Transition<Attempt>, StoreError>;
+    /// Settles an open attempt and applies the order change, with the ledger and outbox.
+    async fn settle_attempt(&self, s: Settle) -> Result<Transition<Order>, StoreError>;
+    /// Changes an order without an attempt result (fail with no route, reschedule, ...).
+    async fn change_order(&self, c: ChangeOrder) -> Result<Transition<Order>, StoreError>;
+
+    // outbox
+    async fn due_outbox(&self, now: i64, limit: u32) -> Result<Vec<OutboxItem>, StoreError>;
+    async fn outbox_done(&self, id: i64, now: i64) -> Result<(), StoreError>;
+    async fn outbox_retry(&self, id: i64, next_at: i64, error: &str, dead: bool) -> Result<(), StoreError>;
+    async fn outbox_pending_count(&self) -> Result<i64, StoreError>;
+
+    // invariants
+    async fn verify(&self) -> Result<VerifyReport, StoreError>;
+}

@@ -1,0 +1,281 @@
+//! The SQLite store: one file in WAL mode with `synchronous=FULL`. All writes go through
+//! one writer thread that takes the write lock up front (`BEGIN IMMEDIATE`) and commits a
+//! batch of jobs at once (group commit: each job in its own savepoint, every caller
+//! answered only after the shared commit is durable). Reads use a small connection pool.
+
+mod ledger;
+mod orders;
+mod outbox;
+mod resellers;
+mod verify;
+
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::StoreError;
+use crate::types::*;
+use crate::Store;
+
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/0001_core.sql"))];
+
+/// Most jobs committed together in one transaction.
+const MAX_BATCH: usize = 256;
+const READERS: usize = 8;
+
+type Done = Box<dyn FnOnce(Result<(), String>) + Send>;
+/// A write job: given the connection (inside the batch transaction) it runs and returns
+/// whether it succeeded plus how to answer its caller once the commit is known; given
+/// `None` (no transaction could be opened) it does not run and answers with the error.
+type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Done) + Send>;
+
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: mpsc::Sender<Job>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+}
+
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+    )?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (version, sql) in MIGRATIONS {
+        if *version > current {
+            tx.execute_batch(sql)
+                .map_err(|e| StoreError::Migration(format!("migration {version}: {e}")))?;
+            tx.execute_batch(&format!("PRAGMA user_version = {version}"))?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and applies pending migrations.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let mut conn = connect(path)?;
+        migrate(&mut conn)?;
+        let (tx, rx) = mpsc::channel::<Job>(4096);
+        std::thread::Builder::new()
+            .name("siaga-store-writer".into())
+            .spawn(move || writer_loop(conn, rx))
+            .map_err(|e| StoreError::Commit(format!("cannot start writer thread: {e}")))?;
+        Ok(SqliteStore {
+            path: path.to_owned(),
+            writer: tx,
+            readers: Arc::new(Mutex::new(Vec::new())),
+        })
+    }
+
+    /// The newest schema version this build knows.
+    pub fn schema_version() -> i64 {
+        MIGRATIONS.last().map(|m| m.0).unwrap_or(0)
+    }
+
+    /// Runs `f` inside the shared write transaction; answers after the commit is durable.
+    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel::<Result<T, StoreError>>();
+        let job: Job = Box::new(move |conn| {
+            let res = match conn {
+                Some(conn) => match std::panic::catch_unwind(AssertUnwindSafe(|| f(conn))) {
+                    Ok(r) => r,
+                    Err(_) => Err(StoreError::Commit("a store job panicked".into())),
+                },
+                None => Err(StoreError::Commit("no write transaction".into())),
+            };
+            let ok = res.is_ok();
+            let done: Done = Box::new(move |commit| {
+                let out = match commit {
+                    Ok(()) => res,
+                    Err(e) => Err(StoreError::Commit(e)),
+                };
+                let _ = tx.send(out);
+            });
+            (ok, done)
+        });
+        self.writer.send(job).await.map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `f` on a pooled read connection, in a read transaction (one snapshot).
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let pool = self.readers.clone();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = match pool.lock().map_err(|_| StoreError::Closed)?.pop() {
+                Some(c) => c,
+                None => connect(&path)?,
+            };
+            conn.execute_batch("BEGIN DEFERRED")?;
+            let res = f(&conn);
+            let end = conn.execute_batch("COMMIT");
+            if end.is_ok() {
+                if let Ok(mut p) = pool.lock() {
+                    if p.len() < READERS {
+                        p.push(conn);
+                    }
+                }
+            }
+            let out = res?;
+            end?;
+            Ok(out)
+        })
+        .await
+        .map_err(|_| StoreError::Closed)?
+    }
+}
+
+fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>) {
+    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        run_batch(&conn, &mut batch);
+    }
+}
+
+fn run_batch(conn: &Connection, batch: &mut Vec<Job>) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let msg = e.to_string();
+        tracing::error!(error = %msg, "cannot begin a write transaction");
+        for job in batch.drain(..) {
+            let (_, done) = job(None);
+            done(Err(msg.clone()));
+        }
+        return;
+    }
+    let mut dones: Vec<Done> = Vec::with_capacity(batch.len());
+    for job in batch.drain(..) {
+        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+            let (_, done) = job(None);
+            dones.push(Box::new(move |_| done(Err(e.to_string()))));
+            continue;
+        }
+        let (ok, done) = job(Some(conn));
+        let end = if ok {
+            conn.execute_batch("RELEASE job")
+        } else {
+            conn.execute_batch("ROLLBACK TO job; RELEASE job")
+        };
+        if let Err(e) = end {
+            tracing::error!(error = %e, "savepoint end failed");
+        }
+        dones.push(done);
+    }
+    let commit = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+    if commit.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    for done in dones {
+        done(commit.clone());
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_reseller(&self, r: NewReseller) -> Result<(), StoreError> {
+        self.write(move |c| resellers::create(c, &r)).await
+    }
+    async fn reseller(&self, id: &str) -> Result<Option<Reseller>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |c| resellers::by_id(c, &id)).await
+    }
+    async fn reseller_by_key_hash(&self, key_hash: &str) -> Result<Option<Reseller>, StoreError> {
+        let h = key_hash.to_owned();
+        self.read(move |c| resellers::by_key_hash(c, &h)).await
+    }
+    async fn list_resellers(&self) -> Result<Vec<Reseller>, StoreError> {
+        self.read(resellers::list).await
+    }
+    async fn rotate_keys(&self, id: &str, key_hash: &str, secret: &str, now: i64) -> Result<bool, StoreError> {
+        let (id, h, s) = (id.to_owned(), key_hash.to_owned(), secret.to_owned());
+        self.write(move |c| resellers::rotate(c, &id, &h, &s, now)).await
+    }
+    async fn deposit(&self, reseller_id: &str, amount: i64, note: &str, now: i64) -> Result<Balance, StoreError> {
+        let (id, note) = (reseller_id.to_owned(), note.to_owned());
+        self.write(move |c| ledger::deposit(c, &id, amount, &note, now)).await
+    }
+    async fn balance(&self, reseller_id: &str) -> Result<Balance, StoreError> {
+        let id = reseller_id.to_owned();
+        self.read(move |c| ledger::balance(c, &id)).await
+    }
+    async fn statement(&self, reseller_id: &str, from: i64, to: i64, limit: u32) -> Result<Vec<StatementLine>, StoreError> {
+        let id = reseller_id.to_owned();
+        self.read(move |c| ledger::statement(c, &id, from, to, limit)).await
+    }
+    async fn create_order(&self, o: NewOrder) -> Result<Intake, StoreError> {
+        self.write(move |c| orders::create(c, &o)).await
+    }
+    async fn order(&self, order_id: &str) -> Result<Option<Order>, StoreError> {
+        let id = order_id.to_owned();
+        self.read(move |c| orders::by_id(c, &id)).await
+    }
+    async fn order_by_ref(&self, reseller_id: &str, ref_id: &str) -> Result<Option<Order>, StoreError> {
+        let (r, f) = (reseller_id.to_owned(), ref_id.to_owned());
+        self.read(move |c| orders::by_ref(c, &r, &f)).await
+    }
+    async fn list_orders(&self, q: OrderQuery) -> Result<Vec<Order>, StoreError> {
+        self.read(move |c| orders::list(c, &q)).await
+    }
+    async fn attempts(&self, order_id: &str) -> Result<Vec<Attempt>, StoreError> {
+        let id = order_id.to_owned();
+        self.read(move |c| orders::attempts(c, &id)).await
+    }
+    async fn attempt_by_supplier_ref(&self, supplier_id: &str, supplier_ref: &str) -> Result<Option<Attempt>, StoreError> {
+        let (s, r) = (supplier_id.to_owned(), supplier_ref.to_owned());
+        self.read(move |c| orders::attempt_by_ref(c, &s, &r)).await
+    }
+    async fn due_orders(&self, now: i64, limit: u32) -> Result<Vec<String>, StoreError> {
+        self.read(move |c| orders::due(c, now, limit)).await
+    }
+    async fn start_attempt(&self, a: NewAttempt) -> Result<Transition<Attempt>, StoreError> {
+        self.write(move |c| orders::start_attempt(c, &a)).await
+    }
+    async fn settle_attempt(&self, s: Settle) -> Result<Transition<Order>, StoreError> {
+        self.write(move |c| orders::settle(c, &s)).await
+    }
+    async fn change_order(&self, ch: ChangeOrder) -> Result<Transition<Order>, StoreError> {
+        self.write(move |c| orders::change(c, &ch)).await
+    }
+    async fn due_outbox(&self, now: i64, limit: u32) -> Result<Vec<OutboxItem>, StoreError> {
+        self.read(move |c| outbox::due(c, now, limit)).await
+    }
+    async fn outbox_done(&self, id: i64, now: i64) -> Result<(), StoreError> {
+        self.write(move |c| outbox::done(c, id, now)).await
+    }
+    async fn outbox_retry(&self, id: i64, next_at: i64, error: &str, dead: bool) -> Result<(), StoreError> {
+        let e = error.to_owned();
+        self.write(move |c| outbox::retry(c, id, next_at, &e, dead)).await
+    }
+    async fn outbox_pending_count(&self) -> Result<i64, StoreError> {
+        self.read(outbox::pending_count).await
+    }
+    async fn verify(&self) -> Result<VerifyReport, StoreError> {
+        self.read(verify::run).await
+    }
+}

@@ -1,0 +1,337 @@
+//! Orders and attempts: idempotent intake with the reservation, conditional transitions
+//! (by order version) that settle attempts and finish orders with the ledger and outbox
+//! in the same transaction.
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use siaga_domain::{FailureCode, OrderStatus, Stage};
+
+use super::ledger::{self, Posting, TransferSpec};
+use super::outbox;
+use crate::error::StoreError;
+use crate::types::*;
+
+const ORDER_COLS: &str = "id, reseller_id, ref_id, product, destination, price, max_wait_s, status, stage,
+    serial_number, failure_code, next_action_at, wait_until, version, created_at, updated_at";
+
+fn order_row(r: &Row<'_>) -> rusqlite::Result<Order> {
+    let bad = |i: usize, s: &str| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, format!("bad value {s}").into())
+    };
+    let status: String = r.get(7)?;
+    let stage: Option<String> = r.get(8)?;
+    let failure: Option<String> = r.get(10)?;
+    Ok(Order {
+        id: r.get(0)?,
+        reseller_id: r.get(1)?,
+        ref_id: r.get(2)?,
+        product: r.get(3)?,
+        destination: r.get(4)?,
+        price: r.get(5)?,
+        max_wait_s: r.get(6)?,
+        status: OrderStatus::parse(&status).ok_or_else(|| bad(7, &status))?,
+        stage: match stage {
+            Some(s) => Some(Stage::parse(&s).ok_or_else(|| bad(8, &s))?),
+            None => None,
+        },
+        serial_number: r.get(9)?,
+        failure_code: match failure {
+            Some(s) => Some(FailureCode::parse(&s).ok_or_else(|| bad(10, &s))?),
+            None => None,
+        },
+        next_action_at: r.get(11)?,
+        wait_until: r.get(12)?,
+        version: r.get(13)?,
+        created_at: r.get(14)?,
+        updated_at: r.get(15)?,
+    })
+}
+
+const ATTEMPT_COLS: &str = "id, order_id, seq, supplier_id, sku, cost, supplier_ref, state, reason, rc,
+    http_status, message, sn, inquiries, next_inquiry_at, started_at, finished_at";
+
+fn attempt_row(r: &Row<'_>) -> rusqlite::Result<Attempt> {
+    let state: String = r.get(7)?;
+    Ok(Attempt {
+        id: r.get(0)?,
+        order_id: r.get(1)?,
+        seq: r.get(2)?,
+        supplier_id: r.get(3)?,
+        sku: r.get(4)?,
+        cost: r.get(5)?,
+        supplier_ref: r.get(6)?,
+        state: AttemptState::parse(&state).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(7, rusqlite::types::Type::Text, format!("bad state {state}").into())
+        })?,
+        reason: r.get(8)?,
+        rc: r.get(9)?,
+        http_status: r.get(10)?,
+        message: r.get(11)?,
+        sn: r.get(12)?,
+        inquiries: r.get(13)?,
+        next_inquiry_at: r.get(14)?,
+        started_at: r.get(15)?,
+        finished_at: r.get(16)?,
+    })
+}
+
+pub(crate) fn by_id(c: &Connection, id: &str) -> Result<Option<Order>, StoreError> {
+    Ok(c.prepare_cached(&format!("SELECT {ORDER_COLS} FROM orders WHERE id = ?1"))?
+        .query_row([id], order_row)
+        .optional()?)
+}
+
+pub(crate) fn by_ref(c: &Connection, reseller_id: &str, ref_id: &str) -> Result<Option<Order>, StoreError> {
+    Ok(c.prepare_cached(&format!("SELECT {ORDER_COLS} FROM orders WHERE reseller_id = ?1 AND ref_id = ?2"))?
+        .query_row([reseller_id, ref_id], order_row)
+        .optional()?)
+}
+
+pub(crate) fn list(c: &Connection, q: &OrderQuery) -> Result<Vec<Order>, StoreError> {
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {ORDER_COLS} FROM orders WHERE reseller_id = ?1
+           AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR created_at >= ?3) AND (?4 IS NULL OR id < ?4)
+         ORDER BY id DESC LIMIT ?5"
+    ))?;
+    let rows = st.query_map(
+        params![q.reseller_id, q.status.map(|s| s.as_str()), q.since, q.before_id, q.limit],
+        order_row,
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(crate) fn attempts(c: &Connection, order_id: &str) -> Result<Vec<Attempt>, StoreError> {
+    let mut st = c.prepare_cached(&format!("SELECT {ATTEMPT_COLS} FROM attempts WHERE order_id = ?1 ORDER BY seq"))?;
+    let rows = st.query_map([order_id], attempt_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn attempt_by_id(c: &Connection, id: &str) -> Result<Option<Attempt>, StoreError> {
+    Ok(c.prepare_cached(&format!("SELECT {ATTEMPT_COLS} FROM attempts WHERE id = ?1"))?
+        .query_row([id], attempt_row)
+        .optional()?)
+}
+
+pub(crate) fn attempt_by_ref(c: &Connection, supplier_id: &str, r: &str) -> Result<Option<Attempt>, StoreError> {
+    Ok(c.prepare_cached(&format!("SELECT {ATTEMPT_COLS} FROM attempts WHERE supplier_ref = ?1 AND supplier_id = ?2"))?
+        .query_row([r, supplier_id], attempt_row)
+        .optional()?)
+}
+
+pub(crate) fn due(c: &Connection, now: i64, limit: u32) -> Result<Vec<String>, StoreError> {
+    let mut st = c.prepare_cached(
+        "SELECT id FROM orders WHERE status = 'pending' AND next_action_at <= ?1
+         ORDER BY next_action_at, id LIMIT ?2",
+    )?;
+    let rows = st.query_map(params![now, limit], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(crate) fn create(c: &Connection, n: &NewOrder) -> Result<Intake, StoreError> {
+    if let Some(o) = by_ref(c, &n.reseller_id, &n.ref_id)? {
+        return Ok(if o.product == n.product && o.destination == n.destination {
+            Intake::Replay(o)
+        } else {
+            Intake::Conflict(o)
+        });
+    }
+    // The writer holds the write lock (BEGIN IMMEDIATE), so this read and the guarded
+    // update below cannot interleave with another writer.
+    let Some(available) = ledger::account_balance(c, &ledger::available(&n.reseller_id))? else {
+        return Ok(Intake::UnknownReseller);
+    };
+    if available < n.price {
+        return Ok(Intake::InsufficientBalance);
+    }
+    c.prepare_cached(
+        "INSERT INTO orders (id, reseller_id, ref_id, product, destination, price, max_wait_s, status, stage,
+            next_action_at, wait_until, version, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 'dispatching', ?8, ?9, 0, ?8, ?8)",
+    )?
+    .execute(params![
+        n.order_id,
+        n.reseller_id,
+        n.ref_id,
+        n.product,
+        n.destination,
+        n.price,
+        n.max_wait_s,
+        n.now,
+        n.now.saturating_add(n.max_wait_s.saturating_mul(1000)),
+    ])?;
+    let spec = TransferSpec {
+        kind: "reserve",
+        reseller_id: Some(&n.reseller_id),
+        order_id: Some(&n.order_id),
+        amount: n.price,
+        note: None,
+        now: n.now,
+    };
+    ledger::transfer(
+        c,
+        &spec,
+        &[
+            Posting::guarded(ledger::available(&n.reseller_id), -n.price),
+            Posting::guarded(ledger::held(&n.reseller_id), n.price),
+        ],
+    )?;
+    let o = by_id(c, &n.order_id)?.ok_or_else(|| StoreError::NotFound(n.order_id.clone()))?;
+    Ok(Intake::Created(o))
+}
+
+fn current(c: &Connection, order_id: &str, version: i64) -> Result<Option<Order>, StoreError> {
+    Ok(by_id(c, order_id)?.filter(|o| o.version == version && o.status == OrderStatus::Pending))
+}
+
+pub(crate) fn start_attempt(c: &Connection, a: &NewAttempt) -> Result<Transition<Attempt>, StoreError> {
+    if current(c, &a.order_id, a.order_version)?.is_none() {
+        return Ok(Transition::Stale);
+    }
+    let seq: i64 = c
+        .prepare_cached("SELECT COALESCE(MAX(seq), 0) + 1 FROM attempts WHERE order_id = ?1")?
+        .query_row([&a.order_id], |r| r.get(0))?;
+    c.prepare_cached(
+        "INSERT INTO attempts (id, order_id, seq, supplier_id, sku, cost, supplier_ref, state, started_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'sending', ?8)",
+    )?
+    .execute(params![a.attempt_id, a.order_id, seq, a.supplier_id, a.sku, a.cost, a.supplier_ref, a.now])?;
+    c.prepare_cached(
+        "UPDATE orders SET stage = 'dispatching', next_action_at = ?2, version = version + 1, updated_at = ?3
+         WHERE id = ?1",
+    )?
+    .execute(params![a.order_id, a.lease_until, a.now])?;
+    let at = attempt_by_id(c, &a.attempt_id)?.ok_or_else(|| StoreError::NotFound(a.attempt_id.clone()))?;
+    Ok(Transition::Done(at))
+}
+
+pub(crate) fn settle(c: &Connection, s: &Settle) -> Result<Transition<Order>, StoreError> {
+    let Some(att) = attempt_by_id(c, &s.attempt_id)? else {
+        return Err(StoreError::NotFound(s.attempt_id.clone()));
+    };
+    if !att.state.is_open() {
+        return Ok(Transition::Stale);
+    }
+    let Some(order) = current(c, &att.order_id, s.order_version)? else {
+        return Ok(Transition::Stale);
+    };
+    let final_state = !s.state.is_open();
+    let next_inquiry = match s.change {
+        OrderChange::Await { at } => Some(at),
+        _ => None,
+    };
+    c.prepare_cached(
+        "UPDATE attempts SET state = ?2, reason = ?3, rc = ?4, http_status = ?5, message = ?6,
+            sn = COALESCE(?7, sn), inquiries = inquiries + ?8, next_inquiry_at = ?9,
+            finished_at = CASE WHEN ?10 THEN ?11 ELSE finished_at END
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        att.id,
+        s.state.as_str(),
+        s.result.reason,
+        s.result.rc,
+        s.result.http_status,
+        s.result.message,
+        s.result.sn,
+        i64::from(s.inquiry),
+        next_inquiry,
+        final_state,
+        s.now
+    ])?;
+    apply_change(c, &order, &s.change, Some(&att), s.now).map(Transition::Done)
+}
+
+pub(crate) fn change(c: &Connection, ch: &ChangeOrder) -> Result<Transition<Order>, StoreError> {
+    let Some(order) = current(c, &ch.order_id, ch.order_version)? else {
+        return Ok(Transition::Stale);
+    };
+    let last = attempts(c, &order.id)?.pop();
+    apply_change(c, &order, &ch.change, last.as_ref(), ch.now).map(Transition::Done)
+}
+
+fn set_stage(c: &Connection, o: &Order, stage: Stage, next: Option<i64>, now: i64) -> Result<(), StoreError> {
+    c.prepare_cached(
+        "UPDATE orders SET stage = ?2, next_action_at = ?3, version = version + 1, updated_at = ?4 WHERE id = ?1",
+    )?
+    .execute(params![o.id, stage.as_str(), next, now])?;
+    Ok(())
+}
+
+fn apply_change(
+    c: &Connection,
+    o: &Order,
+    change: &OrderChange,
+    attempt: Option<&Attempt>,
+    now: i64,
+) -> Result<Order, StoreError> {
+    match change {
+        OrderChange::Dispatch { at } => set_stage(c, o, Stage::Dispatching, Some(*at), now)?,
+        OrderChange::Await { at } => set_stage(c, o, Stage::AwaitingSupplier, Some(*at), now)?,
+        OrderChange::Queue { at } => set_stage(c, o, Stage::Queued, Some(*at), now)?,
+        OrderChange::ManualReview => set_stage(c, o, Stage::ManualReview, None, now)?,
+        OrderChange::Succeed { sn } => {
+            let att = attempt.ok_or_else(|| StoreError::Corrupt(format!("order {} succeeds without an attempt", o.id)))?;
+            let spec = TransferSpec {
+                kind: "post",
+                reseller_id: Some(&o.reseller_id),
+                order_id: Some(&o.id),
+                amount: o.price,
+                note: None,
+                now,
+            };
+            ledger::transfer(
+                c,
+                &spec,
+                &[
+                    Posting::guarded(ledger::held(&o.reseller_id), -o.price),
+                    Posting::free(ledger::SALES, o.price),
+                    Posting::free(ledger::COST, -att.cost),
+                    Posting::free(&ledger::supplier(&att.supplier_id), att.cost),
+                ],
+            )?;
+            c.prepare_cached(
+                "UPDATE orders SET status = 'success', stage = NULL, serial_number = ?2, next_action_at = NULL,
+                    version = version + 1, updated_at = ?3 WHERE id = ?1",
+            )?
+            .execute(params![o.id, sn, now])?;
+            enqueue_callback(c, o, now)?;
+        }
+        OrderChange::Fail { code } => {
+            let spec = TransferSpec {
+                kind: "void",
+                reseller_id: Some(&o.reseller_id),
+                order_id: Some(&o.id),
+                amount: o.price,
+                note: None,
+                now,
+            };
+            ledger::transfer(
+                c,
+                &spec,
+                &[
+                    Posting::guarded(ledger::held(&o.reseller_id), -o.price),
+                    Posting::guarded(ledger::available(&o.reseller_id), o.price),
+                ],
+            )?;
+            c.prepare_cached(
+                "UPDATE orders SET status = 'failed', stage = NULL, failure_code = ?2, next_action_at = NULL,
+                    version = version + 1, updated_at = ?3 WHERE id = ?1",
+            )?
+            .execute(params![o.id, code.as_str(), now])?;
+            enqueue_callback(c, o, now)?;
+        }
+    }
+    by_id(c, &o.id)?.ok_or_else(|| StoreError::NotFound(o.id.clone()))
+}
+
+fn enqueue_callback(c: &Connection, o: &Order, now: i64) -> Result<(), StoreError> {
+    let url: Option<String> = c
+        .prepare_cached("SELECT callback_url FROM resellers WHERE id = ?1")?
+        .query_row([&o.reseller_id], |r| r.get(0))
+        .optional()?
+        .flatten();
+    if let Some(url) = url.filter(|u| !u.is_empty()) {
+        let msg_id = format!("msg_{}", ulid::Ulid::new());
+        outbox::enqueue(c, &msg_id, "order.updated", Some(&o.reseller_id), Some(&o.id), &url, now)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,65 @@
+//! The durable outbox: messages written in the same transaction as the change they report,
+//! delivered later by a worker with retries. Nothing is sent from inside a transaction.
+
+use rusqlite::{params, Connection};
+
+use crate::error::StoreError;
+use crate::types::OutboxItem;
+
+pub(crate) fn enqueue(
+    c: &Connection,
+    msg_id: &str,
+    kind: &str,
+    reseller_id: Option<&str>,
+    order_id: Option<&str>,
+    target: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    c.prepare_cached(
+        "INSERT INTO outbox (msg_id, kind, reseller_id, order_id, target, status, attempts, next_at, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, ?6, ?6)",
+    )?
+    .execute(params![msg_id, kind, reseller_id, order_id, target, now])?;
+    Ok(())
+}
+
+pub(crate) fn due(c: &Connection, now: i64, limit: u32) -> Result<Vec<OutboxItem>, StoreError> {
+    let mut st = c.prepare_cached(
+        "SELECT id, msg_id, kind, reseller_id, order_id, target, attempts, created_at FROM outbox
+         WHERE status = 'pending' AND next_at <= ?1 ORDER BY next_at, id LIMIT ?2",
+    )?;
+    let rows = st.query_map(params![now, limit], |r| {
+        Ok(OutboxItem {
+            id: r.get(0)?,
+            msg_id: r.get(1)?,
+            kind: r.get(2)?,
+            reseller_id: r.get(3)?,
+            order_id: r.get(4)?,
+            target: r.get(5)?,
+            attempts: r.get(6)?,
+            created_at: r.get(7)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(crate) fn done(c: &Connection, id: i64, now: i64) -> Result<(), StoreError> {
+    c.prepare_cached(
+        "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, delivered_at = ?2, last_error = NULL WHERE id = ?1",
+    )?
+    .execute(params![id, now])?;
+    Ok(())
+}
+
+pub(crate) fn retry(c: &Connection, id: i64, next_at: i64, error: &str, dead: bool) -> Result<(), StoreError> {
+    let status = if dead { "dead" } else { "pending" };
+    c.prepare_cached(
+        "UPDATE outbox SET status = ?4, attempts = attempts + 1, next_at = ?2, last_error = ?3 WHERE id = ?1",
+    )?
+    .execute(params![id, next_at, error, status])?;
+    Ok(())
+}
+
+pub(crate) fn pending_count(c: &Connection) -> Result<i64, StoreError> {
+    Ok(c.query_row("SELECT COUNT(*) FROM outbox WHERE status = 'pending'", [], |r| r.get(0))?)
+}

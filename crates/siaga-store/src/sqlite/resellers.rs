@@ -1,0 +1,56 @@
+//! Reseller rows: creation (with their ledger accounts), lookup by key hash, key rotation.
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use super::ledger;
+use crate::error::StoreError;
+use crate::types::{NewReseller, Reseller};
+
+const COLS: &str = "id, name, email, callback_url, key_hash, webhook_secret, created_at";
+
+fn row(r: &Row<'_>) -> rusqlite::Result<Reseller> {
+    Ok(Reseller {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        email: r.get(2)?,
+        callback_url: r.get(3)?,
+        key_hash: r.get(4)?,
+        webhook_secret: r.get(5)?,
+        created_at: r.get(6)?,
+    })
+}
+
+pub(crate) fn create(c: &Connection, n: &NewReseller) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO resellers (id, name, email, callback_url, key_hash, webhook_secret, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+        params![n.id, n.name, n.email, n.callback_url, n.key_hash, n.webhook_secret, n.now],
+    )?;
+    ledger::ensure_reseller_accounts(c, &n.id)
+}
+
+pub(crate) fn by_id(c: &Connection, id: &str) -> Result<Option<Reseller>, StoreError> {
+    Ok(c.prepare_cached(&format!("SELECT {COLS} FROM resellers WHERE id = ?1"))?
+        .query_row([id], row)
+        .optional()?)
+}
+
+pub(crate) fn by_key_hash(c: &Connection, h: &str) -> Result<Option<Reseller>, StoreError> {
+    Ok(c.prepare_cached(&format!("SELECT {COLS} FROM resellers WHERE key_hash = ?1"))?
+        .query_row([h], row)
+        .optional()?)
+}
+
+pub(crate) fn list(c: &Connection) -> Result<Vec<Reseller>, StoreError> {
+    let mut st = c.prepare_cached(&format!("SELECT {COLS} FROM resellers ORDER BY created_at, id"))?;
+    let rows = st.query_map([], row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(crate) fn rotate(c: &Connection, id: &str, h: &str, secret: &str, now: i64) -> Result<bool, StoreError> {
+    let n = c.execute(
+        "UPDATE resellers SET key_hash = ?2, webhook_secret = ?3, updated_at = ?4 WHERE id = ?1",
+        params![id, h, secret, now],
+    )?;
+    Ok(n == 1)
+}

@@ -1,0 +1,94 @@
+//! `siaga verify`: re-derives every ledger invariant from the raw rows (SPEC 3.2) and
+//! reports each violation in words an owner can act on.
+
+use rusqlite::Connection;
+
+use crate::error::StoreError;
+use crate::types::VerifyReport;
+
+/// Each check is a query that returns one row per violation, as (subject, detail).
+const CHECKS: &[(&str, &str)] = &[
+    (
+        "transfer does not balance (postings must sum to zero, at least two)",
+        "SELECT 'transfer ' || t.id || ' (' || t.kind || ')', 'sum ' || COALESCE(SUM(p.amount), 0) || ', postings ' || COUNT(p.id)
+         FROM transfers t LEFT JOIN postings p ON p.transfer_id = t.id
+         GROUP BY t.id HAVING COALESCE(SUM(p.amount), 0) != 0 OR COUNT(p.id) < 2",
+    ),
+    (
+        "account balance differs from the sum of its postings",
+        "SELECT 'account ' || a.id, 'balance ' || a.balance || ', postings sum ' || COALESCE(s.total, 0)
+         FROM accounts a LEFT JOIN (SELECT account_id, SUM(amount) AS total FROM postings GROUP BY account_id) s
+           ON s.account_id = a.id
+         WHERE a.balance != COALESCE(s.total, 0)",
+    ),
+    (
+        "reseller balance is negative",
+        "SELECT 'account ' || id, 'balance ' || balance FROM accounts
+         WHERE kind IN ('reseller_available', 'reseller_held') AND balance < 0",
+    ),
+    (
+        "held balance differs from the open reservations",
+        "SELECT 'reseller ' || a.reseller_id, 'held ' || a.balance || ', pending orders total ' || COALESCE(p.total, 0)
+         FROM accounts a LEFT JOIN (SELECT reseller_id, SUM(price) AS total FROM orders WHERE status = 'pending' GROUP BY reseller_id) p
+           ON p.reseller_id = a.reseller_id
+         WHERE a.kind = 'reseller_held' AND a.balance != COALESCE(p.total, 0)",
+    ),
+    (
+        "order does not have exactly one reservation of its price",
+        "SELECT 'order ' || o.id, 'reservations ' || COUNT(t.id) || ', amount ' || COALESCE(SUM(t.amount), 0)
+         FROM orders o LEFT JOIN transfers t ON t.order_id = o.id AND t.kind = 'reserve'
+         GROUP BY o.id HAVING COUNT(t.id) != 1 OR COALESCE(SUM(t.amount), 0) != o.price",
+    ),
+    (
+        "order's reservation did not end exactly once as its status requires",
+        "SELECT 'order ' || o.id || ' (' || o.status || ')',
+                'posts ' || SUM(CASE WHEN t.kind = 'post' THEN 1 ELSE 0 END) || ', voids ' || SUM(CASE WHEN t.kind = 'void' THEN 1 ELSE 0 END)
+         FROM orders o LEFT JOIN transfers t ON t.order_id = o.id AND t.kind IN ('post', 'void')
+         GROUP BY o.id
+         HAVING NOT (
+              (o.status = 'pending' AND COUNT(t.id) = 0)
+           OR (o.status = 'success' AND COUNT(t.id) = 1 AND SUM(t.kind = 'post') = 1 AND SUM(t.amount) = o.price)
+           OR (o.status = 'failed'  AND COUNT(t.id) = 1 AND SUM(t.kind = 'void') = 1 AND SUM(t.amount) = o.price))",
+    ),
+    (
+        "successful order has no successful attempt",
+        "SELECT 'order ' || o.id, 'no attempt in state success'
+         FROM orders o WHERE o.status = 'success'
+           AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.order_id = o.id AND a.state = 'success')",
+    ),
+    (
+        "order has more than one successful attempt (double fulfilment)",
+        "SELECT 'order ' || order_id, COUNT(*) || ' successful attempts' FROM attempts
+         WHERE state = 'success' GROUP BY order_id HAVING COUNT(*) > 1",
+    ),
+    (
+        "a new attempt was started while an earlier one was still open",
+        "SELECT 'order ' || a.order_id, 'attempt ' || a.seq || ' is ' || a.state || ' but attempt ' || b.seq || ' exists'
+         FROM attempts a JOIN attempts b ON b.order_id = a.order_id AND b.seq > a.seq
+         WHERE a.state IN ('sending', 'pending', 'unknown', 'success')",
+    ),
+    (
+        "final order still has an open attempt",
+        "SELECT 'order ' || o.id || ' (' || o.status || ')', 'attempt ' || a.seq || ' is ' || a.state
+         FROM orders o JOIN attempts a ON a.order_id = o.id
+         WHERE o.status != 'pending' AND a.state IN ('sending', 'pending', 'unknown')",
+    ),
+];
+
+pub(crate) fn run(c: &Connection) -> Result<VerifyReport, StoreError> {
+    let mut report = VerifyReport {
+        transfers: c.query_row("SELECT COUNT(*) FROM transfers", [], |r| r.get(0))?,
+        accounts: c.query_row("SELECT COUNT(*) FROM accounts", [], |r| r.get(0))?,
+        orders: c.query_row("SELECT COUNT(*) FROM orders", [], |r| r.get(0))?,
+        problems: Vec::new(),
+    };
+    for (what, sql) in CHECKS {
+        let mut st = c.prepare(sql)?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        for row in rows {
+            let (subject, detail) = row?;
+            report.problems.push(format!("{what}: {subject}: {detail}"));
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,255 @@
+//! Rows the store returns and commands it accepts. Plain data; the wire shapes live in
+//! the binary's `http/` module.
+
+use siaga_domain::{FailureCode, OrderStatus, Stage};
+
+#[derive(Debug, Clone)]
+pub struct NewReseller {
+    pub id: String,
+    pub name: String,
+    pub email: Option<String>,
+    pub callback_url: Option<String>,
+    pub key_hash: String,
+    pub webhook_secret: String,
+    pub now: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Reseller {
+    pub id: String,
+    pub name: String,
+    pub email: Option<String>,
+    pub callback_url: Option<String>,
+    pub key_hash: String,
+    pub webhook_secret: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Balance {
+    pub available: i64,
+    pub held: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct StatementLine {
+    pub transfer_id: i64,
+    pub kind: String,
+    pub order_id: Option<String>,
+    pub ref_id: Option<String>,
+    pub amount: i64,
+    pub balance_after: i64,
+    pub note: Option<String>,
+    pub at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewOrder {
+    pub order_id: String,
+    pub reseller_id: String,
+    pub ref_id: String,
+    pub product: String,
+    pub destination: String,
+    pub price: i64,
+    pub max_wait_s: i64,
+    pub now: i64,
+}
+
+#[derive(Debug, Clone)]
+pub enum Intake {
+    /// A new order; its price is reserved.
+    Created(Order),
+    /// The same request again: the existing order.
+    Replay(Order),
+    /// The ref_id is taken by an order with another product or destination.
+    Conflict(Order),
+    /// Not enough available balance: nothing was written.
+    InsufficientBalance,
+    /// The reseller does not exist.
+    UnknownReseller,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    pub id: String,
+    pub reseller_id: String,
+    pub ref_id: String,
+    pub product: String,
+    pub destination: String,
+    pub price: i64,
+    pub max_wait_s: i64,
+    pub status: OrderStatus,
+    pub stage: Option<Stage>,
+    pub serial_number: Option<String>,
+    pub failure_code: Option<FailureCode>,
+    pub next_action_at: Option<i64>,
+    pub wait_until: i64,
+    pub version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct OrderQuery {
+    pub reseller_id: String,
+    pub status: Option<OrderStatus>,
+    pub since: Option<i64>,
+    /// Return orders with an id below this one (ids sort by creation time).
+    pub before_id: Option<String>,
+    pub limit: u32,
+}
+
+/// The state of an attempt. `Sending` means the request may or may not have left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptState {
+    Sending,
+    Pending,
+    Unknown,
+    Success,
+    Failed,
+}
+
+impl AttemptState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptState::Sending => "sending",
+            AttemptState::Pending => "pending",
+            AttemptState::Unknown => "unknown",
+            AttemptState::Success => "success",
+            AttemptState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AttemptState> {
+        Some(match s {
+            "sending" => AttemptState::Sending,
+            "pending" => AttemptState::Pending,
+            "unknown" => AttemptState::Unknown,
+            "success" => AttemptState::Success,
+            "failed" => AttemptState::Failed,
+            _ => return None,
+        })
+    }
+
+    pub fn is_open(self) -> bool {
+        matches!(self, AttemptState::Sending | AttemptState::Pending | AttemptState::Unknown)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub id: String,
+    pub order_id: String,
+    pub seq: i64,
+    pub supplier_id: String,
+    pub sku: String,
+    pub cost: i64,
+    pub supplier_ref: String,
+    pub state: AttemptState,
+    pub reason: Option<String>,
+    pub rc: Option<String>,
+    pub http_status: Option<i64>,
+    pub message: Option<String>,
+    pub sn: Option<String>,
+    pub inquiries: i64,
+    pub next_inquiry_at: Option<i64>,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAttempt {
+    pub order_id: String,
+    pub order_version: i64,
+    pub attempt_id: String,
+    pub supplier_id: String,
+    pub sku: String,
+    pub cost: i64,
+    pub supplier_ref: String,
+    /// When the order should be looked at again if this process dies mid-request.
+    pub lease_until: i64,
+    pub now: i64,
+}
+
+/// What an attempt came to, as recorded.
+#[derive(Debug, Clone, Default)]
+pub struct AttemptResult {
+    pub reason: Option<String>,
+    pub rc: Option<String>,
+    pub http_status: Option<i64>,
+    pub message: Option<String>,
+    pub sn: Option<String>,
+}
+
+/// What happens to the order along with an attempt result or on its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderChange {
+    /// Post the reservation (reseller held → revenue; cost → the supplier) and finish.
+    Succeed { sn: String },
+    /// Void the reservation (held → available) and finish.
+    Fail { code: FailureCode },
+    /// Try the next route now.
+    Dispatch { at: i64 },
+    /// Wait for the supplier: next inquiry at `at` (the attempt stays open).
+    Await { at: i64 },
+    /// Wait for any route to become usable, looking again at `at`.
+    Queue { at: i64 },
+    /// Stop automatic work; an operator settles it.
+    ManualReview,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settle {
+    pub attempt_id: String,
+    pub order_version: i64,
+    /// `Success`, `Failed`, `Pending` or `Unknown`.
+    pub state: AttemptState,
+    pub result: AttemptResult,
+    /// Count this as one more inquiry.
+    pub inquiry: bool,
+    pub change: OrderChange,
+    pub now: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct ChangeOrder {
+    pub order_id: String,
+    pub order_version: i64,
+    pub change: OrderChange,
+    pub now: i64,
+}
+
+/// The result of a conditional transition.
+#[derive(Debug, Clone)]
+pub enum Transition<T> {
+    Done(T),
+    /// The order (or attempt) moved since it was read: read again and decide again.
+    Stale,
+}
+
+#[derive(Debug, Clone)]
+pub struct OutboxItem {
+    pub id: i64,
+    pub msg_id: String,
+    pub kind: String,
+    pub reseller_id: Option<String>,
+    pub order_id: Option<String>,
+    pub target: String,
+    pub attempts: i64,
+    pub created_at: i64,
+}
+
+/// What `siaga verify` found. Empty `problems` means every invariant holds.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyReport {
+    pub transfers: i64,
+    pub accounts: i64,
+    pub orders: i64,
+    pub problems: Vec<String>,
+}
+
+impl VerifyReport {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
