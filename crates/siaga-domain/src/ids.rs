@@ -19,7 +19,10 @@ fn check(s: &str, max: usize, extra: &[char]) -> Result<(), IdError> {
     if s.len() > max {
         return Err(IdError::TooLong(max));
     }
-    if !s.chars().all(|c| c.is_ascii_alphanumeric() || extra.contains(&c)) {
+    if !s
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || extra.contains(&c))
+    {
         return Err(IdError::BadChar);
     }
     Ok(())

@@ -11,5 +11,5 @@ pub mod outcome;
 pub use ids::{ProductCode, RefId};
 pub use money::Rupiah;
 pub use msisdn::{Msisdn, MsisdnError, Operator};
-pub use order::{FailureCode, Next, OrderStatus, Stage};
+pub use order::{Exhausted, FailureCode, Next, OrderStatus, Stage};
 pub use outcome::{FailReason, Outcome, RcClass, RcTable};

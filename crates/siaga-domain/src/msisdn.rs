@@ -183,7 +183,12 @@ mod tests {
 
     #[test]
     fn normalises_country_code() {
-        for raw in ["081234567890", "6281234567890", "+6281234567890", "0812-3456-7890"] {
+        for raw in [
+            "081234567890",
+            "6281234567890",
+            "+6281234567890",
+            "0812-3456-7890",
+        ] {
             let m = Msisdn::parse(raw).unwrap();
             assert_eq!(m.as_str(), "081234567890", "{raw}");
             assert_eq!(m.operator(), Operator::Telkomsel);
@@ -192,11 +197,26 @@ mod tests {
 
     #[test]
     fn reads_operators() {
-        assert_eq!(Msisdn::parse("087800001230").unwrap().operator(), Operator::Xl);
-        assert_eq!(Msisdn::parse("08561234567").unwrap().operator(), Operator::Indosat);
-        assert_eq!(Msisdn::parse("08381234567").unwrap().operator(), Operator::Axis);
-        assert_eq!(Msisdn::parse("08961234567").unwrap().operator(), Operator::Tri);
-        assert_eq!(Msisdn::parse("08811234567").unwrap().operator(), Operator::Smartfren);
+        assert_eq!(
+            Msisdn::parse("087800001230").unwrap().operator(),
+            Operator::Xl
+        );
+        assert_eq!(
+            Msisdn::parse("08561234567").unwrap().operator(),
+            Operator::Indosat
+        );
+        assert_eq!(
+            Msisdn::parse("08381234567").unwrap().operator(),
+            Operator::Axis
+        );
+        assert_eq!(
+            Msisdn::parse("08961234567").unwrap().operator(),
+            Operator::Tri
+        );
+        assert_eq!(
+            Msisdn::parse("08811234567").unwrap().operator(),
+            Operator::Smartfren
+        );
     }
 
     #[test]
@@ -205,7 +225,10 @@ mod tests {
         assert_eq!(Msisdn::parse("08123"), Err(MsisdnError::Length));
         assert_eq!(Msisdn::parse("02112345678"), Err(MsisdnError::NotMobile));
         assert_eq!(Msisdn::parse("+12025550123"), Err(MsisdnError::NotMobile));
-        assert_eq!(Msisdn::parse("08001234567"), Err(MsisdnError::UnknownPrefix));
+        assert_eq!(
+            Msisdn::parse("08001234567"),
+            Err(MsisdnError::UnknownPrefix)
+        );
         assert_eq!(Msisdn::parse("08123456789012"), Err(MsisdnError::Length));
     }
 

@@ -68,6 +68,53 @@ pub enum Next {
     TryNextRoute,
     /// Pending or unknown: stay at this supplier until its callback or an inquiry settles it.
     AwaitSupplier,
+    /// The attempt failed definitively and no untried route is left in this round:
+    /// see [`on_exhausted`].
+    Exhausted,
+}
+
+/// What happens when every route of a round has been tried (or none is usable).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exhausted {
+    /// Wait in the queue and look again at this time (a new round).
+    Queue {
+        at_ms: i64,
+    },
+    Fail(FailureCode),
+}
+
+/// Reasons that say "this route cannot serve now" rather than "this route said no".
+pub fn is_unavailability(r: FailReason) -> bool {
+    matches!(
+        r,
+        FailReason::NotSent
+            | FailReason::SupplierDown
+            | FailReason::Maintenance
+            | FailReason::SupplierBalance
+    )
+}
+
+/// Decides between waiting and failing once a round is exhausted. `failures` are the
+/// reasons of this round's attempts (empty when no route was usable at all). An order waits
+/// only if some route was merely unavailable and its `wait_until` is still ahead; the next
+/// look is after a back-off that grows with the round, never past `wait_until`.
+pub fn on_exhausted(
+    failures: &[FailReason],
+    round: i64,
+    now_ms: i64,
+    wait_until_ms: i64,
+) -> Exhausted {
+    let unavailable = failures.is_empty() || failures.iter().any(|r| is_unavailability(*r));
+    if !unavailable {
+        return Exhausted::Fail(FailureCode::SupplierRejected);
+    }
+    if now_ms >= wait_until_ms {
+        return Exhausted::Fail(FailureCode::ProductUnavailable);
+    }
+    let backoff = 1_000i64.saturating_mul(1 << round.clamp(0, 4));
+    Exhausted::Queue {
+        at_ms: (now_ms + backoff).min(wait_until_ms),
+    }
 }
 
 /// The decision after one attempt's outcome. `routes_left` says whether any untried route
@@ -78,12 +125,16 @@ pub fn after_outcome(outcome: &Outcome, routes_left: bool) -> Next {
         Outcome::Pending | Outcome::Unknown => Next::AwaitSupplier,
         Outcome::Failed(FailReason::Destination) => Next::Fail(FailureCode::DestinationRejected),
         Outcome::Failed(_) if routes_left => Next::TryNextRoute,
-        Outcome::Failed(_) => Next::Fail(FailureCode::SupplierRejected),
+        Outcome::Failed(_) => Next::Exhausted,
     }
 }
 
 /// The reseller-facing message for an order, Indonesian.
-pub fn message_id(status: OrderStatus, failure: Option<FailureCode>, stage: Option<Stage>) -> &'static str {
+pub fn message_id(
+    status: OrderStatus,
+    failure: Option<FailureCode>,
+    stage: Option<Stage>,
+) -> &'static str {
     match (status, failure) {
         (OrderStatus::Success, _) => "Transaksi sukses",
         (OrderStatus::Failed, Some(FailureCode::DestinationRejected)) => {
@@ -154,7 +205,39 @@ mod tests {
         );
         assert_eq!(
             after_outcome(&Outcome::Failed(FailReason::SupplierDown), false),
-            Next::Fail(FailureCode::SupplierRejected)
+            Next::Exhausted
+        );
+    }
+
+    #[test]
+    fn exhausted_rounds_wait_or_fail() {
+        use FailReason as F;
+        // every route said a definitive no: fail now, whatever the wait
+        assert_eq!(
+            on_exhausted(&[F::Config, F::Other], 0, 0, 60_000),
+            Exhausted::Fail(FailureCode::SupplierRejected)
+        );
+        // some route was only unavailable: wait, with growing back-off capped at the deadline
+        assert_eq!(
+            on_exhausted(&[F::SupplierDown], 0, 0, 60_000),
+            Exhausted::Queue { at_ms: 1_000 }
+        );
+        assert_eq!(
+            on_exhausted(&[F::Maintenance, F::Other], 3, 0, 60_000),
+            Exhausted::Queue { at_ms: 8_000 }
+        );
+        assert_eq!(
+            on_exhausted(&[F::NotSent], 9, 0, 5_000),
+            Exhausted::Queue { at_ms: 5_000 }
+        );
+        // wait over (or max_wait_s = 0): product unavailable
+        assert_eq!(
+            on_exhausted(&[F::SupplierDown], 0, 5_000, 5_000),
+            Exhausted::Fail(FailureCode::ProductUnavailable)
+        );
+        assert_eq!(
+            on_exhausted(&[], 0, 0, 0),
+            Exhausted::Fail(FailureCode::ProductUnavailable)
         );
     }
 }

@@ -207,7 +207,9 @@ mod tests {
     fn spec_table_rows() {
         let t = &DIGIFLAZZ;
         let f = |rc: &str| t.classify(Some("Gagal"), Some(rc), "");
-        for rc in ["01", "02", "53", "55", "62", "64", "68", "70", "71", "74", "85"] {
+        for rc in [
+            "01", "02", "53", "55", "62", "64", "68", "70", "71", "74", "85",
+        ] {
             assert_eq!(f(rc), Outcome::Failed(F::SupplierDown), "rc {rc}");
         }
         for rc in ["58", "66"] {
@@ -235,8 +237,14 @@ mod tests {
             t.classify(Some("Sukses"), Some("00"), "123"),
             Outcome::Success { sn: "123".into() }
         );
-        assert_eq!(t.classify(Some("Pending"), Some("03"), ""), Outcome::Pending);
-        assert_eq!(t.classify(Some("Pending"), Some("99"), ""), Outcome::Pending);
+        assert_eq!(
+            t.classify(Some("Pending"), Some("03"), ""),
+            Outcome::Pending
+        );
+        assert_eq!(
+            t.classify(Some("Pending"), Some("99"), ""),
+            Outcome::Pending
+        );
         // rc 01 is a final failure, not pending (several libraries get this wrong)
         assert_eq!(
             t.classify(Some("Gagal"), Some("01"), ""),

@@ -58,6 +58,7 @@ CREATE TABLE orders (
     failure_code   TEXT,
     next_action_at INTEGER,
     wait_until     INTEGER NOT NULL,
+    round          INTEGER NOT NULL DEFAULT 0,  -- +1 each time the order is queued to retry its routes
     version        INTEGER NOT NULL DEFAULT 0,
     created_at     INTEGER NOT NULL,
     updated_at     INTEGER NOT NULL,
@@ -73,6 +74,7 @@ CREATE TABLE attempts (
     id              TEXT PRIMARY KEY,
     order_id        TEXT NOT NULL REFERENCES orders(id),
     seq             INTEGER NOT NULL,
+    round           INTEGER NOT NULL,
     supplier_id     TEXT NOT NULL,
     sku             TEXT NOT NULL,
     cost            INTEGER NOT NULL,

@@ -22,21 +22,47 @@ pub trait Store: Send + Sync + 'static {
     async fn reseller_by_key_hash(&self, key_hash: &str) -> Result<Option<Reseller>, StoreError>;
     async fn list_resellers(&self) -> Result<Vec<Reseller>, StoreError>;
     /// Replaces key hash and webhook secret; false if the reseller does not exist.
-    async fn rotate_keys(&self, id: &str, key_hash: &str, webhook_secret: &str, now: i64) -> Result<bool, StoreError>;
+    async fn rotate_keys(
+        &self,
+        id: &str,
+        key_hash: &str,
+        webhook_secret: &str,
+        now: i64,
+    ) -> Result<bool, StoreError>;
 
     // ledger
-    async fn deposit(&self, reseller_id: &str, amount: i64, note: &str, now: i64) -> Result<Balance, StoreError>;
+    async fn deposit(
+        &self,
+        reseller_id: &str,
+        amount: i64,
+        note: &str,
+        now: i64,
+    ) -> Result<Balance, StoreError>;
     async fn balance(&self, reseller_id: &str) -> Result<Balance, StoreError>;
-    async fn statement(&self, reseller_id: &str, from: i64, to: i64, limit: u32) -> Result<Vec<StatementLine>, StoreError>;
+    async fn statement(
+        &self,
+        reseller_id: &str,
+        from: i64,
+        to: i64,
+        limit: u32,
+    ) -> Result<Vec<StatementLine>, StoreError>;
 
     // orders
     /// Idempotent intake: finds (reseller, ref_id) or reserves the price and inserts the order.
     async fn create_order(&self, o: NewOrder) -> Result<Intake, StoreError>;
     async fn order(&self, order_id: &str) -> Result<Option<Order>, StoreError>;
-    async fn order_by_ref(&self, reseller_id: &str, ref_id: &str) -> Result<Option<Order>, StoreError>;
+    async fn order_by_ref(
+        &self,
+        reseller_id: &str,
+        ref_id: &str,
+    ) -> Result<Option<Order>, StoreError>;
     async fn list_orders(&self, q: OrderQuery) -> Result<Vec<Order>, StoreError>;
     async fn attempts(&self, order_id: &str) -> Result<Vec<Attempt>, StoreError>;
-    async fn attempt_by_supplier_ref(&self, supplier_id: &str, supplier_ref: &str) -> Result<Option<Attempt>, StoreError>;
+    async fn attempt_by_supplier_ref(
+        &self,
+        supplier_id: &str,
+        supplier_ref: &str,
+    ) -> Result<Option<Attempt>, StoreError>;
     /// Pending orders whose `next_action_at` has come, oldest first.
     async fn due_orders(&self, now: i64, limit: u32) -> Result<Vec<String>, StoreError>;
 
@@ -51,9 +77,18 @@ pub trait Store: Send + Sync + 'static {
     // outbox
     async fn due_outbox(&self, now: i64, limit: u32) -> Result<Vec<OutboxItem>, StoreError>;
     async fn outbox_done(&self, id: i64, now: i64) -> Result<(), StoreError>;
-    async fn outbox_retry(&self, id: i64, next_at: i64, error: &str, dead: bool) -> Result<(), StoreError>;
+    async fn outbox_retry(
+        &self,
+        id: i64,
+        next_at: i64,
+        error: &str,
+        dead: bool,
+    ) -> Result<(), StoreError>;
     async fn outbox_pending_count(&self) -> Result<i64, StoreError>;
 
     // invariants
     async fn verify(&self) -> Result<VerifyReport, StoreError>;
 }
+
+#[cfg(test)]
+mod tests;

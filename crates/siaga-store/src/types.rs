@@ -84,6 +84,8 @@ pub struct Order {
     pub failure_code: Option<FailureCode>,
     pub next_action_at: Option<i64>,
     pub wait_until: i64,
+    /// Incremented each time the order is queued; routes are tried once per round.
+    pub round: i64,
     pub version: i64,
     pub created_at: i64,
     pub updated_at: i64,
@@ -132,7 +134,10 @@ impl AttemptState {
     }
 
     pub fn is_open(self) -> bool {
-        matches!(self, AttemptState::Sending | AttemptState::Pending | AttemptState::Unknown)
+        matches!(
+            self,
+            AttemptState::Sending | AttemptState::Pending | AttemptState::Unknown
+        )
     }
 }
 
@@ -141,6 +146,7 @@ pub struct Attempt {
     pub id: String,
     pub order_id: String,
     pub seq: i64,
+    pub round: i64,
     pub supplier_id: String,
     pub sku: String,
     pub cost: i64,
@@ -192,7 +198,7 @@ pub enum OrderChange {
     Dispatch { at: i64 },
     /// Wait for the supplier: next inquiry at `at` (the attempt stays open).
     Await { at: i64 },
-    /// Wait for any route to become usable, looking again at `at`.
+    /// Wait for any route to become usable, looking again at `at` (starts a new round).
     Queue { at: i64 },
     /// Stop automatic work; an operator settles it.
     ManualReview,

@@ -1,1 +1,10 @@
-//! placeholder
+//! siaga-suppliers: talking to upstream suppliers. One [`Adapter`] trait, the Digiflazz
+//! dialect behind it, the signature helpers they share, and the supplier simulator.
+
+pub mod adapter;
+pub mod digiflazz;
+pub mod sign;
+pub mod sim;
+
+pub use adapter::{Adapter, CallbackError, CallbackReport, Reply, TopupRequest};
+pub use digiflazz::{Digiflazz, DigiflazzConfig};

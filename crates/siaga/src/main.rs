@@ -1,1 +1,5 @@
-fn main() {}
+//! The `siaga` binary: parses the command line and runs the command.
+
+fn main() -> std::process::ExitCode {
+    siaga::cli::main()
+}

@@ -11,6 +11,8 @@ use crate::types::{Balance, StatementLine};
 pub(crate) const CASH: &str = "asset:cash";
 pub(crate) const SALES: &str = "revenue:sales";
 pub(crate) const COST: &str = "expense:cost_of_sales";
+/// The largest single amount the store accepts (the domain's `money::MAX_AMOUNT`).
+pub(crate) const MAX_AMOUNT: i64 = siaga_domain::money::MAX_AMOUNT;
 
 pub(crate) fn available(reseller_id: &str) -> String {
     format!("reseller:{reseller_id}:available")
@@ -33,10 +35,18 @@ pub(crate) struct Posting {
 
 impl Posting {
     pub fn guarded(account: String, amount: i64) -> Posting {
-        Posting { account, amount, guarded: true }
+        Posting {
+            account,
+            amount,
+            guarded: true,
+        }
     }
     pub fn free(account: &str, amount: i64) -> Posting {
-        Posting { account: account.to_owned(), amount, guarded: false }
+        Posting {
+            account: account.to_owned(),
+            amount,
+            guarded: false,
+        }
     }
 }
 
@@ -49,35 +59,54 @@ pub(crate) struct TransferSpec<'a> {
     pub now: i64,
 }
 
-pub(crate) fn ensure_reseller_accounts(c: &Connection, reseller_id: &str) -> Result<(), StoreError> {
+pub(crate) fn ensure_reseller_accounts(
+    c: &Connection,
+    reseller_id: &str,
+) -> Result<(), StoreError> {
     let mut st = c.prepare_cached(
         "INSERT OR IGNORE INTO accounts (id, kind, reseller_id, balance) VALUES (?1, ?2, ?3, 0)",
     )?;
-    st.execute(params![available(reseller_id), "reseller_available", reseller_id])?;
+    st.execute(params![
+        available(reseller_id),
+        "reseller_available",
+        reseller_id
+    ])?;
     st.execute(params![held(reseller_id), "reseller_held", reseller_id])?;
     Ok(())
 }
 
 fn ensure_account(c: &Connection, id: &str) -> Result<(), StoreError> {
     let kind = id.split(':').next().unwrap_or("other");
-    c.prepare_cached("INSERT OR IGNORE INTO accounts (id, kind, reseller_id, balance) VALUES (?1, ?2, NULL, 0)")?
-        .execute(params![id, kind])?;
+    c.prepare_cached(
+        "INSERT OR IGNORE INTO accounts (id, kind, reseller_id, balance) VALUES (?1, ?2, NULL, 0)",
+    )?
+    .execute(params![id, kind])?;
     Ok(())
 }
 
 /// Writes one balanced transfer. Fails (and the caller's transaction is rolled back) if the
 /// postings do not sum to zero or a guarded account would go below zero.
-pub(crate) fn transfer(c: &Connection, t: &TransferSpec<'_>, postings: &[Posting]) -> Result<i64, StoreError> {
+pub(crate) fn transfer(
+    c: &Connection,
+    t: &TransferSpec<'_>,
+    postings: &[Posting],
+) -> Result<i64, StoreError> {
     let sum: i64 = postings.iter().map(|p| p.amount).sum();
     if sum != 0 || postings.len() < 2 {
-        return Err(StoreError::Corrupt(format!("unbalanced {} transfer", t.kind)));
+        return Err(StoreError::Corrupt(format!(
+            "unbalanced {} transfer",
+            t.kind
+        )));
     }
     let id: i64 = c
         .prepare_cached(
             "INSERT INTO transfers (kind, reseller_id, order_id, amount, note, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
         )?
-        .query_row(params![t.kind, t.reseller_id, t.order_id, t.amount, t.note, t.now], |r| r.get(0))?;
+        .query_row(
+            params![t.kind, t.reseller_id, t.order_id, t.amount, t.note, t.now],
+            |r| r.get(0),
+        )?;
     for p in postings {
         if !p.guarded {
             ensure_account(c, &p.account)?;
@@ -90,7 +119,10 @@ pub(crate) fn transfer(c: &Connection, t: &TransferSpec<'_>, postings: &[Posting
             .query_row(params![p.account, p.amount, p.guarded], |r| r.get(0))
             .optional()?;
         let after = after.ok_or_else(|| {
-            StoreError::Corrupt(format!("{} would go below zero or does not exist", p.account))
+            StoreError::Corrupt(format!(
+                "{} would go below zero or does not exist",
+                p.account
+            ))
         })?;
         c.prepare_cached(
             "INSERT INTO postings (transfer_id, account_id, amount, balance_after) VALUES (?1, ?2, ?3, ?4)",
@@ -101,14 +133,24 @@ pub(crate) fn transfer(c: &Connection, t: &TransferSpec<'_>, postings: &[Posting
 }
 
 pub(crate) fn account_balance(c: &Connection, id: &str) -> Result<Option<i64>, StoreError> {
-    Ok(c.prepare_cached("SELECT balance FROM accounts WHERE id = ?1")?
-        .query_row([id], |r| r.get(0))
-        .optional()?)
+    Ok(
+        c.prepare_cached("SELECT balance FROM accounts WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))
+            .optional()?,
+    )
 }
 
-pub(crate) fn deposit(c: &Connection, reseller_id: &str, amount: i64, note: &str, now: i64) -> Result<Balance, StoreError> {
-    if amount <= 0 {
-        return Err(StoreError::Corrupt("deposit must be positive".into()));
+pub(crate) fn deposit(
+    c: &Connection,
+    reseller_id: &str,
+    amount: i64,
+    note: &str,
+    now: i64,
+) -> Result<Balance, StoreError> {
+    if !(1..=MAX_AMOUNT).contains(&amount) {
+        return Err(StoreError::Corrupt(format!(
+            "deposit must be 1 to {MAX_AMOUNT} rupiah"
+        )));
     }
     if account_balance(c, &available(reseller_id))?.is_none() {
         return Err(StoreError::NotFound(format!("reseller {reseller_id}")));
@@ -124,7 +166,10 @@ pub(crate) fn deposit(c: &Connection, reseller_id: &str, amount: i64, note: &str
     transfer(
         c,
         &spec,
-        &[Posting::guarded(available(reseller_id), amount), Posting::free(CASH, -amount)],
+        &[
+            Posting::guarded(available(reseller_id), amount),
+            Posting::free(CASH, -amount),
+        ],
     )?;
     balance(c, reseller_id)
 }

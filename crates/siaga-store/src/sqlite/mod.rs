@@ -109,7 +109,10 @@ impl SqliteStore {
             });
             (ok, done)
         });
-        self.writer.send(job).await.map_err(|_| StoreError::Closed)?;
+        self.writer
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -160,39 +163,57 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>) {
 }
 
 fn run_batch(conn: &Connection, batch: &mut Vec<Job>) {
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-        let msg = e.to_string();
-        tracing::error!(error = %msg, "cannot begin a write transaction");
-        for job in batch.drain(..) {
-            let (_, done) = job(None);
-            done(Err(msg.clone()));
+    let mut jobs = batch.drain(..).collect::<std::collections::VecDeque<Job>>();
+    while !jobs.is_empty() {
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            let msg = e.to_string();
+            tracing::error!(error = %msg, "cannot begin a write transaction");
+            for job in jobs.drain(..) {
+                let (_, done) = job(None);
+                done(Err(msg.clone()));
+            }
+            return;
         }
-        return;
-    }
-    let mut dones: Vec<Done> = Vec::with_capacity(batch.len());
-    for job in batch.drain(..) {
-        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
-            let (_, done) = job(None);
-            dones.push(Box::new(move |_| done(Err(e.to_string()))));
-            continue;
+        let mut dones: Vec<Done> = Vec::with_capacity(jobs.len());
+        let mut lost = false;
+        while let Some(job) = jobs.pop_front() {
+            if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+                let (_, done) = job(None);
+                dones.push(Box::new(move |_| done(Err(e.to_string()))));
+                continue;
+            }
+            let (ok, done) = job(Some(conn));
+            dones.push(done);
+            if conn.is_autocommit() {
+                // SQLite rolled the whole transaction back (I/O error, disk full...): every
+                // job of it so far is lost; the rest go into a fresh transaction.
+                lost = true;
+                break;
+            }
+            let end = if ok {
+                conn.execute_batch("RELEASE job")
+            } else {
+                conn.execute_batch("ROLLBACK TO job; RELEASE job")
+            };
+            if let Err(e) = end {
+                tracing::error!(error = %e, "savepoint end failed");
+            }
+            if conn.is_autocommit() {
+                lost = true;
+                break;
+            }
         }
-        let (ok, done) = job(Some(conn));
-        let end = if ok {
-            conn.execute_batch("RELEASE job")
+        let commit = if lost {
+            Err("the write transaction was rolled back by the database".to_string())
         } else {
-            conn.execute_batch("ROLLBACK TO job; RELEASE job")
+            conn.execute_batch("COMMIT").map_err(|e| e.to_string())
         };
-        if let Err(e) = end {
-            tracing::error!(error = %e, "savepoint end failed");
+        if commit.is_err() && !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
         }
-        dones.push(done);
-    }
-    let commit = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
-    if commit.is_err() {
-        let _ = conn.execute_batch("ROLLBACK");
-    }
-    for done in dones {
-        done(commit.clone());
+        for done in dones {
+            done(commit.clone());
+        }
     }
 }
 
@@ -212,21 +233,42 @@ impl Store for SqliteStore {
     async fn list_resellers(&self) -> Result<Vec<Reseller>, StoreError> {
         self.read(resellers::list).await
     }
-    async fn rotate_keys(&self, id: &str, key_hash: &str, secret: &str, now: i64) -> Result<bool, StoreError> {
+    async fn rotate_keys(
+        &self,
+        id: &str,
+        key_hash: &str,
+        secret: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
         let (id, h, s) = (id.to_owned(), key_hash.to_owned(), secret.to_owned());
-        self.write(move |c| resellers::rotate(c, &id, &h, &s, now)).await
+        self.write(move |c| resellers::rotate(c, &id, &h, &s, now))
+            .await
     }
-    async fn deposit(&self, reseller_id: &str, amount: i64, note: &str, now: i64) -> Result<Balance, StoreError> {
+    async fn deposit(
+        &self,
+        reseller_id: &str,
+        amount: i64,
+        note: &str,
+        now: i64,
+    ) -> Result<Balance, StoreError> {
         let (id, note) = (reseller_id.to_owned(), note.to_owned());
-        self.write(move |c| ledger::deposit(c, &id, amount, &note, now)).await
+        self.write(move |c| ledger::deposit(c, &id, amount, &note, now))
+            .await
     }
     async fn balance(&self, reseller_id: &str) -> Result<Balance, StoreError> {
         let id = reseller_id.to_owned();
         self.read(move |c| ledger::balance(c, &id)).await
     }
-    async fn statement(&self, reseller_id: &str, from: i64, to: i64, limit: u32) -> Result<Vec<StatementLine>, StoreError> {
+    async fn statement(
+        &self,
+        reseller_id: &str,
+        from: i64,
+        to: i64,
+        limit: u32,
+    ) -> Result<Vec<StatementLine>, StoreError> {
         let id = reseller_id.to_owned();
-        self.read(move |c| ledger::statement(c, &id, from, to, limit)).await
+        self.read(move |c| ledger::statement(c, &id, from, to, limit))
+            .await
     }
     async fn create_order(&self, o: NewOrder) -> Result<Intake, StoreError> {
         self.write(move |c| orders::create(c, &o)).await
@@ -235,7 +277,11 @@ impl Store for SqliteStore {
         let id = order_id.to_owned();
         self.read(move |c| orders::by_id(c, &id)).await
     }
-    async fn order_by_ref(&self, reseller_id: &str, ref_id: &str) -> Result<Option<Order>, StoreError> {
+    async fn order_by_ref(
+        &self,
+        reseller_id: &str,
+        ref_id: &str,
+    ) -> Result<Option<Order>, StoreError> {
         let (r, f) = (reseller_id.to_owned(), ref_id.to_owned());
         self.read(move |c| orders::by_ref(c, &r, &f)).await
     }
@@ -246,7 +292,11 @@ impl Store for SqliteStore {
         let id = order_id.to_owned();
         self.read(move |c| orders::attempts(c, &id)).await
     }
-    async fn attempt_by_supplier_ref(&self, supplier_id: &str, supplier_ref: &str) -> Result<Option<Attempt>, StoreError> {
+    async fn attempt_by_supplier_ref(
+        &self,
+        supplier_id: &str,
+        supplier_ref: &str,
+    ) -> Result<Option<Attempt>, StoreError> {
         let (s, r) = (supplier_id.to_owned(), supplier_ref.to_owned());
         self.read(move |c| orders::attempt_by_ref(c, &s, &r)).await
     }
@@ -268,9 +318,16 @@ impl Store for SqliteStore {
     async fn outbox_done(&self, id: i64, now: i64) -> Result<(), StoreError> {
         self.write(move |c| outbox::done(c, id, now)).await
     }
-    async fn outbox_retry(&self, id: i64, next_at: i64, error: &str, dead: bool) -> Result<(), StoreError> {
+    async fn outbox_retry(
+        &self,
+        id: i64,
+        next_at: i64,
+        error: &str,
+        dead: bool,
+    ) -> Result<(), StoreError> {
         let e = error.to_owned();
-        self.write(move |c| outbox::retry(c, id, next_at, &e, dead)).await
+        self.write(move |c| outbox::retry(c, id, next_at, &e, dead))
+            .await
     }
     async fn outbox_pending_count(&self) -> Result<i64, StoreError> {
         self.read(outbox::pending_count).await

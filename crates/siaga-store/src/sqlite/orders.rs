@@ -5,17 +5,21 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use siaga_domain::{FailureCode, OrderStatus, Stage};
 
-use super::ledger::{self, Posting, TransferSpec};
+use super::ledger::{self, Posting, TransferSpec, MAX_AMOUNT};
 use super::outbox;
 use crate::error::StoreError;
 use crate::types::*;
 
 const ORDER_COLS: &str = "id, reseller_id, ref_id, product, destination, price, max_wait_s, status, stage,
-    serial_number, failure_code, next_action_at, wait_until, version, created_at, updated_at";
+    serial_number, failure_code, next_action_at, wait_until, round, version, created_at, updated_at";
 
 fn order_row(r: &Row<'_>) -> rusqlite::Result<Order> {
     let bad = |i: usize, s: &str| {
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, format!("bad value {s}").into())
+        rusqlite::Error::FromSqlConversionFailure(
+            i,
+            rusqlite::types::Type::Text,
+            format!("bad value {s}").into(),
+        )
     };
     let status: String = r.get(7)?;
     let stage: Option<String> = r.get(8)?;
@@ -40,14 +44,16 @@ fn order_row(r: &Row<'_>) -> rusqlite::Result<Order> {
         },
         next_action_at: r.get(11)?,
         wait_until: r.get(12)?,
-        version: r.get(13)?,
-        created_at: r.get(14)?,
-        updated_at: r.get(15)?,
+        round: r.get(13)?,
+        version: r.get(14)?,
+        created_at: r.get(15)?,
+        updated_at: r.get(16)?,
     })
 }
 
-const ATTEMPT_COLS: &str = "id, order_id, seq, supplier_id, sku, cost, supplier_ref, state, reason, rc,
-    http_status, message, sn, inquiries, next_inquiry_at, started_at, finished_at";
+const ATTEMPT_COLS: &str =
+    "id, order_id, seq, supplier_id, sku, cost, supplier_ref, state, reason, rc,
+    http_status, message, sn, inquiries, next_inquiry_at, started_at, finished_at, round";
 
 fn attempt_row(r: &Row<'_>) -> rusqlite::Result<Attempt> {
     let state: String = r.get(7)?;
@@ -60,7 +66,11 @@ fn attempt_row(r: &Row<'_>) -> rusqlite::Result<Attempt> {
         cost: r.get(5)?,
         supplier_ref: r.get(6)?,
         state: AttemptState::parse(&state).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(7, rusqlite::types::Type::Text, format!("bad state {state}").into())
+            rusqlite::Error::FromSqlConversionFailure(
+                7,
+                rusqlite::types::Type::Text,
+                format!("bad state {state}").into(),
+            )
         })?,
         reason: r.get(8)?,
         rc: r.get(9)?,
@@ -71,19 +81,28 @@ fn attempt_row(r: &Row<'_>) -> rusqlite::Result<Attempt> {
         next_inquiry_at: r.get(14)?,
         started_at: r.get(15)?,
         finished_at: r.get(16)?,
+        round: r.get(17)?,
     })
 }
 
 pub(crate) fn by_id(c: &Connection, id: &str) -> Result<Option<Order>, StoreError> {
-    Ok(c.prepare_cached(&format!("SELECT {ORDER_COLS} FROM orders WHERE id = ?1"))?
-        .query_row([id], order_row)
-        .optional()?)
+    Ok(
+        c.prepare_cached(&format!("SELECT {ORDER_COLS} FROM orders WHERE id = ?1"))?
+            .query_row([id], order_row)
+            .optional()?,
+    )
 }
 
-pub(crate) fn by_ref(c: &Connection, reseller_id: &str, ref_id: &str) -> Result<Option<Order>, StoreError> {
-    Ok(c.prepare_cached(&format!("SELECT {ORDER_COLS} FROM orders WHERE reseller_id = ?1 AND ref_id = ?2"))?
-        .query_row([reseller_id, ref_id], order_row)
-        .optional()?)
+pub(crate) fn by_ref(
+    c: &Connection,
+    reseller_id: &str,
+    ref_id: &str,
+) -> Result<Option<Order>, StoreError> {
+    Ok(c.prepare_cached(&format!(
+        "SELECT {ORDER_COLS} FROM orders WHERE reseller_id = ?1 AND ref_id = ?2"
+    ))?
+    .query_row([reseller_id, ref_id], order_row)
+    .optional()?)
 }
 
 pub(crate) fn list(c: &Connection, q: &OrderQuery) -> Result<Vec<Order>, StoreError> {
@@ -93,28 +112,44 @@ pub(crate) fn list(c: &Connection, q: &OrderQuery) -> Result<Vec<Order>, StoreEr
          ORDER BY id DESC LIMIT ?5"
     ))?;
     let rows = st.query_map(
-        params![q.reseller_id, q.status.map(|s| s.as_str()), q.since, q.before_id, q.limit],
+        params![
+            q.reseller_id,
+            q.status.map(|s| s.as_str()),
+            q.since,
+            q.before_id,
+            q.limit
+        ],
         order_row,
     )?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
 pub(crate) fn attempts(c: &Connection, order_id: &str) -> Result<Vec<Attempt>, StoreError> {
-    let mut st = c.prepare_cached(&format!("SELECT {ATTEMPT_COLS} FROM attempts WHERE order_id = ?1 ORDER BY seq"))?;
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {ATTEMPT_COLS} FROM attempts WHERE order_id = ?1 ORDER BY seq"
+    ))?;
     let rows = st.query_map([order_id], attempt_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
 fn attempt_by_id(c: &Connection, id: &str) -> Result<Option<Attempt>, StoreError> {
-    Ok(c.prepare_cached(&format!("SELECT {ATTEMPT_COLS} FROM attempts WHERE id = ?1"))?
-        .query_row([id], attempt_row)
-        .optional()?)
+    Ok(c.prepare_cached(&format!(
+        "SELECT {ATTEMPT_COLS} FROM attempts WHERE id = ?1"
+    ))?
+    .query_row([id], attempt_row)
+    .optional()?)
 }
 
-pub(crate) fn attempt_by_ref(c: &Connection, supplier_id: &str, r: &str) -> Result<Option<Attempt>, StoreError> {
-    Ok(c.prepare_cached(&format!("SELECT {ATTEMPT_COLS} FROM attempts WHERE supplier_ref = ?1 AND supplier_id = ?2"))?
-        .query_row([r, supplier_id], attempt_row)
-        .optional()?)
+pub(crate) fn attempt_by_ref(
+    c: &Connection,
+    supplier_id: &str,
+    r: &str,
+) -> Result<Option<Attempt>, StoreError> {
+    Ok(c.prepare_cached(&format!(
+        "SELECT {ATTEMPT_COLS} FROM attempts WHERE supplier_ref = ?1 AND supplier_id = ?2"
+    ))?
+    .query_row([r, supplier_id], attempt_row)
+    .optional()?)
 }
 
 pub(crate) fn due(c: &Connection, now: i64, limit: u32) -> Result<Vec<String>, StoreError> {
@@ -127,12 +162,20 @@ pub(crate) fn due(c: &Connection, now: i64, limit: u32) -> Result<Vec<String>, S
 }
 
 pub(crate) fn create(c: &Connection, n: &NewOrder) -> Result<Intake, StoreError> {
+    if !(1..=MAX_AMOUNT).contains(&n.price) || n.max_wait_s < 0 {
+        return Err(StoreError::Corrupt(format!(
+            "order {}: price must be positive",
+            n.order_id
+        )));
+    }
     if let Some(o) = by_ref(c, &n.reseller_id, &n.ref_id)? {
-        return Ok(if o.product == n.product && o.destination == n.destination {
-            Intake::Replay(o)
-        } else {
-            Intake::Conflict(o)
-        });
+        return Ok(
+            if o.product == n.product && o.destination == n.destination {
+                Intake::Replay(o)
+            } else {
+                Intake::Conflict(o)
+            },
+        );
     }
     // The writer holds the write lock (BEGIN IMMEDIATE), so this read and the guarded
     // update below cannot interleave with another writer.
@@ -182,16 +225,32 @@ fn current(c: &Connection, order_id: &str, version: i64) -> Result<Option<Order>
     Ok(by_id(c, order_id)?.filter(|o| o.version == version && o.status == OrderStatus::Pending))
 }
 
-pub(crate) fn start_attempt(c: &Connection, a: &NewAttempt) -> Result<Transition<Attempt>, StoreError> {
+pub(crate) fn start_attempt(
+    c: &Connection,
+    a: &NewAttempt,
+) -> Result<Transition<Attempt>, StoreError> {
+    if !(1..=MAX_AMOUNT).contains(&a.cost) {
+        return Err(StoreError::Corrupt(format!(
+            "attempt {}: cost must be positive",
+            a.attempt_id
+        )));
+    }
     if current(c, &a.order_id, a.order_version)?.is_none() {
+        return Ok(Transition::Stale);
+    }
+    // At most once: never a new attempt while one is open (or after one succeeded).
+    if attempts(c, &a.order_id)?
+        .iter()
+        .any(|x| x.state.is_open() || x.state == AttemptState::Success)
+    {
         return Ok(Transition::Stale);
     }
     let seq: i64 = c
         .prepare_cached("SELECT COALESCE(MAX(seq), 0) + 1 FROM attempts WHERE order_id = ?1")?
         .query_row([&a.order_id], |r| r.get(0))?;
     c.prepare_cached(
-        "INSERT INTO attempts (id, order_id, seq, supplier_id, sku, cost, supplier_ref, state, started_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'sending', ?8)",
+        "INSERT INTO attempts (id, order_id, seq, round, supplier_id, sku, cost, supplier_ref, state, started_at)
+         SELECT ?1, ?2, ?3, round, ?4, ?5, ?6, ?7, 'sending', ?8 FROM orders WHERE id = ?2",
     )?
     .execute(params![a.attempt_id, a.order_id, seq, a.supplier_id, a.sku, a.cost, a.supplier_ref, a.now])?;
     c.prepare_cached(
@@ -199,7 +258,8 @@ pub(crate) fn start_attempt(c: &Connection, a: &NewAttempt) -> Result<Transition
          WHERE id = ?1",
     )?
     .execute(params![a.order_id, a.lease_until, a.now])?;
-    let at = attempt_by_id(c, &a.attempt_id)?.ok_or_else(|| StoreError::NotFound(a.attempt_id.clone()))?;
+    let at = attempt_by_id(c, &a.attempt_id)?
+        .ok_or_else(|| StoreError::NotFound(a.attempt_id.clone()))?;
     Ok(Transition::Done(at))
 }
 
@@ -213,6 +273,23 @@ pub(crate) fn settle(c: &Connection, s: &Settle) -> Result<Transition<Order>, St
     let Some(order) = current(c, &att.order_id, s.order_version)? else {
         return Ok(Transition::Stale);
     };
+    let fits = match s.change {
+        OrderChange::Succeed { .. } => s.state == AttemptState::Success,
+        OrderChange::Fail { .. } | OrderChange::Dispatch { .. } | OrderChange::Queue { .. } => {
+            s.state == AttemptState::Failed
+        }
+        OrderChange::Await { .. } | OrderChange::ManualReview => {
+            matches!(s.state, AttemptState::Pending | AttemptState::Unknown)
+        }
+    };
+    if !fits {
+        return Err(StoreError::Corrupt(format!(
+            "attempt {} cannot end {} with order change {:?}",
+            att.id,
+            s.state.as_str(),
+            s.change
+        )));
+    }
     let final_state = !s.state.is_open();
     let next_inquiry = match s.change {
         OrderChange::Await { at } => Some(at),
@@ -244,11 +321,32 @@ pub(crate) fn change(c: &Connection, ch: &ChangeOrder) -> Result<Transition<Orde
     let Some(order) = current(c, &ch.order_id, ch.order_version)? else {
         return Ok(Transition::Stale);
     };
-    let last = attempts(c, &order.id)?.pop();
-    apply_change(c, &order, &ch.change, last.as_ref(), ch.now).map(Transition::Done)
+    let open = attempts(c, &order.id)?.iter().any(|a| a.state.is_open());
+    let allowed = match ch.change {
+        // Success needs a successful attempt: only `settle` can do that.
+        OrderChange::Succeed { .. } => false,
+        OrderChange::Await { .. } | OrderChange::ManualReview => true,
+        // Finishing or re-routing while an attempt is open would risk a double top-up.
+        OrderChange::Fail { .. } | OrderChange::Dispatch { .. } | OrderChange::Queue { .. } => {
+            !open
+        }
+    };
+    if !allowed {
+        return Err(StoreError::Corrupt(format!(
+            "order {}: {:?} is not allowed here (open attempt: {open})",
+            order.id, ch.change
+        )));
+    }
+    apply_change(c, &order, &ch.change, None, ch.now).map(Transition::Done)
 }
 
-fn set_stage(c: &Connection, o: &Order, stage: Stage, next: Option<i64>, now: i64) -> Result<(), StoreError> {
+fn set_stage(
+    c: &Connection,
+    o: &Order,
+    stage: Stage,
+    next: Option<i64>,
+    now: i64,
+) -> Result<(), StoreError> {
     c.prepare_cached(
         "UPDATE orders SET stage = ?2, next_action_at = ?3, version = version + 1, updated_at = ?4 WHERE id = ?1",
     )?
@@ -266,10 +364,16 @@ fn apply_change(
     match change {
         OrderChange::Dispatch { at } => set_stage(c, o, Stage::Dispatching, Some(*at), now)?,
         OrderChange::Await { at } => set_stage(c, o, Stage::AwaitingSupplier, Some(*at), now)?,
-        OrderChange::Queue { at } => set_stage(c, o, Stage::Queued, Some(*at), now)?,
+        OrderChange::Queue { at } => {
+            set_stage(c, o, Stage::Queued, Some(*at), now)?;
+            c.prepare_cached("UPDATE orders SET round = round + 1 WHERE id = ?1")?
+                .execute([&o.id])?;
+        }
         OrderChange::ManualReview => set_stage(c, o, Stage::ManualReview, None, now)?,
         OrderChange::Succeed { sn } => {
-            let att = attempt.ok_or_else(|| StoreError::Corrupt(format!("order {} succeeds without an attempt", o.id)))?;
+            let att = attempt.ok_or_else(|| {
+                StoreError::Corrupt(format!("order {} succeeds without an attempt", o.id))
+            })?;
             let spec = TransferSpec {
                 kind: "post",
                 reseller_id: Some(&o.reseller_id),
@@ -331,7 +435,15 @@ fn enqueue_callback(c: &Connection, o: &Order, now: i64) -> Result<(), StoreErro
         .flatten();
     if let Some(url) = url.filter(|u| !u.is_empty()) {
         let msg_id = format!("msg_{}", ulid::Ulid::new());
-        outbox::enqueue(c, &msg_id, "order.updated", Some(&o.reseller_id), Some(&o.id), &url, now)?;
+        outbox::enqueue(
+            c,
+            &msg_id,
+            "order.updated",
+            Some(&o.reseller_id),
+            Some(&o.id),
+            &url,
+            now,
+        )?;
     }
     Ok(())
 }

@@ -51,7 +51,13 @@ pub(crate) fn done(c: &Connection, id: i64, now: i64) -> Result<(), StoreError> 
     Ok(())
 }
 
-pub(crate) fn retry(c: &Connection, id: i64, next_at: i64, error: &str, dead: bool) -> Result<(), StoreError> {
+pub(crate) fn retry(
+    c: &Connection,
+    id: i64,
+    next_at: i64,
+    error: &str,
+    dead: bool,
+) -> Result<(), StoreError> {
     let status = if dead { "dead" } else { "pending" };
     c.prepare_cached(
         "UPDATE outbox SET status = ?4, attempts = attempts + 1, next_at = ?2, last_error = ?3 WHERE id = ?1",
@@ -61,5 +67,9 @@ pub(crate) fn retry(c: &Connection, id: i64, next_at: i64, error: &str, dead: bo
 }
 
 pub(crate) fn pending_count(c: &Connection) -> Result<i64, StoreError> {
-    Ok(c.query_row("SELECT COUNT(*) FROM outbox WHERE status = 'pending'", [], |r| r.get(0))?)
+    Ok(c.query_row(
+        "SELECT COUNT(*) FROM outbox WHERE status = 'pending'",
+        [],
+        |r| r.get(0),
+    )?)
 }

@@ -30,24 +30,36 @@ pub(crate) fn create(c: &Connection, n: &NewReseller) -> Result<(), StoreError> 
 }
 
 pub(crate) fn by_id(c: &Connection, id: &str) -> Result<Option<Reseller>, StoreError> {
-    Ok(c.prepare_cached(&format!("SELECT {COLS} FROM resellers WHERE id = ?1"))?
-        .query_row([id], row)
-        .optional()?)
+    Ok(
+        c.prepare_cached(&format!("SELECT {COLS} FROM resellers WHERE id = ?1"))?
+            .query_row([id], row)
+            .optional()?,
+    )
 }
 
 pub(crate) fn by_key_hash(c: &Connection, h: &str) -> Result<Option<Reseller>, StoreError> {
-    Ok(c.prepare_cached(&format!("SELECT {COLS} FROM resellers WHERE key_hash = ?1"))?
-        .query_row([h], row)
-        .optional()?)
+    Ok(
+        c.prepare_cached(&format!("SELECT {COLS} FROM resellers WHERE key_hash = ?1"))?
+            .query_row([h], row)
+            .optional()?,
+    )
 }
 
 pub(crate) fn list(c: &Connection) -> Result<Vec<Reseller>, StoreError> {
-    let mut st = c.prepare_cached(&format!("SELECT {COLS} FROM resellers ORDER BY created_at, id"))?;
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {COLS} FROM resellers ORDER BY created_at, id"
+    ))?;
     let rows = st.query_map([], row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub(crate) fn rotate(c: &Connection, id: &str, h: &str, secret: &str, now: i64) -> Result<bool, StoreError> {
+pub(crate) fn rotate(
+    c: &Connection,
+    id: &str,
+    h: &str,
+    secret: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
     let n = c.execute(
         "UPDATE resellers SET key_hash = ?2, webhook_secret = ?3, updated_at = ?4 WHERE id = ?1",
         params![id, h, secret, now],

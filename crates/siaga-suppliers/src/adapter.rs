@@ -1,0 +1,76 @@
+//! The one interface every supplier dialect implements. Replies are untrusted input:
+//! whatever a supplier sends (or fails to send) becomes an [`Outcome`], never a panic.
+
+use async_trait::async_trait;
+use siaga_domain::Outcome;
+
+/// One top-up (or its status inquiry: the same request again, same reference).
+#[derive(Debug, Clone)]
+pub struct TopupRequest<'a> {
+    /// Our reference at the supplier, unique per attempt and never reused.
+    pub supplier_ref: &'a str,
+    pub sku: &'a str,
+    pub destination: &'a str,
+}
+
+/// What a supplier said, classified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub outcome: Outcome,
+    pub rc: Option<String>,
+    pub http_status: Option<u16>,
+    /// The supplier's message, trimmed and capped; for the owner's eyes only.
+    pub message: Option<String>,
+    /// The supplier's balance after this call, when it says.
+    pub supplier_balance: Option<i64>,
+    /// What the supplier charged, when it says.
+    pub price: Option<i64>,
+}
+
+impl Reply {
+    pub fn bare(outcome: Outcome, message: impl Into<String>) -> Reply {
+        Reply {
+            outcome,
+            rc: None,
+            http_status: None,
+            message: Some(message.into()),
+            supplier_balance: None,
+            price: None,
+        }
+    }
+}
+
+/// A verified supplier callback: which attempt it is about and what it says.
+#[derive(Debug, Clone)]
+pub struct CallbackReport {
+    pub supplier_ref: String,
+    pub reply: Reply,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallbackError {
+    #[error("callback signature missing or wrong")]
+    BadSignature,
+    #[error("this supplier has no callback secret configured; callbacks are refused")]
+    NoSecret,
+    #[error("callback body is not understood: {0}")]
+    Malformed(String),
+}
+
+#[async_trait]
+pub trait Adapter: Send + Sync {
+    fn id(&self) -> &str;
+    /// Sends a top-up. Must classify every failure mode: refused before sending is
+    /// `Failed(NotSent)`; anything after the request may have left is at worst `Unknown`.
+    async fn topup(&self, req: &TopupRequest<'_>) -> Reply;
+    /// Asks for the state of an earlier top-up with the same reference.
+    async fn inquiry(&self, req: &TopupRequest<'_>) -> Reply;
+    /// The supplier's deposit balance.
+    async fn balance(&self) -> Result<i64, String>;
+    /// Verifies and parses a callback; an unverifiable one changes nothing.
+    fn parse_callback(
+        &self,
+        headers: &http::HeaderMap,
+        body: &[u8],
+    ) -> Result<CallbackReport, CallbackError>;
+}

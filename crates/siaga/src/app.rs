@@ -1,0 +1,101 @@
+//! The running switch: shared state ([`App`]) and [`run`], which serves HTTP on a listener
+//! and runs the background workers until shutdown.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use siaga_store::Store;
+use siaga_suppliers::{Adapter, Digiflazz, DigiflazzConfig};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch, Notify};
+
+use crate::clock::Clock;
+use crate::config::Settings;
+
+pub struct App {
+    pub settings: Arc<Settings>,
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub adapters: HashMap<String, Arc<dyn Adapter>>,
+    /// The one outbound HTTP client (suppliers and callbacks); timeouts are per request.
+    pub client: reqwest::Client,
+    kick_tx: mpsc::UnboundedSender<String>,
+    kick_rx: Mutex<Option<mpsc::UnboundedReceiver<String>>>,
+    pub outbox_kick: Notify,
+}
+
+impl App {
+    pub fn new(
+        settings: Settings,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Arc<App>> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(256)
+            .user_agent(concat!("siaga/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let mut adapters: HashMap<String, Arc<dyn Adapter>> = HashMap::new();
+        for s in &settings.suppliers {
+            let cfg = DigiflazzConfig {
+                id: s.id.clone(),
+                base_url: s.base_url.clone(),
+                username: s.username.clone(),
+                key: s.key.clone(),
+                callback_secret: s.callback_secret.clone(),
+                timeout: s.timeout,
+                testing: s.testing,
+            };
+            adapters.insert(s.id.clone(), Arc::new(Digiflazz::new(cfg, client.clone())));
+        }
+        let (kick_tx, kick_rx) = mpsc::unbounded_channel();
+        Ok(Arc::new(App {
+            settings: Arc::new(settings),
+            store,
+            clock,
+            adapters,
+            client,
+            kick_tx,
+            kick_rx: Mutex::new(Some(kick_rx)),
+            outbox_kick: Notify::new(),
+        }))
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Asks the dispatcher to look at an order now (it also polls the store).
+    pub fn kick(&self, order_id: &str) {
+        let _ = self.kick_tx.send(order_id.to_owned());
+    }
+}
+
+/// Serves the HTTP API on `listener` and runs the workers until `shutdown` turns true.
+pub async fn run(
+    app: Arc<App>,
+    listener: TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let rx = app
+        .kick_rx
+        .lock()
+        .map_err(|_| anyhow::anyhow!("app state poisoned"))?
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("this App is already running"))?;
+    let dispatcher = tokio::spawn(crate::engine::dispatcher(app.clone(), rx, shutdown.clone()));
+    let deliverer = tokio::spawn(crate::engine::callbacks::deliverer(
+        app.clone(),
+        shutdown.clone(),
+    ));
+    let router = crate::http::router(app.clone());
+    let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
+        let _ = shutdown.wait_for(|v| *v).await;
+    });
+    serve.await?;
+    dispatcher.abort();
+    deliverer.abort();
+    Ok(())
+}

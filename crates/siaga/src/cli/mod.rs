@@ -1,0 +1,166 @@
+//! The command line (SPEC 4): argument parsing and one function per command.
+//! Exit codes: 0 ok, 1 failure with a one-line reason on stderr, 2 usage error.
+
+mod owner;
+mod serve;
+
+pub use serve::stop_signal;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "siaga",
+    version,
+    about = "A top-up switch that keeps selling when suppliers fail"
+)]
+pub struct Cli {
+    /// Config file (default siaga.toml)
+    #[arg(long, global = true, env = "SIAGA_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Log format
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Write a commented starter config (refuses to overwrite)
+    Init {
+        #[arg(long, default_value = "siaga.toml")]
+        path: PathBuf,
+    },
+    /// Run the switch: reseller API, supplier callbacks, admin API, workers
+    Serve,
+    /// Everything at once with no setup: simulated suppliers, a reseller, steady traffic
+    Demo {
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+    },
+    /// A standalone simulated supplier speaking the Digiflazz dialect
+    Sim(serve::SimArgs),
+    /// Manage resellers
+    Reseller {
+        #[command(subcommand)]
+        cmd: ResellerCmd,
+    },
+    /// Inspect orders
+    Order {
+        #[command(subcommand)]
+        cmd: OrderCmd,
+    },
+    /// Check every ledger and order invariant; exits 1 with a report if any is broken
+    Verify,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ResellerCmd {
+    /// Create a reseller; prints {"id","api_key","webhook_secret"} (the key is shown once)
+    Add {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        callback_url: Option<String>,
+    },
+    /// Credit a reseller's balance
+    Deposit {
+        id: String,
+        amount: i64,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// New API key and webhook secret; the old ones stop working at once
+    RotateKeys {
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        #[arg(long)]
+        all: bool,
+    },
+    /// List resellers and balances
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OrderCmd {
+    /// Show an order (by order id or ref_id) with its attempts
+    Show { id_or_ref: String },
+    /// Settle an order held for manual review
+    Resolve {
+        order_id: String,
+        /// The top-up happened: give its serial number with --sn
+        #[arg(long, conflicts_with = "failed", requires = "sn")]
+        success: bool,
+        #[arg(long)]
+        sn: Option<String>,
+        /// The top-up did not happen: refund the reseller
+        #[arg(long, required_unless_present = "success")]
+        failed: bool,
+    },
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SIAGA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("siaga: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let msg = format!("{e:#}").replace('\n', " ");
+            eprintln!("siaga: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn config_path(cli: &Cli) -> PathBuf {
+    cli.config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("siaga.toml"))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let cfg = config_path(&cli);
+    match cli.cmd {
+        Cmd::Init { path } => owner::init(&path),
+        Cmd::Serve => serve::serve(&cfg).await,
+        Cmd::Demo { port } => crate::demo::run(port).await,
+        Cmd::Sim(args) => serve::sim(args).await,
+        Cmd::Reseller { cmd } => owner::reseller(&cfg, cmd).await,
+        Cmd::Order { cmd } => owner::order(&cfg, cmd).await,
+        Cmd::Verify => owner::verify(&cfg).await,
+    }
+}

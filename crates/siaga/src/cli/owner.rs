@@ -1,0 +1,159 @@
+//! Owner commands that work on the database directly, also while `siaga serve` runs on it:
+//! init, reseller add/deposit/rotate-keys/list, order show, verify.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use serde_json::{json, Value};
+use siaga_store::{SqliteStore, Store};
+
+use super::{OrderCmd, ResellerCmd};
+use crate::clock::{Clock, SystemClock};
+use crate::config;
+use crate::http::wire;
+use crate::ops;
+
+pub fn init(path: &Path) -> anyhow::Result<()> {
+    if path.exists() {
+        anyhow::bail!("{} already exists; not overwriting it", path.display());
+    }
+    std::fs::write(path, config::STARTER)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    println!(
+        "wrote {}; set the environment variables it names, then run `siaga serve`",
+        path.display()
+    );
+    Ok(())
+}
+
+pub fn open_store(cfg: &Path) -> anyhow::Result<Arc<dyn Store>> {
+    let settings = config::load(cfg)?;
+    let store = SqliteStore::open(&settings.store_path)
+        .with_context(|| format!("cannot open the database {}", settings.store_path.display()))?;
+    Ok(Arc::new(store))
+}
+
+fn print(v: &Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+pub async fn reseller(cfg: &Path, cmd: ResellerCmd) -> anyhow::Result<()> {
+    let store = open_store(cfg)?;
+    let now = SystemClock.now_ms();
+    match cmd {
+        ResellerCmd::Add {
+            name,
+            email,
+            callback_url,
+        } => {
+            let c = ops::add_reseller(
+                store.as_ref(),
+                &name,
+                email.as_deref(),
+                callback_url.as_deref(),
+                now,
+            )
+            .await?;
+            println!("{}", c.json());
+        }
+        ResellerCmd::Deposit { id, amount, note } => {
+            print(&ops::deposit(store.as_ref(), &id, amount, &note, now).await?);
+        }
+        ResellerCmd::RotateKeys {
+            id: Some(id),
+            all: false,
+        } => {
+            println!(
+                "{}",
+                ops::rotate_keys(store.as_ref(), &id, now).await?.json()
+            );
+        }
+        ResellerCmd::RotateKeys { all: true, .. } => {
+            let mut out = Vec::new();
+            for r in store.list_resellers().await? {
+                out.push(ops::rotate_keys(store.as_ref(), &r.id, now).await?.json());
+            }
+            print(&Value::Array(out));
+        }
+        ResellerCmd::RotateKeys {
+            id: None,
+            all: false,
+        } => anyhow::bail!("give a reseller id or --all"),
+        ResellerCmd::List => {
+            let mut out = Vec::new();
+            for r in store.list_resellers().await? {
+                let b = store.balance(&r.id).await?;
+                out.push(json!({"id": r.id, "name": r.name, "email": r.email, "callback_url": r.callback_url, "available": b.available, "held": b.held}));
+            }
+            print(&Value::Array(out));
+        }
+    }
+    Ok(())
+}
+
+pub async fn order(cfg: &Path, cmd: OrderCmd) -> anyhow::Result<()> {
+    let store = open_store(cfg)?;
+    match cmd {
+        OrderCmd::Show { id_or_ref } => {
+            let mut found = store
+                .order(&id_or_ref)
+                .await?
+                .into_iter()
+                .collect::<Vec<_>>();
+            if found.is_empty() {
+                for r in store.list_resellers().await? {
+                    if let Some(o) = store.order_by_ref(&r.id, &id_or_ref).await? {
+                        found.push(o);
+                    }
+                }
+            }
+            if found.is_empty() {
+                anyhow::bail!("no order with id or ref_id {id_or_ref}");
+            }
+            for o in found {
+                let mut v = wire::order_json(&o);
+                v["reseller_id"] = json!(o.reseller_id);
+                let attempts = store.attempts(&o.id).await?;
+                v["attempts"] = Value::Array(attempts.iter().map(wire::attempt_json).collect());
+                print(&v);
+            }
+        }
+        OrderCmd::Resolve {
+            order_id,
+            success,
+            sn,
+            failed: _,
+        } => {
+            let how = match (success, sn) {
+                (true, Some(sn)) => ops::Resolution::Success { sn },
+                (true, None) => anyhow::bail!("--success needs --sn SERIAL"),
+                (false, _) => ops::Resolution::Failed,
+            };
+            let v = ops::resolve(store.as_ref(), &order_id, how, SystemClock.now_ms()).await?;
+            print(&v);
+        }
+    }
+    Ok(())
+}
+
+pub async fn verify(cfg: &Path) -> anyhow::Result<()> {
+    let store = open_store(cfg)?;
+    let r = store.verify().await?;
+    if r.ok() {
+        println!(
+            "ok: {} orders, {} transfers, {} accounts; every invariant holds",
+            r.orders, r.transfers, r.accounts
+        );
+        Ok(())
+    } else {
+        println!("{} problem(s) found:", r.problems.len());
+        for p in &r.problems {
+            println!("  - {p}");
+        }
+        anyhow::bail!(
+            "verify failed: {} problem(s); see the report above",
+            r.problems.len()
+        )
+    }
+}

@@ -1,0 +1,119 @@
+//! Long-running commands: `siaga serve` and `siaga sim`.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use siaga_store::SqliteStore;
+use siaga_suppliers::sim::{Sim, SimConfig, SimMode};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::app::{self, App};
+use crate::clock::SystemClock;
+use crate::config;
+
+/// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
+pub async fn stop_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
+
+pub async fn serve(cfg: &Path) -> anyhow::Result<()> {
+    let settings = config::load(cfg)?;
+    let store = SqliteStore::open(&settings.store_path)
+        .with_context(|| format!("cannot open the database {}", settings.store_path.display()))?;
+    let listener = TcpListener::bind(&settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let addr = listener.local_addr()?;
+    if settings.admin_token.is_none() {
+        tracing::warn!("no admin token is set: the admin API is disabled");
+    }
+    let app = App::new(settings, Arc::new(store), Arc::new(SystemClock))?;
+    tracing::info!(%addr, "siaga is serving");
+    println!("siaga listening on http://{addr}");
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        stop_signal().await;
+        let _ = tx.send(true);
+    });
+    app::run(app, listener, rx).await
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SimArgs {
+    /// Address of the supplier API (Digiflazz dialect under /v1)
+    #[arg(long, default_value = "127.0.0.1:7001")]
+    pub listen: SocketAddr,
+    /// Address of the control API (/_sim/...), always up
+    #[arg(long, default_value = "127.0.0.1:7101")]
+    pub control: SocketAddr,
+    #[arg(long, default_value = "sim")]
+    pub username: String,
+    #[arg(long, default_value = "simkey")]
+    pub key: String,
+    #[arg(long)]
+    pub callback_url: Option<String>,
+    #[arg(long)]
+    pub callback_secret: Option<String>,
+    /// ok | down | error | slow | flaky | pending | in_doubt | black_hole | maintenance | no_balance | wrong_number
+    #[arg(long, default_value = "ok")]
+    pub mode: String,
+    #[arg(long)]
+    pub latency_ms: Option<u64>,
+    #[arg(long)]
+    pub deposit: Option<i64>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+pub async fn sim(a: SimArgs) -> anyhow::Result<()> {
+    let mode: SimMode = a
+        .mode
+        .parse()
+        .map_err(|_| anyhow::anyhow!("unknown --mode {:?}", a.mode))?;
+    let mut cfg = SimConfig {
+        username: a.username,
+        key: a.key,
+        callback_url: a.callback_url,
+        callback_secret: a.callback_secret,
+        mode,
+        ..SimConfig::default()
+    };
+    if let Some(l) = a.latency_ms {
+        cfg.latency_ms = l;
+    }
+    if let Some(d) = a.deposit {
+        cfg.deposit = d;
+    }
+    if let Some(s) = a.seed {
+        cfg.seed = s;
+    }
+    let sim = Sim::start(cfg, a.listen, a.control).await?;
+    println!(
+        "siaga sim: supplier API {} (base_url), control http://{}/_sim/",
+        sim.base_url(),
+        sim.control_addr()
+    );
+    stop_signal().await;
+    sim.shutdown().await;
+    Ok(())
+}

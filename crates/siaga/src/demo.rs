@@ -1,0 +1,305 @@
+//! `siaga demo`: the whole switch with no setup — a temporary database, three simulated
+//! suppliers, a reseller with balance, steady synthetic orders and a repeating outage
+//! script — until Ctrl-C.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+use siaga_domain::{Operator, ProductCode, Rupiah};
+use siaga_store::{SqliteStore, Store};
+use siaga_suppliers::sim::{ModeRequest, Sim, SimConfig, SimMode, SimProduct};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::app::{self, App};
+use crate::clock::{Clock, SystemClock};
+use crate::config::{CallbacksCfg, DestinationRule, OrdersCfg, Product, Route, Settings, Supplier};
+use crate::{keys, ops};
+
+const SUPPLIERS: [&str; 3] = ["alpha", "beta", "gamma"];
+
+struct DemoProduct {
+    code: &'static str,
+    name: &'static str,
+    op: Operator,
+    group: &'static str,
+    price: i64,
+    cost: i64,
+}
+
+const PRODUCTS: &[DemoProduct] = &[
+    DemoProduct {
+        code: "TSEL10",
+        name: "Telkomsel 10.000",
+        op: Operator::Telkomsel,
+        group: "Telkomsel Pulsa",
+        price: 10_500,
+        cost: 10_150,
+    },
+    DemoProduct {
+        code: "TSEL25",
+        name: "Telkomsel 25.000",
+        op: Operator::Telkomsel,
+        group: "Telkomsel Pulsa",
+        price: 25_300,
+        cost: 24_900,
+    },
+    DemoProduct {
+        code: "XL10",
+        name: "XL 10.000",
+        op: Operator::Xl,
+        group: "XL Pulsa",
+        price: 10_600,
+        cost: 10_250,
+    },
+    DemoProduct {
+        code: "ISAT10",
+        name: "Indosat 10.000",
+        op: Operator::Indosat,
+        group: "Indosat Pulsa",
+        price: 10_700,
+        cost: 10_300,
+    },
+    DemoProduct {
+        code: "TRI10",
+        name: "Tri 10.000",
+        op: Operator::Tri,
+        group: "Tri Pulsa",
+        price: 10_400,
+        cost: 10_050,
+    },
+];
+
+fn prefix(op: Operator) -> &'static str {
+    match op {
+        Operator::Telkomsel => "0812",
+        Operator::Indosat => "0857",
+        Operator::Xl => "0878",
+        Operator::Axis => "0838",
+        Operator::Tri => "0896",
+        Operator::Smartfren => "0881",
+    }
+}
+
+fn sku(code: &str, supplier: &str) -> String {
+    format!("{}-{}", code.to_ascii_lowercase(), &supplier[..1])
+}
+
+fn sim_catalog(supplier_index: usize) -> Vec<SimProduct> {
+    PRODUCTS
+        .iter()
+        .map(|p| SimProduct {
+            sku: sku(p.code, SUPPLIERS[supplier_index]),
+            name: p.name.to_owned(),
+            brand: p.op.name().to_ascii_uppercase(),
+            category: "Pulsa".to_owned(),
+            price: p.cost + 50 * supplier_index as i64,
+            buyer_product_status: true,
+            seller_product_status: true,
+            start_cut_off: "00:00".to_owned(),
+            end_cut_off: "00:00".to_owned(),
+            multi: true,
+        })
+        .collect()
+}
+
+pub async fn run(port: u16) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir().context("cannot create a temporary folder")?;
+    let listener = TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| {
+            format!("cannot listen on 127.0.0.1:{port} (try --port 0 for any free port)")
+        })?;
+    let addr = listener.local_addr()?;
+    let base = format!("http://{addr}");
+
+    let mut sims = Vec::new();
+    let mut suppliers = Vec::new();
+    for (i, name) in SUPPLIERS.iter().enumerate() {
+        let secret = keys::new_webhook_secret();
+        let cfg = SimConfig {
+            username: (*name).to_owned(),
+            key: format!("{name}-key"),
+            callback_url: Some(format!("{base}/hooks/suppliers/{name}")),
+            callback_secret: Some(secret.clone()),
+            seed: i as u64 + 1,
+            latency_ms: 1_500,
+            products: sim_catalog(i),
+            ..SimConfig::default()
+        };
+        let sim = Sim::start(cfg, "127.0.0.1:0".parse()?, "127.0.0.1:0".parse()?).await?;
+        suppliers.push(Supplier {
+            id: (*name).to_owned(),
+            base_url: sim.base_url(),
+            username: (*name).to_owned(),
+            key: format!("{name}-key"),
+            callback_secret: Some(secret),
+            timeout: Duration::from_secs(5),
+            inquiry_min_interval: Duration::from_secs(5),
+            inquiry_max_interval: Duration::from_secs(60),
+            max_concurrency: 64,
+            testing: false,
+        });
+        sims.push(sim);
+    }
+    let mut products = Vec::new();
+    for p in PRODUCTS {
+        products.push(Product {
+            code: ProductCode::parse(p.code)?,
+            name: p.name.to_owned(),
+            group: p.group.to_owned(),
+            price: Rupiah::positive(p.price)?,
+            rule: DestinationRule::Mobile(p.op),
+            routes: SUPPLIERS
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    Ok(Route {
+                        supplier: (*s).to_owned(),
+                        sku: sku(p.code, s),
+                        cost: Rupiah::positive(p.cost + 50 * i as i64)?,
+                        priority: i as i64 + 1,
+                    })
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?,
+        });
+    }
+    let admin_token = keys::new_api_key().replacen("sk_", "adm_", 1);
+    let settings = Settings {
+        file: None,
+        listen: addr.to_string(),
+        public_url: base.clone(),
+        admin_token: Some(admin_token.clone()),
+        store_path: dir.path().join("siaga.db"),
+        body_limit_bytes: 64 * 1024,
+        orders: OrdersCfg {
+            default_max_wait_s: 300,
+            manual_review_after_s: 3_600,
+        },
+        callbacks: CallbacksCfg {
+            retry_base_ms: 1_000,
+            ..CallbacksCfg::default()
+        },
+        suppliers,
+        products,
+    };
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&settings.store_path)?);
+    let clock = SystemClock;
+    let creds =
+        ops::add_reseller(store.as_ref(), "Konter Demo", None, None, clock.now_ms()).await?;
+    ops::deposit(
+        store.as_ref(),
+        &creds.id,
+        50_000_000,
+        "demo opening balance",
+        clock.now_ms(),
+    )
+    .await?;
+    let app = App::new(settings, store.clone(), Arc::new(SystemClock))?;
+    let (tx, rx) = watch::channel(false);
+    let server = tokio::spawn(app::run(app, listener, rx.clone()));
+
+    println!("siaga demo is running (Ctrl-C to stop)\n");
+    println!("  reseller API   {base}/v1   (OpenAPI: {base}/openapi.json)");
+    println!("  reseller key   {}", creds.api_key);
+    println!("  admin API      {base}/admin/api");
+    println!("  admin token    {admin_token}");
+    for (name, sim) in SUPPLIERS.iter().zip(&sims) {
+        println!(
+            "  supplier {name:<6} {}   control http://{}/_sim/stats",
+            sim.base_url(),
+            sim.control_addr()
+        );
+    }
+    println!("\nTry:");
+    println!(
+        "  curl -s -H 'Authorization: Bearer {}' {base}/v1/orders?limit=5",
+        creds.api_key
+    );
+    println!(
+        "  curl -s -H 'Authorization: Bearer {}' {base}/v1/balance",
+        creds.api_key
+    );
+    println!(
+        "  curl -s -H 'Authorization: Bearer {}' -d '{{\"ref_id\":\"try-1\",\"product\":\"TSEL10\",\"destination\":\"081234567890\"}}' {base}/v1/orders\n",
+        creds.api_key
+    );
+    println!("Every 2 minutes the outage script takes alpha down, puts beta in maintenance and makes gamma slow;");
+    println!("orders keep flowing to whichever supplier can serve them.\n");
+
+    let traffic = tokio::spawn(traffic(
+        base.clone(),
+        creds.api_key.clone(),
+        store.clone(),
+        creds.id.clone(),
+    ));
+    let script = tokio::spawn(outages(sims));
+    crate::cli::stop_signal().await;
+    let _ = tx.send(true);
+    traffic.abort();
+    script.abort();
+    let _ = server.await;
+    Ok(())
+}
+
+/// Steady synthetic orders through the real API, with a summary every 10 seconds.
+async fn traffic(base: String, key: String, store: Arc<dyn Store>, reseller: String) {
+    let client = reqwest::Client::new();
+    let mut rng = rand::rngs::StdRng::from_entropy();
+    let mut n: u64 = 0;
+    let mut placed: u64 = 0;
+    let mut tick = tokio::time::interval(Duration::from_millis(400));
+    loop {
+        tick.tick().await;
+        n += 1;
+        let p = &PRODUCTS[rng.gen_range(0..PRODUCTS.len())];
+        let dest = format!("{}{:08}", prefix(p.op), rng.gen_range(0..100_000_000u32));
+        let body = json!({"ref_id": format!("demo-{n}"), "product": p.code, "destination": dest});
+        let sent = client
+            .post(format!("{base}/v1/orders"))
+            .bearer_auth(&key)
+            .json(&body)
+            .send()
+            .await;
+        if matches!(sent, Ok(ref r) if r.status().is_success()) {
+            placed += 1;
+        }
+        if n.is_multiple_of(25) {
+            if let Ok(b) = store.balance(&reseller).await {
+                println!(
+                    "[demo] orders placed {placed}; reseller balance available Rp{} held Rp{}",
+                    b.available, b.held
+                );
+            }
+        }
+    }
+}
+
+/// The repeating outage script: one supplier down, one in maintenance, one slow.
+async fn outages(sims: Vec<Sim>) {
+    let set = |mode| ModeRequest {
+        mode,
+        latency_ms: None,
+        fail_rate: None,
+        callback_delay_ms: None,
+    };
+    loop {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        println!("[demo] alpha goes down: orders fail over to beta");
+        let _ = sims[0].set_mode(set(SimMode::Down)).await;
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        println!("[demo] alpha is back; beta starts maintenance");
+        let _ = sims[0].set_mode(set(SimMode::Ok)).await;
+        let _ = sims[1].set_mode(set(SimMode::Maintenance)).await;
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        println!("[demo] beta is back; gamma turns slow");
+        let _ = sims[1].set_mode(set(SimMode::Ok)).await;
+        let _ = sims[2].set_mode(set(SimMode::Slow)).await;
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        println!("[demo] all suppliers normal");
+        let _ = sims[2].set_mode(set(SimMode::Ok)).await;
+    }
+}

@@ -1,0 +1,126 @@
+//! Delivers reseller callbacks from the durable outbox: `order.updated` signed per
+//! Standard Webhooks, retried with exponential back-off until a 2xx or the give-up age.
+//! A restart loses nothing: the outbox row stays `pending` until a delivery succeeds.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use siaga_store::OutboxItem;
+use tokio::sync::watch;
+
+use crate::app::App;
+use crate::http::wire;
+use crate::webhook;
+
+const POLL: Duration = Duration::from_millis(250);
+
+pub async fn deliverer(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
+    let inflight: Arc<Mutex<HashSet<i64>>> = Arc::default();
+    let mut tick = tokio::time::interval(POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = app.outbox_kick.notified() => {}
+            _ = shutdown.changed() => return,
+        }
+        let items = match app.store.due_outbox(app.now(), 256).await {
+            Ok(items) => items,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the outbox");
+                continue;
+            }
+        };
+        for item in items {
+            let fresh = inflight
+                .lock()
+                .map(|mut s| s.insert(item.id))
+                .unwrap_or(false);
+            if !fresh {
+                continue;
+            }
+            let (app, inflight) = (app.clone(), inflight.clone());
+            tokio::spawn(async move {
+                let id = item.id;
+                if let Err(e) = deliver(&app, item).await {
+                    tracing::error!(outbox = id, error = %e, "callback bookkeeping failed");
+                }
+                if let Ok(mut s) = inflight.lock() {
+                    s.remove(&id);
+                }
+            });
+        }
+    }
+}
+
+async fn deliver(app: &App, item: OutboxItem) -> anyhow::Result<()> {
+    let result = attempt(app, &item).await;
+    let now = app.now();
+    match result {
+        Ok(()) => app.store.outbox_done(item.id, now).await?,
+        Err(why) => {
+            let cfg = &app.settings.callbacks;
+            let factor = 1u64 << item.attempts.clamp(0, 20);
+            let delay = cfg
+                .retry_base_ms
+                .saturating_mul(factor)
+                .min(cfg.retry_max_ms) as i64;
+            let dead = now + delay > item.created_at + (cfg.give_up_after_s as i64) * 1000;
+            tracing::warn!(msg = %item.msg_id, attempts = item.attempts + 1, dead, error = %why, "callback not delivered");
+            app.store
+                .outbox_retry(item.id, now + delay, &why, dead)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// One delivery try; `Err` carries the reason for the retry log.
+async fn attempt(app: &App, item: &OutboxItem) -> Result<(), String> {
+    let order_id = item
+        .order_id
+        .as_deref()
+        .ok_or("outbox item without order")?;
+    let order = app
+        .store
+        .order(order_id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("order not found")?;
+    let reseller_id = item
+        .reseller_id
+        .as_deref()
+        .ok_or("outbox item without reseller")?;
+    let reseller = app
+        .store
+        .reseller(reseller_id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("reseller not found")?;
+    let body = serde_json::to_vec(&serde_json::json!({
+        "type": item.kind,
+        "data": wire::order_json(&order),
+    }))
+    .map_err(|e| e.to_string())?;
+    let ts = app.now() / 1000;
+    let sig = webhook::sign(&reseller.webhook_secret, &item.msg_id, ts, &body)
+        .map_err(|e| e.to_string())?;
+    let resp = app
+        .client
+        .post(&item.target)
+        .timeout(Duration::from_millis(app.settings.callbacks.timeout_ms))
+        .header("content-type", "application/json")
+        .header("webhook-id", &item.msg_id)
+        .header("webhook-timestamp", ts.to_string())
+        .header("webhook-signature", sig)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| format!("request failed: {e}"))?;
+    if resp.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("HTTP {}", resp.status().as_u16()))
+    }
+}

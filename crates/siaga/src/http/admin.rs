@@ -1,0 +1,162 @@
+//! The admin API (`/admin/api`, bearer admin token): the owner's actions over HTTP, the
+//! same operations as the CLI (see `ops`).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::api::{int_field, json_object, opt_str_field, str_field};
+use super::error::ApiError;
+use super::wire;
+use crate::app::App;
+use crate::keys;
+use crate::ops::{self, OpError};
+
+/// Proof that the request carries the admin token.
+pub struct Admin;
+
+impl FromRequestParts<Arc<App>> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &Arc<App>,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(expected) = app.settings.admin_token.as_deref() else {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "API admin nonaktif: token admin belum diatur",
+                "admin API disabled: no admin token is configured",
+            ));
+        };
+        let given = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if keys::constant_time_eq(&keys::hash_key(given), &keys::hash_key(expected)) {
+            Ok(Admin)
+        } else {
+            Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "token admin salah",
+                "wrong admin token",
+            ))
+        }
+    }
+}
+
+impl From<OpError> for ApiError {
+    fn from(e: OpError) -> ApiError {
+        match e {
+            OpError::Invalid(m) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "bad_request", m.clone(), m)
+            }
+            OpError::UnknownReseller(_) => ApiError::not_found("reseller"),
+            OpError::NotFound(what) => ApiError::not_found(&what),
+            OpError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m.clone(), m),
+            OpError::Store(s) => ApiError::internal(s),
+        }
+    }
+}
+
+pub async fn add_reseller(
+    State(app): State<Arc<App>>,
+    _: Admin,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let m = json_object(body, app.settings.body_limit_bytes)?;
+    let name = str_field(&m, "name")?;
+    let email = opt_str_field(&m, "email")?;
+    let callback_url = opt_str_field(&m, "callback_url")?;
+    let creds = ops::add_reseller(app.store.as_ref(), name, email, callback_url, app.now()).await?;
+    Ok((StatusCode::CREATED, Json(creds.json())).into_response())
+}
+
+pub async fn list_resellers(State(app): State<Arc<App>>, _: Admin) -> Result<Response, ApiError> {
+    let mut out = Vec::new();
+    for r in app.store.list_resellers().await? {
+        let b = app.store.balance(&r.id).await?;
+        out.push(json!({
+            "id": r.id, "name": r.name, "email": r.email, "callback_url": r.callback_url,
+            "available": b.available, "held": b.held,
+        }));
+    }
+    Ok(Json(Value::Array(out)).into_response())
+}
+
+pub async fn deposit(
+    State(app): State<Arc<App>>,
+    _: Admin,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let m = json_object(body, app.settings.body_limit_bytes)?;
+    let amount = int_field(&m, "amount")?.ok_or_else(|| ApiError::missing("amount"))?;
+    let note = opt_str_field(&m, "note")?.unwrap_or("");
+    let v = ops::deposit(app.store.as_ref(), &id, amount, note, app.now()).await?;
+    Ok((StatusCode::CREATED, Json(v)).into_response())
+}
+
+pub async fn rotate_keys(
+    State(app): State<Arc<App>>,
+    _: Admin,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let creds = ops::rotate_keys(app.store.as_ref(), &id, app.now()).await?;
+    Ok(Json(creds.json()).into_response())
+}
+
+pub async fn get_order(
+    State(app): State<Arc<App>>,
+    _: Admin,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let o = app
+        .store
+        .order(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("order"))?;
+    let attempts = app.store.attempts(&id).await?;
+    let mut v = wire::order_json(&o);
+    v["reseller_id"] = json!(o.reseller_id);
+    v["attempts"] = Value::Array(attempts.iter().map(wire::attempt_json).collect());
+    Ok(Json(v).into_response())
+}
+
+pub async fn verify(State(app): State<Arc<App>>, _: Admin) -> Result<Response, ApiError> {
+    let r = app.store.verify().await?;
+    Ok(Json(json!({"ok": r.ok(), "orders": r.orders, "transfers": r.transfers, "accounts": r.accounts, "problems": r.problems}))
+        .into_response())
+}
+
+/// `POST /admin/api/orders/{order_id}/resolve` with `{"status":"success","serial_number":"..."}`
+/// or `{"status":"failed"}`.
+pub async fn resolve_order(
+    State(app): State<Arc<App>>,
+    _: Admin,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let m = json_object(body, app.settings.body_limit_bytes)?;
+    let how = match str_field(&m, "status")? {
+        "success" => ops::Resolution::Success {
+            sn: str_field(&m, "serial_number")?.to_owned(),
+        },
+        "failed" => ops::Resolution::Failed,
+        _ => return Err(ApiError::invalid("status", "must be success or failed")),
+    };
+    let v = ops::resolve(app.store.as_ref(), &id, how, app.now()).await?;
+    app.outbox_kick.notify_one();
+    Ok(Json(v).into_response())
+}

@@ -1,0 +1,349 @@
+//! The reseller API (`/v1`, SPEC 5): orders, balance, products, statement. Inputs are
+//! parsed into domain types at the edge; a bad input is a 4xx that changes nothing.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Map, Value};
+use siaga_domain::{Msisdn, MsisdnError, OrderStatus, RefId};
+use siaga_store::{Intake, NewOrder, OrderQuery, Reseller};
+
+use super::error::ApiError;
+use super::wire;
+use crate::app::App;
+use crate::clock::{parse_time, rfc3339};
+use crate::config::{DestinationRule, Product};
+use crate::keys;
+
+/// The authenticated reseller of a request (`Authorization: Bearer <api_key>`).
+pub struct Authed(pub Reseller);
+
+impl FromRequestParts<Arc<App>> for Authed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &Arc<App>,
+    ) -> Result<Self, Self::Rejection> {
+        let key = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|k| !k.is_empty() && k.len() <= 256)
+            .ok_or_else(ApiError::unauthorized)?;
+        let hash = keys::hash_key(key);
+        let r = app
+            .store
+            .reseller_by_key_hash(&hash)
+            .await?
+            .ok_or_else(ApiError::unauthorized)?;
+        if !keys::constant_time_eq(&r.key_hash, &hash) {
+            return Err(ApiError::unauthorized());
+        }
+        Ok(Authed(r))
+    }
+}
+
+/// The body as a JSON object, or the 400/413 that says why not.
+pub fn json_object(
+    body: Result<Bytes, BytesRejection>,
+    limit: usize,
+) -> Result<Map<String, Value>, ApiError> {
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::too_large(limit)
+        } else {
+            ApiError::bad_json(&e.body_text())
+        }
+    })?;
+    match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(ApiError::bad_json("expected a JSON object")),
+        Err(e) => Err(ApiError::bad_json(&e.to_string())),
+    }
+}
+
+pub fn str_field<'a>(m: &'a Map<String, Value>, field: &str) -> Result<&'a str, ApiError> {
+    match m.get(field) {
+        None | Some(Value::Null) => Err(ApiError::missing(field)),
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(ApiError::invalid(field, "must be a string")),
+    }
+}
+
+pub fn opt_str_field<'a>(
+    m: &'a Map<String, Value>,
+    field: &str,
+) -> Result<Option<&'a str>, ApiError> {
+    match m.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(ApiError::invalid(field, "must be a string")),
+    }
+}
+
+pub fn int_field(m: &Map<String, Value>, field: &str) -> Result<Option<i64>, ApiError> {
+    match m.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| ApiError::invalid(field, "must be a whole number")),
+        Some(_) => Err(ApiError::invalid(field, "must be a whole number")),
+    }
+}
+
+fn unprocessable(code: &'static str, id: &str, en: &str) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, id, en)
+}
+
+/// Checks a destination against the product's rule; returns the normalised form.
+pub fn check_destination(p: &Product, raw: &str) -> Result<String, ApiError> {
+    match &p.rule {
+        DestinationRule::Mobile(op) => {
+            let m = Msisdn::parse(raw).map_err(|e| {
+                let why = match e {
+                    MsisdnError::NotDigits => "hanya boleh berisi angka",
+                    MsisdnError::Length => "harus 10 sampai 13 digit",
+                    MsisdnError::NotMobile => "bukan nomor seluler Indonesia",
+                    MsisdnError::UnknownPrefix => "awalan nomor tidak dikenal",
+                };
+                unprocessable(
+                    "invalid_destination",
+                    &format!("nomor tujuan tidak valid: {why}"),
+                    &format!("destination is invalid: it {e}"),
+                )
+            })?;
+            if m.operator() != *op {
+                return Err(unprocessable(
+                    "operator_mismatch",
+                    &format!(
+                        "nomor tujuan milik {}, bukan {}",
+                        m.operator().name(),
+                        op.name()
+                    ),
+                    &format!(
+                        "destination belongs to {}, not {}",
+                        m.operator().name(),
+                        op.name()
+                    ),
+                ));
+            }
+            Ok(m.as_str().to_owned())
+        }
+        DestinationRule::Digits { min, max, .. } => {
+            let d: String = raw.trim().to_owned();
+            let n = d.len() as u32;
+            if d.is_empty() || !d.chars().all(|c| c.is_ascii_digit()) || n < *min || n > *max {
+                return Err(unprocessable(
+                    "invalid_destination",
+                    &format!("nomor tujuan harus {min}-{max} digit angka"),
+                    &format!("destination must be {min}-{max} digits"),
+                ));
+            }
+            Ok(d)
+        }
+    }
+}
+
+fn json_status(status: StatusCode, v: Value) -> Response {
+    (status, Json(v)).into_response()
+}
+
+pub async fn create_order(
+    State(app): State<Arc<App>>,
+    Authed(r): Authed,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let m = json_object(body, app.settings.body_limit_bytes)?;
+    let ref_id = RefId::parse(str_field(&m, "ref_id")?)
+        .map_err(|e| ApiError::invalid("ref_id", &e.to_string()))?;
+    let product_code = str_field(&m, "product")?;
+    let destination = str_field(&m, "destination")?;
+    let max_wait_s = match int_field(&m, "max_wait_s")? {
+        Some(v) if !(0..=7 * 86_400).contains(&v) => {
+            return Err(ApiError::invalid("max_wait_s", "must be 0 to 604800"))
+        }
+        Some(v) => v,
+        None => app.settings.orders.default_max_wait_s as i64,
+    };
+    let product = app.settings.product(product_code).ok_or_else(|| {
+        unprocessable(
+            "unknown_product",
+            &format!("produk {product_code:?} tidak dikenal"),
+            &format!("unknown product {product_code:?}"),
+        )
+    })?;
+    let destination = check_destination(product, destination)?;
+    let new = NewOrder {
+        order_id: keys::new_id("ord"),
+        reseller_id: r.id.clone(),
+        ref_id: ref_id.as_str().to_owned(),
+        product: product.code.as_str().to_owned(),
+        destination,
+        price: product.price.get(),
+        max_wait_s,
+        now: app.now(),
+    };
+    match app.store.create_order(new).await? {
+        Intake::Created(o) => {
+            app.kick(&o.id);
+            Ok(json_status(StatusCode::CREATED, wire::order_json(&o)))
+        }
+        Intake::Replay(o) => Ok(json_status(StatusCode::OK, wire::order_json(&o))),
+        Intake::Conflict(_) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "ref_id_conflict",
+            "ref_id sudah dipakai untuk produk atau nomor tujuan lain",
+            "ref_id is already used by an order with another product or destination",
+        )),
+        Intake::InsufficientBalance => Err(ApiError::new(
+            StatusCode::PAYMENT_REQUIRED,
+            "insufficient_balance",
+            "saldo tidak cukup",
+            "insufficient balance",
+        )),
+        Intake::UnknownReseller => Err(ApiError::unauthorized()),
+    }
+}
+
+pub async fn get_order(
+    State(app): State<Arc<App>>,
+    Authed(r): Authed,
+    Path(ref_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let o = app
+        .store
+        .order_by_ref(&r.id, &ref_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("order"))?;
+    Ok(json_status(StatusCode::OK, wire::order_json(&o)))
+}
+
+pub async fn list_orders(
+    State(app): State<Arc<App>>,
+    Authed(r): Authed,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let status = match q.get("status").filter(|s| !s.is_empty()) {
+        Some(s) => Some(
+            OrderStatus::parse(s)
+                .ok_or_else(|| ApiError::invalid("status", "must be pending, success or failed"))?,
+        ),
+        None => None,
+    };
+    let since = match q.get("since").filter(|s| !s.is_empty()) {
+        Some(s) => Some(
+            parse_time(s)
+                .ok_or_else(|| ApiError::invalid("since", "must be RFC 3339 or unix seconds"))?,
+        ),
+        None => None,
+    };
+    let limit = match q.get("limit") {
+        Some(s) => s
+            .parse::<u32>()
+            .ok()
+            .filter(|l| (1..=200).contains(l))
+            .ok_or_else(|| ApiError::invalid("limit", "must be 1 to 200"))?,
+        None => 50,
+    };
+    let before_id = q.get("cursor").filter(|s| !s.is_empty()).cloned();
+    let orders = app
+        .store
+        .list_orders(OrderQuery {
+            reseller_id: r.id.clone(),
+            status,
+            since,
+            before_id,
+            limit,
+        })
+        .await?;
+    let next_cursor = (orders.len() == limit as usize)
+        .then(|| orders.last().map(|o| o.id.clone()))
+        .flatten();
+    Ok(json_status(
+        StatusCode::OK,
+        json!({"orders": orders.iter().map(wire::order_json).collect::<Vec<_>>(), "next_cursor": next_cursor}),
+    ))
+}
+
+pub async fn balance(State(app): State<Arc<App>>, Authed(r): Authed) -> Result<Response, ApiError> {
+    let b = app.store.balance(&r.id).await?;
+    Ok(json_status(
+        StatusCode::OK,
+        json!({"available": b.available, "held": b.held}),
+    ))
+}
+
+pub async fn products(
+    State(app): State<Arc<App>>,
+    Authed(_): Authed,
+) -> Result<Response, ApiError> {
+    let list: Vec<Value> = app
+        .settings
+        .products
+        .iter()
+        .map(|p| {
+            let available = p
+                .routes
+                .iter()
+                .any(|r| app.adapters.contains_key(&r.supplier));
+            json!({
+                "code": p.code.as_str(),
+                "name": p.name,
+                "operator": p.operator_name(),
+                "group": p.group,
+                "price": p.price.get(),
+                "available": available,
+                "status": if available { "operational" } else { "major_outage" },
+            })
+        })
+        .collect();
+    Ok(json_status(StatusCode::OK, Value::Array(list)))
+}
+
+pub async fn statement(
+    State(app): State<Arc<App>>,
+    Authed(r): Authed,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let now = app.now();
+    let to = match q.get("to").filter(|s| !s.is_empty()) {
+        Some(s) => parse_time(s)
+            .ok_or_else(|| ApiError::invalid("to", "must be RFC 3339 or unix seconds"))?,
+        None => now + 1,
+    };
+    let from = match q.get("from").filter(|s| !s.is_empty()) {
+        Some(s) => parse_time(s)
+            .ok_or_else(|| ApiError::invalid("from", "must be RFC 3339 or unix seconds"))?,
+        None => to - 30 * 86_400_000,
+    };
+    let lines = app.store.statement(&r.id, from, to, 10_000).await?;
+    let lines: Vec<Value> = lines
+        .iter()
+        .map(|l| {
+            json!({
+                "at": rfc3339(l.at),
+                "kind": l.kind,
+                "amount": l.amount,
+                "balance_after": l.balance_after,
+                "order_id": l.order_id,
+                "ref_id": l.ref_id,
+                "note": l.note,
+            })
+        })
+        .collect();
+    Ok(json_status(
+        StatusCode::OK,
+        json!({"from": rfc3339(from), "to": rfc3339(to), "lines": lines}),
+    ))
+}

@@ -1,0 +1,161 @@
+//! The one error envelope of the HTTP edge: `{"error":{"code","message"}}`, Indonesian by
+//! default and English with `Accept-Language: en`. A 500's body is generic; the detail is
+//! logged once here.
+
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub id: String,
+    pub en: String,
+    pub retry_after: Option<u64>,
+}
+
+/// Carried on error responses so the language middleware can switch the message.
+#[derive(Clone)]
+struct English {
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    pub fn new(
+        status: StatusCode,
+        code: &'static str,
+        id: impl Into<String>,
+        en: impl Into<String>,
+    ) -> ApiError {
+        ApiError {
+            status,
+            code,
+            id: id.into(),
+            en: en.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn missing(field: &str) -> ApiError {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("kolom `{field}` wajib diisi"),
+            format!("field `{field}` is required"),
+        )
+    }
+
+    pub fn invalid(field: &str, why_en: &str) -> ApiError {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("kolom `{field}` tidak valid: {why_en}"),
+            format!("field `{field}` is invalid: {why_en}"),
+        )
+    }
+
+    pub fn bad_json(why: &str) -> ApiError {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("isi permintaan bukan JSON yang valid: {why}"),
+            format!("request body is not valid JSON: {why}"),
+        )
+    }
+
+    pub fn unauthorized() -> ApiError {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "kunci API tidak valid atau tidak ada",
+            "missing or invalid API key",
+        )
+    }
+
+    pub fn not_found(what: &str) -> ApiError {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} tidak ditemukan"),
+            format!("{what} not found"),
+        )
+    }
+
+    pub fn too_large(limit: usize) -> ApiError {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("isi permintaan melebihi {limit} byte"),
+            format!("request body exceeds {limit} bytes"),
+        )
+    }
+
+    pub fn internal(detail: impl std::fmt::Display) -> ApiError {
+        tracing::error!(error = %detail, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "terjadi kesalahan di server; silakan coba lagi",
+            "internal error; please try again",
+        )
+    }
+}
+
+impl From<siaga_store::StoreError> for ApiError {
+    fn from(e: siaga_store::StoreError) -> ApiError {
+        ApiError::internal(e)
+    }
+}
+
+fn body(code: &str, message: &str) -> String {
+    json!({"error": {"code": code, "message": message}}).to_string()
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut resp = (
+            self.status,
+            [(header::CONTENT_TYPE, "application/json")],
+            body(self.code, &self.id),
+        )
+            .into_response();
+        if let Some(s) = self.retry_after {
+            if let Ok(v) = HeaderValue::from_str(&s.to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        resp.extensions_mut().insert(English {
+            code: self.code,
+            message: self.en,
+        });
+        resp
+    }
+}
+
+/// True when the caller prefers English.
+pub fn wants_english(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(|first| first.trim().to_ascii_lowercase().starts_with("en"))
+        .unwrap_or(false)
+}
+
+/// Middleware: swaps error messages to English when asked.
+pub async fn language(req: Request, next: Next) -> Response {
+    let en = wants_english(req.headers());
+    let mut resp = next.run(req).await;
+    if en {
+        if let Some(e) = resp.extensions_mut().remove::<English>() {
+            let (mut parts, _) = resp.into_parts();
+            parts.headers.remove(header::CONTENT_LENGTH);
+            resp = Response::from_parts(parts, axum::body::Body::from(body(e.code, &e.message)));
+        }
+    }
+    resp
+}

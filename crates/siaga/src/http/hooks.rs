@@ -1,0 +1,91 @@
+//! Supplier callbacks: `POST /hooks/suppliers/{supplier_id}`, verified with that supplier's
+//! secret (401 and no change otherwise), then applied exactly as an inquiry reply would be.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+use siaga_domain::Stage;
+use siaga_store::Transition;
+use siaga_suppliers::CallbackError;
+
+use super::error::ApiError;
+use crate::app::App;
+use crate::engine::decide;
+
+pub async fn supplier_callback(
+    State(app): State<Arc<App>>,
+    Path(supplier_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let adapter = app
+        .adapters
+        .get(&supplier_id)
+        .ok_or_else(|| ApiError::not_found("supplier"))?;
+    let report = adapter
+        .parse_callback(&headers, &body)
+        .map_err(|e| match e {
+            CallbackError::BadSignature | CallbackError::NoSecret => {
+                tracing::warn!(supplier = %supplier_id, error = %e, "supplier callback refused");
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "tanda tangan callback tidak valid",
+                    "callback signature is not valid",
+                )
+            }
+            CallbackError::Malformed(m) => ApiError::bad_json(&m),
+        })?;
+    for _ in 0..8 {
+        let Some(attempt) = app
+            .store
+            .attempt_by_supplier_ref(&supplier_id, &report.supplier_ref)
+            .await?
+        else {
+            return Ok(
+                Json(json!({"ok": true, "applied": false, "why": "unknown ref_id"}))
+                    .into_response(),
+            );
+        };
+        if !attempt.state.is_open() {
+            return Ok(
+                Json(json!({"ok": true, "applied": false, "why": "already settled"}))
+                    .into_response(),
+            );
+        }
+        let Some(order) = app.store.order(&attempt.order_id).await? else {
+            return Err(ApiError::internal("attempt without order"));
+        };
+        let attempts = app.store.attempts(&order.id).await?;
+        let settle = decide::settle(
+            &app.settings,
+            &order,
+            &attempts,
+            &attempt,
+            &report.reply,
+            false,
+            app.now(),
+        );
+        match app.store.settle_attempt(settle).await? {
+            Transition::Done(o) => {
+                if o.status.is_final() {
+                    app.outbox_kick.notify_one();
+                } else if o.stage == Some(Stage::Dispatching) {
+                    app.kick(&o.id);
+                }
+                return Ok(Json(json!({"ok": true, "applied": true})).into_response());
+            }
+            Transition::Stale => continue,
+        }
+    }
+    Ok((
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({"ok": false, "why": "busy, retry"})),
+    )
+        .into_response())
+}

@@ -1,0 +1,79 @@
+//! The HTTP edge: the router that ties the reseller API, admin API, supplier callbacks,
+//! health endpoints and the OpenAPI description together.
+
+pub mod admin;
+pub mod api;
+pub mod error;
+pub mod hooks;
+pub mod openapi;
+pub mod wire;
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::app::App;
+use error::ApiError;
+
+pub fn router(app: Arc<App>) -> Router {
+    let limit = app.settings.body_limit_bytes;
+    Router::new()
+        .route("/v1/orders", post(api::create_order).get(api::list_orders))
+        .route("/v1/orders/{ref_id}", get(api::get_order))
+        .route("/v1/balance", get(api::balance))
+        .route("/v1/products", get(api::products))
+        .route("/v1/statement", get(api::statement))
+        .route("/openapi.json", get(openapi::openapi))
+        .route(
+            "/hooks/suppliers/{supplier_id}",
+            post(hooks::supplier_callback),
+        )
+        .route(
+            "/admin/api/resellers",
+            post(admin::add_reseller).get(admin::list_resellers),
+        )
+        .route("/admin/api/resellers/{id}/deposits", post(admin::deposit))
+        .route(
+            "/admin/api/resellers/{id}/rotate-keys",
+            post(admin::rotate_keys),
+        )
+        .route("/admin/api/orders/{order_id}", get(admin::get_order))
+        .route(
+            "/admin/api/orders/{order_id}/resolve",
+            post(admin::resolve_order),
+        )
+        .route("/admin/api/verify", get(admin::verify))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn(error::language))
+        .with_state(app)
+}
+
+async fn healthz() -> Response {
+    Json(json!({"status": "ok"})).into_response()
+}
+
+async fn readyz(State(app): State<Arc<App>>) -> Response {
+    match app.store.outbox_pending_count().await {
+        Ok(_) => Json(json!({"status": "ready"})).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "store not reachable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "store unavailable"})),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("halaman")
+}

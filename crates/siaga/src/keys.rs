@@ -1,0 +1,56 @@
+//! Secrets siaga hands out: reseller API keys (256 random bits, stored as a SHA-256 hash,
+//! compared in constant time) and webhook secrets in the Standard Webhooks `whsec_` form.
+
+use base64::Engine as _;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// A new API key, e.g. `sk_3f9c…` (64 hex digits after the prefix).
+pub fn new_api_key() -> String {
+    let mut b = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    format!("sk_{}", hex::encode(b))
+}
+
+/// A new webhook secret: `whsec_` + base64 of 32 random bytes.
+pub fn new_webhook_secret() -> String {
+    let mut b = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(b)
+    )
+}
+
+/// What the store keeps instead of the key.
+pub fn hash_key(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.as_bytes().ct_eq(b.as_bytes()).into()
+}
+
+/// A new random id with a prefix, sortable by time: `rsl_01J…`.
+pub fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", ulid::Ulid::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_long_random_and_hash_stably() {
+        let a = new_api_key();
+        let b = new_api_key();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 3 + 64);
+        assert_eq!(hash_key(&a), hash_key(&a));
+        assert_ne!(hash_key(&a), hash_key(&b));
+        assert!(constant_time_eq(&hash_key(&a), &hash_key(&a)));
+        assert!(!constant_time_eq(&hash_key(&a), &hash_key(&b)));
+        assert!(new_webhook_secret().starts_with("whsec_"));
+    }
+}

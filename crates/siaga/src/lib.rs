@@ -1,0 +1,13 @@
+//! siaga: a top-up switch (server pulsa / H2H) for Indonesian airtime resellers. This
+//! library is the binary's body; `main.rs` only calls [`cli::main`]. See ARCHITECTURE.md.
+
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod demo;
+pub mod engine;
+pub mod http;
+pub mod keys;
+pub mod ops;
+pub mod webhook;

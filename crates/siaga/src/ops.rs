@@ -1,0 +1,226 @@
+//! Owner actions shared by the CLI and the admin API, so both do exactly the same thing.
+
+use serde_json::{json, Value};
+use siaga_store::{NewReseller, Store, StoreError};
+
+use crate::keys;
+
+/// A reseller's freshly issued credentials; the key is shown once and stored hashed.
+pub struct Credentials {
+    pub id: String,
+    pub api_key: String,
+    pub webhook_secret: String,
+}
+
+impl Credentials {
+    pub fn json(&self) -> Value {
+        json!({"id": self.id, "api_key": self.api_key, "webhook_secret": self.webhook_secret})
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no reseller with id {0}")]
+    UnknownReseller(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub fn check_callback_url(url: &str) -> Result<(), OpError> {
+    if (url.starts_with("http://") || url.starts_with("https://"))
+        && url.len() <= 2048
+        && !url.contains(char::is_whitespace)
+    {
+        Ok(())
+    } else {
+        Err(OpError::Invalid(
+            "callback_url must be an http:// or https:// URL".into(),
+        ))
+    }
+}
+
+pub async fn add_reseller(
+    store: &dyn Store,
+    name: &str,
+    email: Option<&str>,
+    callback_url: Option<&str>,
+    now: i64,
+) -> Result<Credentials, OpError> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 200 {
+        return Err(OpError::Invalid("name must be 1 to 200 characters".into()));
+    }
+    if let Some(e) = email {
+        if !e.contains('@') || e.len() > 254 {
+            return Err(OpError::Invalid("email is not an email address".into()));
+        }
+    }
+    if let Some(u) = callback_url {
+        check_callback_url(u)?;
+    }
+    let creds = Credentials {
+        id: keys::new_id("rsl"),
+        api_key: keys::new_api_key(),
+        webhook_secret: keys::new_webhook_secret(),
+    };
+    store
+        .create_reseller(NewReseller {
+            id: creds.id.clone(),
+            name: name.to_owned(),
+            email: email.map(str::to_owned),
+            callback_url: callback_url.map(str::to_owned),
+            key_hash: keys::hash_key(&creds.api_key),
+            webhook_secret: creds.webhook_secret.clone(),
+            now,
+        })
+        .await?;
+    Ok(creds)
+}
+
+pub async fn rotate_keys(store: &dyn Store, id: &str, now: i64) -> Result<Credentials, OpError> {
+    let creds = Credentials {
+        id: id.to_owned(),
+        api_key: keys::new_api_key(),
+        webhook_secret: keys::new_webhook_secret(),
+    };
+    if store
+        .rotate_keys(
+            id,
+            &keys::hash_key(&creds.api_key),
+            &creds.webhook_secret,
+            now,
+        )
+        .await?
+    {
+        Ok(creds)
+    } else {
+        Err(OpError::UnknownReseller(id.to_owned()))
+    }
+}
+
+pub async fn deposit(
+    store: &dyn Store,
+    id: &str,
+    amount: i64,
+    note: &str,
+    now: i64,
+) -> Result<Value, OpError> {
+    siaga_domain::Rupiah::positive(amount).map_err(|e| OpError::Invalid(format!("amount: {e}")))?;
+    if store.reseller(id).await?.is_none() {
+        return Err(OpError::UnknownReseller(id.to_owned()));
+    }
+    let b = store.deposit(id, amount, note, now).await?;
+    Ok(json!({"reseller_id": id, "amount": amount, "available": b.available, "held": b.held}))
+}
+
+/// How an operator settles an order held for manual review.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolution {
+    Success { sn: String },
+    Failed,
+}
+
+/// Settles an order in `manual_review`: the open attempt is closed with the operator's word
+/// and the reservation is posted (success) or voided (failed, code `manual`).
+pub async fn resolve(
+    store: &dyn Store,
+    order_id: &str,
+    how: Resolution,
+    now: i64,
+) -> Result<Value, OpError> {
+    use siaga_domain::{FailureCode, Stage};
+    use siaga_store::{AttemptResult, AttemptState, ChangeOrder, OrderChange, Settle, Transition};
+    for _ in 0..8 {
+        let order = store
+            .order(order_id)
+            .await?
+            .ok_or_else(|| OpError::NotFound(format!("order {order_id}")))?;
+        if order.status.is_final() || order.stage != Some(Stage::ManualReview) {
+            return Err(OpError::Conflict(format!(
+                "order {order_id} is {} ({}), not in manual review",
+                order.status,
+                order.stage.map(|s| s.as_str()).unwrap_or("final")
+            )));
+        }
+        let (state, change, result) = match &how {
+            Resolution::Success { sn } => {
+                let sn = sn.trim();
+                if sn.is_empty() || sn.len() > 128 {
+                    return Err(OpError::Invalid(
+                        "serial_number must be 1 to 128 characters".into(),
+                    ));
+                }
+                (
+                    AttemptState::Success,
+                    OrderChange::Succeed { sn: sn.to_owned() },
+                    AttemptResult {
+                        sn: Some(sn.to_owned()),
+                        message: Some("resolved by an operator".into()),
+                        ..Default::default()
+                    },
+                )
+            }
+            Resolution::Failed => (
+                AttemptState::Failed,
+                OrderChange::Fail {
+                    code: FailureCode::Manual,
+                },
+                AttemptResult {
+                    reason: Some("manual".into()),
+                    message: Some("resolved by an operator".into()),
+                    ..Default::default()
+                },
+            ),
+        };
+        let open = store
+            .attempts(order_id)
+            .await?
+            .into_iter()
+            .rev()
+            .find(|a| a.state.is_open());
+        let t = match open {
+            Some(a) => {
+                store
+                    .settle_attempt(Settle {
+                        attempt_id: a.id,
+                        order_version: order.version,
+                        state,
+                        result,
+                        inquiry: false,
+                        change,
+                        now,
+                    })
+                    .await?
+            }
+            None if matches!(how, Resolution::Success { .. }) => {
+                return Err(OpError::Conflict(format!(
+                    "order {order_id} has no open attempt to mark successful"
+                )));
+            }
+            None => {
+                store
+                    .change_order(ChangeOrder {
+                        order_id: order_id.to_owned(),
+                        order_version: order.version,
+                        change,
+                        now,
+                    })
+                    .await?
+            }
+        };
+        if let Transition::Done(o) = t {
+            return Ok(
+                json!({"order_id": o.id, "status": o.status.as_str(), "serial_number": o.serial_number, "failure_code": o.failure_code.map(|f| f.as_str())}),
+            );
+        }
+    }
+    Err(OpError::Conflict(format!(
+        "order {order_id} kept changing; try again"
+    )))
+}

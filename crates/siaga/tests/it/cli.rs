@@ -1,0 +1,143 @@
+//! The real binary: `siaga init`, `reseller add|deposit|rotate-keys`, `verify` on a healthy
+//! and a deliberately broken database, and config errors that name file, line and key.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn siaga(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_siaga"))
+        .current_dir(dir)
+        .args(args)
+        .env_remove("SIAGA_CONFIG")
+        .env("SIAGA_LOG", "warn")
+        .env("DIGI_KEY", "k")
+        .env("DIGI_CB_SECRET", "s")
+        .env("BACKUP_KEY", "k")
+        .env("BACKUP_CB_SECRET", "s")
+        .output()
+        .expect("run siaga")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn init_reseller_and_verify_healthy_then_broken() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = siaga(d, &["init"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let again = siaga(d, &["init"]);
+    assert_eq!(again.status.code(), Some(1), "init refuses to overwrite");
+
+    let out = siaga(
+        d,
+        &[
+            "reseller",
+            "add",
+            "--name",
+            "Konter A",
+            "--email",
+            "a@example.com",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let creds: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = creds["id"].as_str().unwrap();
+    assert!(creds["api_key"].as_str().unwrap().len() >= 32);
+    assert!(creds["webhook_secret"]
+        .as_str()
+        .unwrap()
+        .starts_with("whsec_"));
+
+    let out = siaga(
+        d,
+        &[
+            "reseller",
+            "deposit",
+            id,
+            "250000",
+            "--note",
+            "transfer BCA",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["available"], 250_000);
+
+    let out = siaga(d, &["reseller", "deposit", "rsl_nope", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no reseller"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = siaga(d, &["reseller", "deposit", id, "-5"]);
+    assert_ne!(out.status.code(), Some(0));
+
+    let out = siaga(d, &["reseller", "rotate-keys", id]);
+    assert!(out.status.success());
+    let rotated: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_ne!(rotated["api_key"], creds["api_key"]);
+
+    let out = siaga(d, &["verify"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+
+    // Break the ledger behind siaga's back: a balance that no posting explains.
+    let conn = rusqlite::Connection::open(d.join("siaga.db")).unwrap();
+    conn.execute(
+        "UPDATE accounts SET balance = balance + 1000 WHERE kind = 'reseller_available'",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let out = siaga(d, &["verify"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report = text(&out.stdout);
+    assert!(
+        report.contains("account balance differs from the sum of its postings"),
+        "{report}"
+    );
+    assert!(
+        report.contains(id),
+        "the report names the account: {report}"
+    );
+    assert!(
+        !text(&out.stderr).trim().contains('\n'),
+        "one line on stderr"
+    );
+}
+
+#[test]
+fn config_errors_name_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("siaga.toml"),
+        "[server]\nlisten = \"127.0.0.1:0\"\n\n[orders]\nmanual_review_after_s = \"tomorrow\"\n",
+    )
+    .unwrap();
+    let out = siaga(d, &["serve"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("siaga.toml:5: orders.manual_review_after_s:"),
+        "{err}"
+    );
+
+    let out = siaga(d, &["verify", "--config", "missing.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("missing.toml"));
+
+    let out = siaga(d, &["reseller", "frobnicate"]);
+    assert_eq!(out.status.code(), Some(2), "usage error");
+}

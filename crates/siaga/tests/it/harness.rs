@@ -1,0 +1,382 @@
+//! Test harness: `TestApp::start` runs the real switch on port 0 against simulated
+//! suppliers, with a reseller (created through the admin API) whose callbacks land in a
+//! local receiver. Everything waits by polling with a deadline, never by sleeping blind.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::http::HeaderMap;
+use serde_json::{json, Value};
+use siaga::app::{self, App};
+use siaga::clock::SystemClock;
+use siaga::config::{CallbacksCfg, DestinationRule, OrdersCfg, Product, Route, Settings, Supplier};
+use siaga_domain::{Operator, ProductCode, Rupiah};
+use siaga_store::SqliteStore;
+use siaga_suppliers::sim::{ModeRequest, Sim, SimConfig, SimMode, SimProduct};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub const ADMIN: &str = "test-admin-token";
+
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// A product for a test: code, operator, price, and its routes as (sim index, cost).
+pub struct P {
+    pub code: &'static str,
+    pub op: Operator,
+    pub price: i64,
+    pub routes: Vec<(usize, i64)>,
+}
+
+pub struct Opts {
+    pub sims: usize,
+    pub products: Vec<P>,
+    pub inquiry_min_s: u64,
+    pub timeout_ms: u64,
+    pub deposit: i64,
+    pub manual_review_after_s: u64,
+}
+
+impl Default for Opts {
+    fn default() -> Self {
+        Opts {
+            sims: 2,
+            products: vec![
+                P {
+                    code: "TSEL10",
+                    op: Operator::Telkomsel,
+                    price: 10_500,
+                    routes: vec![(0, 10_150), (1, 10_200)],
+                },
+                P {
+                    code: "XL10",
+                    op: Operator::Xl,
+                    price: 10_600,
+                    routes: vec![(0, 10_250)],
+                },
+            ],
+            inquiry_min_s: 1,
+            timeout_ms: 2_000,
+            deposit: 100_000,
+            manual_review_after_s: 3_600,
+        }
+    }
+}
+
+pub fn sku(code: &str, sim: usize) -> String {
+    format!("{}-{sim}", code.to_ascii_lowercase())
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub sims: Vec<Sim>,
+    pub reseller_id: String,
+    pub key: String,
+    pub webhook_secret: String,
+    pub received: Arc<Mutex<Vec<Received>>>,
+    pub http: reqwest::Client,
+    shutdown: watch::Sender<bool>,
+    _dir: tempfile::TempDir,
+}
+
+async fn receiver() -> (SocketAddr, Arc<Mutex<Vec<Received>>>) {
+    let got: Arc<Mutex<Vec<Received>>> = Arc::default();
+    let store = got.clone();
+    let app = axum::Router::new().route(
+        "/cb",
+        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+            let store = store.clone();
+            async move {
+                store.lock().unwrap().push(Received { headers, body });
+                "ok"
+            }
+        }),
+    );
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await });
+    (addr, got)
+}
+
+impl TestApp {
+    pub async fn start(o: Opts) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let mut sims = Vec::new();
+        let mut suppliers = Vec::new();
+        for i in 0..o.sims {
+            let id = format!("sim{i}");
+            let secret = format!("cb-secret-{i}");
+            let products = o
+                .products
+                .iter()
+                .flat_map(|p| {
+                    p.routes
+                        .iter()
+                        .filter(|(s, _)| *s == i)
+                        .map(move |(_, cost)| (p, *cost))
+                })
+                .map(|(p, cost)| SimProduct {
+                    sku: sku(p.code, i),
+                    name: p.code.to_owned(),
+                    brand: p.op.name().to_owned(),
+                    category: "Pulsa".into(),
+                    price: cost,
+                    buyer_product_status: true,
+                    seller_product_status: true,
+                    start_cut_off: "00:00".into(),
+                    end_cut_off: "00:00".into(),
+                    multi: true,
+                })
+                .collect();
+            let cfg = SimConfig {
+                username: id.clone(),
+                key: format!("{id}-key"),
+                callback_url: Some(format!("{base}/hooks/suppliers/{id}")),
+                callback_secret: Some(secret.clone()),
+                seed: 7 + i as u64,
+                products,
+                ..SimConfig::default()
+            };
+            let sim = Sim::start(
+                cfg,
+                "127.0.0.1:0".parse().unwrap(),
+                "127.0.0.1:0".parse().unwrap(),
+            )
+            .await
+            .unwrap();
+            suppliers.push(Supplier {
+                id: id.clone(),
+                base_url: sim.base_url(),
+                username: id.clone(),
+                key: format!("{id}-key"),
+                callback_secret: Some(secret),
+                timeout: Duration::from_millis(o.timeout_ms),
+                inquiry_min_interval: Duration::from_secs(o.inquiry_min_s),
+                inquiry_max_interval: Duration::from_secs(o.inquiry_min_s * 4),
+                max_concurrency: 64,
+                testing: false,
+            });
+            sims.push(sim);
+        }
+        let products = o
+            .products
+            .iter()
+            .map(|p| Product {
+                code: ProductCode::parse(p.code).unwrap(),
+                name: p.code.to_owned(),
+                group: format!("{} Pulsa", p.op.name()),
+                price: Rupiah::positive(p.price).unwrap(),
+                rule: DestinationRule::Mobile(p.op),
+                routes: p
+                    .routes
+                    .iter()
+                    .enumerate()
+                    .map(|(prio, (s, cost))| Route {
+                        supplier: format!("sim{s}"),
+                        sku: sku(p.code, *s),
+                        cost: Rupiah::positive(*cost).unwrap(),
+                        priority: prio as i64,
+                    })
+                    .collect(),
+            })
+            .collect();
+        let db = dir.path().join("siaga.db");
+        let settings = Settings {
+            file: None,
+            listen: "127.0.0.1:0".into(),
+            public_url: base.clone(),
+            admin_token: Some(ADMIN.into()),
+            store_path: db.clone(),
+            body_limit_bytes: 64 * 1024,
+            orders: OrdersCfg {
+                default_max_wait_s: 0,
+                manual_review_after_s: o.manual_review_after_s,
+            },
+            callbacks: CallbacksCfg {
+                retry_base_ms: 200,
+                retry_max_ms: 2_000,
+                ..CallbacksCfg::default()
+            },
+            suppliers,
+            products,
+        };
+        let store = Arc::new(SqliteStore::open(&db).unwrap());
+        let app = App::new(settings, store, Arc::new(SystemClock)).unwrap();
+        let (tx, rx) = watch::channel(false);
+        tokio::spawn(app::run(app, listener, rx));
+        let (raddr, received) = receiver().await;
+        let http = reqwest::Client::new();
+        let creds: Value = http
+            .post(format!("{base}/admin/api/resellers"))
+            .bearer_auth(ADMIN)
+            .json(&json!({"name": "Konter Uji", "callback_url": format!("http://{raddr}/cb")}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let reseller_id = creds["id"].as_str().unwrap().to_owned();
+        let t = TestApp {
+            base,
+            sims,
+            reseller_id,
+            key: creds["api_key"].as_str().unwrap().to_owned(),
+            webhook_secret: creds["webhook_secret"].as_str().unwrap().to_owned(),
+            received,
+            http,
+            shutdown: tx,
+            _dir: dir,
+        };
+        if o.deposit > 0 {
+            let r = t
+                .http
+                .post(format!(
+                    "{}/admin/api/resellers/{}/deposits",
+                    t.base, t.reseller_id
+                ))
+                .bearer_auth(ADMIN)
+                .json(&json!({"amount": o.deposit, "note": "test"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201);
+        }
+        t
+    }
+
+    pub async fn set_mode(&self, sim: usize, mode: SimMode) {
+        self.sims[sim]
+            .set_mode(ModeRequest {
+                mode,
+                latency_ms: None,
+                fail_rate: None,
+                callback_delay_ms: None,
+            })
+            .await
+            .unwrap();
+    }
+
+    /// POST /v1/orders with the reseller's key; returns (status, body).
+    pub async fn order(&self, ref_id: &str, product: &str, destination: &str) -> (u16, Value) {
+        self.post_json(
+            "/v1/orders",
+            &json!({"ref_id": ref_id, "product": product, "destination": destination}),
+        )
+        .await
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let s = r.status().as_u16();
+        (s, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
+            .send()
+            .await
+            .unwrap();
+        let s = r.status().as_u16();
+        (s, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn balance(&self) -> (i64, i64) {
+        let (_, b) = self.get("/v1/balance").await;
+        (
+            b["available"].as_i64().unwrap(),
+            b["held"].as_i64().unwrap(),
+        )
+    }
+
+    /// Polls the order until it is final (or the deadline passes, which fails the test).
+    pub async fn wait_final(&self, ref_id: &str, within: Duration) -> Value {
+        let end = Instant::now() + within;
+        loop {
+            let (s, o) = self.get(&format!("/v1/orders/{ref_id}")).await;
+            assert_eq!(s, 200, "order {ref_id}: {o}");
+            if o["status"] != "pending" {
+                return o;
+            }
+            assert!(Instant::now() < end, "order {ref_id} still pending: {o}");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Waits for the callback about `order_id` and returns it.
+    pub async fn wait_callback(&self, order_id: &str, within: Duration) -> Received {
+        let end = Instant::now() + within;
+        loop {
+            let found = self
+                .received
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|r| {
+                    serde_json::from_slice::<Value>(&r.body)
+                        .map(|v| v["data"]["order_id"] == order_id)
+                        .unwrap_or(false)
+                })
+                .cloned();
+            if let Some(r) = found {
+                return r;
+            }
+            assert!(Instant::now() < end, "no callback for {order_id}");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    pub async fn admin_order(&self, order_id: &str) -> Value {
+        self.http
+            .get(format!("{}/admin/api/orders/{order_id}", self.base))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    pub async fn verify_clean(&self) {
+        let v: Value = self
+            .http
+            .get(format!("{}/admin/api/verify", self.base))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(v["ok"], true, "verify: {v}");
+    }
+
+    pub fn stop(&self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
