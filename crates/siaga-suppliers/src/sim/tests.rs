@@ -338,7 +338,7 @@ async fn bad_input_is_answered_in_the_dialect() {
     assert!(sim.fulfilled().is_empty());
     let stats = sim.stats();
     assert_eq!(stats.distinct_refs, 3); // s4, s5, s6 (failures are remembered)
-    assert_eq!(stats.requests, 9);
+    assert_eq!(stats.requests, 10);
     assert_eq!(stats.deposit, 100_000_000);
     sim.shutdown().await;
 }
