@@ -102,6 +102,9 @@ pub struct RcTable {
     pub codes: &'static [(&'static str, RcClass)],
     /// Reason for a failure whose rc is not in the table.
     pub default_reason: FailReason,
+    /// Codes that, in reply to a status inquiry, reject the inquiry itself (rate limit,
+    /// signature...) and say nothing about the transaction asked about.
+    pub inconclusive_on_inquiry: &'static [&'static str],
 }
 
 use FailReason as F;
@@ -164,6 +167,7 @@ pub const DIGIFLAZZ: RcTable = RcTable {
         ("88", C::Failed(F::Config)),
     ],
     default_reason: F::Other,
+    inconclusive_on_inquiry: &["40", "41", "42", "45", "83", "85"],
 };
 
 impl RcTable {
@@ -176,6 +180,22 @@ impl RcTable {
             .iter()
             .find(|(s, _)| s.eq_ignore_ascii_case(status.trim()))
             .map(|(_, k)| *k)
+    }
+
+    /// The outcome of a status inquiry. Only an answer about the transaction may close an
+    /// open attempt: a request that never left (`not_sent`), our own setup failing
+    /// (`config`), or a reply code that rejects the inquiry itself leaves the attempt
+    /// `Unknown`, never `Failed` — failing it would let another supplier top up again.
+    pub fn inquiry_outcome(&self, outcome: Outcome, rc: Option<&str>) -> Outcome {
+        match outcome {
+            Outcome::Failed(FailReason::NotSent | FailReason::Config) => Outcome::Unknown,
+            Outcome::Failed(_)
+                if rc.is_some_and(|r| self.inconclusive_on_inquiry.contains(&r.trim())) =>
+            {
+                Outcome::Unknown
+            }
+            other => other,
+        }
     }
 
     /// Classify a parsed reply. `status` and `rc` are whatever the supplier sent; a reply
@@ -254,6 +274,36 @@ mod tests {
         assert_eq!(t.classify(Some("???"), None, ""), Outcome::Unknown);
         // an error body with only an rc (e.g. a 4xx with data.rc)
         assert_eq!(t.classify(None, Some("41"), ""), Outcome::Failed(F::Config));
+    }
+
+    #[test]
+    fn inquiries_close_only_on_an_answer_about_the_transaction() {
+        let t = &DIGIFLAZZ;
+        assert_eq!(
+            t.inquiry_outcome(Outcome::Failed(F::NotSent), None),
+            Outcome::Unknown
+        );
+        assert_eq!(
+            t.inquiry_outcome(Outcome::Failed(F::Config), Some("41")),
+            Outcome::Unknown
+        );
+        assert_eq!(
+            t.inquiry_outcome(Outcome::Failed(F::SupplierDown), Some("85")),
+            Outcome::Unknown
+        );
+        // a real answer about the transaction stands
+        assert_eq!(
+            t.inquiry_outcome(Outcome::Failed(F::SupplierDown), Some("02")),
+            Outcome::Failed(F::SupplierDown)
+        );
+        assert_eq!(
+            t.inquiry_outcome(Outcome::Failed(F::Destination), Some("54")),
+            Outcome::Failed(F::Destination)
+        );
+        assert_eq!(
+            t.inquiry_outcome(Outcome::Pending, Some("03")),
+            Outcome::Pending
+        );
     }
 
     #[test]

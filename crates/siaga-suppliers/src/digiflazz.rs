@@ -192,7 +192,9 @@ impl Adapter for Digiflazz {
 
     async fn inquiry(&self, req: &TopupRequest<'_>) -> Reply {
         // Digiflazz: the status of a transaction is the same request with the same ref_id.
-        self.transaction(req).await
+        let mut reply = self.transaction(req).await;
+        reply.outcome = DIGIFLAZZ.inquiry_outcome(reply.outcome, reply.rc.as_deref());
+        reply
     }
 
     async fn balance(&self) -> Result<i64, String> {

@@ -77,6 +77,16 @@ pub fn settle(
     inquiry: bool,
     now: i64,
 ) -> Settle {
+    // Defence in depth (adapters already do this with their own tables): an inquiry that
+    // did not reach the supplier, or failed on our side, says nothing about the transaction.
+    let reply_outcome = match (&reply.outcome, inquiry) {
+        (Outcome::Failed(FailReason::NotSent | FailReason::Config), true) => Outcome::Unknown,
+        (o, _) => o.clone(),
+    };
+    let reply = &Reply {
+        outcome: reply_outcome,
+        ..reply.clone()
+    };
     let routes_left = settings
         .product(&order.product)
         .and_then(|p| next_route(settings, p, attempts, order.round))

@@ -319,3 +319,49 @@ async fn manual_review_is_resolved_by_the_admin_api() {
     assert_eq!(app.sims[1].stats().requests, 0, "never sent to the backup");
     app.verify_clean().await;
 }
+
+/// Found by the chaos test: an inquiry that cannot connect says nothing about the
+/// transaction, so the attempt stays unknown and the backup is never tried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inquiry_that_cannot_connect_keeps_the_attempt_open() {
+    let app = TestApp::start(Opts {
+        timeout_ms: 300,
+        inquiry_min_s: 1,
+        ..Opts::default()
+    })
+    .await;
+    app.set_mode(0, SimMode::InDoubt).await;
+    let (s, o) = app.order("IQ-1", "TSEL10", "081234567809").await;
+    assert_eq!(s, 201);
+    let order_id = o["order_id"].as_str().unwrap().to_owned();
+    let end = std::time::Instant::now() + T;
+    loop {
+        let a = app.admin_order(&order_id).await;
+        if a["attempts"][0]["state"] == "unknown" {
+            break;
+        }
+        assert!(std::time::Instant::now() < end, "{a}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    app.set_mode(0, SimMode::Down).await;
+    loop {
+        let a = app.admin_order(&order_id).await;
+        if a["attempts"][0]["inquiries"].as_i64().unwrap_or(0) >= 2 {
+            assert_eq!(a["attempts"].as_array().unwrap().len(), 1, "{a}");
+            assert_eq!(a["attempts"][0]["state"], "unknown", "{a}");
+            break;
+        }
+        assert!(std::time::Instant::now() < end, "{a}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        app.sims[1].stats().requests,
+        0,
+        "the backup was never tried"
+    );
+    app.set_mode(0, SimMode::Ok).await;
+    let fin = app.wait_final("IQ-1", T).await;
+    assert_eq!(fin["status"], "success", "{fin}");
+    assert_no_double(&app);
+    app.verify_clean().await;
+}

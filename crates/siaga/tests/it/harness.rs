@@ -85,7 +85,7 @@ pub struct TestApp {
     _dir: tempfile::TempDir,
 }
 
-async fn receiver() -> (SocketAddr, Arc<Mutex<Vec<Received>>>) {
+pub async fn receiver() -> (SocketAddr, Arc<Mutex<Vec<Received>>>) {
     let got: Arc<Mutex<Vec<Received>>> = Arc::default();
     let store = got.clone();
     let app = axum::Router::new().route(
