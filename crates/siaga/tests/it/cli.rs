@@ -141,3 +141,105 @@ fn config_errors_name_file_line_and_key() {
     let out = siaga(d, &["reseller", "frobnicate"]);
     assert_eq!(out.status.code(), Some(2), "usage error");
 }
+
+/// `siaga order resolve` settles an order held for manual review, with the ledger.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn order_resolve_settles_manual_review_from_the_cli() {
+    use siaga_store::{
+        AttemptResult, AttemptState, Intake, NewAttempt, NewOrder, OrderChange, Settle,
+        SqliteStore, Store, Transition,
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert!(siaga(d, &["init"]).status.success());
+    let out = siaga(d, &["reseller", "add", "--name", "Konter R"]);
+    let creds: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rid = creds["id"].as_str().unwrap().to_owned();
+    assert!(siaga(d, &["reseller", "deposit", &rid, "50000"])
+        .status
+        .success());
+
+    // Two orders whose attempts stayed unknown until manual review (as the dispatcher leaves them).
+    let store = SqliteStore::open(&d.join("siaga.db")).unwrap();
+    let mut ids = Vec::new();
+    for (i, dest) in ["081234567801", "081234567802"].iter().enumerate() {
+        let oid = format!("ord_T{i}");
+        let Intake::Created(o) = store
+            .create_order(NewOrder {
+                order_id: oid.clone(),
+                reseller_id: rid.clone(),
+                ref_id: format!("R{i}"),
+                product: "TSEL10".into(),
+                destination: (*dest).into(),
+                price: 10_500,
+                max_wait_s: 0,
+                now: 1,
+            })
+            .await
+            .unwrap()
+        else {
+            panic!("not created")
+        };
+        let Transition::Done(a) = store
+            .start_attempt(NewAttempt {
+                order_id: oid.clone(),
+                order_version: o.version,
+                attempt_id: format!("att_T{i}"),
+                supplier_id: "digi".into(),
+                sku: "tsel10".into(),
+                cost: 10_150,
+                supplier_ref: format!("T{i}"),
+                lease_until: 2,
+                now: 1,
+            })
+            .await
+            .unwrap()
+        else {
+            panic!("stale")
+        };
+        let settle = Settle {
+            attempt_id: a.id,
+            order_version: o.version + 1,
+            state: AttemptState::Unknown,
+            result: AttemptResult::default(),
+            inquiry: true,
+            change: OrderChange::ManualReview,
+            now: 2,
+        };
+        assert!(matches!(
+            store.settle_attempt(settle).await.unwrap(),
+            Transition::Done(_)
+        ));
+        ids.push(oid);
+    }
+    drop(store);
+
+    let out = siaga(
+        d,
+        &["order", "resolve", &ids[0], "--success", "--sn", "SN-123"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = siaga(d, &["order", "resolve", &ids[1], "--failed"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let again = siaga(d, &["order", "resolve", &ids[1], "--failed"]);
+    assert_eq!(
+        again.status.code(),
+        Some(1),
+        "a final order cannot be resolved again"
+    );
+    let usage = siaga(d, &["order", "resolve", &ids[1], "--success"]);
+    assert_eq!(usage.status.code(), Some(2), "--success needs --sn");
+
+    let show: Value = serde_json::from_slice(&siaga(d, &["order", "show", "R0"]).stdout).unwrap();
+    assert_eq!(show["status"], "success");
+    assert_eq!(show["serial_number"], "SN-123");
+    assert_eq!(show["attempts"][0]["state"], "success");
+    let show: Value =
+        serde_json::from_slice(&siaga(d, &["order", "show", &ids[1]]).stdout).unwrap();
+    assert_eq!(show["failure_code"], "manual");
+    let list: Value = serde_json::from_slice(&siaga(d, &["reseller", "list"]).stdout).unwrap();
+    assert_eq!(list[0]["available"], 50_000 - 10_500);
+    assert_eq!(list[0]["held"], 0);
+    assert_eq!(siaga(d, &["verify"]).status.code(), Some(0));
+}
