@@ -2,11 +2,15 @@
 //! outcomes and the order state machine. No IO, no async, no clock reads: every function
 //! here maps values to values so it can be tested without a server.
 
+pub mod breaker;
 pub mod ids;
+pub mod limit;
 pub mod money;
 pub mod msisdn;
 pub mod order;
 pub mod outcome;
+pub mod routing;
+pub mod window;
 
 pub use ids::{ProductCode, RefId};
 pub use money::Rupiah;

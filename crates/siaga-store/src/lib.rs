@@ -88,6 +88,30 @@ pub trait Store: Send + Sync + 'static {
 
     // invariants
     async fn verify(&self) -> Result<VerifyReport, StoreError>;
+
+    // supplier health and news
+    async fn add_supplier_event(&self, e: SupplierEvent) -> Result<i64, StoreError>;
+    /// Newest first.
+    async fn supplier_events(
+        &self,
+        supplier_id: &str,
+        limit: u32,
+    ) -> Result<Vec<SupplierEvent>, StoreError>;
+    async fn add_maintenance(&self, w: MaintenanceWindow) -> Result<i64, StoreError>;
+    /// Windows that end after the given time, by start.
+    async fn maintenance_windows(
+        &self,
+        ending_after: i64,
+    ) -> Result<Vec<MaintenanceWindow>, StoreError>;
+    /// Replaces the synced price list of one supplier.
+    async fn replace_supplier_products(
+        &self,
+        supplier_id: &str,
+        items: Vec<SupplierProduct>,
+    ) -> Result<(), StoreError>;
+    async fn supplier_products(&self) -> Result<Vec<(String, SupplierProduct)>, StoreError>;
+    /// Number of pending orders per stage.
+    async fn pending_by_stage(&self) -> Result<Vec<(String, i64)>, StoreError>;
 }
 
 #[cfg(test)]

@@ -200,6 +200,9 @@ pub enum OrderChange {
     Await { at: i64 },
     /// Wait for any route to become usable, looking again at `at` (starts a new round).
     Queue { at: i64 },
+    /// Wait in the queue without starting a new round (every usable route is at its
+    /// concurrency limit, or in maintenance / circuit open before it was tried).
+    Hold { at: i64 },
     /// Stop automatic work; an operator settles it.
     ManualReview,
 }
@@ -258,4 +261,39 @@ impl VerifyReport {
     pub fn ok(&self) -> bool {
         self.problems.is_empty()
     }
+}
+
+/// Something that happened to a supplier, with its evidence (JSON in `detail`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SupplierEvent {
+    pub supplier_id: String,
+    pub kind: String,
+    pub from_state: Option<String>,
+    pub to_state: Option<String>,
+    pub detail: String,
+    pub at: i64,
+}
+
+/// An announced maintenance window of a supplier (from the CLI or the admin API).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaintenanceWindow {
+    pub id: i64,
+    pub supplier_id: String,
+    pub starts_at: i64,
+    pub ends_at: i64,
+    pub note: Option<String>,
+    pub source: String,
+    pub created_at: i64,
+}
+
+/// One item of a supplier's own price list, as last synced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SupplierProduct {
+    pub sku: String,
+    pub price: i64,
+    pub buyer_status: bool,
+    pub seller_status: bool,
+    pub start_cut_off: String,
+    pub end_cut_off: String,
+    pub synced_at: i64,
 }

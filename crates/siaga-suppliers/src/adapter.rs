@@ -40,6 +40,18 @@ impl Reply {
     }
 }
 
+/// One item of a supplier's price list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PriceItem {
+    pub sku: String,
+    pub price: i64,
+    pub buyer_status: bool,
+    pub seller_status: bool,
+    /// "hh:mm" in WIB; equal start and end mean no cut-off.
+    pub start_cut_off: String,
+    pub end_cut_off: String,
+}
+
 /// A verified supplier callback: which attempt it is about and what it says.
 #[derive(Debug, Clone)]
 pub struct CallbackReport {
@@ -67,6 +79,8 @@ pub trait Adapter: Send + Sync {
     async fn inquiry(&self, req: &TopupRequest<'_>) -> Reply;
     /// The supplier's deposit balance.
     async fn balance(&self) -> Result<i64, String>;
+    /// The supplier's price list (prepaid).
+    async fn price_list(&self) -> Result<Vec<PriceItem>, String>;
     /// Verifies and parses a callback; an unverifiable one changes nothing.
     fn parse_callback(
         &self,

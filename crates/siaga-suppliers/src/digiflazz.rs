@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use siaga_domain::outcome::DIGIFLAZZ;
 use siaga_domain::{FailReason, Outcome};
 
-use crate::adapter::{Adapter, CallbackError, CallbackReport, Reply, TopupRequest};
+use crate::adapter::{Adapter, CallbackError, CallbackReport, PriceItem, Reply, TopupRequest};
 use crate::sign;
 
 /// Replies larger than this are not read further and count as `unknown`.
@@ -215,6 +215,39 @@ impl Adapter for Digiflazz {
                 text(&v["data"]["rc"]).unwrap_or_default()
             )
         })
+    }
+
+    async fn price_list(&self) -> Result<Vec<PriceItem>, String> {
+        let body = json!({
+            "cmd": "prepaid",
+            "username": self.cfg.username,
+            "sign": sign::md5_hex(&[&self.cfg.username, &self.cfg.key, "pricelist"]),
+        });
+        let (status, bytes) = self
+            .post("price-list", &body)
+            .await
+            .map_err(|r| r.message.unwrap_or_default())?;
+        let v: Value = serde_json::from_slice(&bytes)
+            .map_err(|_| format!("HTTP {status}: reply is not JSON"))?;
+        let Some(items) = v["data"].as_array() else {
+            return Err(format!(
+                "HTTP {status}: no price list in reply (rc {})",
+                text(&v["data"]["rc"]).unwrap_or_default()
+            ));
+        };
+        Ok(items
+            .iter()
+            .filter_map(|i| {
+                Some(PriceItem {
+                    sku: text(&i["buyer_sku_code"]).filter(|s| !s.is_empty())?,
+                    price: integer(&i["price"]).filter(|p| *p > 0)?,
+                    buyer_status: i["buyer_product_status"].as_bool().unwrap_or(false),
+                    seller_status: i["seller_product_status"].as_bool().unwrap_or(false),
+                    start_cut_off: text(&i["start_cut_off"]).unwrap_or_else(|| "00:00".into()),
+                    end_cut_off: text(&i["end_cut_off"]).unwrap_or_else(|| "00:00".into()),
+                })
+            })
+            .collect())
     }
 
     fn parse_callback(

@@ -12,6 +12,8 @@ use tokio::sync::{mpsc, watch, Notify};
 
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::health::Health;
+use crate::metrics::Metrics;
 
 pub struct App {
     pub settings: Arc<Settings>,
@@ -23,6 +25,10 @@ pub struct App {
     kick_tx: mpsc::UnboundedSender<String>,
     kick_rx: Mutex<Option<mpsc::UnboundedReceiver<String>>>,
     pub outbox_kick: Notify,
+    pub health: Arc<Health>,
+    pub metrics: Arc<Metrics>,
+    /// When each supplier's price list was last fetched (Digiflazz allows once per 5 min).
+    pub last_price_sync: Mutex<HashMap<String, i64>>,
 }
 
 impl App {
@@ -51,7 +57,12 @@ impl App {
             adapters.insert(s.id.clone(), Arc::new(Digiflazz::new(cfg, client.clone())));
         }
         let (kick_tx, kick_rx) = mpsc::unbounded_channel();
+        let metrics = Arc::new(Metrics::new());
+        let health = Health::new(&settings, store.clone(), clock.clone(), metrics.clone());
         Ok(Arc::new(App {
+            health,
+            metrics,
+            last_price_sync: Mutex::default(),
             settings: Arc::new(settings),
             store,
             clock,
@@ -65,6 +76,12 @@ impl App {
 
     pub fn now(&self) -> i64 {
         self.clock.now_ms()
+    }
+
+    /// An order just became final: count it and wake the callback deliverer.
+    pub fn order_final(&self, o: &siaga_store::Order) {
+        self.metrics.order_final(&o.product, o.status.as_str());
+        self.outbox_kick.notify_one();
     }
 
     /// Asks the dispatcher to look at an order now (it also polls the store).
@@ -90,6 +107,7 @@ pub async fn run(
         app.clone(),
         shutdown.clone(),
     ));
+    let upkeep = tokio::spawn(crate::engine::upkeep::run(app.clone(), shutdown.clone()));
     let router = crate::http::router(app.clone());
     let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
         let _ = shutdown.wait_for(|v| *v).await;
@@ -97,5 +115,6 @@ pub async fn run(
     serve.await?;
     dispatcher.abort();
     deliverer.abort();
+    upkeep.abort();
     Ok(())
 }

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use siaga_domain::routing::Strategy;
+use siaga_domain::window::{parse_daily, Window};
 use siaga_domain::{Operator, ProductCode, Rupiah};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -25,9 +27,9 @@ pub struct Config {
     pub products: Vec<ProductCfg>,
     #[serde(default)]
     pub routing: RoutingCfg,
-    // Sections read by features still being built; accepted so a full config loads.
     #[serde(default)]
-    pub health: Option<toml::Table>,
+    pub health: HealthCfg,
+    // Sections read by features still being built; accepted so a full config loads.
     #[serde(default)]
     pub status: Option<toml::Table>,
     #[serde(default)]
@@ -115,6 +117,42 @@ impl Default for CallbacksCfg {
 #[serde(deny_unknown_fields, default)]
 pub struct RoutingCfg {
     pub strategy: Option<String>,
+    /// Share of orders (0..1) sent to a route other than the adaptive favourite, so a
+    /// recovered supplier is noticed.
+    pub explore_share: Option<f64>,
+}
+
+/// Supplier health: probes, circuit breakers, maintenance lead time, price-list sync.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthCfg {
+    pub probe_interval_s: u64,
+    /// Routes are skipped this long before an announced or learnt window starts.
+    pub maintenance_lead_s: u64,
+    pub breaker_consecutive_failures: u32,
+    pub breaker_failure_rate: f64,
+    pub breaker_window_attempts: usize,
+    pub breaker_window_s: u64,
+    pub breaker_open_base_ms: u64,
+    pub breaker_open_max_ms: u64,
+    /// How often the supplier price lists are synced (never more often than every 300 s).
+    pub price_sync_interval_s: u64,
+}
+
+impl Default for HealthCfg {
+    fn default() -> Self {
+        HealthCfg {
+            probe_interval_s: 30,
+            maintenance_lead_s: 120,
+            breaker_consecutive_failures: 3,
+            breaker_failure_rate: 0.5,
+            breaker_window_attempts: 20,
+            breaker_window_s: 30,
+            breaker_open_base_ms: 5_000,
+            breaker_open_max_ms: 300_000,
+            price_sync_interval_s: 300,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -138,6 +176,9 @@ pub struct SupplierCfg {
     pub inquiry_max_interval_s: u64,
     #[serde(default = "default_concurrency")]
     pub max_concurrency: u32,
+    /// Replies slower than this shrink the adaptive concurrency limit.
+    #[serde(default = "default_latency_target")]
+    pub latency_target_ms: u64,
     #[serde(default)]
     pub contact_email: Option<String>,
     #[serde(default)]
@@ -165,6 +206,9 @@ fn default_inquiry_max_s() -> u64 {
 }
 fn default_concurrency() -> u32 {
     64
+}
+fn default_latency_target() -> u64 {
+    2_000
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -282,6 +326,9 @@ pub struct Settings {
     pub callbacks: CallbacksCfg,
     pub suppliers: Vec<Supplier>,
     pub products: Vec<Product>,
+    pub health: HealthCfg,
+    pub strategy: Strategy,
+    pub explore_share: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -295,7 +342,12 @@ pub struct Supplier {
     pub inquiry_min_interval: Duration,
     pub inquiry_max_interval: Duration,
     pub max_concurrency: u32,
+    pub latency_target_ms: u64,
     pub testing: bool,
+    pub contact_email: Option<String>,
+    pub low_balance_rupiah: Option<i64>,
+    /// Maintenance windows from config.
+    pub windows: Vec<Window>,
 }
 
 /// How a product's destination is checked.
@@ -440,6 +492,12 @@ pub fn validate(
                 "timeout_ms, inquiry_min_interval_s and max_concurrency must be above zero".into(),
             ));
         }
+        let mut windows = Vec::new();
+        for (j, w) in s.maintenance.iter().enumerate() {
+            let wkey = key(&format!("maintenance[{j}]"));
+            let w = parse_window(w).map_err(|m| err(at("maintenance"), wkey, m))?;
+            windows.push(w);
+        }
         suppliers.push(Supplier {
             id: s.id.clone(),
             base_url: s.base_url.clone(),
@@ -452,7 +510,11 @@ pub fn validate(
                 s.inquiry_max_interval_s.max(s.inquiry_min_interval_s),
             ),
             max_concurrency: s.max_concurrency,
+            latency_target_ms: s.latency_target_ms.max(1),
             testing: s.testing,
+            contact_email: s.contact_email.clone(),
+            low_balance_rupiah: s.low_balance_rupiah,
+            windows,
         });
     }
     let mut products = Vec::new();
@@ -523,6 +585,27 @@ pub fn validate(
             routes,
         });
     }
+    let strategy = match cfg.routing.strategy.as_deref() {
+        None => Strategy::Priority,
+        Some(x) => Strategy::parse(x).ok_or_else(|| {
+            err(
+                find_line(text, Some("[routing]"), "strategy"),
+                "routing.strategy".into(),
+                "must be priority, cheapest or adaptive".into(),
+            )
+        })?,
+    };
+    let explore_share = cfg.routing.explore_share.unwrap_or(0.05);
+    if !(0.0..=0.5).contains(&explore_share) {
+        return Err(err(
+            find_line(text, Some("[routing]"), "explore_share"),
+            "routing.explore_share".into(),
+            "must be between 0 and 0.5".into(),
+        ));
+    }
+    let mut health = cfg.health.clone();
+    health.price_sync_interval_s = health.price_sync_interval_s.max(300);
+    health.probe_interval_s = health.probe_interval_s.max(1);
     Ok(Settings {
         file: Some(PathBuf::from(file)),
         listen: cfg.server.listen.clone(),
@@ -534,7 +617,46 @@ pub fn validate(
         callbacks: cfg.callbacks.clone(),
         suppliers,
         products,
+        health,
+        strategy,
+        explore_share,
     })
+}
+
+/// `{ daily = "23:45-00:15", tz = "Asia/Jakarta" }` or `{ from = RFC3339, to = RFC3339 }`.
+pub fn parse_window(v: &toml::Value) -> Result<Window, String> {
+    let t = v
+        .as_table()
+        .ok_or("must be a table like { daily = \"23:45-00:15\", tz = \"Asia/Jakarta\" }")?;
+    if let Some(daily) = t.get("daily") {
+        let spec = daily
+            .as_str()
+            .ok_or("daily must be a string \"HH:MM-HH:MM\"")?;
+        let (start_min, end_min) = parse_daily(spec)?;
+        let tz_name = t
+            .get("tz")
+            .and_then(|z| z.as_str())
+            .unwrap_or("Asia/Jakarta");
+        let tz = jiff::tz::TimeZone::get(tz_name)
+            .map_err(|e| format!("unknown time zone {tz_name:?}: {e}"))?;
+        return Ok(Window::Daily {
+            start_min,
+            end_min,
+            tz,
+        });
+    }
+    let time = |k: &str| -> Result<i64, String> {
+        let s = t
+            .get(k)
+            .and_then(|x| x.as_str())
+            .ok_or(format!("needs `daily`, or `from` and `to` (missing {k})"))?;
+        crate::clock::parse_time(s).ok_or(format!("{k} must be an RFC 3339 time"))
+    };
+    let (start_ms, end_ms) = (time("from")?, time("to")?);
+    if end_ms <= start_ms {
+        return Err("`to` must be after `from`".into());
+    }
+    Ok(Window::OneOff { start_ms, end_ms })
 }
 
 /// `sqlite://siaga.db` (relative to the config's folder) or `sqlite:///abs/path.db`.

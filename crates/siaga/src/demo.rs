@@ -16,8 +16,11 @@ use tokio::sync::watch;
 
 use crate::app::{self, App};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{CallbacksCfg, DestinationRule, OrdersCfg, Product, Route, Settings, Supplier};
+use crate::config::{
+    CallbacksCfg, DestinationRule, HealthCfg, OrdersCfg, Product, Route, Settings, Supplier,
+};
 use crate::{keys, ops};
+use siaga_domain::routing::Strategy;
 
 const SUPPLIERS: [&str; 3] = ["alpha", "beta", "gamma"];
 
@@ -141,7 +144,11 @@ pub async fn run(port: u16) -> anyhow::Result<()> {
             inquiry_min_interval: Duration::from_secs(5),
             inquiry_max_interval: Duration::from_secs(60),
             max_concurrency: 64,
+            latency_target_ms: 1_000,
             testing: false,
+            contact_email: None,
+            low_balance_rupiah: Some(1_000_000),
+            windows: Vec::new(),
         });
         sims.push(sim);
     }
@@ -185,6 +192,14 @@ pub async fn run(port: u16) -> anyhow::Result<()> {
         },
         suppliers,
         products,
+        health: HealthCfg {
+            probe_interval_s: 10,
+            breaker_open_base_ms: 2_000,
+            breaker_open_max_ms: 20_000,
+            ..HealthCfg::default()
+        },
+        strategy: Strategy::Adaptive,
+        explore_share: 0.05,
     };
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&settings.store_path)?);
     let clock = SystemClock;

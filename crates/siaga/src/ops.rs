@@ -224,3 +224,57 @@ pub async fn resolve(
         "order {order_id} kept changing; try again"
     )))
 }
+
+/// Announces a maintenance window for a supplier (`siaga maintenance add`,
+/// `POST /admin/api/maintenance`); routes to it are skipped from the lead time before.
+#[allow(clippy::too_many_arguments)]
+pub async fn add_maintenance(
+    store: &dyn Store,
+    settings: &crate::config::Settings,
+    supplier: &str,
+    from: &str,
+    to: &str,
+    note: Option<&str>,
+    source: &str,
+    now: i64,
+) -> Result<Value, OpError> {
+    if settings.supplier(supplier).is_none() {
+        return Err(OpError::Invalid(format!(
+            "supplier: no supplier with id {supplier:?}"
+        )));
+    }
+    let parse = |field: &str, v: &str| {
+        crate::clock::parse_time(v).ok_or_else(|| {
+            OpError::Invalid(format!(
+                "{field}: must be an RFC 3339 time like 2026-11-23T01:00:00+07:00"
+            ))
+        })
+    };
+    let (starts_at, ends_at) = (parse("starts_at", from)?, parse("ends_at", to)?);
+    if ends_at <= starts_at {
+        return Err(OpError::Invalid("ends_at: must be after starts_at".into()));
+    }
+    if ends_at <= now {
+        return Err(OpError::Invalid(
+            "ends_at: the window is already over".into(),
+        ));
+    }
+    let note = note
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(|n| n.chars().take(500).collect::<String>());
+    let id = store
+        .add_maintenance(siaga_store::MaintenanceWindow {
+            id: 0,
+            supplier_id: supplier.to_owned(),
+            starts_at,
+            ends_at,
+            note: note.clone(),
+            source: source.to_owned(),
+            created_at: now,
+        })
+        .await?;
+    Ok(
+        json!({"id": id, "supplier": supplier, "starts_at": crate::clock::rfc3339(starts_at), "ends_at": crate::clock::rfc3339(ends_at), "note": note}),
+    )
+}

@@ -3,6 +3,7 @@
 //! batch of jobs at once (group commit: each job in its own savepoint, every caller
 //! answered only after the shared commit is durable). Reads use a small connection pool.
 
+mod health;
 mod ledger;
 mod orders;
 mod outbox;
@@ -21,7 +22,10 @@ use crate::error::StoreError;
 use crate::types::*;
 use crate::Store;
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/0001_core.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/0001_core.sql")),
+    (2, include_str!("../../migrations/0002_health.sql")),
+];
 
 /// Most jobs committed together in one transaction.
 const MAX_BATCH: usize = 256;
@@ -334,5 +338,45 @@ impl Store for SqliteStore {
     }
     async fn verify(&self) -> Result<VerifyReport, StoreError> {
         self.read(verify::run).await
+    }
+    async fn add_supplier_event(&self, e: SupplierEvent) -> Result<i64, StoreError> {
+        self.write(move |c| health::add_event(c, &e)).await
+    }
+    async fn supplier_events(
+        &self,
+        supplier_id: &str,
+        limit: u32,
+    ) -> Result<Vec<SupplierEvent>, StoreError> {
+        let id = supplier_id.to_owned();
+        self.read(move |c| health::events(c, &id, limit)).await
+    }
+    async fn add_maintenance(&self, w: MaintenanceWindow) -> Result<i64, StoreError> {
+        self.write(move |c| health::add_window(c, &w)).await
+    }
+    async fn maintenance_windows(
+        &self,
+        ending_after: i64,
+    ) -> Result<Vec<MaintenanceWindow>, StoreError> {
+        self.read(move |c| health::windows(c, ending_after)).await
+    }
+    async fn replace_supplier_products(
+        &self,
+        supplier_id: &str,
+        items: Vec<SupplierProduct>,
+    ) -> Result<(), StoreError> {
+        let id = supplier_id.to_owned();
+        self.write(move |c| health::replace_products(c, &id, &items))
+            .await
+    }
+    async fn supplier_products(&self) -> Result<Vec<(String, SupplierProduct)>, StoreError> {
+        self.read(health::products).await
+    }
+    async fn pending_by_stage(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        self.read(|c| {
+            let mut st = c.prepare_cached("SELECT COALESCE(stage, ''), COUNT(*) FROM orders WHERE status = 'pending' GROUP BY stage")?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
     }
 }

@@ -275,9 +275,10 @@ pub(crate) fn settle(c: &Connection, s: &Settle) -> Result<Transition<Order>, St
     };
     let fits = match s.change {
         OrderChange::Succeed { .. } => s.state == AttemptState::Success,
-        OrderChange::Fail { .. } | OrderChange::Dispatch { .. } | OrderChange::Queue { .. } => {
-            s.state == AttemptState::Failed
-        }
+        OrderChange::Fail { .. }
+        | OrderChange::Dispatch { .. }
+        | OrderChange::Queue { .. }
+        | OrderChange::Hold { .. } => s.state == AttemptState::Failed,
         OrderChange::Await { .. } | OrderChange::ManualReview => {
             matches!(s.state, AttemptState::Pending | AttemptState::Unknown)
         }
@@ -327,9 +328,10 @@ pub(crate) fn change(c: &Connection, ch: &ChangeOrder) -> Result<Transition<Orde
         OrderChange::Succeed { .. } => false,
         OrderChange::Await { .. } | OrderChange::ManualReview => true,
         // Finishing or re-routing while an attempt is open would risk a double top-up.
-        OrderChange::Fail { .. } | OrderChange::Dispatch { .. } | OrderChange::Queue { .. } => {
-            !open
-        }
+        OrderChange::Fail { .. }
+        | OrderChange::Dispatch { .. }
+        | OrderChange::Queue { .. }
+        | OrderChange::Hold { .. } => !open,
     };
     if !allowed {
         return Err(StoreError::Corrupt(format!(
@@ -370,6 +372,7 @@ fn apply_change(
                 .execute([&o.id])?;
         }
         OrderChange::ManualReview => set_stage(c, o, Stage::ManualReview, None, now)?,
+        OrderChange::Hold { at } => set_stage(c, o, Stage::Queued, Some(*at), now)?,
         OrderChange::Succeed { sn } => {
             let att = attempt.ok_or_else(|| {
                 StoreError::Corrupt(format!("order {} succeeds without an attempt", o.id))

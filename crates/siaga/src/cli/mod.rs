@@ -60,6 +60,11 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: OrderCmd,
     },
+    /// Announce supplier maintenance windows
+    Maintenance {
+        #[command(subcommand)]
+        cmd: MaintenanceCmd,
+    },
     /// Check every ledger and order invariant; exits 1 with a report if any is broken
     Verify,
 }
@@ -91,6 +96,23 @@ pub enum ResellerCmd {
     },
     /// List resellers and balances
     List,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MaintenanceCmd {
+    /// Announce a window: routes to the supplier are skipped from the lead time before it
+    Add {
+        #[arg(long)]
+        supplier: String,
+        /// Start, RFC 3339 (e.g. 2026-11-23T01:00:00+07:00)
+        #[arg(long)]
+        from: String,
+        /// End, RFC 3339
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -162,5 +184,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Reseller { cmd } => owner::reseller(&cfg, cmd).await,
         Cmd::Order { cmd } => owner::order(&cfg, cmd).await,
         Cmd::Verify => owner::verify(&cfg).await,
+        Cmd::Maintenance {
+            cmd:
+                MaintenanceCmd::Add {
+                    supplier,
+                    from,
+                    to,
+                    note,
+                },
+        } => owner::maintenance_add(&cfg, &supplier, &from, &to, note.as_deref()).await,
     }
 }

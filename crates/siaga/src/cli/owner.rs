@@ -157,3 +157,28 @@ pub async fn verify(cfg: &Path) -> anyhow::Result<()> {
         )
     }
 }
+
+pub async fn maintenance_add(
+    cfg: &Path,
+    supplier: &str,
+    from: &str,
+    to: &str,
+    note: Option<&str>,
+) -> anyhow::Result<()> {
+    let settings = config::load(cfg)?;
+    let store = SqliteStore::open(&settings.store_path)
+        .with_context(|| format!("cannot open the database {}", settings.store_path.display()))?;
+    let v = ops::add_maintenance(
+        &store,
+        &settings,
+        supplier,
+        from,
+        to,
+        note,
+        "cli",
+        SystemClock.now_ms(),
+    )
+    .await?;
+    print(&v);
+    Ok(())
+}

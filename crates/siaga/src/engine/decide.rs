@@ -6,21 +6,95 @@ use siaga_domain::{Exhausted, FailReason, Next, Outcome};
 use siaga_store::{Attempt, AttemptResult, AttemptState, Order, OrderChange, Settle};
 use siaga_suppliers::Reply;
 
+use siaga_domain::routing::{self, AdaptiveParams, Candidate};
+
+use crate::app::App;
 use crate::config::{Product, Route, Settings};
 
-/// The first route of the product (by priority) not yet tried in this round of the order.
+/// The routes of the product (by priority) not yet tried in this round of the order.
+pub fn untried_routes<'a>(
+    settings: &Settings,
+    product: &'a Product,
+    attempts: &[Attempt],
+    round: i64,
+) -> Vec<&'a Route> {
+    product
+        .routes
+        .iter()
+        .filter(|r| {
+            settings.supplier(&r.supplier).is_some()
+                && !attempts
+                    .iter()
+                    .any(|a| a.round == round && a.supplier_id == r.supplier && a.sku == r.sku)
+        })
+        .collect()
+}
+
+/// The first route (by priority) left to try in this round, usable now or not.
 pub fn next_route<'a>(
     settings: &Settings,
     product: &'a Product,
     attempts: &[Attempt],
     round: i64,
 ) -> Option<&'a Route> {
-    product.routes.iter().find(|r| {
-        settings.supplier(&r.supplier).is_some()
-            && !attempts
-                .iter()
-                .any(|a| a.round == round && a.supplier_id == r.supplier && a.sku == r.sku)
-    })
+    untried_routes(settings, product, attempts, round)
+        .into_iter()
+        .next()
+}
+
+/// Usable routes (with their current cost) in the order the routing strategy says.
+pub fn by_strategy<'a>(app: &App, usable: Vec<(&'a Route, i64)>) -> Vec<(&'a Route, i64)> {
+    let cands: Vec<Candidate> = usable
+        .iter()
+        .enumerate()
+        .map(|(i, (r, cost))| {
+            let (success_rate, latency_ms, samples) = app.health.route_stats(&r.supplier, &r.sku);
+            Candidate {
+                index: i,
+                priority: r.priority,
+                cost: *cost,
+                success_rate,
+                latency_ms,
+                samples,
+            }
+        })
+        .collect();
+    let params = AdaptiveParams {
+        explore_share: app.settings.explore_share,
+        ..AdaptiveParams::default()
+    };
+    let order = routing::order(
+        app.settings.strategy,
+        &cands,
+        &params,
+        rand::random::<f64>(),
+        rand::random::<f64>(),
+    );
+    order
+        .into_iter()
+        .filter_map(|i| usable.get(i).copied())
+        .collect()
+}
+
+/// No route can take the order right now although some are untried in this round.
+/// `at_limit`: some usable route is only at its concurrency limit. The order waits in the
+/// queue without starting a new round until its `max_wait_s` runs out (waits for a
+/// concurrency slot get at least 10 s, so a burst is queued rather than refused).
+pub fn hold(order: &Order, at_limit: bool, now: i64) -> OrderChange {
+    let deadline = if at_limit {
+        order.wait_until.max(order.created_at + 10_000)
+    } else {
+        order.wait_until
+    };
+    if now >= deadline {
+        return OrderChange::Fail {
+            code: siaga_domain::FailureCode::ProductUnavailable,
+        };
+    }
+    let step = if at_limit { 50 } else { 500 };
+    OrderChange::Hold {
+        at: (now + step).min(deadline),
+    }
 }
 
 /// The failure reasons of this round's attempts.

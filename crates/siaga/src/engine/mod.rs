@@ -4,6 +4,7 @@
 
 pub mod callbacks;
 pub mod decide;
+pub mod upkeep;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -123,7 +124,7 @@ pub async fn process(app: &App, order_id: &str) -> anyhow::Result<()> {
             );
             match app.store.settle_attempt(settle).await? {
                 Transition::Done(o) if o.status.is_final() => {
-                    app.outbox_kick.notify_one();
+                    app.order_final(&o);
                     return Ok(());
                 }
                 Transition::Done(o) if o.stage == Some(Stage::Dispatching) => continue,
@@ -131,13 +132,27 @@ pub async fn process(app: &App, order_id: &str) -> anyhow::Result<()> {
                 Transition::Stale => continue,
             }
         }
-        // No open attempt: take the next route not yet tried in this round.
+        // No open attempt: the next usable route not yet tried in this round.
         let product = app.settings.product(&order.product);
-        let Some(route) =
-            product.and_then(|p| decide::next_route(&app.settings, p, &attempts, order.round))
-        else {
-            let change =
-                decide::exhausted(&order, &decide::round_failures(&attempts, order.round), now);
+        let untried = product
+            .map(|p| decide::untried_routes(&app.settings, p, &attempts, order.round))
+            .unwrap_or_default();
+        let price = product.map(|p| p.price.get()).unwrap_or(0);
+        let usable: Vec<_> = untried
+            .iter()
+            .filter_map(|r| app.health.check(r, price).ok().map(|cost| (*r, cost)))
+            .collect();
+        let ordered = decide::by_strategy(app, usable);
+        let chosen = ordered
+            .iter()
+            .find_map(|(r, cost)| app.health.acquire(&r.supplier).map(|p| (*r, *cost, p)));
+        let Some((route, cost, permit)) = chosen else {
+            let change = if untried.is_empty() {
+                // every route of this round failed: queue for a new round, or fail
+                decide::exhausted(&order, &decide::round_failures(&attempts, order.round), now)
+            } else {
+                decide::hold(&order, !ordered.is_empty(), now)
+            };
             let change = ChangeOrder {
                 order_id: order.id.clone(),
                 order_version: order.version,
@@ -147,7 +162,7 @@ pub async fn process(app: &App, order_id: &str) -> anyhow::Result<()> {
             match app.store.change_order(change).await? {
                 Transition::Done(o) => {
                     if o.status.is_final() {
-                        app.outbox_kick.notify_one();
+                        app.order_final(&o);
                     }
                     return Ok(());
                 }
@@ -170,7 +185,7 @@ pub async fn process(app: &App, order_id: &str) -> anyhow::Result<()> {
             attempt_id,
             supplier_id: route.supplier.clone(),
             sku: route.sku.clone(),
-            cost: route.cost.get(),
+            cost,
             lease_until: now + timeout.as_millis() as i64 + 5_000,
             now,
         };
@@ -184,7 +199,14 @@ pub async fn process(app: &App, order_id: &str) -> anyhow::Result<()> {
             sku: &attempt.sku,
             destination: &order.destination,
         };
+        let sent = std::time::Instant::now();
         let reply = adapter.topup(&req).await;
+        app.health.record(
+            permit,
+            &attempt.sku,
+            &reply,
+            sent.elapsed().as_millis() as i64,
+        );
         let mut order = order;
         order.version += 1;
         let mut all = attempts;
@@ -201,7 +223,7 @@ pub async fn process(app: &App, order_id: &str) -> anyhow::Result<()> {
         debug_assert!(settle.state != AttemptState::Sending);
         match app.store.settle_attempt(settle).await? {
             Transition::Done(o) if o.status.is_final() => {
-                app.outbox_kick.notify_one();
+                app.order_final(&o);
                 return Ok(());
             }
             Transition::Done(o) if o.stage == Some(Stage::Dispatching) => continue,

@@ -160,3 +160,57 @@ pub async fn resolve_order(
     app.outbox_kick.notify_one();
     Ok(Json(v).into_response())
 }
+
+/// `GET /admin/api/suppliers`: health, breaker, limits, balance, maintenance, transitions.
+pub async fn suppliers(State(app): State<Arc<App>>, _: Admin) -> Result<Response, ApiError> {
+    Ok(Json(app.health.suppliers_json().await).into_response())
+}
+
+/// `POST /admin/api/maintenance` with `{"supplier","starts_at","ends_at","note"}`.
+pub async fn add_maintenance(
+    State(app): State<Arc<App>>,
+    _: Admin,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let m = json_object(body, app.settings.body_limit_bytes)?;
+    let v = ops::add_maintenance(
+        app.store.as_ref(),
+        &app.settings,
+        str_field(&m, "supplier")?,
+        str_field(&m, "starts_at")?,
+        str_field(&m, "ends_at")?,
+        opt_str_field(&m, "note")?,
+        "api",
+        app.now(),
+    )
+    .await?;
+    crate::engine::upkeep::reload_windows(&app).await;
+    Ok((StatusCode::CREATED, Json(v)).into_response())
+}
+
+/// `POST /admin/api/suppliers/{id}/sync-prices`: fetch the supplier's price list now.
+pub async fn sync_prices(
+    State(app): State<Arc<App>>,
+    _: Admin,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    use crate::engine::upkeep::{sync_prices, SyncError};
+    match sync_prices(&app, &id).await {
+        Ok(v) => Ok(Json(v).into_response()),
+        Err(SyncError::UnknownSupplier(_)) => Err(ApiError::not_found("supplier")),
+        Err(e @ SyncError::TooSoon(..)) => {
+            let m = e.to_string();
+            let mut err =
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", m.clone(), m);
+            err.retry_after = Some(300);
+            Err(err)
+        }
+        Err(SyncError::Supplier(m)) => Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "supplier_error",
+            m.clone(),
+            m,
+        )),
+        Err(SyncError::Store(e)) => Err(ApiError::internal(e)),
+    }
+}

@@ -74,7 +74,7 @@ pub async fn supplier_callback(
         match app.store.settle_attempt(settle).await? {
             Transition::Done(o) => {
                 if o.status.is_final() {
-                    app.outbox_kick.notify_one();
+                    app.order_final(&o);
                 } else if o.stage == Some(Stage::Dispatching) {
                     app.kick(&o.id);
                 }

@@ -48,6 +48,13 @@ pub fn router(app: Arc<App>) -> Router {
             post(admin::resolve_order),
         )
         .route("/admin/api/verify", get(admin::verify))
+        .route("/admin/api/suppliers", get(admin::suppliers))
+        .route(
+            "/admin/api/suppliers/{id}/sync-prices",
+            post(admin::sync_prices),
+        )
+        .route("/admin/api/maintenance", post(admin::add_maintenance))
+        .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(not_found)
@@ -72,6 +79,29 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
                 .into_response()
         }
     }
+}
+
+/// Prometheus scrape (SPEC 13). Operators only: it names suppliers; keep it off the public
+/// internet (firewall or reverse proxy), like the admin API.
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    if let Ok(counts) = app.store.pending_by_stage().await {
+        for stage in siaga_domain::Stage::ALL {
+            let n = counts
+                .iter()
+                .find(|(s, _)| s == stage.as_str())
+                .map(|(_, n)| *n)
+                .unwrap_or(0);
+            app.metrics.set_orders_pending(stage.as_str(), n);
+        }
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            crate::metrics::CONTENT_TYPE,
+        )],
+        app.metrics.render(),
+    )
+        .into_response()
 }
 
 async fn not_found() -> ApiError {

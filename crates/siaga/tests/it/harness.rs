@@ -10,8 +10,12 @@ use axum::body::Bytes;
 use axum::http::HeaderMap;
 use serde_json::{json, Value};
 use siaga::app::{self, App};
-use siaga::clock::SystemClock;
-use siaga::config::{CallbacksCfg, DestinationRule, OrdersCfg, Product, Route, Settings, Supplier};
+use siaga::clock::{Clock, ManualClock, SystemClock};
+use siaga::config::{
+    CallbacksCfg, DestinationRule, HealthCfg, OrdersCfg, Product, Route, Settings, Supplier,
+};
+use siaga_domain::routing::Strategy;
+use siaga_domain::window::Window;
 use siaga_domain::{Operator, ProductCode, Rupiah};
 use siaga_store::SqliteStore;
 use siaga_suppliers::sim::{ModeRequest, Sim, SimConfig, SimMode, SimProduct};
@@ -41,6 +45,14 @@ pub struct Opts {
     pub timeout_ms: u64,
     pub deposit: i64,
     pub manual_review_after_s: u64,
+    pub strategy: Strategy,
+    pub health: HealthCfg,
+    pub latency_target_ms: u64,
+    pub max_concurrency: u32,
+    /// Config maintenance windows per sim index.
+    pub windows: Vec<(usize, Window)>,
+    /// A clock the test moves by hand (default: the system clock).
+    pub clock: Option<Arc<ManualClock>>,
 }
 
 impl Default for Opts {
@@ -65,6 +77,16 @@ impl Default for Opts {
             timeout_ms: 2_000,
             deposit: 100_000,
             manual_review_after_s: 3_600,
+            strategy: Strategy::Priority,
+            // Probes stay out of the way unless a test asks for them.
+            health: HealthCfg {
+                probe_interval_s: 3_600,
+                ..HealthCfg::default()
+            },
+            latency_target_ms: 2_000,
+            max_concurrency: 64,
+            windows: Vec::new(),
+            clock: None,
         }
     }
 }
@@ -161,8 +183,17 @@ impl TestApp {
                 timeout: Duration::from_millis(o.timeout_ms),
                 inquiry_min_interval: Duration::from_secs(o.inquiry_min_s),
                 inquiry_max_interval: Duration::from_secs(o.inquiry_min_s * 4),
-                max_concurrency: 64,
+                max_concurrency: o.max_concurrency,
+                latency_target_ms: o.latency_target_ms,
                 testing: false,
+                contact_email: None,
+                low_balance_rupiah: None,
+                windows: o
+                    .windows
+                    .iter()
+                    .filter(|(s, _)| *s == i)
+                    .map(|(_, w)| w.clone())
+                    .collect(),
             });
             sims.push(sim);
         }
@@ -207,9 +238,16 @@ impl TestApp {
             },
             suppliers,
             products,
+            health: o.health.clone(),
+            strategy: o.strategy,
+            explore_share: 0.05,
         };
         let store = Arc::new(SqliteStore::open(&db).unwrap());
-        let app = App::new(settings, store, Arc::new(SystemClock)).unwrap();
+        let clock: Arc<dyn Clock> = match &o.clock {
+            Some(c) => c.clone(),
+            None => Arc::new(SystemClock),
+        };
+        let app = App::new(settings, store, clock).unwrap();
         let (tx, rx) = watch::channel(false);
         tokio::spawn(app::run(app, listener, rx));
         let (raddr, received) = receiver().await;

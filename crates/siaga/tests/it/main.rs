@@ -6,4 +6,5 @@ mod cli;
 mod crash;
 mod failover;
 mod harness;
+mod health;
 mod orders;

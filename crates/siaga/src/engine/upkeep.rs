@@ -1,0 +1,162 @@
+//! Keeping an eye on suppliers: balance probes every `health.probe_interval_s`, announced
+//! maintenance windows reloaded from the store (so `siaga maintenance add` on another
+//! process takes effect), and the price-list sync (never more often than every 5 minutes).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use siaga_store::{SupplierEvent, SupplierProduct};
+use tokio::sync::watch;
+
+use crate::app::App;
+
+/// Digiflazz allows the full price list once per 5 minutes (rc 83 otherwise).
+pub const PRICE_SYNC_FLOOR_MS: i64 = 300_000;
+
+pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
+    if let Ok(items) = app.store.supplier_products().await {
+        for id in app.health.supplier_ids() {
+            let mine: Vec<SupplierProduct> = items
+                .iter()
+                .filter(|(s, _)| *s == id)
+                .map(|(_, p)| p.clone())
+                .collect();
+            app.health.set_learnt(&id, &mine);
+        }
+    }
+    let mut reload = tokio::time::interval(Duration::from_secs(2));
+    let mut probe =
+        tokio::time::interval(Duration::from_secs(app.settings.health.probe_interval_s));
+    let every = Duration::from_secs(app.settings.health.price_sync_interval_s);
+    let mut sync = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    for t in [&mut reload, &mut probe, &mut sync] {
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    }
+    loop {
+        tokio::select! {
+            _ = reload.tick() => reload_windows(&app).await,
+            _ = probe.tick() => probe_all(&app).await,
+            _ = sync.tick() => {
+                for id in app.health.supplier_ids() {
+                    if let Err(e) = sync_prices(&app, &id).await {
+                        tracing::warn!(supplier = %id, error = %e, "price list sync failed");
+                    }
+                }
+            }
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+pub async fn reload_windows(app: &App) {
+    match app.store.maintenance_windows(app.now() - 86_400_000).await {
+        Ok(w) => app.health.set_announced(w),
+        Err(e) => tracing::error!(error = %e, "cannot read maintenance windows"),
+    }
+}
+
+async fn probe_all(app: &App) {
+    let probes = app.adapters.iter().map(|(id, a)| async move {
+        let r = tokio::time::timeout(Duration::from_secs(10), a.balance()).await;
+        let r = r.unwrap_or_else(|_| Err("balance check timed out".into()));
+        (id.clone(), r)
+    });
+    for (id, r) in futures::future::join_all(probes).await {
+        app.health.record_probe(&id, r);
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("unknown supplier {0}")]
+    UnknownSupplier(String),
+    #[error("the price list of {0} was synced {1} s ago; suppliers allow it once every 300 s")]
+    TooSoon(String, i64),
+    #[error("supplier said: {0}")]
+    Supplier(String),
+    #[error(transparent)]
+    Store(#[from] siaga_store::StoreError),
+}
+
+/// Fetches one supplier's price list, stores it, feeds it to routing, and records routes
+/// whose cost rose above the product's price (disabled) or came back under it.
+pub async fn sync_prices(app: &App, supplier_id: &str) -> Result<serde_json::Value, SyncError> {
+    let adapter = app
+        .adapters
+        .get(supplier_id)
+        .ok_or_else(|| SyncError::UnknownSupplier(supplier_id.into()))?;
+    let now = app.now();
+    {
+        let mut last = app
+            .last_price_sync
+            .lock()
+            .map_err(|_| SyncError::Supplier("state poisoned".into()))?;
+        if let Some(at) = last.get(supplier_id) {
+            if now - at < PRICE_SYNC_FLOOR_MS {
+                return Err(SyncError::TooSoon(supplier_id.into(), (now - at) / 1000));
+            }
+        }
+        last.insert(supplier_id.to_owned(), now);
+    }
+    let items = adapter.price_list().await.map_err(SyncError::Supplier)?;
+    let items: Vec<SupplierProduct> = items
+        .into_iter()
+        .map(|i| SupplierProduct {
+            sku: i.sku,
+            price: i.price,
+            buyer_status: i.buyer_status,
+            seller_status: i.seller_status,
+            start_cut_off: i.start_cut_off,
+            end_cut_off: i.end_cut_off,
+            synced_at: now,
+        })
+        .collect();
+    let mut disabled = Vec::new();
+    let mut enabled = Vec::new();
+    for p in &app.settings.products {
+        for r in p.routes.iter().filter(|r| r.supplier == supplier_id) {
+            let old = app
+                .health
+                .learnt(supplier_id, &r.sku)
+                .map(|l| l.price)
+                .unwrap_or(r.cost.get());
+            let Some(new) = items.iter().find(|i| i.sku == r.sku) else {
+                continue;
+            };
+            let price = p.price.get();
+            let (was_over, is_over) = (old > price, new.price > price);
+            if is_over != was_over {
+                let kind = if is_over {
+                    "cost_above_price"
+                } else {
+                    "route_enabled"
+                };
+                let detail = json!({"product": p.code.as_str(), "sku": r.sku, "old_cost": old, "cost": new.price, "price": price});
+                tracing::warn!(supplier = supplier_id, %detail, kind, "route cost changed");
+                app.store
+                    .add_supplier_event(SupplierEvent {
+                        supplier_id: supplier_id.to_owned(),
+                        kind: kind.into(),
+                        from_state: None,
+                        to_state: None,
+                        detail: detail.to_string(),
+                        at: now,
+                    })
+                    .await?;
+                if is_over {
+                    disabled.push(detail)
+                } else {
+                    enabled.push(detail)
+                }
+            }
+        }
+    }
+    app.store
+        .replace_supplier_products(supplier_id, items.clone())
+        .await?;
+    app.health.set_learnt(supplier_id, &items);
+    Ok(
+        json!({"supplier": supplier_id, "items": items.len(), "disabled": disabled, "enabled": enabled}),
+    )
+}

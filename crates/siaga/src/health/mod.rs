@@ -1,0 +1,488 @@
+//! Live supplier health (SPEC 6.4–6.6): circuit breakers, adaptive concurrency limits,
+//! rolling success and latency per supplier and route, balances, maintenance windows
+//! (config, announced, learnt from the price list). Memory only, rebuilt from live traffic
+//! and the store; every breaker transition and owner-worthy event is persisted with its
+//! evidence.
+
+mod snapshot;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, RwLock};
+
+use serde_json::json;
+use siaga_domain::breaker::{Breaker, BreakerConfig, BreakerState, Transition};
+use siaga_domain::limit::AimdLimit;
+use siaga_domain::window::Window;
+use siaga_domain::{FailReason, Outcome};
+
+use siaga_store::{MaintenanceWindow, Store, SupplierEvent, SupplierProduct};
+
+use crate::clock::Clock;
+use crate::config::{HealthCfg, Route, Settings, Supplier};
+use crate::metrics::Metrics;
+
+/// Samples kept per supplier and per route.
+const SAMPLES: usize = 200;
+/// Samples kept as evidence with a transition.
+const EVIDENCE: usize = 20;
+
+#[derive(Debug, Clone)]
+pub(crate) struct Sample {
+    pub at: i64,
+    pub outcome: &'static str,
+    pub reason: Option<&'static str>,
+    pub rc: Option<String>,
+    pub http_status: Option<u16>,
+    pub latency_ms: i64,
+    pub health_failure: bool,
+}
+
+pub(crate) struct SupplierState {
+    pub breaker: Breaker,
+    pub limit: AimdLimit,
+    pub in_flight: u32,
+    pub samples: VecDeque<Sample>,
+    pub balance: Option<i64>,
+    pub balance_at: Option<i64>,
+    pub low_alerted: bool,
+    /// Skipped until a balance is seen again (after a `supplier_balance` failure).
+    pub balance_blocked: bool,
+    pub last_config_alert: i64,
+}
+
+/// What the supplier's own price list says about one SKU.
+#[derive(Debug, Clone)]
+pub struct Learnt {
+    pub price: i64,
+    pub active: bool,
+    pub window: Option<Window>,
+}
+
+/// Why a route cannot take an order now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blocked {
+    CircuitOpen,
+    Maintenance,
+    Inactive,
+    CostAbovePrice,
+    SupplierBalance,
+    UnknownSupplier,
+}
+
+impl Blocked {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Blocked::CircuitOpen => "circuit_open",
+            Blocked::Maintenance => "maintenance",
+            Blocked::Inactive => "inactive",
+            Blocked::CostAbovePrice => "cost_above_price",
+            Blocked::SupplierBalance => "supplier_balance",
+            Blocked::UnknownSupplier => "unknown_supplier",
+        }
+    }
+}
+
+pub struct Health {
+    clock: Arc<dyn Clock>,
+    store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+    cfg: HealthCfg,
+    suppliers: HashMap<String, (Supplier, Mutex<SupplierState>)>,
+    routes: Mutex<HashMap<(String, String), VecDeque<Sample>>>,
+    announced: RwLock<Vec<MaintenanceWindow>>,
+    learnt: RwLock<HashMap<(String, String), Learnt>>,
+}
+
+/// A slot under a supplier's concurrency limit (and, in half-open, its one trial).
+pub struct Permit {
+    health: Arc<Health>,
+    supplier: String,
+    recorded: bool,
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        if let Some((_, st)) = self.health.suppliers.get(&self.supplier) {
+            if let Ok(mut st) = st.lock() {
+                st.in_flight = st.in_flight.saturating_sub(1);
+                if !self.recorded {
+                    st.breaker.release_trial();
+                }
+            }
+        }
+    }
+}
+
+fn breaker_config(cfg: &HealthCfg) -> BreakerConfig {
+    BreakerConfig {
+        consecutive_failures: cfg.breaker_consecutive_failures.max(1),
+        window_attempts: cfg.breaker_window_attempts.max(2),
+        window_ms: (cfg.breaker_window_s as i64).max(1) * 1000,
+        failure_rate: cfg.breaker_failure_rate,
+        open_base_ms: cfg.breaker_open_base_ms.max(1) as i64,
+        open_max_ms: cfg.breaker_open_max_ms.max(cfg.breaker_open_base_ms) as i64,
+        ..BreakerConfig::default()
+    }
+}
+
+pub fn state_level(s: BreakerState) -> i64 {
+    match s {
+        BreakerState::Closed => 0,
+        BreakerState::HalfOpen => 1,
+        BreakerState::Open => 2,
+    }
+}
+
+impl Health {
+    pub fn new(
+        settings: &Settings,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Health> {
+        let suppliers = settings
+            .suppliers
+            .iter()
+            .map(|s| {
+                let st = SupplierState {
+                    breaker: Breaker::new(breaker_config(&settings.health)),
+                    limit: AimdLimit::new(1, s.max_concurrency, s.latency_target_ms as i64),
+                    in_flight: 0,
+                    samples: VecDeque::new(),
+                    balance: None,
+                    balance_at: None,
+                    low_alerted: false,
+                    balance_blocked: false,
+                    last_config_alert: i64::MIN / 2,
+                };
+                metrics.set_circuit_state(&s.id, 0);
+                metrics.set_concurrency_limit(&s.id, i64::from(st.limit.limit()));
+                (s.id.clone(), (s.clone(), Mutex::new(st)))
+            })
+            .collect();
+        Arc::new(Health {
+            clock,
+            store,
+            metrics,
+            cfg: settings.health.clone(),
+            suppliers,
+            routes: Mutex::default(),
+            announced: RwLock::default(),
+            learnt: RwLock::default(),
+        })
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    fn persist(&self, e: SupplierEvent) {
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            if let Err(err) = store.add_supplier_event(e).await {
+                tracing::error!(error = %err, "cannot record a supplier event");
+            }
+        });
+    }
+
+    fn persist_transition(&self, supplier: &str, t: &Transition, evidence: &VecDeque<Sample>) {
+        self.metrics.set_circuit_state(supplier, state_level(t.to));
+        tracing::warn!(supplier, from = t.from.as_str(), to = t.to.as_str(), reason = %t.reason, "circuit breaker");
+        let samples: Vec<_> = evidence
+            .iter()
+            .rev()
+            .take(EVIDENCE)
+            .map(sample_json)
+            .collect();
+        self.persist(SupplierEvent {
+            supplier_id: supplier.to_owned(),
+            kind: "breaker".into(),
+            from_state: Some(t.from.as_str().into()),
+            to_state: Some(t.to.as_str().into()),
+            detail: json!({"reason": t.reason, "evidence": samples}).to_string(),
+            at: t.at_ms,
+        });
+    }
+
+    /// A slot at `supplier` if its circuit lets traffic through and it is under its limit.
+    pub fn acquire(self: &Arc<Self>, supplier: &str) -> Option<Permit> {
+        let (_, st) = self.suppliers.get(supplier)?;
+        let now = self.now();
+        let mut st = st.lock().ok()?;
+        if st.in_flight >= st.limit.limit() {
+            return None;
+        }
+        let (ok, t) = st.breaker.try_acquire(now);
+        if let Some(t) = t {
+            let ev = st.samples.clone();
+            self.persist_transition(supplier, &t, &ev);
+        }
+        if !ok {
+            return None;
+        }
+        st.in_flight += 1;
+        Some(Permit {
+            health: self.clone(),
+            supplier: supplier.to_owned(),
+            recorded: false,
+        })
+    }
+
+    /// Records a top-up's result (through its permit).
+    pub fn record(
+        &self,
+        mut permit: Permit,
+        sku: &str,
+        reply: &siaga_suppliers::Reply,
+        latency_ms: i64,
+    ) {
+        permit.recorded = true;
+        let supplier = permit.supplier.clone();
+        let now = self.now();
+        let (reason, outcome) = match &reply.outcome {
+            Outcome::Failed(r) => (Some(r.as_str()), "failed"),
+            o => (None, o.label()),
+        };
+        let sample = Sample {
+            at: now,
+            outcome,
+            reason,
+            rc: reply.rc.clone(),
+            http_status: reply.http_status,
+            latency_ms,
+            health_failure: reply.outcome.is_health_failure(),
+        };
+        self.metrics.attempt(
+            &supplier,
+            outcome,
+            reason.unwrap_or(""),
+            latency_ms as f64 / 1000.0,
+        );
+        if let Ok(mut routes) = self.routes.lock() {
+            let q = routes
+                .entry((supplier.clone(), sku.to_owned()))
+                .or_default();
+            q.push_back(sample.clone());
+            while q.len() > SAMPLES {
+                q.pop_front();
+            }
+        }
+        let Some((sup, st)) = self.suppliers.get(&supplier) else {
+            return;
+        };
+        let Ok(mut st) = st.lock() else { return };
+        st.samples.push_back(sample.clone());
+        while st.samples.len() > SAMPLES {
+            st.samples.pop_front();
+        }
+        let dropped = sample.health_failure;
+        st.limit.on_sample(latency_ms, dropped);
+        self.metrics
+            .set_concurrency_limit(&supplier, i64::from(st.limit.limit()));
+        if let Some(t) = st.breaker.record(now, dropped) {
+            let ev = st.samples.clone();
+            self.persist_transition(&supplier, &t, &ev);
+        }
+        match reply.outcome {
+            Outcome::Failed(FailReason::SupplierBalance) => st.balance_blocked = true,
+            Outcome::Failed(FailReason::Config) if now - st.last_config_alert > 60_000 => {
+                st.last_config_alert = now;
+                self.persist(SupplierEvent {
+                    supplier_id: supplier.clone(),
+                    kind: "config_error".into(),
+                    from_state: None,
+                    to_state: None,
+                    detail: json!({"rc": reply.rc, "message": reply.message, "sku": sku})
+                        .to_string(),
+                    at: now,
+                });
+            }
+            _ => {}
+        }
+        if let Some(b) = reply.supplier_balance {
+            self.set_balance(sup, &mut st, b, now);
+        }
+    }
+
+    fn set_balance(&self, sup: &Supplier, st: &mut SupplierState, balance: i64, now: i64) {
+        st.balance = Some(balance);
+        st.balance_at = Some(now);
+        st.balance_blocked = false;
+        self.metrics.set_supplier_balance(&sup.id, balance);
+        if let Some(low) = sup.low_balance_rupiah {
+            if balance < low && !st.low_alerted {
+                st.low_alerted = true;
+                self.persist(SupplierEvent {
+                    supplier_id: sup.id.clone(),
+                    kind: "low_balance".into(),
+                    from_state: None,
+                    to_state: None,
+                    detail: json!({"balance": balance, "low_balance_rupiah": low}).to_string(),
+                    at: now,
+                });
+            } else if balance >= low {
+                st.low_alerted = false;
+            }
+        }
+    }
+
+    /// Records an active probe (balance check).
+    pub fn record_probe(&self, supplier: &str, result: Result<i64, String>) {
+        let Some((sup, st)) = self.suppliers.get(supplier) else {
+            return;
+        };
+        let now = self.now();
+        let Ok(mut st) = st.lock() else { return };
+        let ok = result.is_ok();
+        if let Ok(b) = result {
+            self.set_balance(sup, &mut st, b, now);
+        } else {
+            st.samples.push_back(Sample {
+                at: now,
+                outcome: "probe_failed",
+                reason: None,
+                rc: None,
+                http_status: None,
+                latency_ms: 0,
+                health_failure: true,
+            });
+        }
+        if let Some(t) = st.breaker.record_probe(now, ok) {
+            let ev = st.samples.clone();
+            self.persist_transition(supplier, &t, &ev);
+        }
+    }
+
+    /// The cost of taking `route` now, or why it cannot take orders.
+    pub fn check(&self, route: &Route, price: i64) -> Result<i64, Blocked> {
+        let now = self.now();
+        let (sup, st) = self
+            .suppliers
+            .get(&route.supplier)
+            .ok_or(Blocked::UnknownSupplier)?;
+        let learnt = self
+            .learnt
+            .read()
+            .ok()
+            .and_then(|l| l.get(&(route.supplier.clone(), route.sku.clone())).cloned());
+        let cost = learnt.as_ref().map(|l| l.price).unwrap_or(route.cost.get());
+        if learnt.as_ref().is_some_and(|l| !l.active) {
+            return Err(Blocked::Inactive);
+        }
+        if cost > price {
+            return Err(Blocked::CostAbovePrice);
+        }
+        if self.in_maintenance(sup, learnt.as_ref(), now, self.lead_ms()) {
+            return Err(Blocked::Maintenance);
+        }
+        let mut st = st.lock().map_err(|_| Blocked::UnknownSupplier)?;
+        let (state, t) = st.breaker.state(now);
+        if let Some(t) = t {
+            let ev = st.samples.clone();
+            self.persist_transition(&sup.id, &t, &ev);
+        }
+        if state == BreakerState::Open {
+            return Err(Blocked::CircuitOpen);
+        }
+        if st.balance_blocked || st.balance.is_some_and(|b| b < cost) {
+            return Err(Blocked::SupplierBalance);
+        }
+        Ok(cost)
+    }
+
+    fn lead_ms(&self) -> i64 {
+        self.cfg.maintenance_lead_s as i64 * 1000
+    }
+
+    fn in_maintenance(&self, sup: &Supplier, learnt: Option<&Learnt>, now: i64, lead: i64) -> bool {
+        sup.windows.iter().any(|w| w.blocks(now, lead))
+            || learnt
+                .and_then(|l| l.window.as_ref())
+                .is_some_and(|w| w.blocks(now, lead))
+            || self
+                .announced
+                .read()
+                .map(|a| {
+                    a.iter().any(|w| {
+                        w.supplier_id == sup.id && now >= w.starts_at - lead && now < w.ends_at
+                    })
+                })
+                .unwrap_or(false)
+    }
+
+    /// Success rate, mean latency and sample count of a route over its recent samples.
+    pub fn route_stats(&self, supplier: &str, sku: &str) -> (Option<f64>, Option<f64>, u64) {
+        let Ok(routes) = self.routes.lock() else {
+            return (None, None, 0);
+        };
+        let Some(q) = routes.get(&(supplier.to_owned(), sku.to_owned())) else {
+            return (None, None, 0);
+        };
+        let decided: Vec<&Sample> = q.iter().filter(|s| s.outcome != "pending").collect();
+        if decided.is_empty() {
+            return (None, None, q.len() as u64);
+        }
+        let ok = decided.iter().filter(|s| s.outcome == "success").count() as f64;
+        let lat = decided.iter().map(|s| s.latency_ms as f64).sum::<f64>() / decided.len() as f64;
+        (Some(ok / decided.len() as f64), Some(lat), q.len() as u64)
+    }
+
+    pub fn set_announced(&self, windows: Vec<MaintenanceWindow>) {
+        if let Ok(mut a) = self.announced.write() {
+            *a = windows;
+        }
+    }
+
+    pub fn set_learnt(&self, supplier: &str, items: &[SupplierProduct]) {
+        let Ok(mut l) = self.learnt.write() else {
+            return;
+        };
+        l.retain(|(s, _), _| s != supplier);
+        for p in items {
+            l.insert((supplier.to_owned(), p.sku.clone()), learnt_of(p));
+        }
+    }
+
+    pub fn learnt(&self, supplier: &str, sku: &str) -> Option<Learnt> {
+        self.learnt
+            .read()
+            .ok()?
+            .get(&(supplier.to_owned(), sku.to_owned()))
+            .cloned()
+    }
+
+    pub fn supplier_ids(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.suppliers.keys().cloned().collect();
+        v.sort();
+        v
+    }
+}
+
+/// The learnt state of a price-list item: cut-off window in WIB, active flags, price.
+pub fn learnt_of(p: &SupplierProduct) -> Learnt {
+    let window =
+        siaga_domain::window::parse_daily(&format!("{}-{}", p.start_cut_off, p.end_cut_off))
+            .ok()
+            .filter(|(a, b)| a != b)
+            .map(|(start_min, end_min)| Window::Daily {
+                start_min,
+                end_min,
+                tz: jiff::tz::TimeZone::fixed(jiff::tz::offset(7)),
+            });
+    Learnt {
+        price: p.price,
+        active: p.buyer_status && p.seller_status,
+        window,
+    }
+}
+
+pub(crate) fn sample_json(s: &Sample) -> serde_json::Value {
+    json!({
+        "at": crate::clock::rfc3339(s.at),
+        "outcome": s.outcome,
+        "reason": s.reason,
+        "rc": s.rc,
+        "http_status": s.http_status,
+        "latency_ms": s.latency_ms,
+    })
+}
