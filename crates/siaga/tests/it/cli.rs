@@ -243,3 +243,58 @@ async fn order_resolve_settles_manual_review_from_the_cli() {
     assert_eq!(list[0]["held"], 0);
     assert_eq!(siaga(d, &["verify"]).status.code(), Some(0));
 }
+
+#[test]
+fn maintenance_add_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert!(siaga(d, &["init"]).status.success());
+    let out = siaga(
+        d,
+        &[
+            "maintenance",
+            "add",
+            "--supplier",
+            "digi",
+            "--from",
+            "2099-01-01T01:00:00+07:00",
+            "--to",
+            "2099-01-01T03:00:00+07:00",
+            "--note",
+            "server upgrade",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["starts_at"], "2098-12-31T18:00:00Z");
+    assert_eq!(v["note"], "server upgrade");
+    let bad = siaga(
+        d,
+        &[
+            "maintenance",
+            "add",
+            "--supplier",
+            "nope",
+            "--from",
+            "2099-01-01T01:00:00Z",
+            "--to",
+            "2099-01-01T03:00:00Z",
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(text(&bad.stderr).contains("nope"));
+    let backwards = siaga(
+        d,
+        &[
+            "maintenance",
+            "add",
+            "--supplier",
+            "digi",
+            "--from",
+            "2099-01-01T03:00:00Z",
+            "--to",
+            "2099-01-01T01:00:00Z",
+        ],
+    );
+    assert_eq!(backwards.status.code(), Some(1));
+}

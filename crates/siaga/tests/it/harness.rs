@@ -49,6 +49,7 @@ pub struct Opts {
     pub health: HealthCfg,
     pub latency_target_ms: u64,
     pub max_concurrency: u32,
+    pub low_balance_rupiah: Option<i64>,
     /// Config maintenance windows per sim index.
     pub windows: Vec<(usize, Window)>,
     /// A clock the test moves by hand (default: the system clock).
@@ -85,6 +86,7 @@ impl Default for Opts {
             },
             latency_target_ms: 2_000,
             max_concurrency: 64,
+            low_balance_rupiah: None,
             windows: Vec::new(),
             clock: None,
         }
@@ -187,7 +189,7 @@ impl TestApp {
                 latency_target_ms: o.latency_target_ms,
                 testing: false,
                 contact_email: None,
-                low_balance_rupiah: None,
+                low_balance_rupiah: o.low_balance_rupiah,
                 windows: o
                     .windows
                     .iter()

@@ -346,3 +346,102 @@ async fn metrics_expose_the_spec_series() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probed_low_balance_is_recorded_and_a_supplier_that_cannot_pay_is_skipped() {
+    let health = HealthCfg {
+        probe_interval_s: 1,
+        ..HealthCfg::default()
+    };
+    let app = TestApp::start(Opts {
+        health,
+        low_balance_rupiah: Some(50_000),
+        ..Opts::default()
+    })
+    .await;
+    app.sims[0].set_deposit(5_000); // below the route's cost of 10,150
+    let end = Instant::now() + T;
+    loop {
+        let s0 = supplier(&app, "sim0").await;
+        if s0["balance"] == 5_000 {
+            assert!(
+                s0["events"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|e| e["kind"] == "low_balance"),
+                "{s0}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "the probe never saw the balance: {s0}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(order_via(&app, "LB-1", "081234567501").await, ["sim1"]);
+    assert_eq!(
+        app.sims[0].stats().requests,
+        0,
+        "a supplier that cannot afford the cost gets nothing"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn orders_beyond_every_concurrency_limit_wait_in_the_queue() {
+    let app = Arc::new(
+        TestApp::start(Opts {
+            max_concurrency: 1,
+            timeout_ms: 3_000,
+            ..Opts::default()
+        })
+        .await,
+    );
+    for i in 0..2 {
+        app.sims[i]
+            .set_mode(ModeRequest {
+                mode: SimMode::Slow,
+                latency_ms: Some(400),
+                fail_rate: None,
+                callback_delay_ms: None,
+            })
+            .await
+            .unwrap();
+    }
+    let mut tasks = Vec::new();
+    for i in 0..5 {
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            let (s, o) = app
+                .order(&format!("CQ-{i}"), "TSEL10", &format!("08123456760{i}"))
+                .await;
+            assert_eq!(s, 201, "{o}");
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let (_, queued) = app.get("/v1/orders?status=pending").await;
+    let stages: Vec<&str> = queued["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|o| o["stage"].as_str())
+        .collect();
+    assert!(
+        stages.contains(&"queued"),
+        "with 2 slots for 5 orders some must wait: {stages:?}"
+    );
+    for i in 0..5 {
+        let fin = app.wait_final(&format!("CQ-{i}"), T).await;
+        assert_eq!(fin["status"], "success", "{fin}");
+    }
+    for s in suppliers(&app).await {
+        assert!(
+            s["in_flight"].as_i64().unwrap() == 0 && s["concurrency_limit"] == 1,
+            "{s}"
+        );
+    }
+    app.verify_clean().await;
+}
