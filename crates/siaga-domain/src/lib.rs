@@ -10,6 +10,7 @@ pub mod msisdn;
 pub mod order;
 pub mod outcome;
 pub mod routing;
+pub mod status;
 pub mod window;
 
 pub use ids::{ProductCode, RefId};

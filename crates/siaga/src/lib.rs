@@ -12,4 +12,5 @@ pub mod http;
 pub mod keys;
 pub mod metrics;
 pub mod ops;
+pub mod status;
 pub mod webhook;

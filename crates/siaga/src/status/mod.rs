@@ -1,0 +1,4 @@
+//! The public status page (SPEC 8): component statuses from live health, automatic
+//! incidents, the Statuspage-compatible JSON and the HTML page.
+
+pub mod view;
