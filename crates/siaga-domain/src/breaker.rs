@@ -228,7 +228,26 @@ impl Breaker {
 
     /// Record an active probe (balance check). Only counts while Closed: a failed probe is
     /// a health failure toward the consecutive count, a successful one ends a run of them.
+    ///
+    /// In HalfOpen with no trial attempt out, a probe *is* the trial: success closes the
+    /// circuit, failure reopens it with a doubled back-off. A supplier without traffic can
+    /// thus recover (and show as healthy) without risking an order on it.
     pub fn record_probe(&mut self, now_ms: i64, ok: bool) -> Option<Transition> {
+        if self.state == BreakerState::HalfOpen && !self.trial_out {
+            return if ok {
+                self.opens = 0;
+                self.consecutive = 0;
+                self.window.clear();
+                Some(self.go(
+                    BreakerState::Closed,
+                    now_ms,
+                    "probe succeeded after the back-off".to_string(),
+                ))
+            } else {
+                self.opens = self.opens.saturating_add(1);
+                Some(self.open(now_ms, "probe failed after the back-off".to_string()))
+            };
+        }
         if self.state != BreakerState::Closed {
             return None;
         }
@@ -528,14 +547,15 @@ mod tests {
         assert_eq!(b.record(1, true), None);
         let t = b.record_probe(2, false).expect("opens");
         assert_eq!(t.reason, "3 consecutive health failures");
-        // A successful probe does not close an open breaker, nor a half-open one.
+        // A successful probe does not close an open breaker; in half-open with a trial
+        // attempt out, the trial decides (probe_is_the_trial_in_half_open covers the rest).
         assert_eq!(b.record_probe(3, true), None);
         assert_eq!(b.current(), BreakerState::Open);
         assert_eq!(b.state(10_000).0, BreakerState::HalfOpen);
-        assert_eq!(b.record_probe(10_001, true), None);
+        assert!(b.try_acquire(10_001).0);
+        assert_eq!(b.record_probe(10_002, true), None);
         assert_eq!(b.record_probe(10_002, false), None);
         assert_eq!(b.current(), BreakerState::HalfOpen);
-        assert!(b.try_acquire(10_003).0);
         assert_eq!(
             b.record(10_004, false).map(|t| t.to),
             Some(BreakerState::Closed)
@@ -572,5 +592,41 @@ mod tests {
         assert_eq!(t.to, BreakerState::Open);
         assert_eq!(b.open_until(), Some(0));
         assert_eq!(b.state(0).0, BreakerState::HalfOpen);
+    }
+
+    #[test]
+    fn probe_is_the_trial_in_half_open() {
+        let cfg = BreakerConfig {
+            open_base_ms: 1_000,
+            open_max_ms: 8_000,
+            ..BreakerConfig::default()
+        };
+        let mut b = Breaker::new(cfg);
+        for t in 0..3 {
+            b.record(t, true);
+        }
+        assert_eq!(b.state(10).0, BreakerState::Open);
+        assert_eq!(
+            b.record_probe(20, true),
+            None,
+            "a probe while open changes nothing"
+        );
+        assert_eq!(b.state(1_010).0, BreakerState::HalfOpen);
+        let t = b.record_probe(1_020, false).unwrap();
+        assert_eq!(t.to, BreakerState::Open);
+        assert_eq!(b.open_until(), Some(1_020 + 2_000), "back-off doubled");
+        assert_eq!(b.state(3_100).0, BreakerState::HalfOpen);
+        assert_eq!(
+            b.record_probe(3_200, true).unwrap().to,
+            BreakerState::Closed
+        );
+        // with a trial attempt out, the trial decides
+        for t in 4_000..4_003 {
+            b.record(t, true);
+        }
+        assert_eq!(b.state(6_000).0, BreakerState::HalfOpen);
+        assert!(b.try_acquire(6_001).0);
+        assert_eq!(b.record_probe(6_002, true), None);
+        assert_eq!(b.record(6_003, false).unwrap().to, BreakerState::Closed);
     }
 }

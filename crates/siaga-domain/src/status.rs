@@ -87,7 +87,10 @@ pub fn derive(products: &[Serve]) -> ComponentStatus {
     if products.iter().all(|p| *p == Serve::Maintenance) {
         return ComponentStatus::UnderMaintenance;
     }
-    let servable = products.iter().filter(|p| matches!(p, Serve::Primary | Serve::Degraded)).count();
+    let servable = products
+        .iter()
+        .filter(|p| matches!(p, Serve::Primary | Serve::Degraded))
+        .count();
     if servable == 0 {
         ComponentStatus::MajorOutage
     } else if servable < products.len() {
@@ -101,7 +104,12 @@ pub fn derive(products: &[Serve]) -> ComponentStatus {
 
 /// Daily uptime in percent from minutes spent in each status. `None` if the whole day was
 /// maintenance or unobserved.
-pub fn daily_uptime(observed_min: i64, major_min: i64, partial_min: i64, maintenance_min: i64) -> Option<f64> {
+pub fn daily_uptime(
+    observed_min: i64,
+    major_min: i64,
+    partial_min: i64,
+    maintenance_min: i64,
+) -> Option<f64> {
     let counted = observed_min - maintenance_min;
     if counted <= 0 {
         return None;
@@ -124,7 +132,10 @@ mod tests {
         assert_eq!(derive(&[S::Maintenance, S::Primary]), C::PartialOutage);
         assert_eq!(derive(&[S::Unservable, S::Unservable]), C::MajorOutage);
         assert_eq!(derive(&[S::Unservable, S::Maintenance]), C::MajorOutage);
-        assert_eq!(derive(&[S::Maintenance, S::Maintenance]), C::UnderMaintenance);
+        assert_eq!(
+            derive(&[S::Maintenance, S::Maintenance]),
+            C::UnderMaintenance
+        );
     }
 
     #[test]
@@ -137,6 +148,9 @@ mod tests {
         assert!((u - (100.0 - 30.0 / 14.4)).abs() < 1e-9);
         // maintenance excluded
         assert_eq!(daily_uptime(1440, 0, 0, 1440), None);
-        assert_eq!(daily_uptime(1440, 120, 0, 240), Some(100.0 * (1.0 - 120.0 / 1200.0)));
+        assert_eq!(
+            daily_uptime(1440, 120, 0, 240),
+            Some(100.0 * (1.0 - 120.0 / 1200.0))
+        );
     }
 }

@@ -110,6 +110,32 @@ pub trait Store: Send + Sync + 'static {
         items: Vec<SupplierProduct>,
     ) -> Result<(), StoreError>;
     async fn supplier_products(&self) -> Result<Vec<(String, SupplierProduct)>, StoreError>;
+    // status page
+    async fn record_component_status(&self, ch: ComponentChange) -> Result<(), StoreError>;
+    /// Changes since `since` plus each component's last change before it, oldest first.
+    async fn component_log(&self, since: i64) -> Result<Vec<ComponentChange>, StoreError>;
+    /// Creates an incident with its first update; returns its id.
+    async fn create_incident(&self, n: NewIncident) -> Result<i64, StoreError>;
+    /// False if the incident does not exist or is already resolved.
+    async fn add_incident_update(
+        &self,
+        id: i64,
+        status: &str,
+        body_id: &str,
+        body_en: &str,
+        at: i64,
+    ) -> Result<bool, StoreError>;
+    /// Adds the postmortem to a resolved incident; false otherwise.
+    async fn set_postmortem(
+        &self,
+        id: i64,
+        body_id: &str,
+        body_en: &str,
+        at: i64,
+    ) -> Result<bool, StoreError>;
+    /// Incidents created since `since` or still unresolved, newest first.
+    async fn incidents(&self, since: i64) -> Result<Vec<Incident>, StoreError>;
+
     /// Number of pending orders per stage.
     async fn pending_by_stage(&self) -> Result<Vec<(String, i64)>, StoreError>;
 }

@@ -297,3 +297,54 @@ pub struct SupplierProduct {
     pub end_cut_off: String,
     pub synced_at: i64,
 }
+
+/// One change of a status-page component.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComponentChange {
+    pub component: String,
+    pub status: String,
+    pub at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewIncident {
+    pub title_id: String,
+    pub title_en: String,
+    pub status: String,
+    pub impact: String,
+    pub components: Vec<String>,
+    pub auto_component: Option<String>,
+    pub security: bool,
+    /// The first update's text.
+    pub body_id: String,
+    pub body_en: String,
+    pub at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incident {
+    pub id: i64,
+    pub title_id: String,
+    pub title_en: String,
+    pub status: String,
+    pub impact: String,
+    pub components: Vec<String>,
+    pub auto_component: Option<String>,
+    pub security: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub resolved_at: Option<i64>,
+    pub postmortem_id: Option<String>,
+    pub postmortem_en: Option<String>,
+    /// Oldest first.
+    pub updates: Vec<IncidentUpdate>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentUpdate {
+    pub id: i64,
+    pub status: String,
+    pub body_id: String,
+    pub body_en: String,
+    pub at: i64,
+}

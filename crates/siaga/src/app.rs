@@ -27,6 +27,8 @@ pub struct App {
     pub outbox_kick: Notify,
     pub health: Arc<Health>,
     pub metrics: Arc<Metrics>,
+    /// The status page's current snapshot.
+    pub status: crate::status::worker::StatusBoard,
     /// When each supplier's price list was last fetched (Digiflazz allows once per 5 min).
     pub last_price_sync: Mutex<HashMap<String, i64>>,
 }
@@ -62,6 +64,7 @@ impl App {
         Ok(Arc::new(App {
             health,
             metrics,
+            status: Default::default(),
             last_price_sync: Mutex::default(),
             settings: Arc::new(settings),
             store,
@@ -108,6 +111,12 @@ pub async fn run(
         shutdown.clone(),
     ));
     let upkeep = tokio::spawn(crate::engine::upkeep::run(app.clone(), shutdown.clone()));
+    let primed = crate::status::worker::prime(&app).await;
+    let status = tokio::spawn(crate::status::worker::run(
+        app.clone(),
+        primed,
+        shutdown.clone(),
+    ));
     let router = crate::http::router(app.clone());
     let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
         let _ = shutdown.wait_for(|v| *v).await;
@@ -116,5 +125,6 @@ pub async fn run(
     dispatcher.abort();
     deliverer.abort();
     upkeep.abort();
+    status.abort();
     Ok(())
 }

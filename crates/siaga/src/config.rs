@@ -31,7 +31,7 @@ pub struct Config {
     pub health: HealthCfg,
     // Sections read by features still being built; accepted so a full config loads.
     #[serde(default)]
-    pub status: Option<toml::Table>,
+    pub status: StatusCfg,
     #[serde(default)]
     pub smtp: Option<toml::Table>,
     #[serde(default)]
@@ -120,6 +120,28 @@ pub struct RoutingCfg {
     /// Share of orders (0..1) sent to a route other than the adaptive favourite, so a
     /// recovered supplier is noticed.
     pub explore_share: Option<f64>,
+}
+
+/// The status page and automatic incidents.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StatusCfg {
+    /// A component worse than operational this long opens an incident (debounce).
+    pub incident_after_s: u64,
+    /// Healthy this long before an automatic incident resolves.
+    pub resolve_after_s: u64,
+    /// The page's title.
+    pub page_name: String,
+}
+
+impl Default for StatusCfg {
+    fn default() -> Self {
+        StatusCfg {
+            incident_after_s: 60,
+            resolve_after_s: 300,
+            page_name: "Status layanan".into(),
+        }
+    }
 }
 
 /// Supplier health: probes, circuit breakers, maintenance lead time, price-list sync.
@@ -327,6 +349,7 @@ pub struct Settings {
     pub suppliers: Vec<Supplier>,
     pub products: Vec<Product>,
     pub health: HealthCfg,
+    pub status: StatusCfg,
     pub strategy: Strategy,
     pub explore_share: f64,
 }
@@ -618,6 +641,7 @@ pub fn validate(
         suppliers,
         products,
         health,
+        status: cfg.status.clone(),
         strategy,
         explore_share,
     })

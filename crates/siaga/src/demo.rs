@@ -17,7 +17,8 @@ use tokio::sync::watch;
 use crate::app::{self, App};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{
-    CallbacksCfg, DestinationRule, HealthCfg, OrdersCfg, Product, Route, Settings, Supplier,
+    CallbacksCfg, DestinationRule, HealthCfg, OrdersCfg, Product, Route, Settings, StatusCfg,
+    Supplier,
 };
 use crate::{keys, ops};
 use siaga_domain::routing::Strategy;
@@ -197,6 +198,11 @@ pub async fn run(port: u16) -> anyhow::Result<()> {
             breaker_open_base_ms: 2_000,
             breaker_open_max_ms: 20_000,
             ..HealthCfg::default()
+        },
+        status: StatusCfg {
+            incident_after_s: 20,
+            resolve_after_s: 30,
+            page_name: "Status Konter Demo".into(),
         },
         strategy: Strategy::Adaptive,
         explore_share: 0.05,

@@ -8,6 +8,7 @@ mod ledger;
 mod orders;
 mod outbox;
 mod resellers;
+mod status;
 mod verify;
 
 use std::panic::AssertUnwindSafe;
@@ -25,6 +26,7 @@ use crate::Store;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/0001_core.sql")),
     (2, include_str!("../../migrations/0002_health.sql")),
+    (3, include_str!("../../migrations/0003_status.sql")),
 ];
 
 /// Most jobs committed together in one transaction.
@@ -378,5 +380,40 @@ impl Store for SqliteStore {
             Ok(rows.collect::<Result<_, _>>()?)
         })
         .await
+    }
+    async fn record_component_status(&self, ch: ComponentChange) -> Result<(), StoreError> {
+        self.write(move |c| status::record_component(c, &ch)).await
+    }
+    async fn component_log(&self, since: i64) -> Result<Vec<ComponentChange>, StoreError> {
+        self.read(move |c| status::component_log(c, since)).await
+    }
+    async fn create_incident(&self, n: NewIncident) -> Result<i64, StoreError> {
+        self.write(move |c| status::create_incident(c, &n)).await
+    }
+    async fn add_incident_update(
+        &self,
+        id: i64,
+        status: &str,
+        body_id: &str,
+        body_en: &str,
+        at: i64,
+    ) -> Result<bool, StoreError> {
+        let (s, bi, be) = (status.to_owned(), body_id.to_owned(), body_en.to_owned());
+        self.write(move |c| status::add_update(c, id, &s, &bi, &be, at))
+            .await
+    }
+    async fn set_postmortem(
+        &self,
+        id: i64,
+        body_id: &str,
+        body_en: &str,
+        at: i64,
+    ) -> Result<bool, StoreError> {
+        let (bi, be) = (body_id.to_owned(), body_en.to_owned());
+        self.write(move |c| status::set_postmortem(c, id, &bi, &be, at))
+            .await
+    }
+    async fn incidents(&self, since: i64) -> Result<Vec<Incident>, StoreError> {
+        self.read(move |c| status::incidents(c, since)).await
     }
 }

@@ -355,6 +355,16 @@ impl Health {
 
     /// The cost of taking `route` now, or why it cannot take orders.
     pub fn check(&self, route: &Route, price: i64) -> Result<i64, Blocked> {
+        self.check_inner(route, price, false)
+    }
+
+    /// As [`Health::check`], but a half-open circuit (not yet proven healthy again) counts
+    /// as open: the status page must not call a supplier healthy on hope.
+    pub fn check_proven(&self, route: &Route, price: i64) -> Result<i64, Blocked> {
+        self.check_inner(route, price, true)
+    }
+
+    fn check_inner(&self, route: &Route, price: i64, proven: bool) -> Result<i64, Blocked> {
         let now = self.now();
         let (sup, st) = self
             .suppliers
@@ -381,7 +391,7 @@ impl Health {
             let ev = st.samples.clone();
             self.persist_transition(&sup.id, &t, &ev);
         }
-        if state == BreakerState::Open {
+        if state == BreakerState::Open || (proven && state == BreakerState::HalfOpen) {
             return Err(Blocked::CircuitOpen);
         }
         if st.balance_blocked || st.balance.is_some_and(|b| b < cost) {
@@ -425,6 +435,10 @@ impl Health {
         let ok = decided.iter().filter(|s| s.outcome == "success").count() as f64;
         let lat = decided.iter().map(|s| s.latency_ms as f64).sum::<f64>() / decided.len() as f64;
         (Some(ok / decided.len() as f64), Some(lat), q.len() as u64)
+    }
+
+    pub fn announced(&self) -> Vec<MaintenanceWindow> {
+        self.announced.read().map(|a| a.clone()).unwrap_or_default()
     }
 
     pub fn set_announced(&self, windows: Vec<MaintenanceWindow>) {

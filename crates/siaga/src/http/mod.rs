@@ -55,6 +55,20 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/admin/api/maintenance", post(admin::add_maintenance))
         .route("/metrics", get(metrics))
+        .route("/api/v2/summary.json", get(crate::status::api::summary))
+        .route("/api/v2/status.json", get(crate::status::api::status_json))
+        .route(
+            "/api/v2/components.json",
+            get(crate::status::api::components_json),
+        )
+        .route(
+            "/api/v2/incidents.json",
+            get(crate::status::api::incidents_json),
+        )
+        .route(
+            "/api/v2/scheduled-maintenances.json",
+            get(crate::status::api::maintenances_json),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(not_found)

@@ -12,7 +12,8 @@ use serde_json::{json, Value};
 use siaga::app::{self, App};
 use siaga::clock::{Clock, ManualClock, SystemClock};
 use siaga::config::{
-    CallbacksCfg, DestinationRule, HealthCfg, OrdersCfg, Product, Route, Settings, Supplier,
+    CallbacksCfg, DestinationRule, HealthCfg, OrdersCfg, Product, Route, Settings, StatusCfg,
+    Supplier,
 };
 use siaga_domain::routing::Strategy;
 use siaga_domain::window::Window;
@@ -47,6 +48,7 @@ pub struct Opts {
     pub manual_review_after_s: u64,
     pub strategy: Strategy,
     pub health: HealthCfg,
+    pub status: StatusCfg,
     pub latency_target_ms: u64,
     pub max_concurrency: u32,
     pub low_balance_rupiah: Option<i64>,
@@ -85,6 +87,11 @@ impl Default for Opts {
                 ..HealthCfg::default()
             },
             latency_target_ms: 2_000,
+            status: StatusCfg {
+                incident_after_s: 2,
+                resolve_after_s: 2,
+                page_name: "Status Uji".into(),
+            },
             max_concurrency: 64,
             low_balance_rupiah: None,
             windows: Vec::new(),
@@ -241,6 +248,7 @@ impl TestApp {
             suppliers,
             products,
             health: o.health.clone(),
+            status: o.status.clone(),
             strategy: o.strategy,
             explore_share: 0.05,
         };

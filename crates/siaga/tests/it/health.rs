@@ -422,17 +422,24 @@ async fn orders_beyond_every_concurrency_limit_wait_in_the_queue() {
     for t in tasks {
         t.await.unwrap();
     }
-    let (_, queued) = app.get("/v1/orders?status=pending").await;
-    let stages: Vec<&str> = queued["orders"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|o| o["stage"].as_str())
-        .collect();
-    assert!(
-        stages.contains(&"queued"),
-        "with 2 slots for 5 orders some must wait: {stages:?}"
-    );
+    let end = Instant::now() + T;
+    loop {
+        let (_, pending) = app.get("/v1/orders?status=pending").await;
+        let stages: Vec<String> = pending["orders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|o| o["stage"].as_str().map(str::to_owned))
+            .collect();
+        if stages.iter().any(|s| s == "queued") {
+            break;
+        }
+        assert!(
+            Instant::now() < end && !stages.is_empty(),
+            "with 2 slots for 5 orders some must wait: {stages:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     for i in 0..5 {
         let fin = app.wait_final(&format!("CQ-{i}"), T).await;
         assert_eq!(fin["status"], "success", "{fin}");

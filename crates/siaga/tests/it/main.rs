@@ -8,3 +8,4 @@ mod failover;
 mod harness;
 mod health;
 mod orders;
+mod status;

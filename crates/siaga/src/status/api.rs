@@ -1,0 +1,174 @@
+//! Statuspage-compatible JSON (`/api/v2/*.json`, Atlassian Statuspage's public field names
+//! and vocabularies), served from the in-memory snapshot with cache headers.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+use siaga_domain::status::ComponentStatus;
+
+use super::view::{IncidentView, Lang, StatusSnapshot};
+use crate::app::App;
+use crate::clock::rfc3339;
+
+pub const CACHE: &str = "public, max-age=5, stale-while-revalidate=30";
+
+/// `?lang=en|id`, else `Accept-Language`, else Indonesian.
+pub fn lang(q: &HashMap<String, String>, headers: &HeaderMap) -> Lang {
+    match q.get("lang").map(String::as_str) {
+        Some("en") => Lang::En,
+        Some("id") => Lang::Id,
+        _ if crate::http::error::wants_english(headers) => Lang::En,
+        _ => Lang::Id,
+    }
+}
+
+fn page(s: &StatusSnapshot) -> Value {
+    json!({"id": "siaga", "name": s.page_name, "url": s.public_url, "time_zone": "Asia/Jakarta", "updated_at": rfc3339(s.generated_at)})
+}
+
+fn status(s: &StatusSnapshot) -> Value {
+    let description = match s.overall {
+        ComponentStatus::Operational => "All Systems Operational",
+        ComponentStatus::DegradedPerformance => "Minor Service Outage",
+        ComponentStatus::PartialOutage => "Partial System Outage",
+        ComponentStatus::MajorOutage => "Major System Outage",
+        ComponentStatus::UnderMaintenance => "Service Under Maintenance",
+    };
+    json!({"indicator": s.overall.indicator(), "description": description})
+}
+
+fn components(s: &StatusSnapshot) -> Vec<Value> {
+    s.components
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            json!({
+                "id": c.id, "name": c.name, "status": c.status.as_str(),
+                "created_at": rfc3339(s.generated_at), "updated_at": rfc3339(c.updated_at),
+                "position": i + 1, "description": null, "showcase": true, "start_date": null,
+                "group_id": null, "page_id": "siaga", "group": false, "only_show_if_degraded": false,
+            })
+        })
+        .collect()
+}
+
+fn component_refs(s: &StatusSnapshot, names: &[String]) -> Vec<Value> {
+    components(s)
+        .into_iter()
+        .filter(|c| names.iter().any(|n| c["name"] == n.as_str()))
+        .collect()
+}
+
+fn incident(s: &StatusSnapshot, i: &IncidentView, lang: Lang) -> Value {
+    let pick = |id: &str, en: &str| {
+        if lang == Lang::En {
+            en.to_owned()
+        } else {
+            id.to_owned()
+        }
+    };
+    let monitoring_at = i
+        .updates
+        .iter()
+        .rev()
+        .find(|u| u.status == "monitoring")
+        .map(|u| rfc3339(u.at));
+    json!({
+        "id": i.id.to_string(),
+        "name": pick(&i.title_id, &i.title_en),
+        "status": i.status,
+        "impact": i.impact,
+        "created_at": rfc3339(i.created_at),
+        "updated_at": rfc3339(i.updated_at),
+        "started_at": rfc3339(i.created_at),
+        "monitoring_at": monitoring_at,
+        "resolved_at": i.resolved_at.map(rfc3339),
+        "shortlink": format!("{}/incidents/{}", s.public_url, i.id),
+        "page_id": "siaga",
+        "postmortem_body": match lang { Lang::En => i.postmortem_en.clone(), Lang::Id => i.postmortem_id.clone() },
+        "incident_updates": i.updates.iter().rev().map(|u| json!({
+            "id": u.id.to_string(),
+            "status": u.status,
+            "body": pick(&u.body_id, &u.body_en),
+            "incident_id": i.id.to_string(),
+            "created_at": rfc3339(u.at),
+            "updated_at": rfc3339(u.at),
+            "display_at": rfc3339(u.at),
+        })).collect::<Vec<_>>(),
+        "components": component_refs(s, &i.components),
+    })
+}
+
+fn maintenances(s: &StatusSnapshot) -> Vec<Value> {
+    s.maintenances
+        .iter()
+        .map(|m| {
+            json!({
+                "id": format!("m{}", m.id),
+                "name": format!("Pemeliharaan terjadwal / Scheduled maintenance: {}", m.components.join(", ")),
+                "status": if m.active { "in_progress" } else { "scheduled" },
+                "impact": "maintenance",
+                "scheduled_for": rfc3339(m.starts_at),
+                "scheduled_until": rfc3339(m.ends_at),
+                "created_at": rfc3339(m.starts_at),
+                "updated_at": rfc3339(m.starts_at),
+                "shortlink": format!("{}/", s.public_url),
+                "page_id": "siaga",
+                "incident_updates": [],
+                "components": component_refs(s, &m.components),
+            })
+        })
+        .collect()
+}
+
+fn reply(v: Value) -> Response {
+    (
+        [
+            (header::CACHE_CONTROL, CACHE),
+            (header::CONTENT_TYPE, "application/json"),
+        ],
+        v.to_string(),
+    )
+        .into_response()
+}
+
+type Q = Query<HashMap<String, String>>;
+
+pub async fn summary(State(app): State<Arc<App>>, Query(q): Q, h: HeaderMap) -> Response {
+    let s = app.status.snapshot();
+    let lang = lang(&q, &h);
+    reply(json!({
+        "page": page(&s),
+        "status": status(&s),
+        "components": components(&s),
+        "incidents": s.active_incidents.iter().map(|i| incident(&s, i, lang)).collect::<Vec<_>>(),
+        "scheduled_maintenances": maintenances(&s),
+    }))
+}
+
+pub async fn status_json(State(app): State<Arc<App>>) -> Response {
+    let s = app.status.snapshot();
+    reply(json!({"page": page(&s), "status": status(&s)}))
+}
+
+pub async fn components_json(State(app): State<Arc<App>>) -> Response {
+    let s = app.status.snapshot();
+    reply(json!({"page": page(&s), "components": components(&s)}))
+}
+
+pub async fn incidents_json(State(app): State<Arc<App>>, Query(q): Q, h: HeaderMap) -> Response {
+    let s = app.status.snapshot();
+    let lang = lang(&q, &h);
+    reply(
+        json!({"page": page(&s), "incidents": s.history.iter().map(|i| incident(&s, i, lang)).collect::<Vec<_>>()}),
+    )
+}
+
+pub async fn maintenances_json(State(app): State<Arc<App>>) -> Response {
+    let s = app.status.snapshot();
+    reply(json!({"page": page(&s), "scheduled_maintenances": maintenances(&s)}))
+}

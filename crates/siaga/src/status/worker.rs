@@ -1,0 +1,451 @@
+//! The status worker: every second it derives each component's status from live route
+//! health (never from siaga's own trouble), records changes, opens / updates / resolves
+//! automatic incidents with debounce, and rebuilds the in-memory snapshot the page serves.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use siaga_domain::status::{daily_uptime, derive, ComponentStatus, Serve};
+use siaga_store::{ComponentChange, Incident, NewIncident};
+use tokio::sync::watch;
+
+use super::text;
+use super::view::*;
+use crate::app::App;
+use crate::config::Product;
+use crate::health::Blocked;
+
+pub const API: &str = "API";
+const DAY_MS: i64 = 86_400_000;
+/// WIB is UTC+7 all year.
+const WIB_MS: i64 = 7 * 3_600_000;
+const DAYS: i64 = 90;
+
+/// What the page serves: the latest snapshot, swapped whole.
+#[derive(Default)]
+pub struct StatusBoard {
+    snapshot: RwLock<Arc<StatusSnapshot>>,
+}
+
+impl StatusBoard {
+    pub fn snapshot(&self) -> Arc<StatusSnapshot> {
+        self.snapshot.read().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    fn set(&self, s: StatusSnapshot) {
+        if let Ok(mut g) = self.snapshot.write() {
+            *g = Arc::new(s);
+        }
+    }
+}
+
+/// An automatic incident the worker follows.
+struct Followed {
+    id: i64,
+    posted: Option<ComponentStatus>,
+    recovering_since: Option<i64>,
+}
+
+#[derive(Default)]
+struct State {
+    current: HashMap<String, (ComponentStatus, i64)>,
+    bad_since: HashMap<String, i64>,
+    followed: HashMap<String, Followed>,
+    log: Vec<ComponentChange>,
+    log_loaded_at: i64,
+}
+
+/// The component names: product groups in config order, then "API".
+pub fn components(app: &App) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for p in &app.settings.products {
+        if !out.contains(&p.group) {
+            out.push(p.group.clone());
+        }
+    }
+    out.push(API.into());
+    out
+}
+
+pub fn slug(name: &str) -> String {
+    let mut s = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            s.push(c.to_ascii_lowercase());
+        } else if !s.ends_with('-') {
+            s.push('-');
+        }
+    }
+    s.trim_matches('-').to_string()
+}
+
+fn serve(app: &App, p: &Product) -> Serve {
+    let price = p.price.get();
+    let mut primary_ok = false;
+    let mut any_ok = false;
+    let mut all_maintenance = !p.routes.is_empty();
+    for (i, r) in p.routes.iter().enumerate() {
+        match app.health.check_proven(r, price) {
+            Ok(_) => {
+                any_ok = true;
+                all_maintenance = false;
+                primary_ok |= i == 0;
+            }
+            Err(Blocked::Maintenance) => {}
+            Err(_) => all_maintenance = false,
+        }
+    }
+    match (primary_ok, any_ok, all_maintenance) {
+        (true, _, _) => Serve::Primary,
+        (false, true, _) => Serve::Degraded,
+        (false, false, true) => Serve::Maintenance,
+        _ => Serve::Unservable,
+    }
+}
+
+/// Current status of every component.
+pub fn derive_all(app: &App) -> Vec<(String, ComponentStatus)> {
+    let mut out = Vec::new();
+    for name in components(app) {
+        if name == API {
+            // The API answers (this code runs in it); siaga's own trouble shows only here.
+            out.push((name, ComponentStatus::Operational));
+            continue;
+        }
+        let serves: Vec<Serve> = app
+            .settings
+            .products
+            .iter()
+            .filter(|p| p.group == name)
+            .map(|p| serve(app, p))
+            .collect();
+        out.push((name, derive(&serves)));
+    }
+    out
+}
+
+/// The worker's memory, primed so the page has a snapshot before the server answers.
+pub struct Primed(State);
+
+/// Loads what the worker follows and builds the first snapshot.
+pub async fn prime(app: &App) -> Primed {
+    let mut st = State::default();
+    if let Ok(incidents) = app.store.incidents(app.now() - DAYS * DAY_MS).await {
+        for i in incidents.iter().filter(|i| i.resolved_at.is_none()) {
+            if let Some(c) = &i.auto_component {
+                st.followed.insert(
+                    c.clone(),
+                    Followed {
+                        id: i.id,
+                        posted: None,
+                        recovering_since: None,
+                    },
+                );
+            }
+        }
+    }
+    step(app, &mut st).await;
+    Primed(st)
+}
+
+pub async fn run(app: Arc<App>, primed: Primed, mut shutdown: watch::Receiver<bool>) {
+    let mut st = primed.0;
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        step(&app, &mut st).await;
+    }
+}
+
+async fn step(app: &App, st: &mut State) {
+    let now = app.now();
+    let statuses = derive_all(app);
+    let mut changed = false;
+    for (name, status) in &statuses {
+        app.metrics.set_component_status(name, status.level());
+        if st.current.get(name).map(|(s, _)| s) != Some(status) {
+            let ch = ComponentChange {
+                component: name.clone(),
+                status: status.as_str().into(),
+                at: now,
+            };
+            if let Err(e) = app.store.record_component_status(ch.clone()).await {
+                tracing::error!(error = %e, "cannot record a component status");
+            }
+            st.log.push(ch);
+            st.current.insert(name.clone(), (*status, now));
+            changed = true;
+        }
+        if *status == ComponentStatus::Operational || *status == ComponentStatus::UnderMaintenance {
+            st.bad_since.remove(name);
+        } else {
+            st.bad_since.entry(name.clone()).or_insert(now);
+        }
+    }
+    for (name, status) in &statuses {
+        if name != API {
+            if let Err(e) = follow_incident(app, st, name, *status, now).await {
+                tracing::error!(error = %e, component = %name, "automatic incident bookkeeping failed");
+            }
+        }
+    }
+    if changed || now - st.log_loaded_at > 60_000 {
+        if let Ok(log) = app.store.component_log(now - DAYS * DAY_MS).await {
+            st.log = log;
+            st.log_loaded_at = now;
+        }
+    }
+    match app.store.incidents(now - DAYS * DAY_MS).await {
+        Ok(incidents) => app.status.set(build(app, st, &incidents, now)),
+        // Keep serving the last snapshot while the store is unavailable.
+        Err(e) => tracing::warn!(error = %e, "status snapshot not refreshed"),
+    }
+}
+
+async fn follow_incident(
+    app: &App,
+    st: &mut State,
+    name: &str,
+    status: ComponentStatus,
+    now: i64,
+) -> anyhow::Result<()> {
+    let bad = !matches!(
+        status,
+        ComponentStatus::Operational | ComponentStatus::UnderMaintenance
+    );
+    let cfg = &app.settings.status;
+    let action = text::action_for(status, app.settings.orders.default_max_wait_s);
+    match st.followed.get_mut(name) {
+        None if bad => {
+            let since = st.bad_since.get(name).copied().unwrap_or(now);
+            if now - since >= cfg.incident_after_s as i64 * 1000 {
+                let (title_id, title_en) = text::title(name, status);
+                let (body_id, body_en) = text::body(name, status, action);
+                let id = app
+                    .store
+                    .create_incident(NewIncident {
+                        title_id,
+                        title_en,
+                        status: "investigating".into(),
+                        impact: text::impact(status).into(),
+                        components: vec![name.to_owned()],
+                        auto_component: Some(name.to_owned()),
+                        security: false,
+                        body_id,
+                        body_en,
+                        at: now,
+                    })
+                    .await?;
+                tracing::warn!(
+                    incident = id,
+                    component = name,
+                    status = status.as_str(),
+                    "incident opened"
+                );
+                st.followed.insert(
+                    name.to_owned(),
+                    Followed {
+                        id,
+                        posted: Some(status),
+                        recovering_since: None,
+                    },
+                );
+            }
+        }
+        None => {}
+        Some(f) if bad && (f.posted != Some(status) || f.recovering_since.is_some()) => {
+            let (body_id, body_en) = text::body(name, status, action);
+            app.store
+                .add_incident_update(f.id, "identified", &body_id, &body_en, now)
+                .await?;
+            f.posted = Some(status);
+            f.recovering_since = None;
+        }
+        Some(_) if bad => {}
+        Some(f) => match f.recovering_since {
+            None => {
+                let (body_id, body_en) = text::recovering(name);
+                app.store
+                    .add_incident_update(f.id, "monitoring", &body_id, &body_en, now)
+                    .await?;
+                f.recovering_since = Some(now);
+            }
+            Some(since) if now - since >= cfg.resolve_after_s as i64 * 1000 => {
+                let (body_id, body_en) = text::resolved(name, &wib(since));
+                app.store
+                    .add_incident_update(f.id, "resolved", &body_id, &body_en, now)
+                    .await?;
+                tracing::info!(incident = f.id, component = name, "incident resolved");
+                st.followed.remove(name);
+            }
+            Some(_) => {}
+        },
+    }
+    Ok(())
+}
+
+/// A display time in WIB, e.g. `22 Nov 2026 15:04 WIB`.
+pub fn wib(ms: i64) -> String {
+    match jiff::Timestamp::from_millisecond(ms) {
+        Ok(t) => t
+            .to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(7)))
+            .strftime("%-d %b %Y %H:%M WIB")
+            .to_string(),
+        Err(_) => String::new(),
+    }
+}
+
+fn day_start(ms: i64) -> i64 {
+    (ms + WIB_MS).div_euclid(DAY_MS) * DAY_MS - WIB_MS
+}
+
+fn date_of(ms: i64) -> String {
+    match jiff::Timestamp::from_millisecond(ms) {
+        Ok(t) => t
+            .to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(7)))
+            .strftime("%Y-%m-%d")
+            .to_string(),
+        Err(_) => String::new(),
+    }
+}
+
+/// 90 days of uptime for one component from its change log (oldest first).
+pub fn days(log: &[ComponentChange], component: &str, now: i64) -> Vec<DayUptime> {
+    let changes: Vec<(i64, ComponentStatus)> = log
+        .iter()
+        .filter(|c| c.component == component)
+        .filter_map(|c| ComponentStatus::parse(&c.status).map(|s| (c.at, s)))
+        .collect();
+    let today = day_start(now);
+    (0..DAYS)
+        .rev()
+        .map(|back| {
+            let start = today - back * DAY_MS;
+            let end = (start + DAY_MS).min(now);
+            let mut mins = [0i64; 5];
+            let mut observed = 0i64;
+            for (i, (at, status)) in changes.iter().enumerate() {
+                let next = changes.get(i + 1).map(|c| c.0).unwrap_or(now);
+                let (a, b) = ((*at).max(start), next.min(end));
+                if b > a {
+                    let m = (b - a) / 60_000;
+                    mins[status.level() as usize] += m;
+                    observed += m;
+                }
+            }
+            let maintenance = mins[ComponentStatus::UnderMaintenance.level() as usize];
+            let major = mins[ComponentStatus::MajorOutage.level() as usize];
+            let partial = mins[ComponentStatus::PartialOutage.level() as usize];
+            DayUptime {
+                date: date_of(start),
+                uptime_pct: if observed > 0 || changes.iter().any(|(at, _)| *at < end) {
+                    daily_uptime(observed.max(1), major, partial, maintenance)
+                } else {
+                    None
+                },
+                major_min: major,
+                partial_min: partial,
+                degraded_min: mins[ComponentStatus::DegradedPerformance.level() as usize],
+                maintenance_min: maintenance,
+            }
+        })
+        .collect()
+}
+
+pub fn incident_view(i: &Incident) -> IncidentView {
+    IncidentView {
+        id: i.id,
+        title_id: i.title_id.clone(),
+        title_en: i.title_en.clone(),
+        status: i.status.clone(),
+        impact: i.impact.clone(),
+        components: i.components.clone(),
+        security: i.security,
+        created_at: i.created_at,
+        updated_at: i.updated_at,
+        resolved_at: i.resolved_at,
+        updates: i
+            .updates
+            .iter()
+            .map(|u| UpdateView {
+                id: u.id,
+                status: u.status.clone(),
+                body_id: u.body_id.clone(),
+                body_en: u.body_en.clone(),
+                at: u.at,
+            })
+            .collect(),
+        postmortem_id: i.postmortem_id.clone(),
+        postmortem_en: i.postmortem_en.clone(),
+    }
+}
+
+fn build(app: &App, st: &State, incidents: &[Incident], now: i64) -> StatusSnapshot {
+    let comps: Vec<ComponentView> = components(app)
+        .into_iter()
+        .map(|name| {
+            let (status, since) = st
+                .current
+                .get(&name)
+                .copied()
+                .unwrap_or((ComponentStatus::Operational, now));
+            ComponentView {
+                id: slug(&name),
+                days: days(&st.log, &name, now),
+                name,
+                status,
+                updated_at: since,
+            }
+        })
+        .collect();
+    let overall = comps
+        .iter()
+        .map(|c| c.status)
+        .max_by_key(|s| s.severity())
+        .unwrap_or_default();
+    let history: Vec<IncidentView> = incidents.iter().map(incident_view).collect();
+    let active_incidents = history
+        .iter()
+        .filter(|i| i.resolved_at.is_none())
+        .cloned()
+        .collect();
+    let maintenances = app
+        .health
+        .announced()
+        .into_iter()
+        .filter(|w| w.ends_at > now)
+        .map(|w| MaintenanceView {
+            id: w.id,
+            components: app
+                .settings
+                .products
+                .iter()
+                .filter(|p| p.routes.iter().any(|r| r.supplier == w.supplier_id))
+                .map(|p| p.group.clone())
+                .fold(Vec::new(), |mut v, g| {
+                    if !v.contains(&g) {
+                        v.push(g)
+                    }
+                    v
+                }),
+            starts_at: w.starts_at,
+            ends_at: w.ends_at,
+            active: now >= w.starts_at,
+        })
+        .collect();
+    StatusSnapshot {
+        generated_at: now,
+        page_name: app.settings.status.page_name.clone(),
+        public_url: app.settings.public_url.clone(),
+        overall,
+        components: comps,
+        active_incidents,
+        history,
+        maintenances,
+    }
+}

@@ -1,0 +1,187 @@
+//! The status page tells the truth by itself (SPEC 8): a supplier with no backup goes down →
+//! its group shows `major_outage` within seconds, an incident opens after the debounce with
+//! honest text, and resolves once the supplier has been healthy for `resolve_after_s`; with
+//! a backup route the group is only `degraded_performance` and the text says so.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use siaga::config::HealthCfg;
+use siaga_suppliers::sim::SimMode;
+
+use crate::harness::{Opts, TestApp};
+
+const T: Duration = Duration::from_secs(20);
+
+async fn summary(app: &TestApp, lang: &str) -> Value {
+    app.http
+        .get(format!("{}/api/v2/summary.json?lang={lang}", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+fn component<'a>(s: &'a Value, name: &str) -> &'a Value {
+    s["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("{name} in {s}"))
+}
+
+async fn wait_for(app: &TestApp, what: &str, f: impl Fn(&Value) -> bool) -> Value {
+    let end = Instant::now() + T;
+    loop {
+        let s = summary(app, "id").await;
+        if f(&s) {
+            return s;
+        }
+        assert!(Instant::now() < end, "timed out waiting for {what}: {s:#}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outage_opens_an_honest_incident_and_resolves_it() {
+    let health = HealthCfg {
+        probe_interval_s: 1,
+        breaker_open_base_ms: 500,
+        breaker_open_max_ms: 1_000,
+        ..HealthCfg::default()
+    };
+    let app = TestApp::start(Opts {
+        health,
+        ..Opts::default()
+    })
+    .await;
+    let s = summary(&app, "id").await;
+    assert_eq!(s["status"]["indicator"], "none");
+    assert_eq!(component(&s, "xl Pulsa")["status"], "operational");
+    assert_eq!(component(&s, "API")["status"], "operational");
+
+    // sim0 serves XL alone and is Telkomsel's primary (sim1 is the backup).
+    app.set_mode(0, SimMode::Down).await;
+    let down_at = Instant::now();
+    let s = wait_for(&app, "major outage", |s| {
+        component(s, "xl Pulsa")["status"] == "major_outage"
+    })
+    .await;
+    assert!(
+        down_at.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        down_at.elapsed()
+    );
+    assert_eq!(
+        component(&s, "telkomsel Pulsa")["status"],
+        "degraded_performance"
+    );
+    assert_eq!(s["status"]["indicator"], "critical");
+    assert_eq!(
+        component(&s, "API")["status"],
+        "operational",
+        "a supplier's outage is not siaga's"
+    );
+
+    // after incident_after_s (2 s): two incidents with templated, honest text
+    let s = wait_for(&app, "incidents", |s| {
+        s["incidents"].as_array().unwrap().len() == 2
+    })
+    .await;
+    let xl = s["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["components"][0]["name"] == "xl Pulsa")
+        .unwrap();
+    assert_eq!(xl["impact"], "critical");
+    assert_eq!(xl["status"], "investigating");
+    let body = xl["incident_updates"][0]["body"].as_str().unwrap();
+    assert!(
+        body.contains("tidak dapat diproses") && body.contains("saldo dikembalikan"),
+        "{body}"
+    );
+    let tsel = s["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["components"][0]["name"] == "telkomsel Pulsa")
+        .unwrap();
+    assert_eq!(tsel["impact"], "minor");
+    assert!(
+        tsel["incident_updates"][0]["body"]
+            .as_str()
+            .unwrap()
+            .contains("pemasok cadangan"),
+        "{tsel}"
+    );
+    let en = summary(&app, "en").await;
+    let tsel_en = en["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["components"][0]["name"] == "telkomsel Pulsa")
+        .unwrap();
+    assert!(
+        tsel_en["incident_updates"][0]["body"]
+            .as_str()
+            .unwrap()
+            .contains("routed to a backup supplier"),
+        "{tsel_en}"
+    );
+    let text = s.to_string();
+    assert!(
+        !text.contains("sim0") && !text.contains("sim1"),
+        "no supplier names on public pages"
+    );
+
+    // the supplier returns: operational, then resolved after resolve_after_s (2 s)
+    app.set_mode(0, SimMode::Ok).await;
+    let s = wait_for(&app, "recovery", |s| {
+        component(s, "xl Pulsa")["status"] == "operational"
+            && s["incidents"].as_array().unwrap().is_empty()
+    })
+    .await;
+    assert_eq!(s["status"]["indicator"], "none");
+    let all: Value = app
+        .http
+        .get(format!("{}/api/v2/incidents.json", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for i in all["incidents"].as_array().unwrap() {
+        assert_eq!(i["status"], "resolved", "{i}");
+        let statuses: Vec<&str> = i["incident_updates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["status"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            statuses.first(),
+            Some(&"resolved"),
+            "newest first: {statuses:?}"
+        );
+        assert!(statuses.contains(&"monitoring"), "{statuses:?}");
+    }
+    for path in [
+        "status.json",
+        "components.json",
+        "scheduled-maintenances.json",
+    ] {
+        let r = app
+            .http
+            .get(format!("{}/api/v2/{path}", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert!(r.headers().get("cache-control").is_some());
+    }
+}
