@@ -278,3 +278,138 @@ pub async fn add_maintenance(
         json!({"id": id, "supplier": supplier, "starts_at": crate::clock::rfc3339(starts_at), "ends_at": crate::clock::rfc3339(ends_at), "note": note}),
     )
 }
+
+/// A manual incident as the owner writes it (`siaga incident open`, `POST /admin/api/incidents`).
+pub struct IncidentDraft<'a> {
+    pub title: &'a str,
+    pub body: &'a str,
+    pub title_en: Option<&'a str>,
+    pub body_en: Option<&'a str>,
+    pub components: Vec<String>,
+    pub impact: Option<&'a str>,
+    pub status: Option<&'a str>,
+    pub security: bool,
+}
+
+const INCIDENT_STATES: [&str; 4] = ["investigating", "identified", "monitoring", "resolved"];
+const IMPACTS: [&str; 4] = ["none", "minor", "major", "critical"];
+
+fn text_field(name: &str, v: &str, max: usize) -> Result<String, OpError> {
+    let v = v.trim();
+    if v.is_empty() || v.chars().count() > max {
+        return Err(OpError::Invalid(format!(
+            "{name}: must be 1 to {max} characters"
+        )));
+    }
+    Ok(v.to_owned())
+}
+
+/// Opens a manual incident; returns its id. Components must be status-page component names.
+pub async fn open_incident(
+    store: &dyn Store,
+    settings: &crate::config::Settings,
+    d: IncidentDraft<'_>,
+    now: i64,
+) -> Result<Value, OpError> {
+    let title = text_field("title", d.title, 200)?;
+    let body = text_field("body", d.body, 5_000)?;
+    let title_en = d
+        .title_en
+        .map(|t| text_field("title_en", t, 200))
+        .transpose()?
+        .unwrap_or_else(|| title.clone());
+    let body_en = d
+        .body_en
+        .map(|t| text_field("body_en", t, 5_000))
+        .transpose()?
+        .unwrap_or_else(|| body.clone());
+    let known = crate::status::worker::component_names(settings);
+    for c in &d.components {
+        if !known.contains(c) {
+            return Err(OpError::Invalid(format!(
+                "components: {c:?} is not a component (known: {})",
+                known.join(", ")
+            )));
+        }
+    }
+    let status = d.status.unwrap_or("investigating");
+    if !INCIDENT_STATES[..3].contains(&status) {
+        return Err(OpError::Invalid(
+            "status: must be investigating, identified or monitoring".into(),
+        ));
+    }
+    let impact = d
+        .impact
+        .unwrap_or(if d.security { "major" } else { "minor" });
+    if !IMPACTS.contains(&impact) {
+        return Err(OpError::Invalid(
+            "impact: must be none, minor, major or critical".into(),
+        ));
+    }
+    let id = store
+        .create_incident(siaga_store::NewIncident {
+            title_id: title,
+            title_en,
+            status: status.into(),
+            impact: impact.into(),
+            components: d.components,
+            auto_component: None,
+            security: d.security,
+            body_id: body,
+            body_en,
+            at: now,
+        })
+        .await?;
+    Ok(json!({"id": id, "status": status, "impact": impact, "security": d.security}))
+}
+
+/// Posts an update (and moves the incident to `status`; `resolved` resolves it).
+pub async fn incident_update(
+    store: &dyn Store,
+    id: i64,
+    status: &str,
+    body: &str,
+    body_en: Option<&str>,
+    now: i64,
+) -> Result<Value, OpError> {
+    if !INCIDENT_STATES.contains(&status) {
+        return Err(OpError::Invalid(
+            "status: must be investigating, identified, monitoring or resolved".into(),
+        ));
+    }
+    let body = text_field("body", body, 5_000)?;
+    let body_en = body_en
+        .map(|t| text_field("body_en", t, 5_000))
+        .transpose()?
+        .unwrap_or_else(|| body.clone());
+    if !store
+        .add_incident_update(id, status, &body, &body_en, now)
+        .await?
+    {
+        return Err(OpError::Conflict(format!(
+            "incident {id} does not exist or is already resolved"
+        )));
+    }
+    Ok(json!({"id": id, "status": status}))
+}
+
+/// Adds the postmortem to a resolved incident.
+pub async fn incident_postmortem(
+    store: &dyn Store,
+    id: i64,
+    body: &str,
+    body_en: Option<&str>,
+    now: i64,
+) -> Result<Value, OpError> {
+    let body = text_field("body", body, 20_000)?;
+    let body_en = body_en
+        .map(|t| text_field("body_en", t, 20_000))
+        .transpose()?
+        .unwrap_or_else(|| body.clone());
+    if !store.set_postmortem(id, &body, &body_en, now).await? {
+        return Err(OpError::Conflict(format!(
+            "incident {id} does not exist or is not resolved yet"
+        )));
+    }
+    Ok(json!({"id": id, "status": "postmortem"}))
+}

@@ -60,6 +60,11 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: OrderCmd,
     },
+    /// Manual incident communication on the status page
+    Incident {
+        #[command(subcommand)]
+        cmd: IncidentCmd,
+    },
     /// Announce supplier maintenance windows
     Maintenance {
         #[command(subcommand)]
@@ -95,6 +100,68 @@ pub enum ResellerCmd {
         all: bool,
     },
     /// List resellers and balances
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum IncidentCmd {
+    /// Open an incident (Indonesian text; add --title-en/--body-en for English)
+    Open {
+        #[arg(long)]
+        title: String,
+        #[arg(long)]
+        body: String,
+        #[arg(long)]
+        title_en: Option<String>,
+        #[arg(long)]
+        body_en: Option<String>,
+        /// A status-page component (repeatable), e.g. "Telkomsel Pulsa" or "API"
+        #[arg(long = "component")]
+        components: Vec<String>,
+        /// none | minor | major | critical
+        #[arg(long)]
+        impact: Option<String>,
+        /// investigating | identified | monitoring
+        #[arg(long)]
+        status: Option<String>,
+        /// A security incident ("your data may be at risk")
+        #[arg(long)]
+        security: bool,
+    },
+    /// Post an update
+    Update {
+        id: i64,
+        /// investigating | identified | monitoring | resolved
+        #[arg(long)]
+        status: String,
+        #[arg(long)]
+        body: String,
+        #[arg(long)]
+        body_en: Option<String>,
+    },
+    /// Resolve an incident
+    Resolve {
+        id: i64,
+        #[arg(
+            long,
+            default_value = "Gangguan telah selesai. Layanan berjalan normal."
+        )]
+        body: String,
+        #[arg(
+            long,
+            default_value = "This incident is resolved. Service is operating normally."
+        )]
+        body_en: String,
+    },
+    /// Add the postmortem to a resolved incident
+    Postmortem {
+        id: i64,
+        #[arg(long)]
+        body: String,
+        #[arg(long)]
+        body_en: Option<String>,
+    },
+    /// List recent incidents
     List,
 }
 
@@ -184,6 +251,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Reseller { cmd } => owner::reseller(&cfg, cmd).await,
         Cmd::Order { cmd } => owner::order(&cfg, cmd).await,
         Cmd::Verify => owner::verify(&cfg).await,
+        Cmd::Incident { cmd } => owner::incident(&cfg, cmd).await,
         Cmd::Maintenance {
             cmd:
                 MaintenanceCmd::Add {

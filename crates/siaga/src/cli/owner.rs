@@ -8,7 +8,7 @@ use anyhow::Context;
 use serde_json::{json, Value};
 use siaga_store::{SqliteStore, Store};
 
-use super::{OrderCmd, ResellerCmd};
+use super::{IncidentCmd, OrderCmd, ResellerCmd};
 use crate::clock::{Clock, SystemClock};
 use crate::config;
 use crate::http::wire;
@@ -179,6 +179,63 @@ pub async fn maintenance_add(
         SystemClock.now_ms(),
     )
     .await?;
+    print(&v);
+    Ok(())
+}
+
+pub async fn incident(cfg: &Path, cmd: IncidentCmd) -> anyhow::Result<()> {
+    let settings = config::load(cfg)?;
+    let store = SqliteStore::open(&settings.store_path)
+        .with_context(|| format!("cannot open the database {}", settings.store_path.display()))?;
+    let now = SystemClock.now_ms();
+    let v = match cmd {
+        IncidentCmd::Open {
+            title,
+            body,
+            title_en,
+            body_en,
+            components,
+            impact,
+            status,
+            security,
+        } => {
+            let draft = ops::IncidentDraft {
+                title: &title,
+                body: &body,
+                title_en: title_en.as_deref(),
+                body_en: body_en.as_deref(),
+                components,
+                impact: impact.as_deref(),
+                status: status.as_deref(),
+                security,
+            };
+            ops::open_incident(&store, &settings, draft, now).await?
+        }
+        IncidentCmd::Update {
+            id,
+            status,
+            body,
+            body_en,
+        } => ops::incident_update(&store, id, &status, &body, body_en.as_deref(), now).await?,
+        IncidentCmd::Resolve { id, body, body_en } => {
+            ops::incident_update(&store, id, "resolved", &body, Some(&body_en), now).await?
+        }
+        IncidentCmd::Postmortem { id, body, body_en } => {
+            ops::incident_postmortem(&store, id, &body, body_en.as_deref(), now).await?
+        }
+        IncidentCmd::List => {
+            let list = store.incidents(now - 90 * 86_400_000).await?;
+            Value::Array(
+                list.iter()
+                    .map(|i| {
+                        json!({"id": i.id, "title": i.title_id, "status": i.status, "impact": i.impact,
+                               "components": i.components, "security": i.security,
+                               "created_at": crate::clock::rfc3339(i.created_at), "resolved_at": i.resolved_at.map(crate::clock::rfc3339)})
+                    })
+                    .collect(),
+            )
+        }
+    };
     print(&v);
     Ok(())
 }

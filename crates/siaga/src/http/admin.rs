@@ -214,3 +214,83 @@ pub async fn sync_prices(
         Err(SyncError::Store(e)) => Err(ApiError::internal(e)),
     }
 }
+
+fn string_list(m: &serde_json::Map<String, Value>, field: &str) -> Result<Vec<String>, ApiError> {
+    match m.get(field) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| ApiError::invalid(field, "must be a list of strings"))
+            })
+            .collect(),
+        Some(_) => Err(ApiError::invalid(field, "must be a list of strings")),
+    }
+}
+
+/// `POST /admin/api/incidents` with `{"title","body","title_en"?,"body_en"?,"components"?,"impact"?,"status"?,"security"?}`.
+pub async fn open_incident(
+    State(app): State<Arc<App>>,
+    _: Admin,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let m = json_object(body, app.settings.body_limit_bytes)?;
+    let security = match m.get("security") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(ApiError::invalid("security", "must be true or false")),
+    };
+    let draft = ops::IncidentDraft {
+        title: str_field(&m, "title")?,
+        body: str_field(&m, "body")?,
+        title_en: opt_str_field(&m, "title_en")?,
+        body_en: opt_str_field(&m, "body_en")?,
+        components: string_list(&m, "components")?,
+        impact: opt_str_field(&m, "impact")?,
+        status: opt_str_field(&m, "status")?,
+        security,
+    };
+    let v = ops::open_incident(app.store.as_ref(), &app.settings, draft, app.now()).await?;
+    Ok((StatusCode::CREATED, Json(v)).into_response())
+}
+
+/// `POST /admin/api/incidents/{id}/updates` with `{"status","body","body_en"?}`.
+pub async fn incident_update(
+    State(app): State<Arc<App>>,
+    _: Admin,
+    Path(id): Path<i64>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let m = json_object(body, app.settings.body_limit_bytes)?;
+    let v = ops::incident_update(
+        app.store.as_ref(),
+        id,
+        str_field(&m, "status")?,
+        str_field(&m, "body")?,
+        opt_str_field(&m, "body_en")?,
+        app.now(),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(v)).into_response())
+}
+
+/// `POST /admin/api/incidents/{id}/postmortem` with `{"body","body_en"?}`.
+pub async fn incident_postmortem(
+    State(app): State<Arc<App>>,
+    _: Admin,
+    Path(id): Path<i64>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let m = json_object(body, app.settings.body_limit_bytes)?;
+    let v = ops::incident_postmortem(
+        app.store.as_ref(),
+        id,
+        str_field(&m, "body")?,
+        opt_str_field(&m, "body_en")?,
+        app.now(),
+    )
+    .await?;
+    Ok(Json(v).into_response())
+}

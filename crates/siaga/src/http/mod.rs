@@ -54,6 +54,15 @@ pub fn router(app: Arc<App>) -> Router {
             post(admin::sync_prices),
         )
         .route("/admin/api/maintenance", post(admin::add_maintenance))
+        .route("/admin/api/incidents", post(admin::open_incident))
+        .route(
+            "/admin/api/incidents/{id}/updates",
+            post(admin::incident_update),
+        )
+        .route(
+            "/admin/api/incidents/{id}/postmortem",
+            post(admin::incident_postmortem),
+        )
         .route("/metrics", get(metrics))
         .route("/api/v2/summary.json", get(crate::status::api::summary))
         .route("/api/v2/status.json", get(crate::status::api::status_json))

@@ -58,8 +58,13 @@ struct State {
 
 /// The component names: product groups in config order, then "API".
 pub fn components(app: &App) -> Vec<String> {
+    component_names(&app.settings)
+}
+
+/// The component names of a configuration.
+pub fn component_names(settings: &crate::config::Settings) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for p in &app.settings.products {
+    for p in &settings.products {
         if !out.contains(&p.group) {
             out.push(p.group.clone());
         }

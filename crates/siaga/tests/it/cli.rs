@@ -298,3 +298,99 @@ fn maintenance_add_from_the_cli() {
     );
     assert_eq!(backwards.status.code(), Some(1));
 }
+
+#[test]
+fn incident_open_update_resolve_postmortem_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert!(siaga(d, &["init"]).status.success());
+    let out = siaga(
+        d,
+        &[
+            "incident",
+            "open",
+            "--title",
+            "Gangguan Telkomsel",
+            "--body",
+            "Sedang kami periksa.",
+            "--component",
+            "Telkomsel Pulsa",
+            "--security",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = v["id"].as_i64().unwrap().to_string();
+    assert_eq!(v["security"], true);
+    let bad = siaga(
+        d,
+        &[
+            "incident",
+            "open",
+            "--title",
+            "x",
+            "--body",
+            "y",
+            "--component",
+            "Nope",
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(text(&bad.stderr).contains("Nope"));
+    assert!(siaga(
+        d,
+        &[
+            "incident",
+            "update",
+            &id,
+            "--status",
+            "identified",
+            "--body",
+            "Penyebab ditemukan."
+        ]
+    )
+    .status
+    .success());
+    let early = siaga(d, &["incident", "postmortem", &id, "--body", "pm"]);
+    assert_eq!(
+        early.status.code(),
+        Some(1),
+        "postmortem only after resolving"
+    );
+    assert!(siaga(d, &["incident", "resolve", &id]).status.success());
+    let again = siaga(
+        d,
+        &[
+            "incident",
+            "update",
+            &id,
+            "--status",
+            "monitoring",
+            "--body",
+            "x",
+        ],
+    );
+    assert_eq!(
+        again.status.code(),
+        Some(1),
+        "a resolved incident takes no more updates"
+    );
+    assert!(siaga(
+        d,
+        &[
+            "incident",
+            "postmortem",
+            &id,
+            "--body",
+            "Akar masalah: ...",
+            "--body-en",
+            "Root cause: ..."
+        ]
+    )
+    .status
+    .success());
+    let list: Value = serde_json::from_slice(&siaga(d, &["incident", "list"]).stdout).unwrap();
+    assert_eq!(list[0]["status"], "postmortem");
+    assert_eq!(list[0]["components"][0], "Telkomsel Pulsa");
+    assert!(list[0]["resolved_at"].is_string());
+}

@@ -185,3 +185,66 @@ async fn outage_opens_an_honest_incident_and_resolves_it() {
         assert!(r.headers().get("cache-control").is_some());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_incident_through_the_admin_api_appears_on_the_page() {
+    let app = TestApp::start(Opts::default()).await;
+    let post = |path: String, body: Value| {
+        let app = &app;
+        async move {
+            let r = app
+                .http
+                .post(format!("{}{path}", app.base))
+                .bearer_auth(crate::harness::ADMIN)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (s, v) = post(
+        "/admin/api/incidents".into(),
+        serde_json::json!({"title": "Transaksi lambat", "body": "Kami sedang menyelidiki.", "title_en": "Slow transactions",
+                           "body_en": "We are investigating.", "components": ["API"], "impact": "minor"}),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["id"].as_i64().unwrap();
+    let (s, _) = post(
+        "/admin/api/incidents".into(),
+        serde_json::json!({"title": "x"}),
+    )
+    .await;
+    assert_eq!(s, 400, "body is required");
+    let (s, _) = post(format!("/admin/api/incidents/{id}/updates"), serde_json::json!({"status": "monitoring", "body": "Sudah membaik.", "body_en": "Improving."})).await;
+    assert_eq!(s, 201);
+    let s = wait_for(&app, "manual incident", |s| {
+        s["incidents"].as_array().unwrap().len() == 1
+    })
+    .await;
+    assert_eq!(s["incidents"][0]["name"], "Transaksi lambat");
+    assert_eq!(s["incidents"][0]["status"], "monitoring");
+    assert_eq!(s["incidents"][0]["components"][0]["name"], "API");
+    let en = summary(&app, "en").await;
+    assert_eq!(
+        en["incidents"][0]["incident_updates"][0]["body"],
+        "Improving."
+    );
+    let (s, _) = post(
+        format!("/admin/api/incidents/{id}/updates"),
+        serde_json::json!({"status": "resolved", "body": "Selesai."}),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let (s, v) = post(
+        format!("/admin/api/incidents/{id}/postmortem"),
+        serde_json::json!({"body": "Penyebab: ...", "body_en": "Cause: ..."}),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    wait_for(&app, "resolution", |s| {
+        s["incidents"].as_array().unwrap().is_empty()
+    })
+    .await;
+}
