@@ -64,6 +64,10 @@ pub fn router(app: Arc<App>) -> Router {
             post(admin::incident_postmortem),
         )
         .route("/metrics", get(metrics))
+        .route("/", get(crate::status::api::index))
+        .route("/history", get(crate::status::api::history))
+        .route("/history.atom", get(crate::status::api::atom))
+        .route("/incidents/{id}", get(crate::status::api::incident_page))
         .route("/api/v2/summary.json", get(crate::status::api::summary))
         .route("/api/v2/status.json", get(crate::status::api::status_json))
         .route(

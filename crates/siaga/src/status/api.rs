@@ -172,3 +172,54 @@ pub async fn maintenances_json(State(app): State<Arc<App>>) -> Response {
     let s = app.status.snapshot();
     reply(json!({"page": page(&s), "scheduled_maintenances": maintenances(&s)}))
 }
+
+fn html(body: String) -> Response {
+    (
+        [
+            (header::CACHE_CONTROL, CACHE),
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+pub async fn index(State(app): State<Arc<App>>, Query(q): Q, h: HeaderMap) -> Response {
+    html(super::html::render_index(
+        &app.status.snapshot(),
+        lang(&q, &h),
+    ))
+}
+
+pub async fn history(State(app): State<Arc<App>>, Query(q): Q, h: HeaderMap) -> Response {
+    html(super::html::render_history(
+        &app.status.snapshot(),
+        lang(&q, &h),
+    ))
+}
+
+pub async fn incident_page(
+    State(app): State<Arc<App>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    Query(q): Q,
+    h: HeaderMap,
+) -> Response {
+    let s = app.status.snapshot();
+    let lang = lang(&q, &h);
+    match id.parse::<i64>().ok().and_then(|id| super::html::render_incident(&s, id, lang)) {
+        Some(body) => html(body),
+        None => (axum::http::StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], "<!doctype html><html lang=\"id\"><head><meta charset=\"utf-8\"><title>404</title></head><body><main><h1>404</h1><p><a href=\"/\">Status</a></p></main></body></html>").into_response(),
+    }
+}
+
+pub async fn atom(State(app): State<Arc<App>>) -> Response {
+    let body = super::atom::render(&app.status.snapshot());
+    (
+        [
+            (header::CACHE_CONTROL, CACHE),
+            (header::CONTENT_TYPE, "application/atom+xml; charset=utf-8"),
+        ],
+        body,
+    )
+        .into_response()
+}

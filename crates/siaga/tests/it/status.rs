@@ -248,3 +248,111 @@ async fn manual_incident_through_the_admin_api_appears_on_the_page() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn html_pages_and_atom_feed_during_an_incident() {
+    let app = TestApp::start(Opts::default()).await;
+    let post = |path: String, body: Value| {
+        let app = &app;
+        async move {
+            let r = app
+                .http
+                .post(format!("{}{path}", app.base))
+                .bearer_auth(crate::harness::ADMIN)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success(), "{path}: {}", r.status());
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let v = post(
+        "/admin/api/incidents".into(),
+        serde_json::json!({"title": "Gangguan XL", "body": "Pesanan ditahan 15 menit.", "title_en": "XL outage",
+                           "body_en": "Orders are held for 15 minutes.", "components": ["xl Pulsa"], "impact": "critical"}),
+    )
+    .await;
+    let id = v["id"].as_i64().unwrap();
+    post(format!("/admin/api/incidents/{id}/updates"), serde_json::json!({"status": "identified", "body": "Pemasok sedang perbaikan.", "body_en": "The supplier is fixing it."})).await;
+    wait_for(&app, "incident on the page", |s| {
+        s["incidents"][0]["status"] == "identified"
+    })
+    .await;
+
+    let get = |path: &str, lang: Option<&str>| {
+        let mut r = app.http.get(format!("{}{path}", app.base));
+        if let Some(l) = lang {
+            r = r.header("accept-language", l);
+        }
+        async move {
+            let r = r.send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (s, id_page) = get("/", None).await;
+    assert_eq!(s, 200);
+    assert!(
+        id_page.contains("lang=\"id\"")
+            && id_page.contains("Gangguan XL")
+            && id_page.contains("Pemasok sedang perbaikan."),
+        "{id_page}"
+    );
+    assert!(id_page.contains("Penyebab ditemukan") && id_page.contains("Insiden aktif"));
+    let (_, en_page) = get("/?lang=en", None).await;
+    assert!(
+        en_page.contains("lang=\"en\"")
+            && en_page.contains("XL outage")
+            && en_page.contains("Active incidents")
+    );
+    let (_, en_header) = get("/", Some("en-GB,en;q=0.8")).await;
+    assert!(en_header.contains("XL outage"));
+    let (s, hist) = get("/history", None).await;
+    assert_eq!(s, 200);
+    assert!(hist.contains(&format!("/incidents/{id}")));
+    let (s, one) = get(&format!("/incidents/{id}?lang=en"), None).await;
+    assert_eq!(s, 200);
+    assert!(one.contains("The supplier is fixing it."));
+    assert_eq!(get("/incidents/999999", None).await.0, 404);
+    for page in [&id_page, &en_page, &hist] {
+        assert!(
+            !page.contains("sim0") && !page.contains("sim1"),
+            "no supplier names on public pages"
+        );
+    }
+
+    // the Atom feed parses with Python feedparser and lists the incident's updates
+    let (s, atom) = get("/history.atom", None).await;
+    assert_eq!(s, 200);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("history.atom");
+    std::fs::write(&file, atom).unwrap();
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg("import feedparser, json, sys; d = feedparser.parse(sys.argv[1]); print(json.dumps({'bozo': bool(d.bozo), 'titles': [e.title for e in d.entries], 'contents': [e.content[0].value for e in d.entries]}))")
+        .arg(&file)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "feedparser is needed (pip install feedparser): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let parsed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(parsed["bozo"], false, "{parsed}");
+    assert_eq!(parsed["titles"].as_array().unwrap().len(), 2, "{parsed}");
+    assert!(
+        parsed["contents"][0]
+            .as_str()
+            .unwrap()
+            .contains("Pemasok sedang perbaikan."),
+        "{parsed}"
+    );
+    assert!(
+        parsed["contents"][1]
+            .as_str()
+            .unwrap()
+            .contains("Orders are held for 15 minutes."),
+        "{parsed}"
+    );
+}
