@@ -208,7 +208,7 @@ pub async fn incident_page(
     let lang = lang(&q, &h);
     match id.parse::<i64>().ok().and_then(|id| super::html::render_incident(&s, id, lang)) {
         Some(body) => html(body),
-        None => (axum::http::StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], "<!doctype html><html lang=\"id\"><head><meta charset=\"utf-8\"><title>404</title></head><body><main><h1>404</h1><p><a href=\"/\">Status</a></p></main></body></html>").into_response(),
+        None => (axum::http::StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], "<!DOCTYPE html><html lang=\"id\"><head><meta charset=\"utf-8\"><title>404</title></head><body><main><h1>404</h1><p><a href=\"/\">Status</a></p></main></body></html>").into_response(),
     }
 }
 

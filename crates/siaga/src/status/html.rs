@@ -89,7 +89,7 @@ fn page(lang: Lang, title: &str, body: &str, s: &StatusSnapshot, path: &str) -> 
     };
     let html_lang = if lang == Lang::En { "en" } else { "id" };
     format!(
-        "<!doctype html>\n<html lang=\"{html_lang}\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+        "<!DOCTYPE html>\n<html lang=\"{html_lang}\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
 <title>{title}</title><link rel=\"alternate\" type=\"application/atom+xml\" href=\"/history.atom\" title=\"{feed}\"><style>{CSS}</style></head><body>\
 <header><p><a href=\"/?lang={html_lang}\">{name}</a></p><nav aria-label=\"{nav}\"><a href=\"{path}?lang={other}\" lang=\"{other}\">{other_name}</a> · <a href=\"/history?lang={html_lang}\">{hist}</a> · <a href=\"/history.atom\">Atom</a></nav></header>\
 <main>{body}</main><footer><p>{foot}</p><p class=\"muted\">{updated} {at}</p></footer></body></html>\n",

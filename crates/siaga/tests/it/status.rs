@@ -356,3 +356,81 @@ async fn html_pages_and_atom_feed_during_an_incident() {
         "{parsed}"
     );
 }
+
+/// The page in real Debian chromium during an incident: visible text in both languages,
+/// screenshots under target/, html-validate clean, no serious axe-core violations.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_in_chromium_is_valid_and_accessible() {
+    let health = HealthCfg {
+        probe_interval_s: 1,
+        breaker_open_base_ms: 60_000,
+        ..HealthCfg::default()
+    };
+    let app = TestApp::start(Opts {
+        health,
+        ..Opts::default()
+    })
+    .await;
+    app.set_mode(0, SimMode::Down).await;
+    wait_for(&app, "an automatic incident", |s| {
+        s["incidents"].as_array().unwrap().len() == 2
+    })
+    .await;
+
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let script = root.join("tools/browser/check.mjs");
+    let shots = root.join("target/screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    for (query, lang, expect) in [
+        (
+            "",
+            "id",
+            [
+                "Gangguan: xl Pulsa",
+                "Insiden aktif",
+                "Gangguan besar",
+                "dialihkan ke pemasok cadangan",
+            ],
+        ),
+        (
+            "?lang=en",
+            "en",
+            [
+                "Outage: xl Pulsa",
+                "Active incidents",
+                "Major outage",
+                "routed to a backup supplier",
+            ],
+        ),
+    ] {
+        let shot = shots.join(format!("status-{lang}.png"));
+        let out = std::process::Command::new("node")
+            .arg(&script)
+            .arg(format!("{}/{query}", app.base))
+            .arg(&shot)
+            .output()
+            .expect("node (tools/browser: npm ci --prefix tools/browser)");
+        assert!(
+            out.status.success(),
+            "check.mjs failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let text = r["text"].as_str().unwrap();
+        for e in expect {
+            assert!(
+                text.contains(e),
+                "{lang}: visible text lacks {e:?}:\n{text}"
+            );
+        }
+        assert_eq!(r["html_valid"], true, "{lang}: {}", r["html_errors"]);
+        let serious: Vec<&Value> = r["axe_violations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
+            .collect();
+        assert!(serious.is_empty(), "{lang}: axe: {serious:?}");
+        assert!(shot.exists() && shots.join(format!("status-{lang}-mobile.png")).exists());
+    }
+}
