@@ -56,6 +56,15 @@ pub fn title(component: &str, status: ComponentStatus) -> (String, String) {
 
 /// (body_id, body_en) for an incident opening or changing.
 pub fn body(component: &str, status: ComponentStatus, action: Action) -> (String, String) {
+    body_many(&[(component.to_owned(), status, action)])
+}
+
+/// (what_id, what_en, doing_id, doing_en) for one component.
+fn sentences(
+    component: &str,
+    status: ComponentStatus,
+    action: Action,
+) -> (String, String, String, String) {
     let (what_id, what_en) = match status {
         ComponentStatus::DegradedPerformance => (
             format!("Pemasok utama untuk {component} sedang bermasalah."),
@@ -89,9 +98,21 @@ pub fn body(component: &str, status: ComponentStatus, action: Action) -> (String
             "Orders that cannot be processed are cancelled at once and the balance is refunded in full.".to_string(),
         ),
     };
+    (what_id, what_en, doing_id, doing_en)
+}
+
+/// (body_id, body_en) for several components at once: one sentence pair per component,
+/// then a single closing line.
+pub fn body_many(parts: &[(String, ComponentStatus, Action)]) -> (String, String) {
+    let (mut id, mut en) = (String::new(), String::new());
+    for (name, status, action) in parts {
+        let (what_id, what_en, doing_id, doing_en) = sentences(name, *status, *action);
+        id.push_str(&format!("{what_id} {doing_id} "));
+        en.push_str(&format!("{what_en} {doing_en} "));
+    }
     (
-        format!("{what_id} {doing_id} Kami memantau dan akan memberi kabar terbaru."),
-        format!("{what_en} {doing_en} We are monitoring and will post updates."),
+        format!("{id}Kami memantau dan akan memberi kabar terbaru."),
+        format!("{en}We are monitoring and will post updates."),
     )
 }
 
@@ -133,6 +154,23 @@ mod tests {
                 impact(status)
             ));
         }
+        let two = [
+            (
+                "XL Pulsa".to_string(),
+                C::MajorOutage,
+                action_for(C::MajorOutage, 900),
+            ),
+            (
+                "Telkomsel Pulsa".to_string(),
+                C::DegradedPerformance,
+                action_for(C::DegradedPerformance, 900),
+            ),
+        ];
+        let (ti, te) = title("XL Pulsa, Telkomsel Pulsa", C::MajorOutage);
+        let (bi, be) = body_many(&two);
+        out.push_str(&format!(
+            "## two components at once\nid: {ti}\n    {bi}\nen: {te}\n    {be}\n\n"
+        ));
         let (ri, re) = recovering("Telkomsel Pulsa");
         let (di, de) = resolved("Telkomsel Pulsa", "22 Nov 2026 15:04 WIB");
         out.push_str(&format!(

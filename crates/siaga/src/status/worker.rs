@@ -40,10 +40,12 @@ impl StatusBoard {
     }
 }
 
-/// An automatic incident the worker follows.
+/// An automatic incident the worker follows: one per outage event, covering every
+/// component that went bad together (one supplier down touches several groups).
 struct Followed {
     id: i64,
-    posted: Option<ComponentStatus>,
+    /// Component → the status last described in the incident (None: unknown after restart).
+    posted: Vec<(String, Option<ComponentStatus>)>,
     recovering_since: Option<i64>,
 }
 
@@ -51,7 +53,7 @@ struct Followed {
 struct State {
     current: HashMap<String, (ComponentStatus, i64)>,
     bad_since: HashMap<String, i64>,
-    followed: HashMap<String, Followed>,
+    followed: Vec<Followed>,
     log: Vec<ComponentChange>,
     log_loaded_at: i64,
 }
@@ -138,15 +140,12 @@ pub async fn prime(app: &App) -> Primed {
     let mut st = State::default();
     if let Ok(incidents) = app.store.incidents(app.now() - DAYS * DAY_MS).await {
         for i in incidents.iter().filter(|i| i.resolved_at.is_none()) {
-            if let Some(c) = &i.auto_component {
-                st.followed.insert(
-                    c.clone(),
-                    Followed {
-                        id: i.id,
-                        posted: None,
-                        recovering_since: None,
-                    },
-                );
+            if i.auto_component.is_some() {
+                st.followed.push(Followed {
+                    id: i.id,
+                    posted: i.components.iter().map(|c| (c.clone(), None)).collect(),
+                    recovering_since: None,
+                });
             }
         }
     }
@@ -192,12 +191,8 @@ async fn step(app: &App, st: &mut State) {
             st.bad_since.entry(name.clone()).or_insert(now);
         }
     }
-    for (name, status) in &statuses {
-        if name != API {
-            if let Err(e) = follow_incident(app, st, name, *status, now).await {
-                tracing::error!(error = %e, component = %name, "automatic incident bookkeeping failed");
-            }
-        }
+    if let Err(e) = follow_incidents(app, st, &statuses, now).await {
+        tracing::error!(error = %e, "automatic incident bookkeeping failed");
     }
     if changed || now - st.log_loaded_at > 60_000 {
         if let Ok(log) = app.store.component_log(now - DAYS * DAY_MS).await {
@@ -212,85 +207,146 @@ async fn step(app: &App, st: &mut State) {
     }
 }
 
-async fn follow_incident(
+fn is_bad(s: ComponentStatus) -> bool {
+    !matches!(
+        s,
+        ComponentStatus::Operational | ComponentStatus::UnderMaintenance
+    )
+}
+
+/// Opens, updates and resolves automatic incidents. Components that cross the debounce in
+/// the same step share one incident.
+async fn follow_incidents(
     app: &App,
     st: &mut State,
-    name: &str,
-    status: ComponentStatus,
+    statuses: &[(String, ComponentStatus)],
     now: i64,
 ) -> anyhow::Result<()> {
-    let bad = !matches!(
-        status,
-        ComponentStatus::Operational | ComponentStatus::UnderMaintenance
-    );
     let cfg = &app.settings.status;
-    let action = text::action_for(status, app.settings.orders.default_max_wait_s);
-    match st.followed.get_mut(name) {
-        None if bad => {
-            let since = st.bad_since.get(name).copied().unwrap_or(now);
-            if now - since >= cfg.incident_after_s as i64 * 1000 {
-                let (title_id, title_en) = text::title(name, status);
-                let (body_id, body_en) = text::body(name, status, action);
-                let id = app
-                    .store
-                    .create_incident(NewIncident {
-                        title_id,
-                        title_en,
-                        status: "investigating".into(),
-                        impact: text::impact(status).into(),
-                        components: vec![name.to_owned()],
-                        auto_component: Some(name.to_owned()),
-                        security: false,
-                        body_id,
-                        body_en,
-                        at: now,
-                    })
+    let wait = app.settings.orders.default_max_wait_s;
+    let status_of = |name: &str| {
+        statuses
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, s)| *s)
+            .unwrap_or_default()
+    };
+    let parts = |names: &[String]| -> Vec<(String, ComponentStatus, text::Action)> {
+        names
+            .iter()
+            .map(|n| {
+                (
+                    n.clone(),
+                    status_of(n),
+                    text::action_for(status_of(n), wait),
+                )
+            })
+            .filter(|(_, s, _)| is_bad(*s))
+            .collect()
+    };
+    // Follow up the open ones.
+    let mut done = Vec::new();
+    for (k, f) in st.followed.iter_mut().enumerate() {
+        let names: Vec<String> = f.posted.iter().map(|(n, _)| n.clone()).collect();
+        let bad = parts(&names);
+        let changed = f.posted.iter().any(|(n, p)| *p != Some(status_of(n)));
+        if !bad.is_empty() {
+            if changed || f.recovering_since.is_some() {
+                let (body_id, body_en) = text::body_many(&bad);
+                let recovered: Vec<String> = names
+                    .iter()
+                    .filter(|n| !is_bad(status_of(n)))
+                    .cloned()
+                    .collect();
+                let (body_id, body_en) = if recovered.is_empty() {
+                    (body_id, body_en)
+                } else {
+                    let (ri, re) = text::recovering(&recovered.join(", "));
+                    (format!("{ri} {body_id}"), format!("{re} {body_en}"))
+                };
+                app.store
+                    .add_incident_update(f.id, "identified", &body_id, &body_en, now)
                     .await?;
-                tracing::warn!(
-                    incident = id,
-                    component = name,
-                    status = status.as_str(),
-                    "incident opened"
-                );
-                st.followed.insert(
-                    name.to_owned(),
-                    Followed {
-                        id,
-                        posted: Some(status),
-                        recovering_since: None,
-                    },
-                );
+                f.recovering_since = None;
+            }
+        } else {
+            match f.recovering_since {
+                None => {
+                    let (body_id, body_en) = text::recovering(&names.join(", "));
+                    app.store
+                        .add_incident_update(f.id, "monitoring", &body_id, &body_en, now)
+                        .await?;
+                    f.recovering_since = Some(now);
+                }
+                Some(since) if now - since >= cfg.resolve_after_s as i64 * 1000 => {
+                    let (body_id, body_en) = text::resolved(&names.join(", "), &wib(since));
+                    app.store
+                        .add_incident_update(f.id, "resolved", &body_id, &body_en, now)
+                        .await?;
+                    tracing::info!(incident = f.id, "incident resolved");
+                    done.push(k);
+                }
+                Some(_) => {}
             }
         }
-        None => {}
-        Some(f) if bad && (f.posted != Some(status) || f.recovering_since.is_some()) => {
-            let (body_id, body_en) = text::body(name, status, action);
-            app.store
-                .add_incident_update(f.id, "identified", &body_id, &body_en, now)
-                .await?;
-            f.posted = Some(status);
-            f.recovering_since = None;
+        for (n, p) in &mut f.posted {
+            *p = Some(status_of(n));
         }
-        Some(_) if bad => {}
-        Some(f) => match f.recovering_since {
-            None => {
-                let (body_id, body_en) = text::recovering(name);
-                app.store
-                    .add_incident_update(f.id, "monitoring", &body_id, &body_en, now)
-                    .await?;
-                f.recovering_since = Some(now);
-            }
-            Some(since) if now - since >= cfg.resolve_after_s as i64 * 1000 => {
-                let (body_id, body_en) = text::resolved(name, &wib(since));
-                app.store
-                    .add_incident_update(f.id, "resolved", &body_id, &body_en, now)
-                    .await?;
-                tracing::info!(incident = f.id, component = name, "incident resolved");
-                st.followed.remove(name);
-            }
-            Some(_) => {}
-        },
     }
+    for k in done.into_iter().rev() {
+        st.followed.remove(k);
+    }
+    // Open one incident for every component past the debounce that no incident follows.
+    let followed: Vec<&String> = st
+        .followed
+        .iter()
+        .flat_map(|f| f.posted.iter().map(|(n, _)| n))
+        .collect();
+    let opening: Vec<String> = statuses
+        .iter()
+        .filter(|(n, s)| n != API && is_bad(*s) && !followed.contains(&n))
+        .filter(|(n, _)| {
+            st.bad_since
+                .get(n)
+                .is_some_and(|since| now - since >= cfg.incident_after_s as i64 * 1000)
+        })
+        .map(|(n, _)| n.clone())
+        .collect();
+    if opening.is_empty() {
+        return Ok(());
+    }
+    let bad = parts(&opening);
+    let worst = bad
+        .iter()
+        .map(|(_, s, _)| *s)
+        .max_by_key(|s| s.severity())
+        .unwrap_or_default();
+    let (title_id, title_en) = text::title(&opening.join(", "), worst);
+    let (body_id, body_en) = text::body_many(&bad);
+    let id = app
+        .store
+        .create_incident(NewIncident {
+            title_id,
+            title_en,
+            status: "investigating".into(),
+            impact: text::impact(worst).into(),
+            components: opening.clone(),
+            auto_component: opening.first().cloned(),
+            security: false,
+            body_id,
+            body_en,
+            at: now,
+        })
+        .await?;
+    tracing::warn!(incident = id, components = ?opening, status = worst.as_str(), "incident opened");
+    st.followed.push(Followed {
+        id,
+        posted: opening
+            .iter()
+            .map(|n| (n.clone(), Some(status_of(n))))
+            .collect(),
+        recovering_since: None,
+    });
     Ok(())
 }
 
