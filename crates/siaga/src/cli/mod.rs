@@ -70,6 +70,15 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: MaintenanceCmd,
     },
+    /// The performance benchmark (SPEC 16)
+    Bench {
+        /// Print one JSON object
+        #[arg(long)]
+        json: bool,
+        /// Total run time, e.g. 20s
+        #[arg(long, default_value = "20s", value_parser = parse_duration)]
+        duration: std::time::Duration,
+    },
     /// Check every ledger and order invariant; exits 1 with a report if any is broken
     Verify,
 }
@@ -251,6 +260,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Reseller { cmd } => owner::reseller(&cfg, cmd).await,
         Cmd::Order { cmd } => owner::order(&cfg, cmd).await,
         Cmd::Verify => owner::verify(&cfg).await,
+        Cmd::Bench { json, duration } => crate::bench::run(json, duration).await,
         Cmd::Incident { cmd } => owner::incident(&cfg, cmd).await,
         Cmd::Maintenance {
             cmd:
@@ -262,4 +272,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
         } => owner::maintenance_add(&cfg, &supplier, &from, &to, note.as_deref()).await,
     }
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let (num, unit) = s.trim().split_at(
+        s.trim()
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(s.trim().len()),
+    );
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 20s or 2m"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        _ => return Err(format!("{s:?}: use s or m")),
+    };
+    if secs == 0 {
+        return Err("duration must be above zero".into());
+    }
+    Ok(std::time::Duration::from_secs(secs))
 }

@@ -394,3 +394,28 @@ fn incident_open_update_resolve_postmortem_from_the_cli() {
     assert_eq!(list[0]["components"][0], "Telkomsel Pulsa");
     assert!(list[0]["resolved_at"].is_string());
 }
+
+#[test]
+fn bench_json_has_every_spec_16_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = siaga(dir.path(), &["bench", "--json", "--duration", "4s"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for k in [
+        "baseline_rps",
+        "orders_per_s",
+        "ratio",
+        "p50_ms",
+        "p99_ms",
+        "overhead_p99_ms",
+        "failover_ms",
+        "failed_orders_during_failover",
+        "double_fulfilments",
+        "rss_mb",
+    ] {
+        assert!(v[k].is_number(), "{k} in {v}");
+    }
+    assert!(v["orders_per_s"].as_f64().unwrap() > 0.0, "{v}");
+    assert_eq!(v["double_fulfilments"], 0, "{v}");
+    assert_eq!(v["failed_orders_during_failover"], 0, "{v}");
+}
