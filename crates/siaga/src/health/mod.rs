@@ -425,16 +425,10 @@ impl Health {
         let Ok(routes) = self.routes.lock() else {
             return (None, None, 0);
         };
-        let Some(q) = routes.get(&(supplier.to_owned(), sku.to_owned())) else {
-            return (None, None, 0);
-        };
-        let decided: Vec<&Sample> = q.iter().filter(|s| s.outcome != "pending").collect();
-        if decided.is_empty() {
-            return (None, None, q.len() as u64);
-        }
-        let ok = decided.iter().filter(|s| s.outcome == "success").count() as f64;
-        let lat = decided.iter().map(|s| s.latency_ms as f64).sum::<f64>() / decided.len() as f64;
-        (Some(ok / decided.len() as f64), Some(lat), q.len() as u64)
+        routes
+            .get(&(supplier.to_owned(), sku.to_owned()))
+            .map(stats_of)
+            .unwrap_or((None, None, 0))
     }
 
     pub fn announced(&self) -> Vec<MaintenanceWindow> {
@@ -470,6 +464,17 @@ impl Health {
         v.sort();
         v
     }
+}
+
+/// Success rate and mean latency over the decided samples, and the sample count.
+pub(crate) fn stats_of(q: &VecDeque<Sample>) -> (Option<f64>, Option<f64>, u64) {
+    let decided: Vec<&Sample> = q.iter().filter(|s| s.outcome != "pending").collect();
+    if decided.is_empty() {
+        return (None, None, q.len() as u64);
+    }
+    let ok = decided.iter().filter(|s| s.outcome == "success").count() as f64;
+    let lat = decided.iter().map(|s| s.latency_ms as f64).sum::<f64>() / decided.len() as f64;
+    (Some(ok / decided.len() as f64), Some(lat), q.len() as u64)
 }
 
 /// The learnt state of a price-list item: cut-off window in WIB, active flags, price.

@@ -99,8 +99,23 @@ impl Health {
                 .take(20)
                 .map(|e| json!({"kind": e.kind, "at": rfc3339(e.at), "detail": serde_json::from_str::<Value>(&e.detail).unwrap_or(Value::Null)}))
                 .collect();
+            let routes: Vec<Value> = self
+                .routes
+                .lock()
+                .map(|r| {
+                    let mut keys: Vec<(&(String, String), _)> = r.iter().filter(|((s, _), _)| *s == id).collect();
+                    keys.sort_by(|a, b| a.0.cmp(b.0));
+                    keys.into_iter()
+                        .map(|((_, sku), q)| {
+                            let (rate, lat, n) = super::stats_of(q);
+                            json!({"sku": sku, "success_rate": rate, "latency_mean_ms": lat, "samples": n})
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
             out.push(json!({
                 "id": id,
+                "routes": routes,
                 "breaker": state.as_str(),
                 "open_until": open_until.filter(|_| state == BreakerState::Open).map(rfc3339),
                 "success_rate": success_rate,

@@ -255,6 +255,14 @@ async fn slow_supplier_limit_drops_and_adaptive_moves_traffic_away() {
     let s1 = supplier(&app, "sim1").await;
     let l0 = s0["concurrency_limit"].as_i64().unwrap();
     assert!(
+        s0["routes"][0]["samples"].as_u64().unwrap() > 0,
+        "per-route health: {s0}"
+    );
+    assert!(
+        s0["routes"][0]["latency_mean_ms"].as_f64().unwrap() >= 250.0,
+        "{s0}"
+    );
+    assert!(
         l0 < initial,
         "slow supplier's limit {l0} did not drop below {initial}"
     );
@@ -363,20 +371,18 @@ async fn probed_low_balance_is_recorded_and_a_supplier_that_cannot_pay_is_skippe
     let end = Instant::now() + T;
     loop {
         let s0 = supplier(&app, "sim0").await;
-        if s0["balance"] == 5_000 {
-            assert!(
-                s0["events"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .any(|e| e["kind"] == "low_balance"),
-                "{s0}"
-            );
+        // the event is written in the background: wait for both
+        let low = s0["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "low_balance");
+        if s0["balance"] == 5_000 && low {
             break;
         }
         assert!(
             Instant::now() < end,
-            "the probe never saw the balance: {s0}"
+            "the probe never saw the low balance: {s0}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -451,4 +457,59 @@ async fn orders_beyond_every_concurrency_limit_wait_in_the_queue() {
         );
     }
     app.verify_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn price_list_status_and_cut_off_are_learnt() {
+    let app = TestApp::start(Opts::default()).await;
+    // sim0 marks the SKU inactive; sim1 announces a cut-off around now (WIB).
+    app.sims[0]
+        .upsert_product(ProductPatch {
+            sku: "tsel10-0".into(),
+            seller_product_status: Some(false),
+            ..ProductPatch::default()
+        })
+        .unwrap();
+    let wib_min = (jiff::Timestamp::now().as_second() + 7 * 3600).rem_euclid(86_400) / 60;
+    let hhmm = |m: i64| format!("{:02}:{:02}", m.rem_euclid(1440) / 60, m.rem_euclid(60));
+    app.sims[1]
+        .upsert_product(ProductPatch {
+            sku: "tsel10-1".into(),
+            start_cut_off: Some(hhmm(wib_min - 30)),
+            end_cut_off: Some(hhmm(wib_min + 30)),
+            ..ProductPatch::default()
+        })
+        .unwrap();
+    for sim in ["sim0", "sim1"] {
+        let r = app
+            .http
+            .post(format!(
+                "{}/admin/api/suppliers/{sim}/sync-prices",
+                app.base
+            ))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{sim}");
+    }
+    let (s, o) = app.order("PL-1", "TSEL10", "081234567601").await;
+    assert_eq!(s, 201, "{o}");
+    let fin = app.wait_final("PL-1", T).await;
+    assert_eq!(fin["failure_code"], "product_unavailable", "{fin}");
+    assert_eq!(
+        app.sims[0].stats().requests + app.sims[1].stats().requests,
+        0,
+        "no request to an inactive SKU or one in cut-off"
+    );
+    let s1 = supplier(&app, "sim1").await;
+    assert!(
+        s1["maintenance"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["source"] == "price_list" && w["active"] == true),
+        "{s1}"
+    );
+    assert!(s1["routes"].is_array(), "{s1}");
 }
