@@ -8,7 +8,7 @@ use crate::clock::rfc3339;
 
 pub fn render(s: &StatusSnapshot) -> String {
     let base = esc(&s.public_url);
-    let mut entries: Vec<(i64, String)> = Vec::new();
+    let mut entries: Vec<((i64, i64), String)> = Vec::new();
     for i in &s.history {
         for u in &i.updates {
             let mut e = String::new();
@@ -24,11 +24,12 @@ pub fn render(s: &StatusSnapshot) -> String {
                 bid = esc(&u.body_id),
                 ben = esc(&u.body_en),
             );
-            entries.push((u.at, e));
+            entries.push(((u.at, u.id), e));
         }
     }
+    // newest first; updates within the same millisecond by id
     entries.sort_by_key(|e| std::cmp::Reverse(e.0));
-    let updated = entries.first().map(|e| e.0).unwrap_or(s.generated_at);
+    let updated = entries.first().map(|e| e.0 .0).unwrap_or(s.generated_at);
     let mut out = format!(
         "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\"><id>{base}/history.atom</id>\
 <title>{name}</title><updated>{up}</updated><link rel=\"self\" href=\"{base}/history.atom\"/><link rel=\"alternate\" href=\"{base}/\"/><author><name>{name}</name></author>\n",
