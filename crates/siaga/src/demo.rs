@@ -224,6 +224,9 @@ pub async fn run(port: u16) -> anyhow::Result<()> {
     let server = tokio::spawn(app::run(app, listener, rx.clone()));
 
     println!("siaga demo is running (Ctrl-C to stop)\n");
+    println!(
+        "  status page    {base}/   (English: {base}/?lang=en, JSON: {base}/api/v2/summary.json)"
+    );
     println!("  reseller API   {base}/v1   (OpenAPI: {base}/openapi.json)");
     println!("  reseller key   {}", creds.api_key);
     println!("  admin API      {base}/admin/api");
