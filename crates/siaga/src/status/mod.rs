@@ -3,9 +3,7 @@
 
 pub mod api;
 pub mod atom;
-pub mod feed;
 pub mod html;
-pub mod page;
 pub mod text;
 pub mod view;
 pub mod worker;
