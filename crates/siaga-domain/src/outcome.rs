@@ -201,15 +201,26 @@ impl RcTable {
     /// Classify a parsed reply. `status` and `rc` are whatever the supplier sent; a reply
     /// whose status and rc say nothing we recognise is `Unknown`, never `Failed`.
     pub fn classify(&self, status: Option<&str>, rc: Option<&str>, sn: &str) -> Outcome {
-        let by_code = rc.and_then(|r| self.code(r.trim()));
+        let rc = rc.map(str::trim).filter(|r| !r.is_empty());
+        let by_code = rc.and_then(|r| self.code(r));
+        let status = status.map(str::trim).filter(|s| !s.is_empty());
         let by_status = status.and_then(|s| self.status(s));
-        let class = match (by_status, by_code) {
+        let class = match (status, by_status, by_code) {
+            // A status word we do not know says nothing we can act on, whatever the rc.
+            (Some(_), None, _) => return Outcome::Unknown,
             // A failure's reason comes from its rc; an unlisted rc gets the default reason.
-            (Some(C::Failed(_)), Some(C::Failed(r))) => C::Failed(r),
-            (Some(C::Failed(_)), _) => C::Failed(self.default_reason),
-            (Some(s), _) => s,
-            (None, Some(c)) => c,
-            (None, None) => return Outcome::Unknown,
+            (_, Some(C::Failed(_)), Some(C::Failed(r))) => C::Failed(r),
+            (_, Some(C::Failed(_)), None) => C::Failed(self.default_reason),
+            // Status and rc disagree (Gagal with rc 00/03/99, Sukses with a failure rc,
+            // Pending with a failure rc): we cannot tell, so settle it by inquiry.
+            (_, Some(C::Failed(_)), Some(_)) => return Outcome::Unknown,
+            (_, Some(C::Success), Some(C::Success)) => C::Success,
+            (_, Some(C::Success), None) if rc.is_none() => C::Success,
+            (_, Some(C::Success), _) => return Outcome::Unknown,
+            (_, Some(C::Pending), Some(C::Failed(_))) => return Outcome::Unknown,
+            (_, Some(C::Pending), _) => C::Pending,
+            (None, None, Some(c)) => c,
+            (None, None, None) => return Outcome::Unknown,
         };
         match class {
             C::Success => Outcome::Success { sn: sn.to_owned() },
@@ -272,6 +283,37 @@ mod tests {
         );
         assert_eq!(t.classify(None, None, ""), Outcome::Unknown);
         assert_eq!(t.classify(Some("???"), None, ""), Outcome::Unknown);
+        // an unknown status word is unknown whatever the rc says
+        assert_eq!(
+            t.classify(Some("Diproses"), Some("02"), ""),
+            Outcome::Unknown
+        );
+        // status and rc disagree: never a failover, never a charge — settle by inquiry
+        for rc in ["00", "03", "99"] {
+            assert_eq!(
+                t.classify(Some("Gagal"), Some(rc), ""),
+                Outcome::Unknown,
+                "Gagal rc {rc}"
+            );
+        }
+        assert_eq!(t.classify(Some("Sukses"), Some("54"), ""), Outcome::Unknown);
+        assert_eq!(
+            t.classify(Some("Sukses"), Some("02"), "1"),
+            Outcome::Unknown
+        );
+        assert_eq!(
+            t.classify(Some("Sukses"), Some("7777"), "1"),
+            Outcome::Unknown
+        );
+        assert_eq!(
+            t.classify(Some("Pending"), Some("54"), ""),
+            Outcome::Unknown
+        );
+        // Sukses without an rc is still a success
+        assert_eq!(
+            t.classify(Some("Sukses"), None, "9"),
+            Outcome::Success { sn: "9".into() }
+        );
         // an error body with only an rc (e.g. a 4xx with data.rc)
         assert_eq!(t.classify(None, Some("41"), ""), Outcome::Failed(F::Config));
     }
