@@ -69,6 +69,10 @@ pub async fn dispatcher(
 
 /// Moves one order forward as far as it can go now.
 pub async fn process(app: &App, order_id: &str) -> anyhow::Result<()> {
+    // A reply that lost a race with a supplier callback (the order's version moved while the
+    // request was out): applied to its attempt if that is still open, instead of waiting
+    // for the next inquiry.
+    let mut late: Option<(String, siaga_suppliers::Reply)> = None;
     for _ in 0..MAX_ROUNDS {
         let Some(order) = app.store.order(order_id).await? else {
             return Ok(());
@@ -80,6 +84,31 @@ pub async fn process(app: &App, order_id: &str) -> anyhow::Result<()> {
         let attempts = app.store.attempts(order_id).await?;
         // An open attempt is settled at its own supplier, never elsewhere.
         if let Some(open) = attempts.last().filter(|a| a.state.is_open()) {
+            if let Some((_, reply)) = late.take().filter(|(id, _)| *id == open.id) {
+                if !reply.outcome.is_open() || open.state == AttemptState::Sending {
+                    let settle = decide::settle(
+                        &app.settings,
+                        &order,
+                        &attempts,
+                        open,
+                        &reply,
+                        false,
+                        app.now(),
+                    );
+                    match app.store.settle_attempt(settle).await? {
+                        Transition::Done(o) if o.status.is_final() => {
+                            app.order_final(&o);
+                            return Ok(());
+                        }
+                        Transition::Done(o) if o.stage == Some(Stage::Dispatching) => continue,
+                        Transition::Done(_) => return Ok(()),
+                        Transition::Stale => {
+                            late = Some((open.id.clone(), reply));
+                            continue;
+                        }
+                    }
+                }
+            }
             let Some(adapter) = app.adapters.get(&open.supplier_id) else {
                 // The supplier left the config: only a human can settle this.
                 let change = ChangeOrder {
@@ -228,7 +257,10 @@ pub async fn process(app: &App, order_id: &str) -> anyhow::Result<()> {
             }
             Transition::Done(o) if o.stage == Some(Stage::Dispatching) => continue,
             Transition::Done(_) => return Ok(()),
-            Transition::Stale => continue,
+            Transition::Stale => {
+                late = Some((attempt.id.clone(), reply));
+                continue;
+            }
         }
     }
     Ok(())

@@ -288,15 +288,27 @@ pub async fn products(
     State(app): State<Arc<App>>,
     Authed(_): Authed,
 ) -> Result<Response, ApiError> {
+    let snapshot = app.status.snapshot();
     let list: Vec<Value> = app
         .settings
         .products
         .iter()
         .map(|p| {
+            // Live: a route that takes orders now (circuit, maintenance, cost, balance).
             let available = p
                 .routes
                 .iter()
-                .any(|r| app.adapters.contains_key(&r.supplier));
+                .any(|r| app.health.check(r, p.price.get()).is_ok());
+            let status = snapshot
+                .components
+                .iter()
+                .find(|c| c.name == p.group)
+                .map(|c| c.status.as_str())
+                .unwrap_or(if available {
+                    "operational"
+                } else {
+                    "major_outage"
+                });
             json!({
                 "code": p.code.as_str(),
                 "name": p.name,
@@ -304,7 +316,7 @@ pub async fn products(
                 "group": p.group,
                 "price": p.price.get(),
                 "available": available,
-                "status": if available { "operational" } else { "major_outage" },
+                "status": status,
             })
         })
         .collect();
@@ -325,7 +337,7 @@ pub async fn statement(
     let from = match q.get("from").filter(|s| !s.is_empty()) {
         Some(s) => parse_time(s)
             .ok_or_else(|| ApiError::invalid("from", "must be RFC 3339 or unix seconds"))?,
-        None => to - 30 * 86_400_000,
+        None => to.saturating_sub(30 * 86_400_000),
     };
     let lines = app.store.statement(&r.id, from, to, 10_000).await?;
     let lines: Vec<Value> = lines
