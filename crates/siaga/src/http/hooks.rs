@@ -9,8 +9,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
+use siaga_domain::Outcome;
 use siaga_domain::Stage;
-use siaga_store::Transition;
+use siaga_store::{AttemptState, SupplierEvent, Transition};
 use siaga_suppliers::CallbackError;
 
 use super::error::ApiError;
@@ -53,6 +54,29 @@ pub async fn supplier_callback(
             );
         };
         if !attempt.state.is_open() {
+            // A definitive answer that contradicts what we recorded (a late Sukses for an
+            // attempt we failed, or the reverse) means money and reality may differ: keep
+            // the evidence where the owner sees it (`/admin/api/suppliers` events).
+            let late = report.reply.outcome.label();
+            let contradicts = matches!(
+                (attempt.state, &report.reply.outcome),
+                (AttemptState::Failed, Outcome::Success { .. })
+                    | (AttemptState::Success, Outcome::Failed(_))
+            );
+            if contradicts {
+                tracing::error!(supplier = %supplier_id, attempt = %attempt.id, recorded = attempt.state.as_str(), late, "supplier callback contradicts a settled attempt");
+                app.store
+                    .add_supplier_event(SupplierEvent {
+                        supplier_id: supplier_id.clone(),
+                        kind: "contradicting_callback".into(),
+                        from_state: Some(attempt.state.as_str().into()),
+                        to_state: Some(late.into()),
+                        detail: json!({"order_id": attempt.order_id, "supplier_ref": attempt.supplier_ref,
+                                       "rc": report.reply.rc, "message": report.reply.message}).to_string(),
+                        at: app.now(),
+                    })
+                    .await?;
+            }
             return Ok(
                 Json(json!({"ok": true, "applied": false, "why": "already settled"}))
                     .into_response(),

@@ -387,6 +387,47 @@ async fn forged_supplier_callback_is_refused_and_changes_nothing() {
     let fin = app.wait_final("INV-X", T).await;
     assert_eq!(fin["status"], "success", "{fin}");
     assert_eq!(app.sims[1].fulfilled().len(), 1);
+    // A late, genuine Sukses for the attempt we failed contradicts our books: recorded as
+    // evidence for the owner, and nothing about the finished order changes.
+    let late =
+        json!({"data": {"ref_id": supplier_ref, "status": "Sukses", "rc": "00", "sn": "LATE-1"}})
+            .to_string();
+    let sig = siaga_suppliers::sign::hub_signature("cb-secret-0", late.as_bytes());
+    let r = app
+        .http
+        .post(format!("{}/hooks/suppliers/sim0", app.base))
+        .header("x-hub-signature", sig)
+        .body(late)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let sups: Value = app
+        .http
+        .get(format!("{}/admin/api/suppliers", app.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let s0 = sups
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "sim0")
+        .unwrap();
+    assert!(
+        s0["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "contradicting_callback"),
+        "{s0}"
+    );
+    let (_, again) = app.get("/v1/orders/INV-X").await;
+    assert_eq!(again["serial_number"], fin["serial_number"]);
     app.verify_clean().await;
 }
 
