@@ -138,7 +138,65 @@ pub trait Store: Send + Sync + 'static {
 
     /// Number of pending orders per stage.
     async fn pending_by_stage(&self) -> Result<Vec<(String, i64)>, StoreError>;
-}
 
-#[cfg(test)]
-mod tests;
+    async fn incident(&self, id: i64) -> Result<Option<Incident>, StoreError>;
+
+    // telling people (SPEC 9)
+    /// Inserts or updates a subscriber (by id).
+    async fn save_subscriber(&self, s: Subscriber) -> Result<(), StoreError>;
+    /// `by` is `email`, `confirm_hash` or `unsub_token`.
+    async fn subscriber_by(&self, by: &str, value: &str) -> Result<Option<Subscriber>, StoreError>;
+    /// Confirmed subscribers with ids after `after_id`, in id order.
+    async fn confirmed_subscribers(
+        &self,
+        after_id: &str,
+        limit: u32,
+    ) -> Result<Vec<Subscriber>, StoreError>;
+    async fn subscriber_counts(&self) -> Result<Vec<(String, i64)>, StoreError>;
+    /// Enqueues a fan-out (one body, many recipients) with coalescing, and its marks, atomically.
+    async fn enqueue_notices(&self, f: Fanout) -> Result<usize, StoreError>;
+    /// Claims due notices for `lease_ms`; an unfinished claim is retried after the lease.
+    async fn claim_notices(
+        &self,
+        now: i64,
+        limit: u32,
+        lease_ms: i64,
+    ) -> Result<Vec<Notice>, StoreError>;
+    /// Returns claimed notices to `pending` (start-up of the one node that sends them).
+    async fn release_notices(&self, now: i64) -> Result<usize, StoreError>;
+    async fn notice_done(&self, id: i64, now: i64) -> Result<(), StoreError>;
+    async fn notice_retry(
+        &self,
+        id: i64,
+        next_at: i64,
+        error: &str,
+        dead: bool,
+    ) -> Result<(), StoreError>;
+    /// (channel, status, count) over the notice outbox.
+    async fn notice_counts(&self) -> Result<Vec<(String, String, i64)>, StoreError>;
+    async fn notify_mark(&self, key: &str) -> Result<Option<String>, StoreError>;
+    async fn set_notify_mark(&self, key: &str, value: &str, now: i64) -> Result<(), StoreError>;
+    /// The newest (incident update, supplier event, maintenance window) ids.
+    async fn notify_heads(&self) -> Result<(i64, i64, i64), StoreError>;
+    async fn incident_updates_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<(i64, IncidentUpdate)>, StoreError>;
+    async fn supplier_events_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<(i64, SupplierEvent)>, StoreError>;
+    /// Orders in manual review: (order id, ref id, since), oldest first.
+    async fn manual_review_orders(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<(String, String, i64)>, StoreError>;
+    /// A supplier's attempts still waiting for an answer, oldest first.
+    async fn awaiting_attempts(
+        &self,
+        supplier_id: &str,
+        limit: u32,
+    ) -> Result<Vec<Attempt>, StoreError>;
+}

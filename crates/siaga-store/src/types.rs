@@ -348,3 +348,68 @@ pub struct IncidentUpdate {
     pub body_en: String,
     pub at: i64,
 }
+
+/// A status-page subscriber (SPEC 9).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscriber {
+    pub id: String,
+    pub email: String,
+    /// Component names; empty means every component.
+    pub components: Vec<String>,
+    /// `pending` | `confirmed` | `unsubscribed`
+    pub status: String,
+    pub confirm_hash: Option<String>,
+    pub unsub_token: String,
+    pub created_at: i64,
+    pub confirm_sent_at: i64,
+    pub confirmed_at: Option<i64>,
+    pub unsubscribed_at: Option<i64>,
+}
+
+/// What a notice says; stored once per fan-out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoticeBody {
+    pub kind: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    /// JSON object: the `data` of a Standard Webhooks message.
+    pub payload: String,
+}
+
+/// One recipient of a fan-out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewNotice {
+    pub msg_id: String,
+    pub channel: String,
+    pub target: String,
+    pub topic: String,
+    pub unsub: Option<String>,
+}
+
+/// A batch of notices sharing one body, enqueued atomically with the notifier's marks.
+#[derive(Debug, Clone)]
+pub struct Fanout {
+    pub body: NoticeBody,
+    pub notices: Vec<NewNotice>,
+    /// `notify_marks` rows written in the same transaction (cursors, once-only marks).
+    pub marks: Vec<(String, String)>,
+    /// A target gets at most one message per topic per this many ms: a newer notice for a
+    /// topic still waiting replaces it, and one sent recently delays the next.
+    pub coalesce_ms: i64,
+    pub now: i64,
+}
+
+/// A claimed notice, ready to send.
+#[derive(Debug, Clone)]
+pub struct Notice {
+    pub id: i64,
+    pub msg_id: String,
+    pub channel: String,
+    pub target: String,
+    pub topic: String,
+    pub unsub: Option<String>,
+    pub attempts: i64,
+    pub created_at: i64,
+    pub body: NoticeBody,
+}

@@ -25,6 +25,8 @@ pub struct App {
     kick_tx: mpsc::UnboundedSender<String>,
     kick_rx: Mutex<Option<mpsc::UnboundedReceiver<String>>>,
     pub outbox_kick: Notify,
+    /// Wakes the notice deliverer (SPEC 9).
+    pub notify_kick: Notify,
     pub health: Arc<Health>,
     pub metrics: Arc<Metrics>,
     /// The status page's current snapshot.
@@ -74,6 +76,7 @@ impl App {
             kick_tx,
             kick_rx: Mutex::new(Some(kick_rx)),
             outbox_kick: Notify::new(),
+            notify_kick: Notify::new(),
         }))
     }
 
@@ -117,6 +120,11 @@ pub async fn run(
         primed,
         shutdown.clone(),
     ));
+    let notices = tokio::spawn(crate::notify::deliver::deliverer(
+        app.clone(),
+        shutdown.clone(),
+    ));
+    let notifier = tokio::spawn(crate::notify::watch::run(app.clone(), shutdown.clone()));
     let router = crate::http::router(app.clone());
     let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
         let _ = shutdown.wait_for(|v| *v).await;
@@ -126,5 +134,7 @@ pub async fn run(
     deliverer.abort();
     upkeep.abort();
     status.abort();
+    notices.abort();
+    notifier.abort();
     Ok(())
 }

@@ -172,6 +172,7 @@ async fn rig() -> anyhow::Result<Rig> {
             latency_target_ms: 1_000,
             testing: false,
             contact_email: None,
+            report_after: std::time::Duration::from_secs(600),
             low_balance_rupiah: None,
             windows: Vec::new(),
         });
@@ -220,6 +221,7 @@ async fn rig() -> anyhow::Result<Rig> {
         status: StatusCfg::default(),
         strategy: Strategy::Priority,
         explore_share: 0.0,
+        notify: Default::default(),
     };
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&settings.store_path)?);
     let arrivals = Arc::new(Arrivals::default());

@@ -33,9 +33,13 @@ pub struct Config {
     #[serde(default)]
     pub status: StatusCfg,
     #[serde(default)]
-    pub smtp: Option<toml::Table>,
+    pub smtp: Option<crate::notify::config::SmtpCfg>,
     #[serde(default)]
-    pub telegram: Option<toml::Table>,
+    pub telegram: Option<crate::notify::config::TelegramCfg>,
+    #[serde(default)]
+    pub notify: crate::notify::config::NotifyCfg,
+    #[serde(default)]
+    pub webhooks: Vec<crate::notify::config::WebhookCfg>,
     #[serde(default)]
     pub backup: Option<toml::Table>,
 }
@@ -203,6 +207,9 @@ pub struct SupplierCfg {
     pub latency_target_ms: u64,
     #[serde(default)]
     pub contact_email: Option<String>,
+    /// Down this long outside an announced window: the outage report goes to `contact_email`.
+    #[serde(default = "default_report_after_s")]
+    pub report_after_s: u64,
     #[serde(default)]
     pub low_balance_rupiah: Option<i64>,
     #[serde(default)]
@@ -216,6 +223,9 @@ pub struct SupplierCfg {
 
 fn default_dialect() -> String {
     "digiflazz".into()
+}
+fn default_report_after_s() -> u64 {
+    600
 }
 fn default_timeout_ms() -> u64 {
     15_000
@@ -352,6 +362,7 @@ pub struct Settings {
     pub status: StatusCfg,
     pub strategy: Strategy,
     pub explore_share: f64,
+    pub notify: crate::notify::config::NotifySettings,
 }
 
 #[derive(Debug, Clone)]
@@ -368,6 +379,7 @@ pub struct Supplier {
     pub latency_target_ms: u64,
     pub testing: bool,
     pub contact_email: Option<String>,
+    pub report_after: Duration,
     pub low_balance_rupiah: Option<i64>,
     /// Maintenance windows from config.
     pub windows: Vec<Window>,
@@ -536,6 +548,7 @@ pub fn validate(
             latency_target_ms: s.latency_target_ms.max(1),
             testing: s.testing,
             contact_email: s.contact_email.clone(),
+            report_after: Duration::from_secs(s.report_after_s.max(1)),
             low_balance_rupiah: s.low_balance_rupiah,
             windows,
         });
@@ -626,6 +639,30 @@ pub fn validate(
             "must be between 0 and 0.5".into(),
         ));
     }
+    let notify = crate::notify::config::validate(
+        cfg.smtp.as_ref(),
+        cfg.telegram.as_ref(),
+        &cfg.notify,
+        &cfg.webhooks,
+        getenv,
+    )
+    .map_err(|(key, message)| {
+        let (section, field) = key.split_once('.').unwrap_or((key.as_str(), ""));
+        let field = field.split('.').next_back().unwrap_or(field);
+        let anchor = format!("[{}", section.split('[').next().unwrap_or(section));
+        err(find_line(text, Some(&anchor), field), key.clone(), message)
+    })?;
+    for (i, s) in cfg.suppliers.iter().enumerate() {
+        if let Some(e) = &s.contact_email {
+            if e.parse::<lettre::Address>().is_err() {
+                return Err(err(
+                    find_line(text, Some(&format!("\"{}\"", s.id)), "contact_email"),
+                    format!("suppliers[{i}].contact_email"),
+                    "must be an email address".into(),
+                ));
+            }
+        }
+    }
     let mut health = cfg.health.clone();
     health.price_sync_interval_s = health.price_sync_interval_s.max(300);
     health.probe_interval_s = health.probe_interval_s.max(1);
@@ -644,6 +681,7 @@ pub fn validate(
         status: cfg.status.clone(),
         strategy,
         explore_share,
+        notify,
     })
 }
 

@@ -148,6 +148,7 @@ pub async fn run(port: u16) -> anyhow::Result<()> {
             latency_target_ms: 1_000,
             testing: false,
             contact_email: None,
+            report_after: std::time::Duration::from_secs(600),
             low_balance_rupiah: Some(1_000_000),
             windows: Vec::new(),
         });
@@ -206,6 +207,7 @@ pub async fn run(port: u16) -> anyhow::Result<()> {
         },
         strategy: Strategy::Adaptive,
         explore_share: 0.05,
+        notify: Default::default(),
     };
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&settings.store_path)?);
     let clock = SystemClock;

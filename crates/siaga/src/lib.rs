@@ -12,6 +12,7 @@ pub mod health;
 pub mod http;
 pub mod keys;
 pub mod metrics;
+pub mod notify;
 pub mod ops;
 pub mod status;
 pub mod webhook;

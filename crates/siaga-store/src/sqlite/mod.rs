@@ -5,6 +5,7 @@
 
 mod health;
 mod ledger;
+mod notify;
 mod orders;
 mod outbox;
 mod resellers;
@@ -27,6 +28,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/0001_core.sql")),
     (2, include_str!("../../migrations/0002_health.sql")),
     (3, include_str!("../../migrations/0003_status.sql")),
+    (4, include_str!("../../migrations/0004_notify.sql")),
 ];
 
 /// Most jobs committed together in one transaction.
@@ -415,5 +417,102 @@ impl Store for SqliteStore {
     }
     async fn incidents(&self, since: i64) -> Result<Vec<Incident>, StoreError> {
         self.read(move |c| status::incidents(c, since)).await
+    }
+    async fn incident(&self, id: i64) -> Result<Option<Incident>, StoreError> {
+        self.read(move |c| status::incident(c, id)).await
+    }
+    async fn save_subscriber(&self, s: Subscriber) -> Result<(), StoreError> {
+        self.write(move |c| notify::save_subscriber(c, &s)).await
+    }
+    async fn subscriber_by(&self, by: &str, value: &str) -> Result<Option<Subscriber>, StoreError> {
+        let (by, value) = (by.to_owned(), value.to_owned());
+        self.read(move |c| notify::subscriber_by(c, &by, &value))
+            .await
+    }
+    async fn confirmed_subscribers(
+        &self,
+        after_id: &str,
+        limit: u32,
+    ) -> Result<Vec<Subscriber>, StoreError> {
+        let after = after_id.to_owned();
+        self.read(move |c| notify::confirmed_subscribers(c, &after, limit))
+            .await
+    }
+    async fn subscriber_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        self.read(notify::subscriber_counts).await
+    }
+    async fn enqueue_notices(&self, f: Fanout) -> Result<usize, StoreError> {
+        self.write(move |c| notify::enqueue(c, &f)).await
+    }
+    async fn claim_notices(
+        &self,
+        now: i64,
+        limit: u32,
+        lease_ms: i64,
+    ) -> Result<Vec<Notice>, StoreError> {
+        self.write(move |c| notify::claim(c, now, limit, lease_ms))
+            .await
+    }
+    async fn release_notices(&self, now: i64) -> Result<usize, StoreError> {
+        self.write(move |c| notify::release(c, now)).await
+    }
+    async fn notice_done(&self, id: i64, now: i64) -> Result<(), StoreError> {
+        self.write(move |c| notify::done(c, id, now)).await
+    }
+    async fn notice_retry(
+        &self,
+        id: i64,
+        next_at: i64,
+        error: &str,
+        dead: bool,
+    ) -> Result<(), StoreError> {
+        let error = error.to_owned();
+        self.write(move |c| notify::retry(c, id, next_at, &error, dead))
+            .await
+    }
+    async fn notice_counts(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        self.read(notify::notice_counts).await
+    }
+    async fn notify_mark(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let key = key.to_owned();
+        self.read(move |c| notify::mark(c, &key)).await
+    }
+    async fn set_notify_mark(&self, key: &str, value: &str, now: i64) -> Result<(), StoreError> {
+        let (key, value) = (key.to_owned(), value.to_owned());
+        self.write(move |c| notify::set_mark(c, &key, &value, now))
+            .await
+    }
+    async fn notify_heads(&self) -> Result<(i64, i64, i64), StoreError> {
+        self.read(notify::heads).await
+    }
+    async fn incident_updates_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<(i64, IncidentUpdate)>, StoreError> {
+        self.read(move |c| notify::updates_after(c, after, limit))
+            .await
+    }
+    async fn supplier_events_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<(i64, SupplierEvent)>, StoreError> {
+        self.read(move |c| notify::events_after(c, after, limit))
+            .await
+    }
+    async fn manual_review_orders(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<(String, String, i64)>, StoreError> {
+        self.read(move |c| notify::manual_review(c, limit)).await
+    }
+    async fn awaiting_attempts(
+        &self,
+        supplier_id: &str,
+        limit: u32,
+    ) -> Result<Vec<Attempt>, StoreError> {
+        let id = supplier_id.to_owned();
+        self.read(move |c| notify::awaiting(c, &id, limit)).await
     }
 }

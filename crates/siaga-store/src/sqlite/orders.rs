@@ -51,11 +51,11 @@ fn order_row(r: &Row<'_>) -> rusqlite::Result<Order> {
     })
 }
 
-const ATTEMPT_COLS: &str =
+pub(crate) const ATTEMPT_COLS: &str =
     "id, order_id, seq, supplier_id, sku, cost, supplier_ref, state, reason, rc,
     http_status, message, sn, inquiries, next_inquiry_at, started_at, finished_at, round";
 
-fn attempt_row(r: &Row<'_>) -> rusqlite::Result<Attempt> {
+pub(crate) fn attempt_row(r: &Row<'_>) -> rusqlite::Result<Attempt> {
     let state: String = r.get(7)?;
     Ok(Attempt {
         id: r.get(0)?,

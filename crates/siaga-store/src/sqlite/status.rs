@@ -93,34 +93,33 @@ pub(crate) fn set_postmortem(
 }
 
 /// Incidents created since `since` or still unresolved, newest first, with their updates.
-pub(crate) fn incidents(c: &Connection, since: i64) -> Result<Vec<Incident>, StoreError> {
-    let mut st = c.prepare_cached(
-        "SELECT id, title_id, title_en, status, impact, components, auto_component, security, created_at, updated_at,
-                resolved_at, postmortem_id, postmortem_en
-         FROM incidents WHERE created_at >= ?1 OR resolved_at IS NULL ORDER BY created_at DESC, id DESC",
-    )?;
-    let rows = st.query_map([since], |r| {
-        let comps: String = r.get(5)?;
-        Ok(Incident {
-            id: r.get(0)?,
-            title_id: r.get(1)?,
-            title_en: r.get(2)?,
-            status: r.get(3)?,
-            impact: r.get(4)?,
-            components: serde_json::from_str(&comps).unwrap_or_default(),
-            auto_component: r.get(6)?,
-            security: r.get(7)?,
-            created_at: r.get(8)?,
-            updated_at: r.get(9)?,
-            resolved_at: r.get(10)?,
-            postmortem_id: r.get(11)?,
-            postmortem_en: r.get(12)?,
-            updates: Vec::new(),
-        })
-    })?;
-    let mut out: Vec<Incident> = rows.collect::<Result<_, _>>()?;
+const INCIDENT_COLS: &str =
+    "id, title_id, title_en, status, impact, components, auto_component, security,
+    created_at, updated_at, resolved_at, postmortem_id, postmortem_en";
+
+fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
+    let comps: String = r.get(5)?;
+    Ok(Incident {
+        id: r.get(0)?,
+        title_id: r.get(1)?,
+        title_en: r.get(2)?,
+        status: r.get(3)?,
+        impact: r.get(4)?,
+        components: serde_json::from_str(&comps).unwrap_or_default(),
+        auto_component: r.get(6)?,
+        security: r.get(7)?,
+        created_at: r.get(8)?,
+        updated_at: r.get(9)?,
+        resolved_at: r.get(10)?,
+        postmortem_id: r.get(11)?,
+        postmortem_en: r.get(12)?,
+        updates: Vec::new(),
+    })
+}
+
+fn fill_updates(c: &Connection, out: &mut [Incident]) -> Result<(), StoreError> {
     let mut up = c.prepare_cached("SELECT id, status, body_id, body_en, at FROM incident_updates WHERE incident_id = ?1 ORDER BY id")?;
-    for i in &mut out {
+    for i in out {
         let rows = up.query_map([i.id], |r| {
             Ok(IncidentUpdate {
                 id: r.get(0)?,
@@ -132,5 +131,26 @@ pub(crate) fn incidents(c: &Connection, since: i64) -> Result<Vec<Incident>, Sto
         })?;
         i.updates = rows.collect::<Result<_, _>>()?;
     }
+    Ok(())
+}
+
+pub(crate) fn incidents(c: &Connection, since: i64) -> Result<Vec<Incident>, StoreError> {
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {INCIDENT_COLS} FROM incidents WHERE created_at >= ?1 OR resolved_at IS NULL
+         ORDER BY created_at DESC, id DESC"
+    ))?;
+    let rows = st.query_map([since], incident_row)?;
+    let mut out: Vec<Incident> = rows.collect::<Result<_, _>>()?;
+    fill_updates(c, &mut out)?;
     Ok(out)
+}
+
+pub(crate) fn incident(c: &Connection, id: i64) -> Result<Option<Incident>, StoreError> {
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {INCIDENT_COLS} FROM incidents WHERE id = ?1"
+    ))?;
+    let rows = st.query_map([id], incident_row)?;
+    let mut out: Vec<Incident> = rows.collect::<Result<_, _>>()?;
+    fill_updates(c, &mut out)?;
+    Ok(out.pop())
 }

@@ -420,6 +420,25 @@ impl Health {
                 .unwrap_or(false)
     }
 
+    /// Whether `supplier` is inside a maintenance window now (configured, announced, or a
+    /// cut-off learnt from its price list).
+    pub fn in_window(&self, supplier: &str) -> bool {
+        let Some((sup, _)) = self.suppliers.get(supplier) else {
+            return false;
+        };
+        let now = self.now();
+        let learnt = self
+            .learnt
+            .read()
+            .map(|l| {
+                l.iter().any(|((s, _), v)| {
+                    s == supplier && v.window.as_ref().is_some_and(|w| w.blocks(now, 0))
+                })
+            })
+            .unwrap_or(false);
+        learnt || self.in_maintenance(sup, None, now, 0)
+    }
+
     /// Success rate, mean latency and sample count of a route over its recent samples.
     pub fn route_stats(&self, supplier: &str, sku: &str) -> (Option<f64>, Option<f64>, u64) {
         let Ok(routes) = self.routes.lock() else {

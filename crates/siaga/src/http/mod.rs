@@ -82,6 +82,15 @@ pub fn router(app: Arc<App>) -> Router {
             "/api/v2/scheduled-maintenances.json",
             get(crate::status::api::maintenances_json),
         )
+        .route("/subscribe", post(crate::notify::subscribe::subscribe))
+        .route(
+            "/subscribe/confirm/{token}",
+            get(crate::notify::subscribe::confirm),
+        )
+        .route(
+            "/unsubscribe/{token}",
+            get(crate::notify::subscribe::unsubscribe).post(crate::notify::subscribe::unsubscribe),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(not_found)

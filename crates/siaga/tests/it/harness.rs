@@ -56,6 +56,11 @@ pub struct Opts {
     pub windows: Vec<(usize, Window)>,
     /// A clock the test moves by hand (default: the system clock).
     pub clock: Option<Arc<ManualClock>>,
+    /// Email, webhooks, Telegram (SPEC 9); nothing by default.
+    pub notify: siaga::notify::config::NotifySettings,
+    /// Every simulated supplier's contact address (outage reports).
+    pub contact_email: Option<String>,
+    pub report_after_s: u64,
 }
 
 impl Default for Opts {
@@ -96,6 +101,9 @@ impl Default for Opts {
             low_balance_rupiah: None,
             windows: Vec::new(),
             clock: None,
+            notify: Default::default(),
+            contact_email: None,
+            report_after_s: 600,
         }
     }
 }
@@ -113,6 +121,10 @@ pub struct TestApp {
     pub received: Arc<Mutex<Vec<Received>>>,
     pub http: reqwest::Client,
     shutdown: watch::Sender<bool>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+    pub app: Arc<App>,
     _dir: tempfile::TempDir,
 }
 
@@ -195,7 +207,8 @@ impl TestApp {
                 max_concurrency: o.max_concurrency,
                 latency_target_ms: o.latency_target_ms,
                 testing: false,
-                contact_email: None,
+                contact_email: o.contact_email.clone(),
+                report_after: Duration::from_secs(o.report_after_s),
                 low_balance_rupiah: o.low_balance_rupiah,
                 windows: o
                     .windows
@@ -251,15 +264,16 @@ impl TestApp {
             status: o.status.clone(),
             strategy: o.strategy,
             explore_share: 0.05,
+            notify: o.notify.clone(),
         };
         let store = Arc::new(SqliteStore::open(&db).unwrap());
         let clock: Arc<dyn Clock> = match &o.clock {
             Some(c) => c.clone(),
             None => Arc::new(SystemClock),
         };
-        let app = App::new(settings, store, clock).unwrap();
+        let app = App::new(settings.clone(), store, clock.clone()).unwrap();
         let (tx, rx) = watch::channel(false);
-        tokio::spawn(app::run(app, listener, rx));
+        let task = tokio::spawn(app::run(app.clone(), listener, rx));
         let (raddr, received) = receiver().await;
         let http = reqwest::Client::new();
         let creds: Value = http
@@ -282,6 +296,10 @@ impl TestApp {
             received,
             http,
             shutdown: tx,
+            task: Some(task),
+            settings,
+            clock,
+            app,
             _dir: dir,
         };
         if o.deposit > 0 {
@@ -420,6 +438,23 @@ impl TestApp {
 
     pub fn stop(&self) {
         let _ = self.shutdown.send(true);
+    }
+
+    /// Stops the switch and starts a new one on the same database (a restart). The new
+    /// one listens on a new port; `base` follows it.
+    pub async fn restart(&mut self) {
+        self.stop();
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        self.base = format!("http://{}", listener.local_addr().unwrap());
+        let store = Arc::new(SqliteStore::open(&self.settings.store_path).unwrap());
+        let app = App::new(self.settings.clone(), store, self.clock.clone()).unwrap();
+        let (tx, rx) = watch::channel(false);
+        self.task = Some(tokio::spawn(app::run(app.clone(), listener, rx)));
+        self.shutdown = tx;
+        self.app = app;
     }
 }
 

@@ -7,5 +7,6 @@ mod crash;
 mod failover;
 mod harness;
 mod health;
+mod notify;
 mod orders;
 mod status;

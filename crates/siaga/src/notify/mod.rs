@@ -1,0 +1,164 @@
+//! Telling people (SPEC 9): subscribers with double opt-in, status notices by email,
+//! webhooks and Telegram, owner alerts, supplier outage reports and security notices.
+//!
+//! Every message goes through one durable outbox (`notices`, in the store): the watcher
+//! ([`watch`]) turns what happened (incident updates, maintenance, supplier events) into
+//! fan-outs, and the deliverer ([`deliver`]) sends them with retries, per-channel rate
+//! limits and coalescing by topic (a flapping component does not mail fifty times).
+
+pub mod config;
+pub mod deliver;
+pub mod email;
+pub mod render;
+pub mod subscribe;
+pub mod watch;
+
+use siaga_store::{Fanout, NewNotice, NoticeBody, StoreError, Subscriber};
+
+use crate::app::App;
+
+/// A new Standard Webhooks message id.
+pub fn msg_id() -> String {
+    format!("msg_{}", ulid::Ulid::new())
+}
+
+/// Subscribers are fanned out in chunks of this many per store transaction.
+const CHUNK: u32 = 1000;
+
+fn wants(list: &[String], components: &[String]) -> bool {
+    list.is_empty() || components.is_empty() || list.iter().any(|c| components.contains(c))
+}
+
+/// Recipients of status news that are not subscribers: webhooks and the Telegram channel.
+fn channel_notices(app: &App, topic: &str, components: &[String]) -> Vec<NewNotice> {
+    let n = &app.settings.notify;
+    let mut out = Vec::new();
+    for w in n
+        .webhooks
+        .iter()
+        .filter(|w| w.status && wants(&w.components, components))
+    {
+        out.push(notice("webhook", &w.name, topic, None));
+    }
+    if let Some(chat) = n.telegram.as_ref().and_then(|t| t.chat_id.as_ref()) {
+        out.push(notice("telegram", chat, topic, None));
+    }
+    out
+}
+
+/// The owner's alert recipients.
+pub fn owner_notices(app: &App, topic: &str) -> Vec<NewNotice> {
+    let n = &app.settings.notify;
+    let mut out = Vec::new();
+    if n.smtp.is_some() {
+        for e in &n.owner_emails {
+            out.push(notice("email", e, topic, None));
+        }
+    }
+    for w in n.webhooks.iter().filter(|w| w.alerts) {
+        out.push(notice("webhook", &w.name, topic, None));
+    }
+    if let Some(chat) = n.telegram.as_ref().and_then(|t| t.owner_chat_id.as_ref()) {
+        out.push(notice("telegram", chat, topic, None));
+    }
+    out
+}
+
+pub fn notice(channel: &str, target: &str, topic: &str, unsub: Option<&str>) -> NewNotice {
+    NewNotice {
+        msg_id: msg_id(),
+        channel: channel.into(),
+        target: target.into(),
+        topic: topic.into(),
+        unsub: unsub.map(str::to_owned),
+    }
+}
+
+fn fanout(
+    app: &App,
+    body: NoticeBody,
+    notices: Vec<NewNotice>,
+    marks: Vec<(String, String)>,
+) -> Fanout {
+    Fanout {
+        body,
+        notices,
+        marks,
+        coalesce_ms: app.settings.notify.coalesce_ms,
+        now: app.now(),
+    }
+}
+
+/// Enqueues a notice for the owner's alert channels (and `marks`, atomically).
+pub async fn alert_owner(
+    app: &App,
+    topic: &str,
+    body: NoticeBody,
+    marks: Vec<(String, String)>,
+) -> Result<(), StoreError> {
+    let notices = owner_notices(app, topic);
+    app.store
+        .enqueue_notices(fanout(app, body, notices, marks))
+        .await?;
+    app.notify_kick.notify_one();
+    Ok(())
+}
+
+/// Enqueues `body` to everyone who follows `components`: confirmed subscribers (in chunks,
+/// resumable through the `progress` mark), status webhooks and the Telegram channel. `done`
+/// marks are written with the last chunk, so a crash mid-way resumes instead of repeating.
+pub async fn announce(
+    app: &App,
+    topic: &str,
+    components: &[String],
+    body: NoticeBody,
+    progress: &str,
+    done: Vec<(String, String)>,
+) -> Result<(), StoreError> {
+    let mut after = app.store.notify_mark(progress).await?.unwrap_or_default();
+    if after.is_empty() {
+        // First chunk: the non-subscriber channels go with it.
+        let first = channel_notices(app, topic, components);
+        app.store
+            .enqueue_notices(fanout(
+                app,
+                body.clone(),
+                first,
+                vec![(progress.into(), " ".into())],
+            ))
+            .await?;
+        after = " ".into();
+    }
+    if app.settings.notify.smtp.is_some() {
+        loop {
+            let page: Vec<Subscriber> =
+                app.store.confirmed_subscribers(after.trim(), CHUNK).await?;
+            let Some(last) = page.last().map(|s| s.id.clone()) else {
+                break;
+            };
+            let notices = page
+                .iter()
+                .filter(|s| wants(&s.components, components))
+                .map(|s| notice("email", &s.email, topic, Some(&s.unsub_token)))
+                .collect();
+            app.store
+                .enqueue_notices(fanout(
+                    app,
+                    body.clone(),
+                    notices,
+                    vec![(progress.into(), last.clone())],
+                ))
+                .await?;
+            app.notify_kick.notify_one();
+            if page.len() < CHUNK as usize {
+                break;
+            }
+            after = last;
+        }
+    }
+    app.store
+        .enqueue_notices(fanout(app, body, Vec::new(), done))
+        .await?;
+    app.notify_kick.notify_one();
+    Ok(())
+}

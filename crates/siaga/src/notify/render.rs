@@ -1,0 +1,374 @@
+//! The words of every notice: subject, plain text and HTML (Indonesian first, then
+//! English), and the JSON `data` of its webhook message. Every value is escaped in HTML.
+
+use serde_json::{json, Value};
+use siaga_store::{
+    Attempt, Incident, IncidentUpdate, MaintenanceWindow, NoticeBody, SupplierEvent,
+};
+
+use crate::status::html::{esc, incident_state};
+use crate::status::view::Lang;
+use crate::status::worker::wib;
+
+/// A notice from paragraphs in both languages, plus an optional link.
+pub fn body(
+    kind: &str,
+    subject: String,
+    id: &[String],
+    en: &[String],
+    link: Option<String>,
+    payload: Value,
+) -> NoticeBody {
+    let mut text = String::new();
+    for p in id {
+        text.push_str(p);
+        text.push_str("\n\n");
+    }
+    text.push_str("— English —\n\n");
+    for p in en {
+        text.push_str(p);
+        text.push_str("\n\n");
+    }
+    let mut html = String::from(
+        "<!doctype html><html><body style=\"font-family:sans-serif;line-height:1.5;max-width:40em\">",
+    );
+    html.push_str("<div lang=\"id\">");
+    for p in id {
+        html.push_str(&format!("<p>{}</p>", esc(p).replace('\n', "<br>")));
+    }
+    html.push_str("</div><hr><div lang=\"en\">");
+    for p in en {
+        html.push_str(&format!("<p>{}</p>", esc(p).replace('\n', "<br>")));
+    }
+    html.push_str("</div>");
+    if let Some(l) = &link {
+        text.push_str(&format!("{l}\n"));
+        html.push_str(&format!("<p><a href=\"{0}\">{0}</a></p>", esc(l)));
+    }
+    html.push_str("</body></html>");
+    NoticeBody {
+        kind: kind.into(),
+        subject,
+        text,
+        html,
+        payload: payload.to_string(),
+    }
+}
+
+fn incident_json(i: &Incident, public_url: &str) -> Value {
+    json!({
+        "id": i.id.to_string(),
+        "name": i.title_en,
+        "name_id": i.title_id,
+        "status": i.status,
+        "impact": i.impact,
+        "components": i.components,
+        "security": i.security,
+        "shortlink": format!("{public_url}/incidents/{}", i.id),
+        "created_at": crate::clock::rfc3339(i.created_at),
+        "updated_at": crate::clock::rfc3339(i.updated_at),
+        "resolved_at": i.resolved_at.map(crate::clock::rfc3339),
+    })
+}
+
+/// The kind of notice an incident update is.
+pub fn incident_kind(i: &Incident, u: &IncidentUpdate) -> &'static str {
+    if i.updates.first().is_some_and(|f| f.id == u.id) {
+        "incident.created"
+    } else if u.status == "resolved" {
+        "incident.resolved"
+    } else if u.status == "postmortem" {
+        "incident.postmortem"
+    } else {
+        "incident.updated"
+    }
+}
+
+/// An incident update for subscribers, webhooks and the channel.
+pub fn incident(i: &Incident, u: &IncidentUpdate, public_url: &str) -> NoticeBody {
+    let kind = incident_kind(i, u);
+    let comps = i.components.join(", ");
+    let link = format!("{public_url}/incidents/{}", i.id);
+    let id = vec![
+        format!("{} — {}", i.title_id, incident_state(&u.status, Lang::Id)),
+        u.body_id.clone(),
+        format!("Layanan terdampak: {comps}\nWaktu: {}", wib(u.at)),
+    ];
+    let en = vec![
+        format!("{} — {}", i.title_en, incident_state(&u.status, Lang::En)),
+        u.body_en.clone(),
+        format!("Affected: {comps}\nTime: {}", wib(u.at)),
+    ];
+    let subject = format!(
+        "[{}] {} / {}",
+        incident_state(&u.status, Lang::Id),
+        i.title_id,
+        i.title_en
+    );
+    let payload = json!({
+        "incident": incident_json(i, public_url),
+        "update": {
+            "id": u.id.to_string(),
+            "status": u.status,
+            "body": u.body_en,
+            "body_id": u.body_id,
+            "created_at": crate::clock::rfc3339(u.at),
+        },
+    });
+    body(kind, subject, &id, &en, Some(link), payload)
+}
+
+/// A security incident, to every reseller: what happened and what to do.
+pub fn security(i: &Incident, u: &IncidentUpdate, public_url: &str) -> NoticeBody {
+    let link = format!("{public_url}/incidents/{}", i.id);
+    let id = vec![
+        format!("PEMBERITAHUAN KEAMANAN: {}", i.title_id),
+        u.body_id.clone(),
+        "Data Anda mungkin berisiko. Kami akan mengganti semua API key dan webhook secret; \
+         kunci lama berhenti bekerja saat itu juga. Minta kunci baru kepada kami dan perbarui \
+         sistem Anda. Kami tidak akan pernah meminta kunci Anda lewat email."
+            .to_string(),
+    ];
+    let en = vec![
+        format!("SECURITY NOTICE: {}", i.title_en),
+        u.body_en.clone(),
+        "Your data may be at risk. We are rotating every API key and webhook secret; old \
+         keys stop working at once. Ask us for your new keys and update your systems. We \
+         will never ask you for your keys by email."
+            .to_string(),
+    ];
+    let subject = format!("[Keamanan / Security] {} / {}", i.title_id, i.title_en);
+    let payload = json!({"incident": incident_json(i, public_url)});
+    body("incident.security", subject, &id, &en, Some(link), payload)
+}
+
+/// Announced maintenance: `phase` is `scheduled`, `started` or `completed`.
+pub fn maintenance(
+    w: &MaintenanceWindow,
+    phase: &str,
+    components: &[String],
+    has_backup: bool,
+    public_url: &str,
+) -> NoticeBody {
+    let comps = components.join(", ");
+    let when = format!("{} – {}", wib(w.starts_at), wib(w.ends_at));
+    let (head_id, head_en) = match phase {
+        "scheduled" => ("Pemeliharaan terjadwal", "Scheduled maintenance"),
+        "started" => ("Pemeliharaan dimulai", "Maintenance started"),
+        _ => ("Pemeliharaan selesai", "Maintenance completed"),
+    };
+    let (what_id, what_en) = match (phase, has_backup) {
+        ("completed", _) => (
+            "Layanan kembali normal.".to_string(),
+            "Service is back to normal.".to_string(),
+        ),
+        (_, true) => (
+            "Pesanan dialihkan ke pemasok cadangan selama pemeliharaan.".to_string(),
+            "Orders are routed to a backup supplier during the maintenance.".to_string(),
+        ),
+        (_, false) => (
+            "Pesanan yang masuk selama pemeliharaan ditahan dan diproses otomatis setelahnya, \
+             atau dikembalikan dananya jika waktu tunggunya habis."
+                .to_string(),
+            "Orders placed during the maintenance are held and processed automatically \
+             afterwards, or refunded if their wait runs out."
+                .to_string(),
+        ),
+    };
+    let id = vec![
+        format!("{head_id}: {comps}"),
+        format!("Waktu: {when}"),
+        what_id,
+    ];
+    let en = vec![
+        format!("{head_en}: {comps}"),
+        format!("When: {when}"),
+        what_en,
+    ];
+    let payload = json!({
+        "maintenance": {
+            "id": w.id.to_string(),
+            "components": components,
+            "scheduled_for": crate::clock::rfc3339(w.starts_at),
+            "scheduled_until": crate::clock::rfc3339(w.ends_at),
+            "phase": phase,
+        }
+    });
+    body(
+        &format!("maintenance.{phase}"),
+        format!("[{head_id} / {head_en}] {comps}"),
+        &id,
+        &en,
+        Some(public_url.to_owned()),
+        payload,
+    )
+}
+
+/// The double opt-in email.
+pub fn confirm(link: &str, components: &[String]) -> NoticeBody {
+    let what = if components.is_empty() {
+        "semua layanan / all services".to_string()
+    } else {
+        components.join(", ")
+    };
+    let id = vec![
+        "Seseorang (semoga Anda) meminta pemberitahuan status untuk alamat email ini.".into(),
+        format!("Layanan: {what}"),
+        "Klik tautan di bawah untuk mengonfirmasi. Jika bukan Anda, abaikan email ini; \
+         Anda tidak akan menerima email lagi."
+            .into(),
+    ];
+    let en = vec![
+        "Someone (hopefully you) asked for status notifications at this address.".into(),
+        format!("Services: {what}"),
+        "Click the link below to confirm. If it was not you, ignore this email; you will \
+         get nothing more."
+            .into(),
+    ];
+    body(
+        "subscriber.confirm",
+        "Konfirmasi langganan status / Confirm your status subscription".into(),
+        &id,
+        &en,
+        Some(link.to_owned()),
+        json!({}),
+    )
+}
+
+/// An owner alert (short, both languages).
+pub fn alert(kind: &str, subject: String, id: String, en: String, detail: Value) -> NoticeBody {
+    body(
+        &format!("alert.{kind}"),
+        subject,
+        &[id],
+        &[en],
+        None,
+        json!({"alert": kind, "detail": detail}),
+    )
+}
+
+/// One line of evidence from a supplier event's samples.
+fn evidence_lines(events: &[SupplierEvent]) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in events {
+        let detail: Value = serde_json::from_str(&e.detail).unwrap_or(Value::Null);
+        if let Some(samples) = detail.get("evidence").and_then(Value::as_array) {
+            for s in samples {
+                let at = s
+                    .get("at")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                let mut parts = vec![at];
+                for k in ["outcome", "reason", "rc", "http_status", "latency_ms"] {
+                    if let Some(v) = s.get(k).filter(|v| !v.is_null()) {
+                        let v = v
+                            .as_str()
+                            .map(str::to_owned)
+                            .unwrap_or_else(|| v.to_string());
+                        parts.push(format!("{k}={v}"));
+                    }
+                }
+                out.push(parts.join(" "));
+            }
+        } else if e.kind != "breaker" {
+            out.push(format!("{} {} {}", wib(e.at), e.kind, e.detail));
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The outage report to the supplier's contact (SPEC 9: "contact the provider").
+pub fn outage_report(
+    supplier: &str,
+    since: i64,
+    events: &[SupplierEvent],
+    skus: &[String],
+    awaiting: &[Attempt],
+) -> NoticeBody {
+    let evidence = evidence_lines(events);
+    let refs: Vec<String> = awaiting
+        .iter()
+        .map(|a| {
+            format!(
+                "{} (sku {}, sejak/since {})",
+                a.supplier_ref,
+                a.sku,
+                wib(a.started_at)
+            )
+        })
+        .collect();
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "-".to_string()
+        } else {
+            v.iter()
+                .map(|l| format!("- {l}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+    };
+    let id = vec![
+        format!(
+            "Yth. tim {supplier}, layanan Anda tidak dapat kami gunakan sejak {} (di luar jadwal pemeliharaan yang diumumkan).",
+            wib(since)
+        ),
+        format!("Bukti (waktu, hasil, kode rc, status HTTP):\n{}", list(&evidence)),
+        format!("SKU terdampak:\n{}", list(skus)),
+        format!(
+            "Transaksi yang masih menunggu jawaban Anda (ref_id), mohon statusnya:\n{}",
+            list(&refs)
+        ),
+        "Pesan ini dikirim otomatis satu kali per gangguan; kami akan mengabari saat layanan pulih.".into(),
+    ];
+    let en = vec![
+        format!(
+            "Dear {supplier} team, we have not been able to use your service since {} (outside any announced maintenance).",
+            wib(since)
+        ),
+        "The evidence, the SKUs affected and the references still awaiting your answer are listed above.".into(),
+        "This message is sent once per outage; we will tell you when it recovers.".into(),
+    ];
+    let payload = json!({
+        "supplier": supplier,
+        "since": crate::clock::rfc3339(since),
+        "evidence": evidence,
+        "skus": skus,
+        "awaiting": awaiting.iter().map(|a| json!({"ref_id": a.supplier_ref, "sku": a.sku, "started_at": crate::clock::rfc3339(a.started_at)})).collect::<Vec<_>>(),
+    });
+    body(
+        "supplier.outage_report",
+        format!(
+            "Laporan gangguan / Outage report: {supplier} sejak/since {}",
+            wib(since)
+        ),
+        &id,
+        &en,
+        None,
+        payload,
+    )
+}
+
+/// The note that the outage is over.
+pub fn recovery_note(supplier: &str, since: i64, until: i64) -> NoticeBody {
+    let id = vec![format!(
+        "Yth. tim {supplier}, layanan Anda kembali dapat kami gunakan sejak {} (gangguan mulai {}). Terima kasih.",
+        wib(until),
+        wib(since)
+    )];
+    let en = vec![format!(
+        "Dear {supplier} team, your service has been usable again since {} (outage began {}). Thank you.",
+        wib(until),
+        wib(since)
+    )];
+    body(
+        "supplier.recovered",
+        format!("Pulih / Recovered: {supplier}"),
+        &id,
+        &en,
+        None,
+        json!({"supplier": supplier, "since": crate::clock::rfc3339(since), "until": crate::clock::rfc3339(until)}),
+    )
+}

@@ -1,0 +1,463 @@
+//! The notifier's watcher: once a second it turns what happened into notices — incident
+//! updates (subscribers, webhooks, Telegram; security incidents also to every reseller),
+//! announced maintenance (scheduled, started, completed), supplier events (owner alerts),
+//! orders waiting in manual review, and supplier outage reports with their recovery notes.
+//! Progress lives in `notify_marks`, written with the notices, so a restart neither loses
+//! nor repeats a fan-out. It reads the store, so news made by the CLI is seen too.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use siaga_store::{StoreError, SupplierEvent};
+use tokio::sync::watch;
+
+use super::deliver::{self, Channels};
+use super::{alert_owner, announce, notice, owner_notices, render};
+use crate::app::App;
+
+const TICK: Duration = Duration::from_secs(1);
+/// How often the owner is told that the store is failing (sent directly, not queued).
+const STORE_ALERT_EVERY_MS: i64 = 600_000;
+
+pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
+    let channels = Channels::new(&app).ok();
+    let mut last_store_alert = i64::MIN / 2;
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        if let Err(e) = step(&app).await {
+            tracing::error!(error = %e, "notifier cannot read or write the store");
+            let now = app.now();
+            if now - last_store_alert >= STORE_ALERT_EVERY_MS {
+                last_store_alert = now;
+                if let Some(ch) = &channels {
+                    store_alert(&app, ch, &e.to_string()).await;
+                }
+            }
+        }
+    }
+}
+
+/// One pass over everything the notifier follows.
+pub async fn step(app: &App) -> Result<(), StoreError> {
+    let (updates, events, windows) = app.store.notify_heads().await?;
+    let cu = cursor(app, "cursor:updates", updates).await?;
+    let ce = cursor(app, "cursor:events", events).await?;
+    let cm = cursor(app, "cursor:maint", windows).await?;
+    incident_updates(app, cu).await?;
+    supplier_events(app, ce).await?;
+    maintenance(app, cm).await?;
+    manual_review(app).await?;
+    outage_reports(app).await?;
+    Ok(())
+}
+
+/// A cursor's value; a fresh install starts at the current head (no old news is sent).
+async fn cursor(app: &App, key: &str, head: i64) -> Result<i64, StoreError> {
+    match app.store.notify_mark(key).await? {
+        Some(v) => Ok(v.parse().unwrap_or(head)),
+        None => {
+            app.store
+                .set_notify_mark(key, &head.to_string(), app.now())
+                .await?;
+            Ok(head)
+        }
+    }
+}
+
+async fn mark(app: &App, key: &str) -> Result<Option<String>, StoreError> {
+    app.store.notify_mark(key).await
+}
+
+async fn incident_updates(app: &App, after: i64) -> Result<(), StoreError> {
+    let url = &app.settings.public_url;
+    for (incident_id, u) in app.store.incident_updates_after(after, 20).await? {
+        let Some(inc) = app.store.incident(incident_id).await? else {
+            app.store
+                .set_notify_mark("cursor:updates", &u.id.to_string(), app.now())
+                .await?;
+            continue;
+        };
+        let done = vec![("cursor:updates".to_string(), u.id.to_string())];
+        let created = render::incident_kind(&inc, &u) == "incident.created";
+        if inc.security && created {
+            security(app, &inc, &u).await?;
+        }
+        let topic = match &inc.auto_component {
+            Some(c) => format!("component:{c}"),
+            None => format!("incident:{}", inc.id),
+        };
+        let body = render::incident(&inc, &u, url);
+        let progress = format!("fanout:update:{}", u.id);
+        announce(app, &topic, &inc.components, body, &progress, done).await?;
+    }
+    Ok(())
+}
+
+/// A security incident goes to every reseller with an email address, once.
+async fn security(
+    app: &App,
+    inc: &siaga_store::Incident,
+    u: &siaga_store::IncidentUpdate,
+) -> Result<(), StoreError> {
+    let key = format!("security:{}", inc.id);
+    if mark(app, &key).await?.is_some() || app.settings.notify.smtp.is_none() {
+        return Ok(());
+    }
+    let topic = format!("security:{}", inc.id);
+    let notices = app
+        .store
+        .list_resellers()
+        .await?
+        .iter()
+        .filter_map(|r| r.email.as_deref())
+        .filter(|e| e.parse::<lettre::Address>().is_ok())
+        .map(|e| notice("email", e, &topic, None))
+        .collect();
+    app.store
+        .enqueue_notices(siaga_store::Fanout {
+            body: render::security(inc, u, &app.settings.public_url),
+            notices,
+            marks: vec![(key, "sent".into())],
+            coalesce_ms: 0,
+            now: app.now(),
+        })
+        .await?;
+    app.notify_kick.notify_one();
+    Ok(())
+}
+
+/// The product groups that route through `supplier`, and whether each of their products
+/// has a route through another supplier.
+fn affected(app: &App, supplier: &str) -> (Vec<String>, bool) {
+    let mut groups: Vec<String> = Vec::new();
+    let mut backup = true;
+    for p in &app.settings.products {
+        if p.routes.iter().any(|r| r.supplier == supplier) {
+            if !groups.contains(&p.group) {
+                groups.push(p.group.clone());
+            }
+            backup &= p.routes.iter().any(|r| r.supplier != supplier);
+        }
+    }
+    (groups, backup)
+}
+
+async fn maintenance(app: &App, after: i64) -> Result<(), StoreError> {
+    let now = app.now();
+    let url = &app.settings.public_url;
+    for w in app.store.maintenance_windows(now - 86_400_000).await? {
+        let (components, backup) = affected(app, &w.supplier_id);
+        if w.id > after {
+            let done = vec![("cursor:maint".to_string(), w.id.to_string())];
+            if w.ends_at > now && !components.is_empty() {
+                let body = render::maintenance(&w, "scheduled", &components, backup, url);
+                let topic = format!("maint:{}:scheduled", w.id);
+                announce(
+                    app,
+                    &topic,
+                    &components,
+                    body,
+                    &format!("fanout:{topic}"),
+                    done,
+                )
+                .await?;
+            } else {
+                app.store
+                    .set_notify_mark("cursor:maint", &w.id.to_string(), now)
+                    .await?;
+            }
+        }
+        if components.is_empty() {
+            continue;
+        }
+        let started = format!("maint:{}:started", w.id);
+        let completed = format!("maint:{}:completed", w.id);
+        if now >= w.starts_at && now < w.ends_at && mark(app, &started).await?.is_none() {
+            let body = render::maintenance(&w, "started", &components, backup, url);
+            let done = vec![(started.clone(), "sent".to_string())];
+            announce(
+                app,
+                &started,
+                &components,
+                body,
+                &format!("fanout:{started}"),
+                done,
+            )
+            .await?;
+        }
+        if now >= w.ends_at
+            && mark(app, &started).await?.is_some()
+            && mark(app, &completed).await?.is_none()
+        {
+            let body = render::maintenance(&w, "completed", &components, backup, url);
+            let done = vec![(completed.clone(), "sent".to_string())];
+            announce(
+                app,
+                &completed,
+                &components,
+                body,
+                &format!("fanout:{completed}"),
+                done,
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn supplier_events(app: &App, after: i64) -> Result<(), StoreError> {
+    for (id, e) in app.store.supplier_events_after(after, 100).await? {
+        let mut marks = vec![("cursor:events".to_string(), id.to_string())];
+        let alert = event_alert(app, &e, &mut marks).await?;
+        match alert {
+            Some((topic, body)) => alert_owner(app, &topic, body, marks).await?,
+            None => {
+                for (k, v) in marks {
+                    app.store.set_notify_mark(&k, &v, app.now()).await?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The owner alert for one supplier event, if it deserves one; updates outage marks.
+async fn event_alert(
+    app: &App,
+    e: &SupplierEvent,
+    marks: &mut Vec<(String, String)>,
+) -> Result<Option<(String, siaga_store::NoticeBody)>, StoreError> {
+    let s = &e.supplier_id;
+    let detail: serde_json::Value = serde_json::from_str(&e.detail).unwrap_or_default();
+    let outage_key = format!("outage:{s}");
+    let down_since = mark(app, &outage_key)
+        .await?
+        .and_then(|v| v.parse::<i64>().ok());
+    let out = match (e.kind.as_str(), e.to_state.as_deref()) {
+        ("breaker", Some("open")) => {
+            if down_since.is_some() {
+                return Ok(None); // still the same outage (a failed trial)
+            }
+            marks.push((outage_key, e.at.to_string()));
+            let reason = detail.get("reason").and_then(|r| r.as_str()).unwrap_or("");
+            (
+                format!("alert:supplier:{s}"),
+                render::alert(
+                    "supplier_down",
+                    format!("Pemasok {s} gangguan / Supplier {s} down"),
+                    format!("Pemasok {s} tidak dapat dipakai sejak {} ({reason}). Pesanan dialihkan ke rute cadangan bila ada.", crate::status::worker::wib(e.at)),
+                    format!("Supplier {s} is unusable since {} ({reason}). Orders go to backup routes where there are any.", crate::status::worker::wib(e.at)),
+                    detail,
+                ),
+            )
+        }
+        ("breaker", Some("closed")) => {
+            let Some(since) = down_since else {
+                return Ok(None);
+            };
+            marks.push((outage_key, String::new()));
+            recovery_note(app, s, since, e.at).await?;
+            (
+                format!("alert:supplier:{s}"),
+                render::alert(
+                    "supplier_recovered",
+                    format!("Pemasok {s} pulih / Supplier {s} recovered"),
+                    format!("Pemasok {s} kembali normal sejak {}.", crate::status::worker::wib(e.at)),
+                    format!("Supplier {s} is healthy again since {}.", crate::status::worker::wib(e.at)),
+                    detail,
+                ),
+            )
+        }
+        ("low_balance", _) => (
+            format!("alert:balance:{s}"),
+            render::alert(
+                "low_balance",
+                format!("Saldo pemasok {s} menipis / Supplier {s} balance low"),
+                format!("Saldo deposit di {s}: Rp{}. Segera isi ulang.", detail["balance"]),
+                format!("Deposit balance at {s}: Rp{}. Top it up soon.", detail["balance"]),
+                detail,
+            ),
+        ),
+        ("cost_above_price", _) => (
+            format!("alert:cost:{s}:{}", detail["sku"].as_str().unwrap_or("")),
+            render::alert(
+                "cost_above_price",
+                format!("Harga modal di atas harga jual / Cost above price: {s}"),
+                format!("Rute {s} untuk {} kini Rp{} di atas harga jual Rp{}; rute ini tidak dipakai.", detail["product"], detail["cost"], detail["price"]),
+                format!("Route {s} for {} now costs Rp{}, above the price Rp{}; it is not used.", detail["product"], detail["cost"], detail["price"]),
+                detail,
+            ),
+        ),
+        ("config_error", _) => (
+            format!("alert:config:{s}"),
+            render::alert(
+                "config_error",
+                format!("Kesalahan konfigurasi di pemasok {s} / Config error at supplier {s}"),
+                format!("Pemasok {s} menolak permintaan kami karena konfigurasi (rc {}): {}", detail["rc"], detail["message"]),
+                format!("Supplier {s} refused our request for a configuration reason (rc {}): {}", detail["rc"], detail["message"]),
+                detail,
+            ),
+        ),
+        ("contradicting_callback", _) => (
+            format!("alert:contradiction:{s}"),
+            render::alert(
+                "contradicting_callback",
+                format!("Callback bertentangan dari {s} / Contradicting callback from {s}"),
+                "Pemasok mengirim callback yang bertentangan dengan transaksi yang sudah selesai. Periksa buktinya di dasbor.".into(),
+                "The supplier sent a callback that contradicts a settled attempt. Check the evidence on the dashboard.".into(),
+                detail,
+            ),
+        ),
+        _ => return Ok(None),
+    };
+    Ok(Some(out))
+}
+
+async fn manual_review(app: &App) -> Result<(), StoreError> {
+    let orders = app.store.manual_review_orders(50).await?;
+    let Some(newest) = orders.iter().map(|o| o.2).max() else {
+        return Ok(());
+    };
+    let last = mark(app, "review:last")
+        .await?
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(0);
+    if newest <= last {
+        return Ok(());
+    }
+    let refs: Vec<String> = orders
+        .iter()
+        .map(|(id, r, _)| format!("{id} ({r})"))
+        .collect();
+    let body = render::alert(
+        "manual_review",
+        format!("{} pesanan menunggu tinjauan / {} orders in manual review", orders.len(), orders.len()),
+        format!("Pesanan ini hasilnya belum pasti dan menunggu keputusan Anda (siaga order resolve): {}", refs.join(", ")),
+        format!("These orders have an unknown outcome and wait for your decision (siaga order resolve): {}", refs.join(", ")),
+        json!({"orders": refs}),
+    );
+    alert_owner(
+        app,
+        "alert:review",
+        body,
+        vec![("review:last".into(), newest.to_string())],
+    )
+    .await
+}
+
+async fn outage_reports(app: &App) -> Result<(), StoreError> {
+    let now = app.now();
+    for s in &app.settings.suppliers {
+        let Some(contact) = &s.contact_email else {
+            continue;
+        };
+        let Some(since) = mark(app, &format!("outage:{}", s.id))
+            .await?
+            .and_then(|v| v.parse::<i64>().ok())
+        else {
+            continue;
+        };
+        let report_key = format!("report:{}", s.id);
+        if now - since < s.report_after.as_millis() as i64
+            || app.health.in_window(&s.id)
+            || mark(app, &report_key).await?.as_deref() == Some(since.to_string().as_str())
+            || app.settings.notify.smtp.is_none()
+        {
+            continue;
+        }
+        let events: Vec<SupplierEvent> = app
+            .store
+            .supplier_events(&s.id, 50)
+            .await?
+            .into_iter()
+            .filter(|e| e.at >= since - 600_000)
+            .collect();
+        let skus: Vec<String> = app
+            .settings
+            .products
+            .iter()
+            .flat_map(|p| {
+                p.routes
+                    .iter()
+                    .filter(|r| r.supplier == s.id)
+                    .map(|r| format!("{} ({})", r.sku, p.code.as_str()))
+            })
+            .collect();
+        let awaiting = app.store.awaiting_attempts(&s.id, 200).await?;
+        let body = render::outage_report(&s.id, since, &events, &skus, &awaiting);
+        let topic = format!("report:{}:{since}", s.id);
+        let mut notices = vec![notice("email", contact, &topic, None)];
+        // The owner gets a copy, so they know the supplier was told.
+        notices.extend(
+            owner_notices(app, &topic)
+                .into_iter()
+                .filter(|n| n.channel == "email"),
+        );
+        app.store
+            .enqueue_notices(siaga_store::Fanout {
+                body,
+                notices,
+                marks: vec![(report_key, since.to_string())],
+                coalesce_ms: 0,
+                now,
+            })
+            .await?;
+        app.notify_kick.notify_one();
+    }
+    Ok(())
+}
+
+/// After an outage whose report was sent, a note to the supplier that it is over.
+async fn recovery_note(
+    app: &App,
+    supplier: &str,
+    since: i64,
+    until: i64,
+) -> Result<(), StoreError> {
+    let Some(contact) = app
+        .settings
+        .supplier(supplier)
+        .and_then(|s| s.contact_email.clone())
+    else {
+        return Ok(());
+    };
+    if mark(app, &format!("report:{supplier}")).await?.as_deref()
+        != Some(since.to_string().as_str())
+    {
+        return Ok(());
+    }
+    let topic = format!("recovered:{supplier}:{since}");
+    app.store
+        .enqueue_notices(siaga_store::Fanout {
+            body: render::recovery_note(supplier, since, until),
+            notices: vec![notice("email", &contact, &topic, None)],
+            marks: Vec::new(),
+            coalesce_ms: 0,
+            now: app.now(),
+        })
+        .await?;
+    Ok(())
+}
+
+/// The store is failing: tell the owner directly (the outbox lives in the store).
+async fn store_alert(app: &App, ch: &Channels, error: &str) {
+    let body = render::alert(
+        "store_error",
+        "siaga: kesalahan penyimpanan / store errors".into(),
+        format!("siaga tidak dapat membaca atau menulis basis datanya: {error}"),
+        format!("siaga cannot read or write its database: {error}"),
+        json!({"error": error}),
+    );
+    for n in owner_notices(app, "alert:store") {
+        if let Err(e) = deliver::send(app, ch, &n.channel, &n.target, &n.msg_id, &body, None).await
+        {
+            tracing::error!(channel = %n.channel, error = ?e, "cannot send the store alert");
+        }
+    }
+}

@@ -1,0 +1,647 @@
+//! Telling people (SPEC 9) against real peers on loopback: a real SMTP server (Python
+//! aiosmtpd), a webhook receiver that verifies with the official `standardwebhooks`
+//! package, and a fake Telegram Bot API. Python tools live in `tools/notify/`.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use siaga::notify::config::{Format, NotifySettings, Smtp, Telegram, Tls, Webhook};
+use siaga_domain::Operator;
+use siaga_suppliers::sim::SimMode;
+
+use crate::harness::{Opts, TestApp, ADMIN, P};
+
+fn tool(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tools/notify")
+        .join(name)
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// A Python helper process that prints "ready"; killed on drop.
+struct Helper {
+    child: Child,
+    pub port: u16,
+    pub out: tempfile::NamedTempFile,
+}
+
+impl Helper {
+    fn start(script: &str, args: &[&str]) -> Helper {
+        let port = free_port();
+        let out = tempfile::NamedTempFile::new().unwrap();
+        let mut child = Command::new("python3")
+            .arg(tool(script))
+            .arg(port.to_string())
+            .args(args)
+            .arg(out.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3 must be installed (see .ci/run)");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        assert_eq!(
+            line.trim(),
+            "ready",
+            "{script} did not start (pip install aiosmtpd standardwebhooks; see .ci/run)"
+        );
+        Helper { child, port, out }
+    }
+
+    fn lines(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.out.path())
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// Polls until `f` holds for the lines, or fails the test at the deadline.
+    async fn wait(&self, what: &str, within: Duration, f: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let end = Instant::now() + within;
+        loop {
+            let l = self.lines();
+            if f(&l) {
+                return l;
+            }
+            assert!(
+                Instant::now() < end,
+                "timed out waiting for {what}; have {} lines: {:?}",
+                l.len(),
+                l.iter().rev().take(3).collect::<Vec<_>>()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn smtp_sink() -> Helper {
+    Helper::start("smtp_sink.py", &[])
+}
+
+fn smtp(port: u16) -> Smtp {
+    Smtp {
+        host: "127.0.0.1".into(),
+        port,
+        tls: Tls::None,
+        username: None,
+        password: None,
+        from: "Status Uji <status@siaga.test>".into(),
+        per_second: 2_000,
+        pool: 8,
+        timeout_ms: 5_000,
+    }
+}
+
+fn notify(smtp_port: Option<u16>) -> NotifySettings {
+    NotifySettings {
+        smtp: smtp_port.map(smtp),
+        owner_emails: vec!["owner@siaga.test".into()],
+        retry_base_ms: 100,
+        retry_max_ms: 400,
+        ..NotifySettings::default()
+    }
+}
+
+fn to(m: &Value) -> String {
+    m["to"][0].as_str().unwrap_or("").to_owned()
+}
+
+fn mails_to<'a>(mails: &'a [Value], addr: &str) -> Vec<&'a Value> {
+    mails.iter().filter(|m| to(m) == addr).collect()
+}
+
+/// The first `{base}/{path}/<token>` link in a text.
+fn link(text: &str, path: &str) -> String {
+    let start = text
+        .find(path)
+        .unwrap_or_else(|| panic!("no {path} link in {text}"));
+    let begin = text[..start].rfind("http").unwrap();
+    let end = text[start..]
+        .find(|c: char| c.is_whitespace() || c == '>' || c == '"')
+        .map(|e| start + e)
+        .unwrap_or(text.len());
+    text[begin..end].to_owned()
+}
+
+async fn subscribe(app: &TestApp, body: Value) -> (u16, Value) {
+    let r = app
+        .http
+        .post(format!("{}/subscribe", app.base))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn open_incident(app: &TestApp, title: &str, extra: Value) -> Value {
+    let mut body = json!({"title": title, "body": "Kami sedang menyelidiki.", "title_en": title, "body_en": "We are investigating."});
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            b.insert(k.clone(), v.clone());
+        }
+    }
+    let r = app
+        .http
+        .post(format!("{}/admin/api/incidents", app.base))
+        .bearer_auth(ADMIN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    r.json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn double_opt_in_incident_notice_and_unsubscribe_over_real_smtp() {
+    let sink = smtp_sink();
+    let app = TestApp::start(Opts {
+        notify: notify(Some(sink.port)),
+        ..Opts::default()
+    })
+    .await;
+
+    // Bad input is a clear 4xx that changes nothing.
+    let (s, e) = subscribe(&app, json!({"email": "not-an-address"})).await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (400, Some("bad_request")),
+        "{e}"
+    );
+    let (s, e) = subscribe(
+        &app,
+        json!({"email": "x@siaga.test", "components": ["Nope"]}),
+    )
+    .await;
+    assert_eq!(s, 400, "{e}");
+    let (s, _) = subscribe(&app, json!({})).await;
+    assert_eq!(s, 400);
+
+    // a: confirms; b: never confirms; c: confirms, then unsubscribes.
+    for who in ["a@siaga.test", "b@siaga.test", "c@siaga.test"] {
+        let (s, v) = subscribe(&app, json!({"email": who})).await;
+        assert_eq!(s, 202, "{v}");
+    }
+    // The status page's HTML form works too.
+    let r = app
+        .http
+        .post(format!("{}/subscribe", app.base))
+        .form(&[("email", "D@Siaga.test"), ("components", "telkomsel-pulsa")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("Check your email"));
+    let mails = sink
+        .wait("4 confirmation emails", Duration::from_secs(20), |l| {
+            l.len() >= 4
+        })
+        .await;
+    for who in [
+        "a@siaga.test",
+        "b@siaga.test",
+        "c@siaga.test",
+        "d@siaga.test",
+    ] {
+        let m = mails_to(&mails, who);
+        assert_eq!(m.len(), 1, "{who}: {mails:?}");
+        assert!(m[0]["subject"].as_str().unwrap().contains("Confirm"));
+        assert!(m[0]["html"]
+            .as_str()
+            .unwrap()
+            .contains("/subscribe/confirm/"));
+    }
+    // Asking again soon does not mail again (no enumeration either: same answer).
+    let (s, _) = subscribe(&app, json!({"email": "a@siaga.test"})).await;
+    assert_eq!(s, 202);
+
+    for who in ["a@siaga.test", "c@siaga.test"] {
+        let url = link(
+            mails_to(&mails, who)[0]["text"].as_str().unwrap(),
+            "/subscribe/confirm/",
+        );
+        let r = app.http.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{url}");
+        assert!(r.text().await.unwrap().contains("confirmed"));
+    }
+    let r = app
+        .http
+        .get(format!("{}/subscribe/confirm/{}", app.base, "0".repeat(32)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    let first = open_incident(&app, "Gangguan uji pertama", json!({})).await;
+    let mails = sink
+        .wait(
+            "the incident notice to a and c",
+            Duration::from_secs(20),
+            |l| {
+                l.iter()
+                    .filter(|m| m["subject"].as_str().unwrap_or("").contains("pertama"))
+                    .count()
+                    >= 2
+            },
+        )
+        .await;
+    let notice_c = mails_to(&mails, "c@siaga.test")
+        .into_iter()
+        .find(|m| m["subject"].as_str().unwrap().contains("pertama"))
+        .unwrap()
+        .clone();
+    assert!(mails_to(&mails, "a@siaga.test")
+        .iter()
+        .any(|m| m["subject"].as_str().unwrap().contains("pertama")));
+    assert!(notice_c["text"]
+        .as_str()
+        .unwrap()
+        .contains("We are investigating."));
+    assert!(notice_c["text"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("/incidents/{}", first["id"])));
+    let unsub = notice_c["headers"]["List-Unsubscribe"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        notice_c["headers"]["List-Unsubscribe-Post"],
+        "List-Unsubscribe=One-Click"
+    );
+    let unsub_url = unsub.trim_matches(|c| c == '<' || c == '>').to_owned();
+    assert!(unsub_url.contains("/unsubscribe/"), "{unsub}");
+    assert_eq!(
+        link(notice_c["text"].as_str().unwrap(), "/unsubscribe/"),
+        unsub_url
+    );
+
+    // The one-click unsubscribe (RFC 8058 POST) and the link (GET) both work.
+    let r = app
+        .http
+        .post(&unsub_url)
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = app.http.get(&unsub_url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("Unsubscribed"));
+
+    open_incident(&app, "Gangguan uji kedua", json!({})).await;
+    sink.wait("the second notice to a", Duration::from_secs(20), |l| {
+        l.iter().any(|m| {
+            to(m) == "a@siaga.test" && m["subject"].as_str().unwrap_or("").contains("kedua")
+        })
+    })
+    .await;
+    // Let the outbox drain, then count exactly.
+    wait_outbox_drained(&app).await;
+    let mails = sink.lines();
+    let count = |who: &str| mails_to(&mails, who).len();
+    assert_eq!(count("a@siaga.test"), 3, "a: confirmation + 2 notices");
+    assert_eq!(
+        count("b@siaga.test"),
+        1,
+        "b never confirmed: only the confirmation"
+    );
+    assert_eq!(count("c@siaga.test"), 2, "c left before the second notice");
+    assert_eq!(count("d@siaga.test"), 1, "d never confirmed");
+}
+
+/// Waits until no notice is pending or being sent and is due within the next minute.
+async fn wait_outbox_drained(app: &TestApp) {
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        let counts = app.app.store.notice_counts().await.unwrap();
+        let busy = counts
+            .iter()
+            .any(|(_, status, n)| (status == "sending") && *n > 0);
+        let pending_now = pending_due(app).await;
+        if !busy && pending_now == 0 {
+            return;
+        }
+        assert!(Instant::now() < end, "outbox not drained: {counts:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn pending_due(app: &TestApp) -> usize {
+    // Notices due in the next 30 s that are still pending.
+    let db = app.app.settings.store_path.clone();
+    let horizon = app.app.now() + 30_000;
+    tokio::task::spawn_blocking(move || {
+        let c = rusqlite::Connection::open(db).unwrap();
+        c.query_row(
+            "SELECT COUNT(*) FROM notices WHERE status = 'pending' AND next_at <= ?1",
+            [horizon],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap() as usize
+    })
+    .await
+    .unwrap()
+}
+
+fn whsec() -> String {
+    use base64::Engine as _;
+    format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(b"siaga-test-webhook-secret-32byte")
+    )
+}
+
+/// A local receiver that records JSON bodies (chat webhooks, the fake Bot API).
+async fn json_receiver(
+    reply: impl Fn(usize) -> (u16, Value) + Send + Sync + 'static,
+) -> (String, Arc<Mutex<Vec<(String, Value)>>>) {
+    let got: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+    let store = got.clone();
+    let reply = Arc::new(reply);
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri, body: axum::body::Bytes| {
+        let (store, reply) = (store.clone(), reply.clone());
+        async move {
+            let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let n = {
+                let mut s = store.lock().unwrap();
+                s.push((uri.path().to_owned(), v));
+                s.len()
+            };
+            let (status, body) = reply(n);
+            (
+                axum::http::StatusCode::from_u16(status).unwrap(),
+                axum::Json(body),
+            )
+        }
+    });
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await });
+    (format!("http://{addr}"), got)
+}
+
+async fn wait_got(
+    got: &Arc<Mutex<Vec<(String, Value)>>>,
+    what: &str,
+    f: impl Fn(&[(String, Value)]) -> bool,
+) -> Vec<(String, Value)> {
+    let end = Instant::now() + Duration::from_secs(20);
+    loop {
+        let v = got.lock().unwrap().clone();
+        if f(&v) {
+            return v;
+        }
+        assert!(Instant::now() < end, "timed out waiting for {what}: {v:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_are_verified_by_standardwebhooks_and_survive_a_restart() {
+    let secret = whsec();
+    let receiver = Helper::start("webhook_receiver.py", &[&secret, "3"]);
+    let (chat_url, chat) = json_receiver(|_| (200, json!({"ok": true}))).await;
+    let mut n = notify(None);
+    n.retry_base_ms = 700;
+    n.retry_max_ms = 700;
+    n.webhooks = vec![
+        Webhook {
+            name: "ops".into(),
+            url: format!("http://127.0.0.1:{}/hook", receiver.port),
+            secret: Some(secret.clone()),
+            format: Format::Standard,
+            components: Vec::new(),
+            status: true,
+            alerts: false,
+        },
+        Webhook {
+            name: "slack".into(),
+            url: format!("{chat_url}/slack"),
+            secret: None,
+            format: Format::Chat,
+            components: Vec::new(),
+            status: true,
+            alerts: false,
+        },
+    ];
+    let mut app = TestApp::start(Opts {
+        notify: n,
+        ..Opts::default()
+    })
+    .await;
+    let inc = open_incident(&app, "Gangguan webhook", json!({})).await;
+
+    // The first try fails (HTTP 500); restart siaga between tries.
+    receiver
+        .wait("the first try", Duration::from_secs(20), |l| !l.is_empty())
+        .await;
+    app.restart().await;
+    let lines = receiver
+        .wait("a verified delivery", Duration::from_secs(30), |l| {
+            l.iter().any(|r| r["verified"] == true)
+        })
+        .await;
+    assert_eq!(lines.len(), 4, "3 failures, then the 4th try: {lines:?}");
+    for (i, r) in lines.iter().enumerate() {
+        assert_eq!(r["status"], if i < 3 { 500 } else { 204 }, "{r}");
+        assert_eq!(
+            r["id"], lines[0]["id"],
+            "every try carries the same webhook-id"
+        );
+    }
+    let p = &lines[3]["payload"];
+    assert_eq!(p["type"], "incident.created");
+    assert_eq!(
+        p["data"]["incident"]["id"],
+        inc["id"].as_i64().unwrap().to_string()
+    );
+    assert_eq!(p["data"]["incident"]["name"], "Gangguan webhook");
+    // Nothing more is queued for it: delivered once, not again after the restart.
+    wait_outbox_drained(&app).await;
+    assert_eq!(receiver.lines().len(), 4);
+
+    // The Slack/Discord-compatible payload: `text` and `content`.
+    let got = wait_got(&chat, "the chat webhook", |v| !v.is_empty()).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].0, "/slack");
+    assert!(got[0].1["text"]
+        .as_str()
+        .unwrap()
+        .contains("Gangguan webhook"));
+    assert!(got[0].1["content"]
+        .as_str()
+        .unwrap()
+        .contains("Gangguan webhook"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn telegram_channel_and_owner_alerts_through_a_fake_bot_api() {
+    // The first call is rate-limited by "Telegram" (429 + retry_after); siaga waits and retries.
+    let (api, got) = json_receiver(|n| {
+        if n == 1 {
+            (429, json!({"ok": false, "error_code": 429, "description": "Too Many Requests: retry after 1", "parameters": {"retry_after": 1}}))
+        } else {
+            (200, json!({"ok": true, "result": {"message_id": n}}))
+        }
+    })
+    .await;
+    let mut n = notify(None);
+    n.telegram = Some(Telegram {
+        token: "123456:TEST-token".into(),
+        chat_id: Some("@siaga_status".into()),
+        owner_chat_id: Some("4242".into()),
+        api_base: api,
+        per_minute: 600,
+    });
+    let app = TestApp::start(Opts {
+        notify: n,
+        health: siaga::config::HealthCfg {
+            probe_interval_s: 3_600,
+            breaker_consecutive_failures: 2,
+            ..siaga::config::HealthCfg::default()
+        },
+        ..Opts::default()
+    })
+    .await;
+    open_incident(&app, "Gangguan Telegram", json!({})).await;
+    let v = wait_got(&got, "the channel post", |v| {
+        v.iter()
+            .filter(|(_, b)| b["chat_id"] == "@siaga_status")
+            .count()
+            >= 2
+    })
+    .await;
+    let (path, body) = &v[1];
+    assert_eq!(path, "/bot123456:TEST-token/sendMessage");
+    assert!(body["text"].as_str().unwrap().contains("Gangguan Telegram"));
+
+    // A supplier goes down: the owner's chat hears of it.
+    app.set_mode(0, SimMode::Error).await;
+    for i in 0..3 {
+        app.order(&format!("tg-{i}"), "XL10", "081912345678").await;
+    }
+    let v = wait_got(&got, "the owner alert", |v| {
+        v.iter().any(|(_, b)| b["chat_id"] == "4242")
+    })
+    .await;
+    let alert = v.iter().find(|(_, b)| b["chat_id"] == "4242").unwrap();
+    assert!(
+        alert.1["text"].as_str().unwrap().contains("sim0"),
+        "{alert:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn supplier_outage_report_carries_its_evidence_then_a_recovery_note() {
+    let sink = smtp_sink();
+    let mut o = Opts {
+        notify: notify(Some(sink.port)),
+        contact_email: Some("noc@supplier.test".into()),
+        report_after_s: 1,
+        products: vec![P {
+            code: "TSEL10",
+            op: Operator::Telkomsel,
+            price: 10_500,
+            routes: vec![(0, 10_150), (1, 10_200)],
+        }],
+        ..Opts::default()
+    };
+    o.health.breaker_consecutive_failures = 2;
+    o.health.breaker_open_base_ms = 300;
+    o.health.breaker_open_max_ms = 300;
+    let app = TestApp::start(o).await;
+    // One order the supplier swallows: its reference stays waiting for an answer.
+    app.set_mode(0, SimMode::BlackHole).await;
+    let (_, held) = app.order("held-1", "TSEL10", "081212345678").await;
+    let held_id = held["order_id"].as_str().unwrap().to_owned();
+    let end = Instant::now() + Duration::from_secs(10);
+    let held_ref = loop {
+        let o = app.admin_order(&held_id).await;
+        if let Some(a) = o["attempts"].as_array().and_then(|a| a.first()) {
+            if a["state"] == "unknown" {
+                break a["supplier_ref"].as_str().unwrap().to_owned();
+            }
+        }
+        assert!(Instant::now() < end, "attempt never became unknown: {o}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    app.set_mode(0, SimMode::Down).await;
+    for i in 0..3 {
+        let (s, v) = app
+            .order(&format!("out-{i}"), "TSEL10", "081212345678")
+            .await;
+        assert!(s == 201 || s == 200, "{v}");
+        app.wait_final(&format!("out-{i}"), Duration::from_secs(10))
+            .await;
+    }
+    let mails = sink
+        .wait("the outage report", Duration::from_secs(30), |l| {
+            l.iter().any(|m| to(m) == "noc@supplier.test")
+        })
+        .await;
+    let report = mails_to(&mails, "noc@supplier.test")[0];
+    let text = report["text"].as_str().unwrap();
+    assert!(
+        report["subject"]
+            .as_str()
+            .unwrap()
+            .contains("Outage report: sim0"),
+        "{report}"
+    );
+    assert!(
+        text.contains("outcome=failed reason=not_sent"),
+        "evidence: {text}"
+    );
+    assert!(text.contains("tsel10-0"), "affected SKUs: {text}");
+    assert!(text.contains(&held_ref), "the reference still waiting: {text}");
+    // The owner was alerted and got a copy.
+    let owner = mails_to(&mails, "owner@siaga.test");
+    assert!(
+        owner
+            .iter()
+            .any(|m| m["subject"].as_str().unwrap().contains("sim0 down")),
+        "{owner:?}"
+    );
+
+    // Recovery: the supplier works again; a trial order closes the circuit.
+    app.set_mode(0, SimMode::Ok).await;
+    let end = Instant::now() + Duration::from_secs(20);
+    let mut i = 10;
+    loop {
+        let got = sink.lines();
+        if got.iter().any(|m| {
+            to(m) == "noc@supplier.test"
+                && m["subject"].as_str().unwrap_or("").contains("Recovered")
+        }) {
+            break;
+        }
+        assert!(Instant::now() < end, "no recovery note: {got:?}");
+        i += 1;
+        app.order(&format!("out-{i}"), "TSEL10", "081212345678")
+            .await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    wait_outbox_drained(&app).await;
+    let reports = mails_to(&sink.lines(), "noc@supplier.test").len();
+    assert_eq!(reports, 2, "one report per outage, then one recovery note");
+}
