@@ -200,3 +200,6 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<Attempt>, StoreError>;
 }
+
+#[cfg(test)]
+mod tests;

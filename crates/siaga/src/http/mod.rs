@@ -39,6 +39,10 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/admin/api/resellers/{id}/deposits", post(admin::deposit))
         .route(
+            "/admin/api/resellers/rotate-keys",
+            post(admin::rotate_all_keys),
+        )
+        .route(
             "/admin/api/resellers/{id}/rotate-keys",
             post(admin::rotate_keys),
         )

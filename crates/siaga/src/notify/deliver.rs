@@ -17,8 +17,9 @@ use crate::app::App;
 use crate::webhook;
 
 const POLL: Duration = Duration::from_millis(250);
-/// A claimed notice not finished within this is claimed again.
-const LEASE_MS: i64 = 120_000;
+/// A claimed notice not finished within this is claimed again (start-up also releases
+/// claims: one node sends notices). Long, so a slow channel never sends twice.
+const LEASE_MS: i64 = 30 * 60_000;
 const MAX_INFLIGHT: usize = 256;
 const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
 

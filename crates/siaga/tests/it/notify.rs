@@ -613,7 +613,10 @@ async fn supplier_outage_report_carries_its_evidence_then_a_recovery_note() {
         "evidence: {text}"
     );
     assert!(text.contains("tsel10-0"), "affected SKUs: {text}");
-    assert!(text.contains(&held_ref), "the reference still waiting: {text}");
+    assert!(
+        text.contains(&held_ref),
+        "the reference still waiting: {text}"
+    );
     // The owner was alerted and got a copy.
     let owner = mails_to(&mails, "owner@siaga.test");
     assert!(
@@ -644,4 +647,277 @@ async fn supplier_outage_report_carries_its_evidence_then_a_recovery_note() {
     wait_outbox_drained(&app).await;
     let reports = mails_to(&sink.lines(), "noc@supplier.test").len();
     assert_eq!(reports, 2, "one report per outage, then one recovery note");
+}
+
+async fn component_status(app: &TestApp) -> String {
+    let v: Value = app
+        .http
+        .get(format!("{}/api/v2/components.json", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] != "API")
+        .map(|c| c["status"].as_str().unwrap().to_owned())
+        .unwrap()
+}
+
+async fn wait_component(app: &TestApp, ok: bool) {
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let s = component_status(app).await;
+        if (s == "operational") == ok {
+            return;
+        }
+        assert!(Instant::now() < end, "component stayed {s}");
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+}
+
+async fn confirmed_subscriber(app: &TestApp, sink: &Helper, email: &str) {
+    let (s, _) = subscribe(app, json!({"email": email})).await;
+    assert_eq!(s, 202);
+    let mails = sink
+        .wait("the confirmation", Duration::from_secs(20), |l| {
+            l.iter().any(|m| to(m) == email)
+        })
+        .await;
+    let url = link(
+        mails_to(&mails, email)[0]["text"].as_str().unwrap(),
+        "/subscribe/confirm/",
+    );
+    assert_eq!(app.http.get(&url).send().await.unwrap().status(), 200);
+}
+
+fn count_notices(app: &TestApp, sql: &str) -> i64 {
+    let c = rusqlite::Connection::open(&app.app.settings.store_path).unwrap();
+    c.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flapping_component_sends_a_subscriber_at_most_two_messages() {
+    let sink = smtp_sink();
+    let mut o = Opts {
+        notify: notify(Some(sink.port)),
+        products: vec![P {
+            code: "XL10",
+            op: Operator::Xl,
+            price: 10_600,
+            routes: vec![(0, 10_250)],
+        }],
+        deposit: 1_000_000,
+        ..Opts::default()
+    };
+    o.status.incident_after_s = 0;
+    o.status.resolve_after_s = 120;
+    o.health.breaker_consecutive_failures = 1;
+    o.health.breaker_open_base_ms = 150;
+    o.health.breaker_open_max_ms = 150;
+    let app = TestApp::start(o).await;
+    confirmed_subscriber(&app, &sink, "flap@siaga.test").await;
+
+    // 20 flips: down, up, down, up...
+    let started = Instant::now();
+    for cycle in 0..10 {
+        app.set_mode(0, SimMode::Down).await;
+        app.order(&format!("flap-d{cycle}"), "XL10", "081912345678")
+            .await;
+        wait_component(&app, false).await;
+        app.set_mode(0, SimMode::Ok).await;
+        let end = Instant::now() + Duration::from_secs(10);
+        let mut n = 0;
+        loop {
+            n += 1;
+            let r = format!("flap-u{cycle}-{n}");
+            app.order(&r, "XL10", "081912345678").await;
+            let o = app.wait_final(&r, Duration::from_secs(10)).await;
+            if o["status"] == "success" {
+                break;
+            }
+            assert!(Instant::now() < end, "the supplier never came back");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        wait_component(&app, true).await;
+    }
+    let flips = count_notices(
+        &app,
+        "SELECT COUNT(*) FROM component_status WHERE component != 'API'",
+    );
+    println!("{flips} component changes in {:?}", started.elapsed());
+    assert!(flips >= 20, "{flips} flips");
+    let updates = count_notices(&app, "SELECT COUNT(*) FROM incident_updates");
+    assert!(
+        updates >= 10,
+        "the flapping made news: {updates} incident updates"
+    );
+
+    wait_outbox_drained(&app).await;
+    // Everything that will ever be sent to this subscriber about it: delivered or waiting.
+    let queued = count_notices(
+        &app,
+        "SELECT COUNT(*) FROM notices WHERE target = 'flap@siaga.test' AND topic LIKE 'component:%'",
+    );
+    let delivered = mails_to(&sink.lines(), "flap@siaga.test").len() - 1;
+    assert!(
+        (1..=2).contains(&queued) && (1..=2).contains(&delivered),
+        "{updates} updates became {queued} messages ({delivered} delivered so far)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incident_notice_fans_out_to_ten_thousand_subscribers() {
+    const N: usize = 10_000;
+    let sink = smtp_sink();
+    let mut n = notify(Some(sink.port));
+    n.owner_emails.clear();
+    let app = TestApp::start(Opts {
+        notify: n,
+        ..Opts::default()
+    })
+    .await;
+    let now = app.app.now();
+    for chunk in (0..N).collect::<Vec<_>>().chunks(500) {
+        let saves = chunk.iter().map(|i| {
+            app.app.store.save_subscriber(siaga_store::Subscriber {
+                id: format!("sub_{i:06}"),
+                email: format!("s{i}@fanout.test"),
+                components: Vec::new(),
+                status: "confirmed".into(),
+                confirm_hash: None,
+                unsub_token: format!("u{i:031}"),
+                created_at: now,
+                confirm_sent_at: now,
+                confirmed_at: Some(now),
+                unsubscribed_at: None,
+            })
+        });
+        for r in futures::future::join_all(saves).await {
+            r.unwrap();
+        }
+    }
+    let started = Instant::now();
+    open_incident(&app, "Gangguan massal", json!({})).await;
+    let end = Instant::now() + Duration::from_secs(600);
+    loop {
+        let got = std::fs::read_to_string(sink.out.path())
+            .unwrap_or_default()
+            .lines()
+            .count();
+        if got >= N {
+            break;
+        }
+        assert!(Instant::now() < end, "only {got} of {N} emails arrived");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let took = started.elapsed();
+    println!(
+        "fan-out: {N} subscribers received the incident notice in {took:.1?} ({:.0} emails/s)",
+        N as f64 / took.as_secs_f64()
+    );
+    let mails = sink.lines();
+    let mut to_all: Vec<String> = mails.iter().map(to).collect();
+    to_all.sort();
+    to_all.dedup();
+    assert_eq!(to_all.len(), N, "each subscriber exactly once");
+    assert_eq!(mails.len(), N);
+    assert!(mails
+        .iter()
+        .all(|m| m["subject"].as_str().unwrap().contains("Gangguan massal")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_security_incident_emails_every_reseller_and_keys_rotate_at_once() {
+    let sink = smtp_sink();
+    let app = TestApp::start(Opts {
+        notify: notify(Some(sink.port)),
+        ..Opts::default()
+    })
+    .await;
+    let admin = |path: &str| {
+        app.http
+            .post(format!("{}{path}", app.base))
+            .bearer_auth(ADMIN)
+    };
+    let mut keys = vec![app.key.clone()];
+    for name in ["Konter Satu", "Konter Dua"] {
+        let email = format!("{}@reseller.test", name.replace(' ', ".").to_lowercase());
+        let v: Value = admin("/admin/api/resellers")
+            .json(&json!({"name": name, "email": email}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        keys.push(v["api_key"].as_str().unwrap().to_owned());
+    }
+    let inc = open_incident(
+        &app,
+        "Kebocoran kunci API",
+        json!({"security": true, "body": "Sebagian kunci API mungkin bocor.", "body_en": "Some API keys may have leaked."}),
+    )
+    .await;
+    let mails = sink
+        .wait("the security notices", Duration::from_secs(20), |l| {
+            l.len() >= 2
+        })
+        .await;
+    for who in ["konter.satu@reseller.test", "konter.dua@reseller.test"] {
+        let m = mails_to(&mails, who);
+        assert_eq!(m.len(), 1, "{who}: {mails:?}");
+        let text = m[0]["text"].as_str().unwrap();
+        assert!(m[0]["subject"].as_str().unwrap().contains("Security"));
+        assert!(text.contains("Some API keys may have leaked."));
+        assert!(text.contains("Your data may be at risk"));
+        assert!(text.contains(&format!("/incidents/{}", inc["id"])));
+    }
+    // It is on the status page too.
+    let page = app
+        .http
+        .get(format!("{}/api/v2/incidents.json", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Kebocoran kunci API") || page.contains("leaked"));
+
+    // Every key and secret at once; the old keys stop working immediately.
+    let v: Value = admin("/admin/api/resellers/rotate-keys")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let rotated = v["rotated"].as_array().unwrap();
+    assert_eq!(rotated.len(), 3, "{v}");
+    for old in &keys {
+        let r = app
+            .http
+            .get(format!("{}/v1/balance", app.base))
+            .bearer_auth(old)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+    }
+    for new in rotated {
+        let r = app
+            .http
+            .get(format!("{}/v1/balance", app.base))
+            .bearer_auth(new["api_key"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_ne!(new["webhook_secret"], Value::Null);
+    }
 }
