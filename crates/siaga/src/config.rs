@@ -813,6 +813,34 @@ mod tests {
     }
 
     #[test]
+    fn notification_sections_parse_and_errors_name_their_key() {
+        let text = "[smtp]\nhost = \"127.0.0.1\"\nport = 2525\ntls = \"none\"\nfrom = \"Status <s@example.com>\"\n\n[telegram]\nbot_token_env = \"DIGI_KEY\"\nchat_id = \"@status\"\n\n[notify]\nowner_emails = [\"owner@example.com\"]\ncoalesce_s = 60\n\n[[webhooks]]\nname = \"chat\"\nurl = \"http://127.0.0.1:9/hook\"\nformat = \"chat\"\n";
+        let s = check(text).unwrap();
+        let smtp = s.notify.smtp.as_ref().unwrap();
+        assert_eq!(
+            (smtp.port, smtp.tls),
+            (2525, crate::notify::config::Tls::None)
+        );
+        assert_eq!(s.notify.telegram.as_ref().unwrap().token, "k");
+        assert_eq!(s.notify.coalesce_ms, 60_000);
+        assert_eq!(
+            s.notify.webhooks[0].format,
+            crate::notify::config::Format::Chat
+        );
+        let e = check("[smtp]\nhost = \"h\"\nfrom = \"nobody\"\n").unwrap_err();
+        assert_eq!((e.key.as_str(), e.line), ("smtp.from", Some(3)));
+        let e = check("[notify]\nowner_emails = [\"x\"]\n").unwrap_err();
+        assert_eq!(e.key, "notify.owner_emails[0]");
+        let e = check("[telegram]\nbot_token_env = \"MISSING\"\n").unwrap_err();
+        assert_eq!(
+            (e.key.as_str(), e.line),
+            ("telegram.bot_token_env", Some(2))
+        );
+        let e = check("[[webhooks]]\nurl = \"ftp://x\"\n").unwrap_err();
+        assert_eq!(e.key, "webhooks[0].url");
+    }
+
+    #[test]
     fn env_overrides_win() {
         let env = vec![
             (

@@ -292,6 +292,22 @@ pub fn render_index(s: &StatusSnapshot, lang: Lang) -> String {
     for c in &s.components {
         b.push_str(&component(c, lang));
     }
+    if s.subscribe {
+        let _ = write!(
+            b,
+            "<h2 id=\"subscribe\">{}</h2><form class=\"card\" method=\"post\" action=\"/subscribe\">\
+             <p>{}</p><label for=\"sub-email\">Email</label> \
+             <input id=\"sub-email\" type=\"email\" name=\"email\" autocomplete=\"email\" required> \
+             <button type=\"submit\">{}</button></form>",
+            t(lang, "Berlangganan", "Subscribe"),
+            t(
+                lang,
+                "Dapatkan email saat ada gangguan, pembaruan, dan pemeliharaan. Kami mengirim tautan konfirmasi dulu.",
+                "Get an email when there is an incident, an update or maintenance. We send a confirmation link first."
+            ),
+            t(lang, "Berlangganan", "Subscribe")
+        );
+    }
     page(lang, &s.page_name, &b, s, "/")
 }
 
@@ -355,6 +371,7 @@ mod tests {
             })
             .collect();
         StatusSnapshot {
+            subscribe: true,
             generated_at: 1_795_000_000_000,
             page_name: "Status <Konter>".into(),
             public_url: "http://example.test".into(),

@@ -26,6 +26,8 @@ pub struct StatusSnapshot {
     pub history: Vec<IncidentView>,
     /// Announced maintenance that is active or upcoming, soonest first.
     pub maintenances: Vec<MaintenanceView>,
+    /// Email subscriptions are open (SMTP is configured): the page shows the form.
+    pub subscribe: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -500,6 +500,7 @@ fn build(app: &App, st: &State, incidents: &[Incident], now: i64) -> StatusSnaps
         })
         .collect();
     StatusSnapshot {
+        subscribe: app.settings.notify.smtp.is_some(),
         generated_at: now,
         page_name: app.settings.status.page_name.clone(),
         public_url: app.settings.public_url.clone(),

@@ -921,3 +921,47 @@ async fn a_security_incident_emails_every_reseller_and_keys_rotate_at_once() {
         assert_ne!(new["webhook_secret"], Value::Null);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn announced_maintenance_is_told_when_scheduled_started_and_completed() {
+    let sink = smtp_sink();
+    let app = TestApp::start(Opts {
+        notify: notify(Some(sink.port)),
+        ..Opts::default()
+    })
+    .await;
+    confirmed_subscriber(&app, &sink, "maint@siaga.test").await;
+    let now = app.app.now();
+    let at = |ms: i64| siaga::clock::rfc3339(ms);
+    let r = app
+        .http
+        .post(format!("{}/admin/api/maintenance", app.base))
+        .bearer_auth(ADMIN)
+        .json(&json!({"supplier": "sim0", "starts_at": at(now + 1_500), "ends_at": at(now + 3_500), "note": "upgrade"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let maint = |l: &[Value]| -> Vec<Value> {
+        mails_to(l, "maint@siaga.test")
+            .into_iter()
+            .filter(|m| m["subject"].as_str().unwrap_or("").contains("aintenance"))
+            .cloned()
+            .collect()
+    };
+    let mails = sink
+        .wait(
+            "scheduled, started and completed",
+            Duration::from_secs(30),
+            |l| maint(l).len() >= 3,
+        )
+        .await;
+    let got = maint(&mails);
+    let subject = |i: usize| got[i]["subject"].as_str().unwrap().to_owned();
+    assert!(subject(0).contains("Scheduled maintenance"), "{got:?}");
+    assert!(subject(1).contains("Maintenance started"), "{got:?}");
+    assert!(subject(2).contains("Maintenance completed"), "{got:?}");
+    // TSEL10 has a backup route (sim1); XL10 has none: the notice says what happens to each.
+    let text = got[0]["text"].as_str().unwrap().to_owned();
+    assert!(text.contains("held and processed automatically"), "{text}");
+}

@@ -357,8 +357,24 @@ async fn page_in_chromium_is_valid_and_accessible() {
         breaker_open_base_ms: 60_000,
         ..HealthCfg::default()
     };
+    // SMTP configured (never reached here): the page shows its subscribe form.
+    let notify = siaga::notify::config::NotifySettings {
+        smtp: Some(siaga::notify::config::Smtp {
+            host: "127.0.0.1".into(),
+            port: 9,
+            tls: siaga::notify::config::Tls::None,
+            username: None,
+            password: None,
+            from: "Status <status@siaga.test>".into(),
+            per_second: 10,
+            pool: 1,
+            timeout_ms: 1_000,
+        }),
+        ..Default::default()
+    };
     let app = TestApp::start(Opts {
         health,
+        notify,
         ..Opts::default()
     })
     .await;
