@@ -1694,38 +1694,84 @@ async fn notices_coalesce_by_topic_and_claims_are_leased() {
     let (_dir, path) = temp_db();
     let store = SqliteStore::open(&path).unwrap();
     let gap = 600_000;
-    store.enqueue_notices(fan("one", &["a", "b"], "component:x", gap, T0)).await.unwrap();
-    assert_eq!(store.notify_mark("cursor").await.unwrap().as_deref(), Some("one"));
+    store
+        .enqueue_notices(fan("one", &["a", "b"], "component:x", gap, T0))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.notify_mark("cursor").await.unwrap().as_deref(),
+        Some("one")
+    );
     // Still waiting: "two" replaces "one" for both targets.
-    store.enqueue_notices(fan("two", &["a", "b"], "component:x", gap, T0 + 1)).await.unwrap();
+    store
+        .enqueue_notices(fan("two", &["a", "b"], "component:x", gap, T0 + 1))
+        .await
+        .unwrap();
     let claimed = store.claim_notices(T0 + 2, 10, 1_000).await.unwrap();
     assert_eq!(claimed.len(), 2);
-    assert!(claimed.iter().all(|n| n.body.subject == "two" && n.msg_id.starts_with("msg_two")));
+    assert!(claimed
+        .iter()
+        .all(|n| n.body.subject == "two" && n.msg_id.starts_with("msg_two")));
     // Leased: not claimed again until the lease ends.
-    assert!(store.claim_notices(T0 + 3, 10, 1_000).await.unwrap().is_empty());
+    assert!(store
+        .claim_notices(T0 + 3, 10, 1_000)
+        .await
+        .unwrap()
+        .is_empty());
     // While "two" is being sent, "three" waits a full gap.
-    store.enqueue_notices(fan("three", &["a"], "component:x", gap, T0 + 4)).await.unwrap();
-    assert!(store.claim_notices(T0 + 5, 10, 1_000).await.unwrap().is_empty());
+    store
+        .enqueue_notices(fan("three", &["a"], "component:x", gap, T0 + 4))
+        .await
+        .unwrap();
+    assert!(store
+        .claim_notices(T0 + 5, 10, 1_000)
+        .await
+        .unwrap()
+        .is_empty());
     store.notice_done(claimed[0].id, T0 + 10).await.unwrap();
     // Lease over for b: claimed again (at-least-once after a crash).
     let again = store.claim_notices(T0 + 2_000, 10, 1_000).await.unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].target, claimed[1].target);
-    store.notice_retry(again[0].id, T0 + 2_000, "HTTP 500", false).await.unwrap();
+    store
+        .notice_retry(again[0].id, T0 + 2_000, "HTTP 500", false)
+        .await
+        .unwrap();
     // "four" replaces the waiting "three" and keeps its place after the gap.
-    store.enqueue_notices(fan("four", &["a"], "component:x", gap, T0 + 3_000)).await.unwrap();
+    store
+        .enqueue_notices(fan("four", &["a"], "component:x", gap, T0 + 3_000))
+        .await
+        .unwrap();
     let early = store.claim_notices(T0 + 5_000, 10, 1_000).await.unwrap();
     assert_eq!(early.len(), 1, "only b's retry is due");
     assert_eq!(early[0].body.subject, "two");
     store.notice_done(early[0].id, T0 + 5_001).await.unwrap();
     let later = store.claim_notices(T0 + 4 + gap, 10, 1_000).await.unwrap();
     assert_eq!(later.len(), 1);
-    assert_eq!((later[0].target.as_str(), later[0].body.subject.as_str()), ("a", "four"));
+    assert_eq!(
+        (later[0].target.as_str(), later[0].body.subject.as_str()),
+        ("a", "four")
+    );
     // Another topic is not held back.
-    store.enqueue_notices(fan("other", &["a"], "incident:9", gap, T0 + 6_000)).await.unwrap();
-    assert_eq!(store.claim_notices(T0 + 6_000, 10, 1_000).await.unwrap().len(), 1);
+    store
+        .enqueue_notices(fan("other", &["a"], "incident:9", gap, T0 + 6_000))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .claim_notices(T0 + 6_000, 10, 1_000)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     // Start-up releases every claim.
     assert!(store.release_notices(T0 + 7_000).await.unwrap() >= 2);
     let counts = store.notice_counts().await.unwrap();
-    assert!(counts.iter().any(|(c, s, n)| c == "email" && s == "delivered" && *n == 2), "{counts:?}");
+    assert!(
+        counts
+            .iter()
+            .any(|(c, s, n)| c == "email" && s == "delivered" && *n == 2),
+        "{counts:?}"
+    );
 }
