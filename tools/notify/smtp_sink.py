@@ -9,7 +9,7 @@ it accepts connections. Runs until killed.
 
 import asyncio
 import email
-import email.policy
+import email.header
 import json
 import sys
 
@@ -21,16 +21,25 @@ class Sink:
         self.out = open(path, "a", encoding="utf-8")
 
     async def handle_DATA(self, server, session, envelope):
-        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        text = msg.get_body(preferencelist=("plain",))
-        html = msg.get_body(preferencelist=("html",))
+        # compat32 parsing is several times faster than policy.default (the 10k fan-out).
+        msg = email.message_from_bytes(envelope.content)
+        parts = {"text/plain": "", "text/html": ""}
+        for part in msg.walk():
+            kind = part.get_content_type()
+            if kind in parts and not parts[kind]:
+                raw = part.get_payload(decode=True) or b""
+                parts[kind] = raw.decode(part.get_content_charset() or "utf-8", "replace")
+        def decode(value):
+            unfolded = str(value).replace("\r\n", "").replace("\n", "")
+            return str(email.header.make_header(email.header.decode_header(unfolded)))
+
         record = {
             "from": envelope.mail_from,
             "to": list(envelope.rcpt_tos),
-            "subject": str(msg["subject"] or ""),
-            "headers": {k: str(v) for k, v in msg.items()},
-            "text": text.get_content() if text is not None else "",
-            "html": html.get_content() if html is not None else "",
+            "subject": decode(msg["subject"] or ""),
+            "headers": {k: decode(v) for k, v in msg.items()},
+            "text": parts["text/plain"],
+            "html": parts["text/html"],
         }
         self.out.write(json.dumps(record) + "\n")
         self.out.flush()
