@@ -132,6 +132,18 @@ pub async fn rotate_all_keys(State(app): State<Arc<App>>, _: Admin) -> Result<Re
     Ok(Json(json!({"rotated": out})).into_response())
 }
 
+/// `GET /admin/api/notifications`: subscribers by status and the notice outbox by channel
+/// and status (delivered, pending, sending, dead).
+pub async fn notifications(State(app): State<Arc<App>>, _: Admin) -> Result<Response, ApiError> {
+    let subs = app.store.subscriber_counts().await?;
+    let notices = app.store.notice_counts().await?;
+    Ok(Json(json!({
+        "subscribers": subs.into_iter().map(|(s, n)| (s, json!(n))).collect::<serde_json::Map<_, _>>(),
+        "notices": notices.into_iter().map(|(c, s, n)| json!({"channel": c, "status": s, "count": n})).collect::<Vec<_>>(),
+    }))
+    .into_response())
+}
+
 pub async fn get_order(
     State(app): State<Arc<App>>,
     _: Admin,

@@ -52,6 +52,7 @@ pub fn router(app: Arc<App>) -> Router {
             post(admin::resolve_order),
         )
         .route("/admin/api/verify", get(admin::verify))
+        .route("/admin/api/notifications", get(admin::notifications))
         .route("/admin/api/suppliers", get(admin::suppliers))
         .route(
             "/admin/api/suppliers/{id}/sync-prices",
