@@ -151,7 +151,10 @@ fn affected(app: &App, supplier: &str) -> (Vec<String>, bool) {
 async fn maintenance(app: &App, after: i64) -> Result<(), StoreError> {
     let now = app.now();
     let url = &app.settings.public_url;
-    for w in app.store.maintenance_windows(now - 86_400_000).await? {
+    let mut windows = app.store.maintenance_windows(now - 86_400_000).await?;
+    // The cursor follows ids: take new windows in id order, whatever their start times.
+    windows.sort_by_key(|w| w.id);
+    for w in windows {
         let (components, backup) = affected(app, &w.supplier_id);
         if w.id > after {
             let done = vec![("cursor:maint".to_string(), w.id.to_string())];
