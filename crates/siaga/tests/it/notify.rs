@@ -986,3 +986,47 @@ async fn announced_maintenance_is_told_when_scheduled_started_and_completed() {
     let text = got[0]["text"].as_str().unwrap().to_owned();
     assert!(text.contains("held and processed automatically"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_owner_is_alerted_to_a_low_supplier_balance_and_orders_in_manual_review() {
+    let sink = smtp_sink();
+    let mut o = Opts {
+        notify: notify(Some(sink.port)),
+        low_balance_rupiah: Some(50_000),
+        manual_review_after_s: 1,
+        inquiry_min_s: 1,
+        ..Opts::default()
+    };
+    o.health.probe_interval_s = 1;
+    let app = TestApp::start(o).await;
+    app.sims[1].set_deposit(5_000);
+    // An order the supplier swallows and never explains goes to manual review.
+    app.set_mode(0, SimMode::BlackHole).await;
+    app.sims[0].set_deposit(40_000);
+    let (s, v) = app.order("mr-1", "XL10", "081912345678").await;
+    assert!(s == 201 || s == 200, "{v}");
+    let mails = sink
+        .wait("both owner alerts", Duration::from_secs(40), |l| {
+            let owner = mails_to(l, "owner@siaga.test");
+            let has = |w: &str| {
+                owner
+                    .iter()
+                    .any(|m| m["subject"].as_str().unwrap_or("").contains(w))
+            };
+            has("balance low") && has("manual review")
+        })
+        .await;
+    let owner = mails_to(&mails, "owner@siaga.test");
+    let review = owner
+        .iter()
+        .find(|m| m["subject"].as_str().unwrap().contains("manual review"))
+        .unwrap();
+    assert!(
+        review["text"].as_str().unwrap().contains("mr-1"),
+        "{review}"
+    );
+    assert!(owner.iter().any(|m| m["subject"]
+        .as_str()
+        .unwrap()
+        .contains("Supplier sim1 balance low")));
+}
