@@ -42,7 +42,7 @@ CREATE TABLE notices (
     created_at   INTEGER NOT NULL,
     delivered_at INTEGER
 );
-CREATE INDEX notices_due ON notices(next_at) WHERE status IN ('pending', 'sending');
+CREATE INDEX notices_due ON notices(channel, next_at) WHERE status IN ('pending', 'sending');
 CREATE INDEX notices_topic ON notices(channel, target, topic, id);
 
 -- Cursors and once-only marks of the notifier (which incident update was last fanned out,

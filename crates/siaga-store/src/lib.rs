@@ -155,13 +155,19 @@ pub trait Store: Send + Sync + 'static {
     async fn subscriber_counts(&self) -> Result<Vec<(String, i64)>, StoreError>;
     /// Enqueues a fan-out (one body, many recipients) with coalescing, and its marks, atomically.
     async fn enqueue_notices(&self, f: Fanout) -> Result<usize, StoreError>;
-    /// Claims due notices for `lease_ms`; an unfinished claim is retried after the lease.
+    /// Claims a channel's due notices for `lease_ms` (single messages before fan-outs); an
+    /// unfinished claim is retried after the lease.
     async fn claim_notices(
         &self,
+        channel: &str,
         now: i64,
         limit: u32,
         lease_ms: i64,
     ) -> Result<Vec<Notice>, StoreError>;
+    /// Saves a subscriber and enqueues its confirmation email in one transaction.
+    async fn subscribe(&self, s: Subscriber, confirmation: Fanout) -> Result<(), StoreError>;
+    /// Deletes finished notices older than `before`; returns how many.
+    async fn prune_notices(&self, before: i64) -> Result<usize, StoreError>;
     /// Returns claimed notices to `pending` (start-up of the one node that sends them).
     async fn release_notices(&self, now: i64) -> Result<usize, StoreError>;
     async fn notice_done(&self, id: i64, now: i64) -> Result<(), StoreError>;

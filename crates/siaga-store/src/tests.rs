@@ -1707,14 +1707,17 @@ async fn notices_coalesce_by_topic_and_claims_are_leased() {
         .enqueue_notices(fan("two", &["a", "b"], "component:x", gap, T0 + 1))
         .await
         .unwrap();
-    let claimed = store.claim_notices(T0 + 2, 10, 1_000).await.unwrap();
+    let claimed = store
+        .claim_notices("email", T0 + 2, 10, 1_000)
+        .await
+        .unwrap();
     assert_eq!(claimed.len(), 2);
     assert!(claimed
         .iter()
         .all(|n| n.body.subject == "two" && n.msg_id.starts_with("msg_two")));
     // Leased: not claimed again until the lease ends.
     assert!(store
-        .claim_notices(T0 + 3, 10, 1_000)
+        .claim_notices("email", T0 + 3, 10, 1_000)
         .await
         .unwrap()
         .is_empty());
@@ -1724,13 +1727,16 @@ async fn notices_coalesce_by_topic_and_claims_are_leased() {
         .await
         .unwrap();
     assert!(store
-        .claim_notices(T0 + 5, 10, 1_000)
+        .claim_notices("email", T0 + 5, 10, 1_000)
         .await
         .unwrap()
         .is_empty());
     store.notice_done(claimed[0].id, T0 + 10).await.unwrap();
     // Lease over for b: claimed again (at-least-once after a crash).
-    let again = store.claim_notices(T0 + 2_000, 10, 1_000).await.unwrap();
+    let again = store
+        .claim_notices("email", T0 + 2_000, 10, 1_000)
+        .await
+        .unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].target, claimed[1].target);
     store
@@ -1742,11 +1748,17 @@ async fn notices_coalesce_by_topic_and_claims_are_leased() {
         .enqueue_notices(fan("four", &["a"], "component:x", gap, T0 + 3_000))
         .await
         .unwrap();
-    let early = store.claim_notices(T0 + 5_000, 10, 1_000).await.unwrap();
+    let early = store
+        .claim_notices("email", T0 + 5_000, 10, 1_000)
+        .await
+        .unwrap();
     assert_eq!(early.len(), 1, "only b's retry is due");
     assert_eq!(early[0].body.subject, "two");
     store.notice_done(early[0].id, T0 + 5_001).await.unwrap();
-    let later = store.claim_notices(T0 + 4 + gap, 10, 1_000).await.unwrap();
+    let later = store
+        .claim_notices("email", T0 + 4 + gap, 10, 1_000)
+        .await
+        .unwrap();
     assert_eq!(later.len(), 1);
     assert_eq!(
         (later[0].target.as_str(), later[0].body.subject.as_str()),
@@ -1759,7 +1771,7 @@ async fn notices_coalesce_by_topic_and_claims_are_leased() {
         .unwrap();
     assert_eq!(
         store
-            .claim_notices(T0 + 6_000, 10, 1_000)
+            .claim_notices("email", T0 + 6_000, 10, 1_000)
             .await
             .unwrap()
             .len(),

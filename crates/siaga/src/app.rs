@@ -134,7 +134,8 @@ pub async fn run(
     deliverer.abort();
     upkeep.abort();
     status.abort();
-    notices.abort();
     notifier.abort();
+    // The deliverer lets its sends in flight finish (bounded) before it returns.
+    let _ = tokio::time::timeout(Duration::from_secs(12), notices).await;
     Ok(())
 }

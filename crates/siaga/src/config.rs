@@ -836,7 +836,7 @@ mod tests {
             (e.key.as_str(), e.line),
             ("telegram.bot_token_env", Some(2))
         );
-        let e = check("[[webhooks]]\nurl = \"ftp://x\"\n").unwrap_err();
+        let e = check("[[webhooks]]\nname = \"x\"\nurl = \"ftp://x\"\n").unwrap_err();
         assert_eq!(e.key, "webhooks[0].url");
     }
 

@@ -83,6 +83,23 @@ pub async fn add_reseller(
     Ok(creds)
 }
 
+/// Rotates every reseller's key and secret. Keeps going past a failure, so every new
+/// credential already made is returned (an old key is dead the moment it rotates):
+/// (rotated credentials as JSON, `{"id","error"}` for each failure).
+pub async fn rotate_all(
+    store: &dyn Store,
+    now: i64,
+) -> Result<(Vec<serde_json::Value>, Vec<serde_json::Value>), OpError> {
+    let (mut rotated, mut failed) = (Vec::new(), Vec::new());
+    for r in store.list_resellers().await? {
+        match rotate_keys(store, &r.id, now).await {
+            Ok(c) => rotated.push(c.json()),
+            Err(e) => failed.push(serde_json::json!({"id": r.id, "error": e.to_string()})),
+        }
+    }
+    Ok((rotated, failed))
+}
+
 pub async fn rotate_keys(store: &dyn Store, id: &str, now: i64) -> Result<Credentials, OpError> {
     let creds = Credentials {
         id: id.to_owned(),

@@ -446,12 +446,24 @@ impl Store for SqliteStore {
     }
     async fn claim_notices(
         &self,
+        channel: &str,
         now: i64,
         limit: u32,
         lease_ms: i64,
     ) -> Result<Vec<Notice>, StoreError> {
-        self.write(move |c| notify::claim(c, now, limit, lease_ms))
+        let channel = channel.to_owned();
+        self.write(move |c| notify::claim(c, &channel, now, limit, lease_ms))
             .await
+    }
+    async fn subscribe(&self, s: Subscriber, confirmation: Fanout) -> Result<(), StoreError> {
+        self.write(move |c| {
+            notify::save_subscriber(c, &s)?;
+            notify::enqueue(c, &confirmation).map(|_| ())
+        })
+        .await
+    }
+    async fn prune_notices(&self, before: i64) -> Result<usize, StoreError> {
+        self.write(move |c| notify::prune(c, before)).await
     }
     async fn release_notices(&self, now: i64) -> Result<usize, StoreError> {
         self.write(move |c| notify::release(c, now)).await

@@ -144,18 +144,20 @@ pub(crate) fn enqueue(c: &Connection, f: &Fanout) -> Result<usize, StoreError> {
 /// Claims due notices (and ones whose lease ran out) for `lease_ms`.
 pub(crate) fn claim(
     c: &Connection,
+    channel: &str,
     now: i64,
     limit: u32,
     lease_ms: i64,
 ) -> Result<Vec<Notice>, StoreError> {
+    // Messages to one person (alerts, reports, confirmations) go before a subscriber fan-out.
     let mut st = c.prepare_cached(
         "SELECT n.id, n.msg_id, n.channel, n.target, n.topic, n.unsub, n.attempts, n.created_at,
                 b.kind, b.subject, b.text, b.html, b.payload
          FROM notices n JOIN notice_bodies b ON b.id = n.body_id
-         WHERE n.status IN ('pending', 'sending') AND n.next_at <= ?1
-         ORDER BY n.next_at, n.id LIMIT ?2",
+         WHERE n.channel = ?3 AND n.status IN ('pending', 'sending') AND n.next_at <= ?1
+         ORDER BY n.unsub IS NOT NULL, n.next_at, n.id LIMIT ?2",
     )?;
-    let rows = st.query_map(params![now, limit], |r| {
+    let rows = st.query_map(params![now, limit, channel], |r| {
         Ok(Notice {
             id: r.get(0)?,
             msg_id: r.get(1)?,
@@ -306,7 +308,7 @@ pub(crate) fn manual_review(
 ) -> Result<Vec<(String, String, i64)>, StoreError> {
     let mut st = c.prepare_cached(
         "SELECT id, ref_id, updated_at FROM orders WHERE stage = 'manual_review'
-         ORDER BY updated_at LIMIT ?1",
+         ORDER BY updated_at DESC LIMIT ?1",
     )?;
     let rows = st.query_map(params![limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -333,4 +335,20 @@ pub(crate) fn release(c: &Connection, now: i64) -> Result<usize, StoreError> {
         "UPDATE notices SET status = 'pending', next_at = MIN(next_at, ?1) WHERE status = 'sending'",
     )?
     .execute(params![now])?)
+}
+
+/// Deletes delivered and dead notices finished before `before`, and bodies no notice uses.
+pub(crate) fn prune(c: &Connection, before: i64) -> Result<usize, StoreError> {
+    let n = c
+        .prepare_cached(
+            "DELETE FROM notices WHERE status IN ('delivered', 'dead')
+             AND COALESCE(delivered_at, next_at) < ?1",
+        )?
+        .execute(params![before])?;
+    c.prepare_cached(
+        "DELETE FROM notice_bodies WHERE created_at < ?1
+         AND NOT EXISTS (SELECT 1 FROM notices WHERE notices.body_id = notice_bodies.id)",
+    )?
+    .execute(params![before])?;
+    Ok(n)
 }

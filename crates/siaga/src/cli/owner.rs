@@ -70,11 +70,16 @@ pub async fn reseller(cfg: &Path, cmd: ResellerCmd) -> anyhow::Result<()> {
             );
         }
         ResellerCmd::RotateKeys { all: true, .. } => {
-            let mut out = Vec::new();
-            for r in store.list_resellers().await? {
-                out.push(ops::rotate_keys(store.as_ref(), &r.id, now).await?.json());
+            let (rotated, failed) = ops::rotate_all(store.as_ref(), now).await?;
+            // Every new credential is printed, even when some rotations failed.
+            print(&Value::Array(rotated));
+            if !failed.is_empty() {
+                anyhow::bail!(
+                    "{} reseller(s) not rotated: {}",
+                    failed.len(),
+                    Value::Array(failed)
+                );
             }
-            print(&Value::Array(out));
         }
         ResellerCmd::RotateKeys {
             id: None,

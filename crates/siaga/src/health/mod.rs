@@ -420,6 +420,22 @@ impl Health {
                 .unwrap_or(false)
     }
 
+    /// Whether `supplier`'s circuit is closed now (healthy and proven).
+    pub fn circuit_closed(&self, supplier: &str) -> bool {
+        let Some((sup, st)) = self.suppliers.get(supplier) else {
+            return false;
+        };
+        let Ok(mut st) = st.lock() else {
+            return false;
+        };
+        let (state, t) = st.breaker.state(self.now());
+        if let Some(t) = t {
+            let ev = st.samples.clone();
+            self.persist_transition(&sup.id, &t, &ev);
+        }
+        state == BreakerState::Closed
+    }
+
     /// Whether `supplier` is inside a maintenance window now (configured, announced, or a
     /// cut-off learnt from its price list).
     pub fn in_window(&self, supplier: &str) -> bool {

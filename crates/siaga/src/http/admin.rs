@@ -120,16 +120,8 @@ pub async fn rotate_keys(
 /// `POST /admin/api/resellers/rotate-keys`: every reseller at once (after a security
 /// incident); answers the new credentials of each, shown once.
 pub async fn rotate_all_keys(State(app): State<Arc<App>>, _: Admin) -> Result<Response, ApiError> {
-    let now = app.now();
-    let mut out = Vec::new();
-    for r in app.store.list_resellers().await? {
-        out.push(
-            ops::rotate_keys(app.store.as_ref(), &r.id, now)
-                .await?
-                .json(),
-        );
-    }
-    Ok(Json(json!({"rotated": out})).into_response())
+    let (rotated, failed) = ops::rotate_all(app.store.as_ref(), app.now()).await?;
+    Ok(Json(json!({"rotated": rotated, "failed": failed})).into_response())
 }
 
 /// `GET /admin/api/notifications`: subscribers by status and the notice outbox by channel

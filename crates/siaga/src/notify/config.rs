@@ -68,9 +68,9 @@ fn default_tg_rate() -> u32 {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookCfg {
-    /// A short name; notices name their webhook by it (defaults to the URL).
-    #[serde(default)]
-    pub name: Option<String>,
+    /// A short name; queued notices name their webhook by it, so its URL (often a secret,
+    /// as Slack's and Discord's are) is never stored and can change.
+    pub name: String,
     pub url: String,
     /// `whsec_...` Standard Webhooks secret, from the environment.
     #[serde(default)]
@@ -309,7 +309,10 @@ pub fn validate(
                 ));
             }
         }
-        let name = w.name.clone().unwrap_or_else(|| w.url.clone());
+        let name = w.name.trim().to_owned();
+        if name.is_empty() || name.len() > 64 {
+            return Err((key("name"), "must be 1 to 64 characters".into()));
+        }
         if hooks.iter().any(|h: &Webhook| h.name == name) {
             return Err((key("name"), format!("webhook name {name:?} is used twice")));
         }

@@ -60,6 +60,24 @@ impl Channels {
     }
 }
 
+/// One channel's claims: its own in-flight bound, so a big email fan-out never holds up
+/// webhooks or Telegram, and a claimed email waits at most ~2 s for its rate limit.
+struct Lane {
+    channel: &'static str,
+    slots: Arc<Semaphore>,
+    cap: usize,
+}
+
+impl Lane {
+    fn new(channel: &'static str, cap: usize) -> Lane {
+        Lane {
+            channel,
+            slots: Arc::new(Semaphore::new(cap)),
+            cap,
+        }
+    }
+}
+
 pub async fn deliverer(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
     let channels = match Channels::new(&app) {
         Ok(c) => Arc::new(c),
@@ -72,48 +90,73 @@ pub async fn deliverer(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
     if let Err(e) = app.store.release_notices(app.now()).await {
         tracing::error!(error = %e, "cannot release claimed notices");
     }
-    let slots = Arc::new(Semaphore::new(MAX_INFLIGHT));
+    let email_cap = app
+        .settings
+        .notify
+        .smtp
+        .as_ref()
+        .map(|s| (s.per_second as usize * 2).clamp(s.pool as usize, MAX_INFLIGHT))
+        .unwrap_or(16);
+    let lanes = [
+        Lane::new("email", email_cap),
+        Lane::new("webhook", 64),
+        Lane::new("telegram", 16),
+    ];
     let mut tick = tokio::time::interval(POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = app.notify_kick.notified() => {}
-            _ = shutdown.changed() => return,
+            _ = shutdown.changed() => break,
         }
-        loop {
-            let free = slots.available_permits();
-            if free == 0 {
-                break;
+        for lane in &lanes {
+            claim_lane(&app, &channels, lane).await;
+        }
+    }
+    // Let sends in flight finish and be recorded, so a restart does not repeat them.
+    for lane in &lanes {
+        let _ = tokio::time::timeout(
+            Duration::from_secs(10),
+            lane.slots.acquire_many(lane.cap as u32),
+        )
+        .await;
+    }
+}
+
+async fn claim_lane(app: &Arc<App>, channels: &Arc<Channels>, lane: &Lane) {
+    loop {
+        let want = lane.slots.available_permits().min(128);
+        if want == 0 {
+            return;
+        }
+        let items = match app
+            .store
+            .claim_notices(lane.channel, app.now(), want as u32, LEASE_MS)
+            .await
+        {
+            Ok(items) => items,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the notice outbox");
+                return;
             }
-            let items = match app
-                .store
-                .claim_notices(app.now(), free.min(128) as u32, LEASE_MS)
-                .await
-            {
-                Ok(items) => items,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot read the notice outbox");
-                    break;
-                }
+        };
+        let more = items.len() == want;
+        for n in items {
+            let Ok(permit) = lane.slots.clone().acquire_owned().await else {
+                return;
             };
-            let more = items.len() == free.min(128);
-            for n in items {
-                let Ok(permit) = slots.clone().acquire_owned().await else {
-                    return;
-                };
-                let (app, channels) = (app.clone(), channels.clone());
-                tokio::spawn(async move {
-                    let id = n.id;
-                    if let Err(e) = deliver(&app, &channels, n).await {
-                        tracing::error!(notice = id, error = %e, "notice bookkeeping failed");
-                    }
-                    drop(permit);
-                });
-            }
-            if !more {
-                break;
-            }
+            let (app, channels) = (app.clone(), channels.clone());
+            tokio::spawn(async move {
+                let id = n.id;
+                if let Err(e) = deliver(&app, &channels, n).await {
+                    tracing::error!(notice = id, error = %e, "notice bookkeeping failed");
+                }
+                drop(permit);
+            });
+        }
+        if !more {
+            return;
         }
     }
 }

@@ -142,14 +142,16 @@ pub fn security(i: &Incident, u: &IncidentUpdate, public_url: &str) -> NoticeBod
     body("incident.security", subject, &id, &en, Some(link), payload)
 }
 
-/// Announced maintenance: `phase` is `scheduled`, `started` or `completed`.
+/// Announced maintenance: `phase` is `scheduled`, `started` or `completed`; `routed` are
+/// the groups whose orders go to a backup supplier meanwhile, `held` the ones that wait.
 pub fn maintenance(
     w: &MaintenanceWindow,
     phase: &str,
-    components: &[String],
-    has_backup: bool,
+    routed: &[String],
+    held: &[String],
     public_url: &str,
 ) -> NoticeBody {
+    let components: Vec<String> = routed.iter().chain(held).cloned().collect();
     let comps = components.join(", ");
     let when = format!("{} – {}", wib(w.starts_at), wib(w.ends_at));
     let (head_id, head_en) = match phase {
@@ -157,34 +159,33 @@ pub fn maintenance(
         "started" => ("Pemeliharaan dimulai", "Maintenance started"),
         _ => ("Pemeliharaan selesai", "Maintenance completed"),
     };
-    let (what_id, what_en) = match (phase, has_backup) {
-        ("completed", _) => (
-            "Layanan kembali normal.".to_string(),
-            "Service is back to normal.".to_string(),
-        ),
-        (_, true) => (
-            "Pesanan dialihkan ke pemasok cadangan selama pemeliharaan.".to_string(),
-            "Orders are routed to a backup supplier during the maintenance.".to_string(),
-        ),
-        (_, false) => (
-            "Pesanan yang masuk selama pemeliharaan ditahan dan diproses otomatis setelahnya, \
-             atau dikembalikan dananya jika waktu tunggunya habis."
-                .to_string(),
-            "Orders placed during the maintenance are held and processed automatically \
-             afterwards, or refunded if their wait runs out."
-                .to_string(),
-        ),
-    };
-    let id = vec![
-        format!("{head_id}: {comps}"),
-        format!("Waktu: {when}"),
-        what_id,
-    ];
-    let en = vec![
-        format!("{head_en}: {comps}"),
-        format!("When: {when}"),
-        what_en,
-    ];
+    let mut id = vec![format!("{head_id}: {comps}"), format!("Waktu: {when}")];
+    let mut en = vec![format!("{head_en}: {comps}"), format!("When: {when}")];
+    if phase == "completed" {
+        id.push("Layanan kembali normal.".into());
+        en.push("Service is back to normal.".into());
+    } else {
+        if !routed.is_empty() {
+            id.push(format!(
+                "{}: pesanan dialihkan ke pemasok cadangan selama pemeliharaan.",
+                routed.join(", ")
+            ));
+            en.push(format!(
+                "{}: orders are routed to a backup supplier during the maintenance.",
+                routed.join(", ")
+            ));
+        }
+        if !held.is_empty() {
+            id.push(format!(
+                "{}: pesanan yang masuk selama pemeliharaan ditahan dan diproses otomatis setelahnya, atau dikembalikan dananya jika waktu tunggunya habis.",
+                held.join(", ")
+            ));
+            en.push(format!(
+                "{}: orders placed during the maintenance are held and processed automatically afterwards, or refunded if their wait runs out.",
+                held.join(", ")
+            ));
+        }
+    }
     let payload = json!({
         "maintenance": {
             "id": w.id.to_string(),
@@ -271,8 +272,14 @@ fn evidence_lines(events: &[SupplierEvent]) -> Vec<String> {
                 }
                 out.push(parts.join(" "));
             }
-        } else if e.kind != "breaker" {
-            out.push(format!("{} {} {}", wib(e.at), e.kind, e.detail));
+        } else if e.kind == "config_error" {
+            // Only what the supplier itself told us; never our prices, balances or ids.
+            out.push(format!(
+                "{} config_error rc={} message={}",
+                crate::clock::rfc3339(e.at),
+                detail.get("rc").and_then(Value::as_str).unwrap_or("-"),
+                detail.get("message").and_then(Value::as_str).unwrap_or("-")
+            ));
         }
     }
     out.sort();

@@ -122,7 +122,11 @@ pub async fn subscribe(State(app): State<Arc<App>>, headers: HeaderMap, body: By
     }
 }
 
-async fn subscribe_inner(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<bool, ApiError> {
+async fn subscribe_inner(
+    app: &Arc<App>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<bool, ApiError> {
     let req = parse(app, headers, body)?;
     if app.settings.notify.smtp.is_none() {
         return Err(ApiError::new(
@@ -132,19 +136,28 @@ async fn subscribe_inner(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<
             "email subscriptions are not available here (SMTP is not configured)",
         ));
     }
+    let form = req.form;
+    // The answer is the same, and as fast, whether or not the address is known: the work
+    // happens after it.
+    let app = app.clone();
+    tokio::spawn(async move {
+        if let Err(e) = register(&app, req).await {
+            tracing::error!(error = %e, "subscription not recorded");
+        }
+    });
+    Ok(form)
+}
+
+/// Records a subscription request and queues its confirmation email, atomically.
+async fn register(app: &App, req: Request) -> Result<(), siaga_store::StoreError> {
     let now = app.now();
-    let existing = app
-        .store
-        .subscriber_by("email", &req.email)
-        .await
-        .map_err(ApiError::internal)?;
-    let mut sub = match existing {
-        Some(s) if s.status == "confirmed" => return Ok(req.form),
+    let mut sub = match app.store.subscriber_by("email", &req.email).await? {
+        Some(s) if s.status == "confirmed" => return Ok(()),
         Some(s)
             if s.status == "pending"
                 && now - s.confirm_sent_at < app.settings.notify.confirm_resend_ms =>
         {
-            return Ok(req.form)
+            return Ok(())
         }
         Some(s) => s,
         None => Subscriber {
@@ -170,22 +183,16 @@ async fn subscribe_inner(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<
     let body = super::render::confirm(&link, &sub.components);
     let topic = format!("confirm:{}:{}", sub.id, &confirm[..8]);
     let notice = super::notice("email", &sub.email, &topic, None);
-    app.store
-        .save_subscriber(sub)
-        .await
-        .map_err(ApiError::internal)?;
-    app.store
-        .enqueue_notices(siaga_store::Fanout {
-            body,
-            notices: vec![notice],
-            marks: Vec::new(),
-            coalesce_ms: 0,
-            now,
-        })
-        .await
-        .map_err(ApiError::internal)?;
+    let fanout = siaga_store::Fanout {
+        body,
+        notices: vec![notice],
+        marks: Vec::new(),
+        coalesce_ms: 0,
+        now,
+    };
+    app.store.subscribe(sub, fanout).await?;
     app.notify_kick.notify_one();
-    Ok(req.form)
+    Ok(())
 }
 
 /// `GET /subscribe/confirm/{token}`

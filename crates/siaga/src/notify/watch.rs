@@ -19,16 +19,29 @@ use crate::app::App;
 const TICK: Duration = Duration::from_secs(1);
 /// How often the owner is told that the store is failing (sent directly, not queued).
 const STORE_ALERT_EVERY_MS: i64 = 600_000;
+/// Delivered and dead notices are kept this long (the admin API counts them), then pruned.
+const KEEP_MS: i64 = 30 * 86_400_000;
+const PRUNE_EVERY_MS: i64 = 3_600_000;
 
 pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
     let channels = Channels::new(&app).ok();
     let mut last_store_alert = i64::MIN / 2;
+    let mut last_prune = i64::MIN / 2;
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = shutdown.changed() => return,
+        }
+        let now = app.now();
+        if now - last_prune >= PRUNE_EVERY_MS {
+            last_prune = now;
+            match app.store.prune_notices(now - KEEP_MS).await {
+                Ok(n) if n > 0 => tracing::info!(notices = n, "old notices pruned"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot prune notices"),
+            }
         }
         if let Err(e) = step(&app).await {
             tracing::error!(error = %e, "notifier cannot read or write the store");
@@ -132,20 +145,30 @@ async fn security(
     Ok(())
 }
 
-/// The product groups that route through `supplier`, and whether each of their products
-/// has a route through another supplier.
-fn affected(app: &App, supplier: &str) -> (Vec<String>, bool) {
-    let mut groups: Vec<String> = Vec::new();
-    let mut backup = true;
+/// The product groups that route through `supplier`: those whose every product has a route
+/// through another supplier (routed to a backup meanwhile), and the others (held).
+fn affected(app: &App, supplier: &str) -> (Vec<String>, Vec<String>) {
+    let mut groups: Vec<(String, bool)> = Vec::new();
     for p in &app.settings.products {
         if p.routes.iter().any(|r| r.supplier == supplier) {
-            if !groups.contains(&p.group) {
-                groups.push(p.group.clone());
+            let backup = p.routes.iter().any(|r| r.supplier != supplier);
+            match groups.iter_mut().find(|(g, _)| *g == p.group) {
+                Some((_, b)) => *b &= backup,
+                None => groups.push((p.group.clone(), backup)),
             }
-            backup &= p.routes.iter().any(|r| r.supplier != supplier);
         }
     }
-    (groups, backup)
+    let routed = groups
+        .iter()
+        .filter(|(_, b)| *b)
+        .map(|(g, _)| g.clone())
+        .collect();
+    let held = groups
+        .iter()
+        .filter(|(_, b)| !*b)
+        .map(|(g, _)| g.clone())
+        .collect();
+    (routed, held)
 }
 
 async fn maintenance(app: &App, after: i64) -> Result<(), StoreError> {
@@ -155,12 +178,15 @@ async fn maintenance(app: &App, after: i64) -> Result<(), StoreError> {
     // The cursor follows ids: take new windows in id order, whatever their start times.
     windows.sort_by_key(|w| w.id);
     for w in windows {
-        let (components, backup) = affected(app, &w.supplier_id);
+        let (routed, held) = affected(app, &w.supplier_id);
+        let components: Vec<String> = routed.iter().chain(&held).cloned().collect();
+        let key = |phase: &str| format!("maint:{}:{phase}", w.id);
         if w.id > after {
-            let done = vec![("cursor:maint".to_string(), w.id.to_string())];
+            let mut done = vec![("cursor:maint".to_string(), w.id.to_string())];
             if w.ends_at > now && !components.is_empty() {
-                let body = render::maintenance(&w, "scheduled", &components, backup, url);
-                let topic = format!("maint:{}:scheduled", w.id);
+                done.push((key("scheduled"), "sent".into()));
+                let body = render::maintenance(&w, "scheduled", &routed, &held, url);
+                let topic = key("scheduled");
                 announce(
                     app,
                     &topic,
@@ -179,10 +205,9 @@ async fn maintenance(app: &App, after: i64) -> Result<(), StoreError> {
         if components.is_empty() {
             continue;
         }
-        let started = format!("maint:{}:started", w.id);
-        let completed = format!("maint:{}:completed", w.id);
+        let (started, completed) = (key("started"), key("completed"));
         if now >= w.starts_at && now < w.ends_at && mark(app, &started).await?.is_none() {
-            let body = render::maintenance(&w, "started", &components, backup, url);
+            let body = render::maintenance(&w, "started", &routed, &held, url);
             let done = vec![(started.clone(), "sent".to_string())];
             announce(
                 app,
@@ -194,11 +219,12 @@ async fn maintenance(app: &App, after: i64) -> Result<(), StoreError> {
             )
             .await?;
         }
-        if now >= w.ends_at
-            && mark(app, &started).await?.is_some()
-            && mark(app, &completed).await?.is_none()
-        {
-            let body = render::maintenance(&w, "completed", &components, backup, url);
+        // "Completed" follows whatever was told (a window missed while siaga was down still
+        // gets its end), and nothing if nothing was.
+        let told =
+            mark(app, &started).await?.is_some() || mark(app, &key("scheduled")).await?.is_some();
+        if now >= w.ends_at && told && mark(app, &completed).await?.is_none() {
+            let body = render::maintenance(&w, "completed", &routed, &held, url);
             let done = vec![(completed.clone(), "sent".to_string())];
             announce(
                 app,
@@ -266,16 +292,7 @@ async fn event_alert(
             };
             marks.push((outage_key, String::new()));
             recovery_note(app, s, since, e.at).await?;
-            (
-                format!("alert:supplier:{s}"),
-                render::alert(
-                    "supplier_recovered",
-                    format!("Pemasok {s} pulih / Supplier {s} recovered"),
-                    format!("Pemasok {s} kembali normal sejak {}.", crate::status::worker::wib(e.at)),
-                    format!("Supplier {s} is healthy again since {}.", crate::status::worker::wib(e.at)),
-                    detail,
-                ),
-            )
+            (format!("alert:supplier:{s}"), recovered_alert(s, e.at, detail))
         }
         ("low_balance", _) => (
             format!("alert:balance:{s}"),
@@ -357,13 +374,23 @@ async fn manual_review(app: &App) -> Result<(), StoreError> {
 async fn outage_reports(app: &App) -> Result<(), StoreError> {
     let now = app.now();
     for s in &app.settings.suppliers {
-        let Some(contact) = &s.contact_email else {
-            continue;
-        };
-        let Some(since) = mark(app, &format!("outage:{}", s.id))
+        let outage_key = format!("outage:{}", s.id);
+        let Some(since) = mark(app, &outage_key)
             .await?
             .and_then(|v| v.parse::<i64>().ok())
         else {
+            continue;
+        };
+        // The breaker lives in memory: after a restart, or if its "closed" event was lost,
+        // the live circuit says the outage is over.
+        if app.health.circuit_closed(&s.id) {
+            recovery_note(app, &s.id, since, now).await?;
+            let body = recovered_alert(&s.id, now, json!({"reason": "circuit closed"}));
+            let topic = format!("alert:supplier:{}", s.id);
+            alert_owner(app, &topic, body, vec![(outage_key, String::new())]).await?;
+            continue;
+        }
+        let Some(contact) = &s.contact_email else {
             continue;
         };
         let report_key = format!("report:{}", s.id);
@@ -440,12 +467,29 @@ async fn recovery_note(
         .enqueue_notices(siaga_store::Fanout {
             body: render::recovery_note(supplier, since, until),
             notices: vec![notice("email", &contact, &topic, None)],
-            marks: Vec::new(),
+            // Written with the note: a replayed event does not send it twice.
+            marks: vec![(format!("report:{supplier}"), format!("recovered:{since}"))],
             coalesce_ms: 0,
             now: app.now(),
         })
         .await?;
     Ok(())
+}
+
+fn recovered_alert(s: &str, at: i64, detail: serde_json::Value) -> siaga_store::NoticeBody {
+    render::alert(
+        "supplier_recovered",
+        format!("Pemasok {s} pulih / Supplier {s} recovered"),
+        format!(
+            "Pemasok {s} kembali normal sejak {}.",
+            crate::status::worker::wib(at)
+        ),
+        format!(
+            "Supplier {s} is healthy again since {}.",
+            crate::status::worker::wib(at)
+        ),
+        detail,
+    )
 }
 
 /// The store is failing: tell the owner directly (the outbox lives in the store).
