@@ -173,6 +173,24 @@ pub fn classify_reply(http_status: u16, body: &[u8], expect_ref: Option<&str>) -
     let rc = text(&data["rc"]);
     let sn = text(&data["sn"]).unwrap_or_default();
     reply.outcome = DIGIFLAZZ.classify(status.as_deref(), rc.as_deref(), &sn);
+    // A reply that does not name our reference is trusted only when it says the request was
+    // refused before anything could happen (credentials, deposit, maintenance); a success,
+    // a pending or any other failure without our ref_id is settled by inquiry instead.
+    let named = text(&data["ref_id"]).is_some_and(|r| !r.is_empty());
+    if expect_ref.is_some() && !named {
+        let refused_upfront = matches!(
+            reply.outcome,
+            Outcome::Failed(
+                FailReason::Config | FailReason::SupplierBalance | FailReason::Maintenance
+            )
+        );
+        if !refused_upfront {
+            reply.outcome = Outcome::Unknown;
+            reply.rc = rc;
+            reply.message = Some("reply does not name our ref_id".into());
+            return reply;
+        }
+    }
     reply.rc = rc;
     reply.message = text(&data["message"]);
     reply.supplier_balance = integer(&data["buyer_last_saldo"]);
@@ -315,6 +333,23 @@ mod tests {
         assert_eq!(
             classify_reply(200, b"{\"data\":[]}", Some("A1")).outcome,
             Outcome::Unknown
+        );
+        // Without our ref_id only an up-front refusal is believed.
+        let no_ref_ok = br#"{"data":{"status":"Sukses","rc":"00","sn":"123"}}"#;
+        assert_eq!(
+            classify_reply(200, no_ref_ok, Some("A1")).outcome,
+            Outcome::Unknown
+        );
+        let no_ref_gagal = br#"{"data":{"ref_id":"","status":"Gagal","rc":"54","sn":""}}"#;
+        assert_eq!(
+            classify_reply(200, no_ref_gagal, Some("A1")).outcome,
+            Outcome::Unknown
+        );
+        let no_ref_saldo =
+            br#"{"data":{"status":"Gagal","rc":"44","message":"Saldo tidak cukup"}}"#;
+        assert_eq!(
+            classify_reply(200, no_ref_saldo, Some("A1")).outcome,
+            Outcome::Failed(FailReason::SupplierBalance)
         );
     }
 

@@ -2,7 +2,7 @@
 //! Standard Webhooks, retried with exponential back-off until a 2xx or the give-up age.
 //! A restart loses nothing: the outbox row stays `pending` until a delivery succeeds.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,8 +15,18 @@ use crate::webhook;
 
 const POLL: Duration = Duration::from_millis(250);
 
+/// Which outbox rows are being delivered, and which finished since a given poll began: a
+/// poll that read a row just before its delivery was recorded must not send it again.
+#[derive(Default)]
+struct Tracker {
+    inflight: HashSet<i64>,
+    /// Row id → the number of the newest poll that had started when its delivery finished.
+    finished: HashMap<i64, u64>,
+    polls: u64,
+}
+
 pub async fn deliverer(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
-    let inflight: Arc<Mutex<HashSet<i64>>> = Arc::default();
+    let tracker: Arc<Mutex<Tracker>> = Arc::default();
     let mut tick = tokio::time::interval(POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -25,6 +35,16 @@ pub async fn deliverer(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
             _ = app.outbox_kick.notified() => {}
             _ = shutdown.changed() => return,
         }
+        let poll = match tracker.lock() {
+            Ok(mut t) => {
+                t.polls += 1;
+                let p = t.polls;
+                // Deliveries finished before the previous poll began cannot be in this read.
+                t.finished.retain(|_, at| *at + 1 >= p);
+                p
+            }
+            Err(_) => return,
+        };
         let items = match app.store.due_outbox(app.now(), 256).await {
             Ok(items) => items,
             Err(e) => {
@@ -33,21 +53,26 @@ pub async fn deliverer(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
             }
         };
         for item in items {
-            let fresh = inflight
+            let fresh = tracker
                 .lock()
-                .map(|mut s| s.insert(item.id))
+                .map(|mut t| {
+                    let finished_since = t.finished.get(&item.id).is_some_and(|at| *at >= poll);
+                    !finished_since && t.inflight.insert(item.id)
+                })
                 .unwrap_or(false);
             if !fresh {
                 continue;
             }
-            let (app, inflight) = (app.clone(), inflight.clone());
+            let (app, tracker) = (app.clone(), tracker.clone());
             tokio::spawn(async move {
                 let id = item.id;
                 if let Err(e) = deliver(&app, item).await {
                     tracing::error!(outbox = id, error = %e, "callback bookkeeping failed");
                 }
-                if let Ok(mut s) = inflight.lock() {
-                    s.remove(&id);
+                if let Ok(mut t) = tracker.lock() {
+                    t.inflight.remove(&id);
+                    let now = t.polls;
+                    t.finished.insert(id, now);
                 }
             });
         }
