@@ -22,8 +22,8 @@ use tokio::sync::{watch, Notify};
 use crate::app::{self, App};
 use crate::clock::SystemClock;
 use crate::config::{
-    CallbacksCfg, DestinationRule, HealthCfg, OrdersCfg, Product, Route, Settings, StatusCfg,
-    Supplier,
+    CallbacksCfg, DestinationRule, HealthCfg, LimitsCfg, OrdersCfg, Product, Route, Settings,
+    StatusCfg, Supplier,
 };
 use crate::ops;
 
@@ -220,6 +220,7 @@ async fn rig() -> anyhow::Result<Rig> {
         status: StatusCfg::default(),
         strategy: Strategy::Priority,
         explore_share: 0.0,
+        limits: bench_limits(),
     };
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&settings.store_path)?);
     let arrivals = Arc::new(Arrivals::default());
@@ -251,6 +252,19 @@ async fn rig() -> anyhow::Result<Rig> {
     })
 }
 
+/// The limits stay on (their cost is measured) but high enough that one key and one
+/// address never hit them.
+fn bench_limits() -> LimitsCfg {
+    LimitsCfg {
+        per_key_per_s: 10_000_000,
+        per_key_burst: 10_000_000,
+        per_ip_per_s: 10_000_000,
+        per_ip_burst: 10_000_000,
+        max_inflight_orders: 4_096,
+        ..LimitsCfg::default()
+    }
+}
+
 /// Requests per second of the same HTTP stack answering a fixed body.
 async fn baseline(duration: Duration) -> anyhow::Result<f64> {
     let app = axum::Router::new().route(
@@ -259,7 +273,9 @@ async fn baseline(duration: Duration) -> anyhow::Result<f64> {
     );
     let l = TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}/v1/orders", l.local_addr()?);
-    let server = tokio::spawn(async move { axum::serve(l, app).await });
+    let server = tokio::spawn(async move {
+        crate::http::serve::serve_router(app, l, &bench_limits(), std::future::pending()).await
+    });
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(CONCURRENCY * 2)
         .build()?;

@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 use siaga::app::{self, App};
 use siaga::clock::{Clock, ManualClock, SystemClock};
 use siaga::config::{
-    CallbacksCfg, DestinationRule, HealthCfg, OrdersCfg, Product, Route, Settings, StatusCfg,
-    Supplier,
+    CallbacksCfg, DestinationRule, HealthCfg, LimitsCfg, OrdersCfg, Product, Route, Settings,
+    StatusCfg, Supplier,
 };
 use siaga_domain::routing::Strategy;
 use siaga_domain::window::Window;
@@ -56,6 +56,8 @@ pub struct Opts {
     pub windows: Vec<(usize, Window)>,
     /// A clock the test moves by hand (default: the system clock).
     pub clock: Option<Arc<ManualClock>>,
+    /// Overload limits (default: high enough that no test is limited by accident).
+    pub limits: LimitsCfg,
 }
 
 impl Default for Opts {
@@ -96,6 +98,15 @@ impl Default for Opts {
             low_balance_rupiah: None,
             windows: Vec::new(),
             clock: None,
+            limits: LimitsCfg {
+                per_key_per_s: 100_000,
+                per_key_burst: 100_000,
+                per_ip_per_s: 100_000,
+                per_ip_burst: 100_000,
+                status_per_ip_per_s: 100_000,
+                status_per_ip_burst: 100_000,
+                ..LimitsCfg::default()
+            },
         }
     }
 }
@@ -251,6 +262,7 @@ impl TestApp {
             status: o.status.clone(),
             strategy: o.strategy,
             explore_share: 0.05,
+            limits: o.limits.clone(),
         };
         let store = Arc::new(SqliteStore::open(&db).unwrap());
         let clock: Arc<dyn Clock> = match &o.clock {

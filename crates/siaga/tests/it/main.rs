@@ -7,5 +7,7 @@ mod crash;
 mod failover;
 mod harness;
 mod health;
+mod metrics;
 mod orders;
+mod overload;
 mod status;
