@@ -33,6 +33,8 @@ pub struct App {
     pub status: crate::status::worker::StatusBoard,
     /// When each supplier's price list was last fetched (Digiflazz allows once per 5 min).
     pub last_price_sync: Mutex<HashMap<String, i64>>,
+    /// Overload protection: rate limiters and the bound on orders taken at once.
+    pub limits: crate::http::limit::Limits,
 }
 
 impl App {
@@ -64,6 +66,7 @@ impl App {
         let metrics = Arc::new(Metrics::new());
         let health = Health::new(&settings, store.clone(), clock.clone(), metrics.clone());
         Ok(Arc::new(App {
+            limits: crate::http::limit::Limits::new(&settings.limits),
             health,
             metrics,
             status: Default::default(),
@@ -100,7 +103,7 @@ impl App {
 pub async fn run(
     app: Arc<App>,
     listener: TcpListener,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let rx = app
         .kick_rx
@@ -125,11 +128,7 @@ pub async fn run(
         shutdown.clone(),
     ));
     let notifier = tokio::spawn(crate::notify::watch::run(app.clone(), shutdown.clone()));
-    let router = crate::http::router(app.clone());
-    let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
-        let _ = shutdown.wait_for(|v| *v).await;
-    });
-    serve.await?;
+    crate::http::serve::serve(app.clone(), listener, shutdown).await?;
     dispatcher.abort();
     deliverer.abort();
     upkeep.abort();

@@ -29,6 +29,8 @@ pub struct Config {
     pub routing: RoutingCfg,
     #[serde(default)]
     pub health: HealthCfg,
+    #[serde(default)]
+    pub limits: LimitsCfg,
     // Sections read by features still being built; accepted so a full config loads.
     #[serde(default)]
     pub status: StatusCfg,
@@ -177,6 +179,57 @@ impl Default for HealthCfg {
             breaker_open_base_ms: 5_000,
             breaker_open_max_ms: 300_000,
             price_sync_interval_s: 300,
+        }
+    }
+}
+
+/// Overload protection (SPEC 15): GCRA rate limits (a rate per second and a burst; a rate of
+/// 0 turns that limit off), a bound on orders being taken at once, and socket timeouts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsCfg {
+    /// Requests per API key on `/v1` (a sustained rate; `per_key_burst` at once).
+    pub per_key_per_s: u32,
+    pub per_key_burst: u32,
+    /// Requests per client IP on `/v1`, `/openapi.json` and `/admin`.
+    pub per_ip_per_s: u32,
+    pub per_ip_burst: u32,
+    /// The public status page (`/`, `/history`, `/incidents/..`, `/api/v2/..`): per client IP,
+    /// and for all clients together. Its own limiters, so a flood on one side leaves the
+    /// other standing.
+    pub status_per_ip_per_s: u32,
+    pub status_per_ip_burst: u32,
+    pub status_total_per_s: u32,
+    pub status_total_burst: u32,
+    /// `POST /v1/orders` being taken at once; beyond it `503 overloaded` with `Retry-After`.
+    pub max_inflight_orders: u32,
+    /// Open client connections; beyond it new ones wait in the kernel's accept queue.
+    pub max_connections: u32,
+    /// The request line and headers must arrive within this; it also closes idle
+    /// keep-alive connections.
+    pub header_read_timeout_ms: u64,
+    /// A whole request, body included, must be answered within this.
+    pub request_timeout_ms: u64,
+    /// A socket on which no byte moves (either way) this long is closed.
+    pub socket_idle_timeout_ms: u64,
+}
+
+impl Default for LimitsCfg {
+    fn default() -> Self {
+        LimitsCfg {
+            per_key_per_s: 100,
+            per_key_burst: 200,
+            per_ip_per_s: 300,
+            per_ip_burst: 600,
+            status_per_ip_per_s: 20,
+            status_per_ip_burst: 60,
+            status_total_per_s: 2_000,
+            status_total_burst: 4_000,
+            max_inflight_orders: 512,
+            max_connections: 4_096,
+            header_read_timeout_ms: 10_000,
+            request_timeout_ms: 30_000,
+            socket_idle_timeout_ms: 60_000,
         }
     }
 }
@@ -363,6 +416,7 @@ pub struct Settings {
     pub strategy: Strategy,
     pub explore_share: f64,
     pub notify: crate::notify::config::NotifySettings,
+    pub limits: LimitsCfg,
 }
 
 #[derive(Debug, Clone)]
@@ -663,6 +717,22 @@ pub fn validate(
             }
         }
     }
+    let limits = cfg.limits.clone();
+    for (key, value) in [
+        ("max_inflight_orders", u64::from(limits.max_inflight_orders)),
+        ("max_connections", u64::from(limits.max_connections)),
+        ("header_read_timeout_ms", limits.header_read_timeout_ms),
+        ("request_timeout_ms", limits.request_timeout_ms),
+        ("socket_idle_timeout_ms", limits.socket_idle_timeout_ms),
+    ] {
+        if value == 0 {
+            return Err(err(
+                find_line(text, Some("[limits]"), key),
+                format!("limits.{key}"),
+                "must be above zero".into(),
+            ));
+        }
+    }
     let mut health = cfg.health.clone();
     health.price_sync_interval_s = health.price_sync_interval_s.max(300);
     health.probe_interval_s = health.probe_interval_s.max(1);
@@ -682,6 +752,7 @@ pub fn validate(
         strategy,
         explore_share,
         notify,
+        limits,
     })
 }
 
@@ -784,6 +855,23 @@ mod tests {
         .unwrap();
         assert_eq!(s.store_path, PathBuf::from("/srv/siaga.db"));
         assert!(!s.products.is_empty());
+        assert_eq!(s.limits.per_key_per_s, LimitsCfg::default().per_key_per_s);
+    }
+
+    #[test]
+    fn limits_have_defaults_env_overrides_and_checks() {
+        let s = check("").unwrap();
+        assert_eq!(s.limits.max_inflight_orders, 512);
+        let env = vec![("SIAGA_LIMITS__PER_KEY_PER_S".to_string(), "7".to_string())];
+        let cfg = parse("[limits]\nper_key_burst = 9\n", "t.toml", &env).unwrap();
+        assert_eq!((cfg.limits.per_key_per_s, cfg.limits.per_key_burst), (7, 9));
+        let e = check("[limits]\nmax_inflight_orders = 0\n").unwrap_err();
+        assert_eq!(
+            (e.key.as_str(), e.line),
+            ("limits.max_inflight_orders", Some(2))
+        );
+        let e = check("[limits]\nper_key = 1\n").unwrap_err();
+        assert_eq!(e.key, "limits.per_key");
     }
 
     #[test]

@@ -208,6 +208,7 @@ pub async fn run(port: u16) -> anyhow::Result<()> {
         strategy: Strategy::Adaptive,
         explore_share: 0.05,
         notify: Default::default(),
+        limits: crate::config::LimitsCfg::default(),
     };
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&settings.store_path)?);
     let clock = SystemClock;

@@ -11,8 +11,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-/// The content type of [`Metrics::render`] (OpenMetrics text, which Prometheus scrapes).
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// The content type of [`Metrics::render`]: the Prometheus text format 0.0.4, which both
+/// Prometheus and `promtool check metrics` read.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Attempt {
@@ -43,6 +44,11 @@ struct StageLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct NotificationLabels {
     channel: String,
     result: String,
@@ -64,6 +70,7 @@ pub struct Metrics {
     components: Family<ComponentLabel, Gauge>,
     pending: Family<StageLabel, Gauge>,
     notifications: Family<NotificationLabels, Counter>,
+    rejected: Family<ReasonLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -86,6 +93,7 @@ impl Metrics {
             components: Family::default(),
             pending: Family::default(),
             notifications: Family::default(),
+            rejected: Family::default(),
         };
         r.register(
             "siaga_orders",
@@ -132,6 +140,16 @@ impl Metrics {
             "Notifications sent, by channel and result",
             m.notifications.clone(),
         );
+        r.register(
+            "siaga_http_rejected",
+            "Requests turned away at the HTTP edge, by reason (rate limits, load shedding, deadline, body cap)",
+            m.rejected.clone(),
+        );
+        for reason in crate::http::limit::REASONS {
+            let _ = m.rejected.get_or_create(&ReasonLabel {
+                reason: reason.into(),
+            });
+        }
         if let Ok(mut reg) = m.registry.lock() {
             *reg = r;
         }
@@ -211,7 +229,16 @@ impl Metrics {
             .inc();
     }
 
-    /// The exposition text.
+    /// A request turned away at the HTTP edge (`reason`: one of `http::limit::REASONS`).
+    pub fn rejected(&self, reason: &str) {
+        self.rejected
+            .get_or_create(&ReasonLabel {
+                reason: reason.into(),
+            })
+            .inc();
+    }
+
+    /// The exposition text, in the Prometheus text format 0.0.4.
     pub fn render(&self) -> String {
         let mut out = String::new();
         if let Ok(reg) = self.registry.lock() {
@@ -219,8 +246,44 @@ impl Metrics {
                 tracing::error!(error = %e, "cannot encode metrics");
             }
         }
-        out
+        to_prometheus_text(&out)
     }
+}
+
+/// OpenMetrics text (what prometheus-client writes) to the Prometheus text format 0.0.4:
+/// a counter's `# HELP`/`# TYPE` name gets the `_total` its samples carry, `unknown` is
+/// `untyped`, and `# UNIT` and `# EOF` go. The classic parser (Prometheus, `promtool check
+/// metrics`) rejects a sample whose name does not match its `# TYPE` line.
+fn to_prometheus_text(open_metrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = open_metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(open_metrics.len() + 16 * counters.len());
+    for line in open_metrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let meta = ["# HELP ", "# TYPE "]
+            .into_iter()
+            .find_map(|p| line.strip_prefix(p).map(|rest| (p, rest)));
+        match meta {
+            Some((prefix, rest)) => {
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                out.push_str(prefix);
+                out.push_str(name);
+                if counters.contains(name) && !name.ends_with("_total") {
+                    out.push_str("_total");
+                }
+                out.push(' ');
+                out.push_str(if tail == "unknown" { "untyped" } else { tail });
+            }
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
 }
 
 #[cfg(test)]
@@ -254,6 +317,10 @@ mod tests {
             assert!(t.contains(line), "missing {line} in\n{t}");
         }
         assert!(t.contains("# TYPE siaga_attempt_duration_seconds histogram"));
-        assert!(t.trim_end().ends_with("# EOF"));
+        assert!(t.contains("# TYPE siaga_orders_total counter"));
+        assert!(t.contains("# HELP siaga_orders_total Orders"));
+        assert!(t.contains(r#"siaga_http_rejected_total{reason="overloaded"} 0"#));
+        assert!(!t.contains("# EOF"));
+        assert!(!t.contains("# TYPE siaga_orders counter"));
     }
 }

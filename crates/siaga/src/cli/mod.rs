@@ -224,8 +224,13 @@ fn init_logging(format: LogFormat) {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
+    // The blocking pool runs only the store's reads (8 pooled SQLite connections). Tokio's
+    // default of 512 threads lets a burst of reads grow hundreds of threads, each opening a
+    // connection of its own and keeping its stack and malloc arena: RSS creeps up under
+    // load. A bound keeps it flat; reads beyond it wait their turn.
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(16)
         .build()
     {
         Ok(rt) => rt,

@@ -136,6 +136,88 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The envelope for an error that axum or hyper answered without one (a path that does not
+/// parse, a wrong method, a body over the cap read by a plain extractor...).
+fn for_status(status: StatusCode) -> ApiError {
+    let (code, id, en) = match status.as_u16() {
+        400 => ("bad_request", "permintaan tidak valid", "malformed request"),
+        401 => ("unauthorized", "tidak berwenang", "unauthorized"),
+        404 => ("not_found", "halaman tidak ditemukan", "not found"),
+        405 => (
+            "method_not_allowed",
+            "metode tidak diizinkan untuk alamat ini",
+            "method not allowed for this path",
+        ),
+        408 => ("timeout", "permintaan terlalu lama", "request timed out"),
+        413 => (
+            "payload_too_large",
+            "isi permintaan terlalu besar",
+            "request body is too large",
+        ),
+        415 => (
+            "unsupported_media_type",
+            "jenis isi permintaan tidak didukung",
+            "unsupported media type",
+        ),
+        422 => (
+            "unprocessable",
+            "isi permintaan tidak dapat diproses",
+            "unprocessable request",
+        ),
+        429 => (
+            "rate_limited",
+            "terlalu banyak permintaan",
+            "too many requests",
+        ),
+        503 => (
+            "overloaded",
+            "server sedang penuh; coba lagi",
+            "the server is at capacity; try again",
+        ),
+        s if s >= 500 => (
+            "internal",
+            "terjadi kesalahan di server; silakan coba lagi",
+            "internal error; please try again",
+        ),
+        _ => ("bad_request", "permintaan tidak valid", "invalid request"),
+    };
+    ApiError::new(status, code, id, en)
+}
+
+/// Middleware: every 4xx/5xx answer is the JSON envelope. Answers already in it, and the
+/// status page's own HTML, pass untouched; plain-text or empty error bodies are replaced.
+/// Bodies over the cap are counted in `siaga_http_rejected_total{reason="too_large"}`.
+pub async fn envelope(
+    axum::extract::State(app): axum::extract::State<std::sync::Arc<crate::app::App>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        app.metrics.rejected("too_large");
+    }
+    if !(status.is_client_error() || status.is_server_error())
+        || resp.extensions().get::<English>().is_some()
+    {
+        return resp;
+    }
+    let plain = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|t| t.starts_with("text/plain"));
+    if !plain {
+        return resp;
+    }
+    let retry_after = resp.headers().get(header::RETRY_AFTER).cloned();
+    let mut out = for_status(status).into_response();
+    if let Some(v) = retry_after {
+        out.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    out
+}
+
 /// True when the caller prefers English.
 pub fn wants_english(headers: &axum::http::HeaderMap) -> bool {
     headers

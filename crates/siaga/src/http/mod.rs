@@ -5,13 +5,16 @@ pub mod admin;
 pub mod api;
 pub mod error;
 pub mod hooks;
+pub mod limit;
 pub mod openapi;
+pub mod serve;
 pub mod wire;
 
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -22,17 +25,20 @@ use error::ApiError;
 
 pub fn router(app: Arc<App>) -> Router {
     let limit = app.settings.body_limit_bytes;
-    Router::new()
-        .route("/v1/orders", post(api::create_order).get(api::list_orders))
+    let v1 = Router::new()
+        .route(
+            "/v1/orders",
+            post(api::create_order)
+                .layer(from_fn_with_state(app.clone(), limit::order_slot))
+                .get(api::list_orders),
+        )
         .route("/v1/orders/{ref_id}", get(api::get_order))
         .route("/v1/balance", get(api::balance))
         .route("/v1/products", get(api::products))
         .route("/v1/statement", get(api::statement))
+        .route_layer(from_fn_with_state(app.clone(), limit::api));
+    let per_ip = Router::new()
         .route("/openapi.json", get(openapi::openapi))
-        .route(
-            "/hooks/suppliers/{supplier_id}",
-            post(hooks::supplier_callback),
-        )
         .route(
             "/admin/api/resellers",
             post(admin::add_reseller).get(admin::list_resellers),
@@ -68,7 +74,10 @@ pub fn router(app: Arc<App>) -> Router {
             "/admin/api/incidents/{id}/postmortem",
             post(admin::incident_postmortem),
         )
-        .route("/metrics", get(metrics))
+        .route_layer(from_fn_with_state(app.clone(), limit::ip));
+    // The public status page: its own limiters, so a flood on /v1 leaves it up and the
+    // other way round.
+    let status = Router::new()
         .route("/", get(crate::status::api::index))
         .route("/history", get(crate::status::api::history))
         .route("/history.atom", get(crate::status::api::atom))
@@ -96,10 +105,24 @@ pub fn router(app: Arc<App>) -> Router {
             "/unsubscribe/{token}",
             get(crate::notify::subscribe::unsubscribe).post(crate::notify::subscribe::unsubscribe),
         )
+        .route_layer(from_fn_with_state(app.clone(), limit::status));
+    // Suppliers' callbacks (signed; their volume follows our own orders) and monitoring
+    // are not rate limited; they still get the body cap and the deadline.
+    Router::new()
+        .route(
+            "/hooks/suppliers/{supplier_id}",
+            post(hooks::supplier_callback),
+        )
+        .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .merge(v1)
+        .merge(per_ip)
+        .merge(status)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(from_fn_with_state(app.clone(), limit::deadline))
+        .layer(from_fn_with_state(app.clone(), error::envelope))
         .layer(axum::middleware::from_fn(error::language))
         .with_state(app)
 }

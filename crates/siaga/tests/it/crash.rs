@@ -127,6 +127,10 @@ default_max_wait_s = 20
 retry_base_ms = 200
 retry_max_ms = 1000
 
+[limits]                  # a durability test, not a rate-limit one: one key polls ~1,000 orders
+per_key_per_s = 0
+per_ip_per_s = 0
+
 [[suppliers]]
 id = "sim0"
 base_url = "{u0}"

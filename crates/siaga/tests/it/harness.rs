@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 use siaga::app::{self, App};
 use siaga::clock::{Clock, ManualClock, SystemClock};
 use siaga::config::{
-    CallbacksCfg, DestinationRule, HealthCfg, OrdersCfg, Product, Route, Settings, StatusCfg,
-    Supplier,
+    CallbacksCfg, DestinationRule, HealthCfg, LimitsCfg, OrdersCfg, Product, Route, Settings,
+    StatusCfg, Supplier,
 };
 use siaga_domain::routing::Strategy;
 use siaga_domain::window::Window;
@@ -61,6 +61,8 @@ pub struct Opts {
     /// Every simulated supplier's contact address (outage reports).
     pub contact_email: Option<String>,
     pub report_after_s: u64,
+    /// Overload limits (default: high enough that no test is limited by accident).
+    pub limits: LimitsCfg,
 }
 
 impl Default for Opts {
@@ -104,6 +106,15 @@ impl Default for Opts {
             notify: Default::default(),
             contact_email: None,
             report_after_s: 600,
+            limits: LimitsCfg {
+                per_key_per_s: 100_000,
+                per_key_burst: 100_000,
+                per_ip_per_s: 100_000,
+                per_ip_burst: 100_000,
+                status_per_ip_per_s: 100_000,
+                status_per_ip_burst: 100_000,
+                ..LimitsCfg::default()
+            },
         }
     }
 }
@@ -265,6 +276,7 @@ impl TestApp {
             strategy: o.strategy,
             explore_share: 0.05,
             notify: o.notify.clone(),
+            limits: o.limits.clone(),
         };
         let store = Arc::new(SqliteStore::open(&db).unwrap());
         let clock: Arc<dyn Clock> = match &o.clock {

@@ -7,6 +7,8 @@ mod crash;
 mod failover;
 mod harness;
 mod health;
+mod metrics;
 mod notify;
 mod orders;
+mod overload;
 mod status;

@@ -2,7 +2,11 @@
 //! durable SQLite database with three simulated suppliers and a local callback receiver:
 //! the closed-loop maximum rate, latency at half that rate (open loop: a fixed arrival
 //! schedule), failover when a supplier is killed mid-run, double fulfilments and RSS.
-//! Everything runs in this one process, so the figures include the load generator's cost.
+//! The switch, the load generator and the callback receiver share this process, so the
+//! figures include the load generator's cost; the simulators are `siaga sim` child
+//! processes (see [`sims`]). RSS is sampled every second through the order phases.
+
+mod sims;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -15,17 +19,17 @@ use serde_json::{json, Value};
 use siaga_domain::routing::Strategy;
 use siaga_domain::{Operator, ProductCode, Rupiah};
 use siaga_store::{SqliteStore, Store};
-use siaga_suppliers::sim::{Sim, SimConfig, SimMode, SimProduct};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 
 use crate::app::{self, App};
 use crate::clock::SystemClock;
 use crate::config::{
-    CallbacksCfg, DestinationRule, HealthCfg, OrdersCfg, Product, Route, Settings, StatusCfg,
-    Supplier,
+    CallbacksCfg, DestinationRule, HealthCfg, LimitsCfg, OrdersCfg, Product, Route, Settings,
+    StatusCfg, Supplier,
 };
 use crate::ops;
+use sims::{SimProc, SimSpec};
 
 const CONCURRENCY: usize = 64;
 const PRICE: i64 = 10_500;
@@ -88,7 +92,7 @@ fn percentile(v: &mut [f64], p: f64) -> f64 {
 struct Rig {
     base: String,
     key: String,
-    sims: Vec<Sim>,
+    sims: Vec<SimProc>,
     arrivals: Arc<Arrivals>,
     store: Arc<dyn Store>,
     http: reqwest::Client,
@@ -118,13 +122,9 @@ impl Rig {
     async fn final_of(&self, id: &str, deadline: Instant) -> Option<(Instant, String)> {
         loop {
             let notified = self.arrivals.notify.notified();
-            if let Some(x) = self
-                .arrivals
-                .at
-                .lock()
-                .ok()
-                .and_then(|m| m.get(id).cloned())
-            {
+            // Taken out, not copied: the map holds only callbacks nobody has waited for yet,
+            // so a long run does not grow it.
+            if let Some(x) = self.arrivals.at.lock().ok().and_then(|mut m| m.remove(id)) {
                 return Some(x);
             }
             if Instant::now() > deadline {
@@ -141,24 +141,21 @@ async fn rig() -> anyhow::Result<Rig> {
     let base = format!("http://{}", listener.local_addr()?);
     let mut sims = Vec::new();
     let mut suppliers = Vec::new();
+    let control = reqwest::Client::new();
     for i in 0..3 {
         let id = format!("s{i}");
-        let cfg = SimConfig {
-            username: id.clone(),
-            key: format!("{id}-key"),
-            callback_url: Some(format!("{base}/hooks/suppliers/{id}")),
-            callback_secret: Some(format!("cb{i}")),
-            deposit: i64::MAX / 4,
-            products: vec![SimProduct::new(
-                &format!("t10-{i}"),
-                "Telkomsel 10.000",
-                "TELKOMSEL",
-                "Pulsa",
-                10_150 + 10 * i as i64,
-            )],
-            ..SimConfig::default()
-        };
-        let sim = Sim::start(cfg, "127.0.0.1:0".parse()?, "127.0.0.1:0".parse()?).await?;
+        let sim = SimProc::start(
+            SimSpec {
+                id: &id,
+                key: &format!("{id}-key"),
+                callback_url: &format!("{base}/hooks/suppliers/{id}"),
+                callback_secret: &format!("cb{i}"),
+                sku: &format!("t10-{i}"),
+                price: 10_150 + 10 * i as i64,
+            },
+            control.clone(),
+        )
+        .await?;
         suppliers.push(Supplier {
             id: id.clone(),
             base_url: sim.base_url(),
@@ -215,13 +212,14 @@ async fn rig() -> anyhow::Result<Rig> {
         }],
         health: HealthCfg {
             probe_interval_s: 3_600,
-            breaker_open_base_ms: 60_000,
+            breaker_open_base_ms: BREAKER_OPEN_MS as u64,
             ..HealthCfg::default()
         },
         status: StatusCfg::default(),
         strategy: Strategy::Priority,
         explore_share: 0.0,
         notify: Default::default(),
+        limits: bench_limits(),
     };
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&settings.store_path)?);
     let arrivals = Arc::new(Arrivals::default());
@@ -253,6 +251,22 @@ async fn rig() -> anyhow::Result<Rig> {
     })
 }
 
+/// How long the killed supplier's circuit stays open before its first half-open trial.
+const BREAKER_OPEN_MS: i64 = 60_000;
+
+/// The limits stay on (their cost is measured) but high enough that one key and one
+/// address never hit them.
+fn bench_limits() -> LimitsCfg {
+    LimitsCfg {
+        per_key_per_s: 10_000_000,
+        per_key_burst: 10_000_000,
+        per_ip_per_s: 10_000_000,
+        per_ip_burst: 10_000_000,
+        max_inflight_orders: 4_096,
+        ..LimitsCfg::default()
+    }
+}
+
 /// Requests per second of the same HTTP stack answering a fixed body.
 async fn baseline(duration: Duration) -> anyhow::Result<f64> {
     let app = axum::Router::new().route(
@@ -261,7 +275,9 @@ async fn baseline(duration: Duration) -> anyhow::Result<f64> {
     );
     let l = TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}/v1/orders", l.local_addr()?);
-    let server = tokio::spawn(async move { axum::serve(l, app).await });
+    let server = tokio::spawn(async move {
+        crate::http::serve::serve_router(app, l, &bench_limits(), std::future::pending()).await
+    });
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(CONCURRENCY * 2)
         .build()?;
@@ -325,7 +341,9 @@ async fn closed_loop(rig: &Arc<Rig>, duration: Duration, kill_at: Option<Duratio
     let mut killed = None;
     if let Some(k) = kill_at {
         tokio::time::sleep(k).await;
-        let _ = rig.sims[0].set_mode(SimMode::Down).await;
+        if let Err(e) = rig.sims[0].kill().await {
+            tracing::error!(error = %e, "cannot take the simulator down");
+        }
         killed = Some(Instant::now());
     }
     for t in tasks {
@@ -341,30 +359,80 @@ async fn closed_loop(rig: &Arc<Rig>, duration: Duration, kill_at: Option<Duratio
 }
 
 /// Open loop at `rate`/s for `duration`: latency from the scheduled send to the callback.
+/// Each order's task is started at its slot (not all up front, which would hold every
+/// future of the phase in memory); if starting falls behind, the delay still counts.
 async fn open_loop(rig: &Arc<Rig>, rate: f64, duration: Duration) -> Vec<f64> {
     let n = (rate * duration.as_secs_f64()).max(1.0) as u64;
     let gap = Duration::from_secs_f64(1.0 / rate.max(1.0));
     let start = Instant::now();
-    let mut tasks = Vec::new();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     for i in 0..n {
         let at = start + gap * i as u32;
-        let rig = rig.clone();
-        tasks.push(tokio::spawn(async move {
-            tokio::time::sleep_until(at.into()).await;
-            let id = rig.place().await?;
-            let (arrived, _) = rig
-                .final_of(&id, Instant::now() + Duration::from_secs(30))
-                .await?;
-            Some(arrived.duration_since(at).as_secs_f64() * 1000.0)
-        }));
+        tokio::time::sleep_until(at.into()).await;
+        let (rig, tx) = (rig.clone(), tx.clone());
+        tokio::spawn(async move {
+            let latency = async {
+                let id = rig.place().await?;
+                let (arrived, _) = rig
+                    .final_of(&id, Instant::now() + Duration::from_secs(30))
+                    .await?;
+                Some(arrived.duration_since(at).as_secs_f64() * 1000.0)
+            };
+            let _ = tx.send(latency.await);
+        });
     }
-    let mut out = Vec::new();
-    for t in tasks {
-        if let Ok(Some(ms)) = t.await {
-            out.push(ms);
-        }
+    drop(tx);
+    let mut out = Vec::with_capacity(n as usize);
+    while let Some(ms) = rx.recv().await {
+        out.extend(ms);
     }
     out
+}
+
+/// RSS sampled every second while the order phases run, to show it stays flat.
+struct RssLog {
+    samples: Arc<Mutex<Vec<(f64, f64)>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RssLog {
+    fn start() -> RssLog {
+        let samples: Arc<Mutex<Vec<(f64, f64)>>> = Arc::default();
+        let log = samples.clone();
+        let t0 = Instant::now();
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                if let Ok(mut v) = log.lock() {
+                    v.push((t0.elapsed().as_secs_f64(), rss_mb()));
+                }
+            }
+        });
+        RssLog { samples, task }
+    }
+
+    /// Stops sampling: the start, end and peak RSS, and about a dozen evenly spaced samples.
+    fn finish(self) -> Value {
+        self.task.abort();
+        let mut v = self.samples.lock().map(|v| v.clone()).unwrap_or_default();
+        v.push((v.last().map_or(0.0, |l| l.0 + 1.0), rss_mb()));
+        let round = |x: f64| (x * 10.0).round() / 10.0;
+        let step = v.len().div_ceil(12).max(1);
+        let series: Vec<Value> = v
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % step == 0 || *i == v.len() - 1)
+            .map(|(_, (t, mb))| json!([t.round(), round(*mb)]))
+            .collect();
+        let peak = v.iter().map(|x| x.1).fold(0.0, f64::max);
+        json!({
+            "start": round(v.first().map_or(0.0, |x| x.1)),
+            "end": round(v.last().map_or(0.0, |x| x.1)),
+            "peak": round(peak),
+            "series": series,
+        })
+    }
 }
 
 pub async fn run(json_out: bool, duration: Duration) -> anyhow::Result<()> {
@@ -373,6 +441,7 @@ pub async fn run(json_out: bool, duration: Duration) -> anyhow::Result<()> {
     let rig = Arc::new(rig().await?);
     // warm up, then the closed-loop maximum
     let _ = closed_loop(&rig, Duration::from_millis(500), None).await;
+    let rss = RssLog::start();
     let max = closed_loop(&rig, phase, None).await;
     let orders_per_s = max.succeeded as f64 / max.secs;
     let mut lat = open_loop(&rig, orders_per_s / 2.0, phase).await;
@@ -383,18 +452,23 @@ pub async fn run(json_out: bool, duration: Duration) -> anyhow::Result<()> {
     let overhead_p99 = p99 - supplier_ms;
     // failover: kill s0 a third into the phase
     let fo = closed_loop(&rig, phase, Some(phase / 3)).await;
+    // Before the analysis below, which reads every order of the phase back from the store.
+    let rss = rss.finish();
     let killed_at_ms = fo
         .killed
         .map(|k| jiff::Timestamp::now().as_millisecond() - k.elapsed().as_millis() as i64)
         .unwrap_or(0);
-    let failover_ms = last_attempt_after(&rig, "s0", killed_at_ms)
-        .await
-        .map(|t| (t - killed_at_ms).max(0))
-        .unwrap_or(0);
+    // Attempts within the breaker's first open period: after it, one half-open trial at a
+    // time is by design (and fails over at once), not traffic still going to the dead one.
+    let failover_ms =
+        last_attempt_between(&rig, "s0", killed_at_ms, killed_at_ms + BREAKER_OPEN_MS)
+            .await
+            .map(|t| (t - killed_at_ms).max(0))
+            .unwrap_or(0);
     let mut per_dest: HashMap<String, u32> = HashMap::new();
     for sim in &rig.sims {
-        for f in sim.fulfilled() {
-            *per_dest.entry(f.customer_no).or_default() += 1;
+        for d in sim.fulfilled_destinations().await? {
+            *per_dest.entry(d).or_default() += 1;
         }
     }
     let double = per_dest.values().filter(|n| **n > 1).count();
@@ -409,7 +483,11 @@ pub async fn run(json_out: bool, duration: Duration) -> anyhow::Result<()> {
         "failed_orders_during_failover": fo.failed,
         "orders_in_doubt_at_killed_supplier": fo.in_doubt,
         "double_fulfilments": double,
-        "rss_mb": (rss_mb() * 10.0).round() / 10.0,
+        "rss_mb": rss["end"],
+        "rss_mb_start": rss["start"],
+        "rss_mb_end": rss["end"],
+        "rss_mb_peak": rss["peak"],
+        "rss_mb_series": rss["series"],
         "duration_s": duration.as_secs_f64(),
         "concurrency": CONCURRENCY,
     });
@@ -423,8 +501,13 @@ pub async fn run(json_out: bool, duration: Duration) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// When the last attempt at `supplier` started after `after_ms`, if any (from the store).
-async fn last_attempt_after(rig: &Rig, supplier: &str, after_ms: i64) -> Option<i64> {
+/// When the last attempt at `supplier` started in `[after_ms, before_ms)`, if any.
+async fn last_attempt_between(
+    rig: &Rig,
+    supplier: &str,
+    after_ms: i64,
+    before_ms: i64,
+) -> Option<i64> {
     let orders = rig
         .store
         .list_resellers()
@@ -441,7 +524,7 @@ async fn last_attempt_after(rig: &Rig, supplier: &str, after_ms: i64) -> Option<
     let mut last = None;
     for o in rig.store.list_orders(orders).await.ok()? {
         for a in rig.store.attempts(&o.id).await.ok()? {
-            if a.supplier_id == supplier && a.started_at >= after_ms {
+            if a.supplier_id == supplier && a.started_at >= after_ms && a.started_at < before_ms {
                 last = last.max(Some(a.started_at));
             }
         }

@@ -1,0 +1,135 @@
+//! `/metrics` after real load (SPEC 13): every required series is there, and the scrape
+//! passes `promtool check metrics` (Debian package `prometheus`; `.ci/run` installs it).
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use siaga::config::LimitsCfg;
+
+use crate::harness::{Opts, TestApp};
+
+const T: Duration = Duration::from_secs(20);
+
+const SPEC_13: [&str; 8] = [
+    "siaga_orders_total",
+    "siaga_attempts_total",
+    "siaga_attempt_duration_seconds",
+    "siaga_supplier_circuit_state",
+    "siaga_supplier_balance_rupiah",
+    "siaga_component_status",
+    "siaga_orders_pending",
+    "siaga_notifications_total",
+];
+
+/// `promtool check metrics` on `text`: None when promtool is not installed.
+fn promtool(text: &str) -> Option<(bool, String)> {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .ok()?;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write to promtool");
+    let out = child.wait_with_output().expect("promtool ran");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some((out.status.success() && said.trim().is_empty(), said))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scrape_after_load_has_every_spec_series_and_passes_promtool() {
+    let app = TestApp::start(Opts {
+        deposit: 1_000_000,
+        limits: LimitsCfg {
+            per_key_per_s: 50,
+            per_key_burst: 200,
+            ..Opts::default().limits
+        },
+        ..Opts::default()
+    })
+    .await;
+    // Load: successes at the primary, failovers to the backup, and a few refusals.
+    for i in 0..20 {
+        let (s, o) = app
+            .order(&format!("M-{i}"), "TSEL10", &format!("08121111{i:04}"))
+            .await;
+        assert_eq!(s, 201, "{o}");
+    }
+    app.set_mode(0, siaga_suppliers::sim::SimMode::Down).await;
+    for i in 20..25 {
+        app.order(&format!("M-{i}"), "TSEL10", &format!("08121111{i:04}"))
+            .await;
+    }
+    for i in 0..20 {
+        app.wait_final(&format!("M-{i}"), T).await;
+    }
+    // A guessed key is refused (401) until its own limit turns it away (429).
+    let mut limited = false;
+    for _ in 0..5_000 {
+        let s = app
+            .http
+            .get(format!("{}/v1/balance", app.base))
+            .bearer_auth("sk_guessed")
+            .send()
+            .await
+            .unwrap()
+            .status();
+        if s == 429 {
+            limited = true;
+            break;
+        }
+        assert_eq!(s, 401);
+    }
+    assert!(limited, "the key limit was reached");
+    let r = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(ct.starts_with("text/plain; version=0.0.4"), "{ct}");
+    let text = r.text().await.unwrap();
+    let kind = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("# TYPE {name} ")))
+            .map(str::to_owned)
+    };
+    for name in SPEC_13 {
+        assert!(kind(name).is_some(), "no # TYPE for {name} in\n{text}");
+    }
+    assert_eq!(kind("siaga_orders_total").as_deref(), Some("counter"));
+    assert_eq!(
+        kind("siaga_attempt_duration_seconds").as_deref(),
+        Some("histogram")
+    );
+    for sample in [
+        r#"siaga_orders_total{product="TSEL10",status="success"}"#,
+        r#"siaga_attempts_total{supplier="sim0",outcome="success",reason=""}"#,
+        r#"siaga_attempt_duration_seconds_count{supplier="sim0"}"#,
+        r#"siaga_supplier_circuit_state{supplier="sim0"}"#,
+        r#"siaga_orders_pending{stage="queued"}"#,
+        r#"siaga_component_status{component="#,
+        r#"siaga_http_rejected_total{reason="rate_limited_key"}"#,
+    ] {
+        assert!(text.contains(sample), "no {sample} in\n{text}");
+    }
+    match promtool(&text) {
+        Some((ok, said)) => assert!(ok, "promtool check metrics:\n{said}\n---\n{text}"),
+        None if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("promtool is not installed (Debian package `prometheus`); .ci/run installs it")
+        }
+        None => eprintln!("skipped: promtool is not installed (apt-get install prometheus)"),
+    }
+}

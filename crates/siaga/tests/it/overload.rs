@@ -1,0 +1,409 @@
+//! Overload protection (SPEC 15): a flood of orders on one key is rate limited (429 with
+//! `Retry-After`) while another reseller's orders still succeed and the status page still
+//! answers; a flood on the status page leaves orders alone; orders beyond the in-flight
+//! bound are shed with 503; bad and oversized bodies get the JSON envelope. Everything
+//! waits by polling with a deadline; nothing asserts on timing.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use siaga::config::LimitsCfg;
+
+use crate::harness::{Opts, TestApp, ADMIN};
+
+const T: Duration = Duration::from_secs(20);
+
+/// A second reseller with its own key and deposit; returns its API key.
+async fn second_reseller(app: &TestApp) -> String {
+    let r: Value = app
+        .http
+        .post(format!("{}/admin/api/resellers", app.base))
+        .bearer_auth(ADMIN)
+        .json(&json!({"name": "Konter Kedua"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = r["id"].as_str().unwrap();
+    let d = app
+        .http
+        .post(format!("{}/admin/api/resellers/{id}/deposits", app.base))
+        .bearer_auth(ADMIN)
+        .json(&json!({"amount": 1_000_000, "note": "test"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(d.status(), 201);
+    r["api_key"].as_str().unwrap().to_owned()
+}
+
+fn order_body(ref_id: &str, n: u64) -> Value {
+    json!({"ref_id": ref_id, "product": "TSEL10", "destination": format!("0812{:08}", n)})
+}
+
+/// What a flood saw.
+#[derive(Default)]
+struct Seen {
+    sent: AtomicU64,
+    limited: AtomicU64,
+    /// A 429 whose body was the envelope with code `rate_limited` and a Retry-After >= 1.
+    limited_well_formed: AtomicU64,
+    other: AtomicU64,
+}
+
+/// `workers` concurrent loops posting orders with `key` until `stop` (or `max` each).
+fn flood(
+    app: &TestApp,
+    key: &str,
+    workers: usize,
+    max: u64,
+    stop: Arc<AtomicBool>,
+) -> (Arc<Seen>, Vec<tokio::task::JoinHandle<()>>) {
+    let seen = Arc::new(Seen::default());
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(workers)
+        .build()
+        .unwrap();
+    let tasks = (0..workers)
+        .map(|w| {
+            let (http, seen, stop) = (http.clone(), seen.clone(), stop.clone());
+            let (url, key) = (format!("{}/v1/orders", app.base), key.to_owned());
+            tokio::spawn(async move {
+                for i in 0..max {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let n = w as u64 * 1_000_000 + i;
+                    let Ok(r) = http
+                        .post(&url)
+                        .bearer_auth(&key)
+                        .json(&order_body(&format!("FLOOD-{n}"), n))
+                        .send()
+                        .await
+                    else {
+                        continue;
+                    };
+                    seen.sent.fetch_add(1, Ordering::Relaxed);
+                    if r.status() != 429 {
+                        seen.other.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    seen.limited.fetch_add(1, Ordering::Relaxed);
+                    let retry = r
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse::<u64>().ok());
+                    let body: Value = r.json().await.unwrap_or(Value::Null);
+                    if retry.is_some_and(|s| s >= 1) && body["error"]["code"] == "rate_limited" {
+                        seen.limited_well_formed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    (seen, tasks)
+}
+
+async fn metric(app: &TestApp, series: &str) -> f64 {
+    let text = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(series))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_on_one_key_leaves_other_resellers_and_the_status_page_up() {
+    let app = TestApp::start(Opts {
+        deposit: 10_000_000,
+        limits: LimitsCfg {
+            per_key_per_s: 10,
+            per_key_burst: 10,
+            ..Opts::default().limits
+        },
+        ..Opts::default()
+    })
+    .await;
+    let other_key = second_reseller(&app).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (seen, tasks) = flood(&app, &app.key, 32, 2_000, stop.clone());
+    // Wait until the flood is being refused, so what follows happens during it.
+    let end = Instant::now() + T;
+    while seen.limited.load(Ordering::Relaxed) < 50 {
+        assert!(Instant::now() < end, "the flooded key was never limited");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let other = reqwest::Client::new();
+    let mut placed = Vec::new();
+    for i in 0..5u64 {
+        let ref_id = format!("OTHER-{i}");
+        let r = other
+            .post(format!("{}/v1/orders", app.base))
+            .bearer_auth(&other_key)
+            .json(&order_body(&ref_id, 90_000_000 + i))
+            .send()
+            .await
+            .unwrap();
+        let s = r.status();
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(
+            s, 201,
+            "the other reseller's order during the flood: {body}"
+        );
+        placed.push(ref_id);
+        let page = app.http.get(format!("{}/", app.base)).send().await.unwrap();
+        assert_eq!(page.status(), 200, "the status page during the flood");
+        let summary = app
+            .http
+            .get(format!("{}/api/v2/summary.json", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(summary.status(), 200, "summary.json during the flood");
+    }
+    for ref_id in &placed {
+        let end = Instant::now() + T;
+        loop {
+            let o: Value = other
+                .get(format!("{}/v1/orders/{ref_id}", app.base))
+                .bearer_auth(&other_key)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if o["status"] == "success" {
+                break;
+            }
+            assert_eq!(o["status"], "pending", "{o}");
+            assert!(Instant::now() < end, "{ref_id} still pending: {o}");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+    // The flood was still on while all that happened.
+    assert!(
+        !tasks.iter().all(|t| t.is_finished()),
+        "flood ended too soon"
+    );
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let (limited, good) = (
+        seen.limited.load(Ordering::Relaxed),
+        seen.limited_well_formed.load(Ordering::Relaxed),
+    );
+    assert!(limited >= 50, "{limited} refused");
+    assert_eq!(good, limited, "every 429 has Retry-After and the envelope");
+    assert!(seen.other.load(Ordering::Relaxed) >= 1, "the burst got in");
+    let counted = metric(
+        &app,
+        r#"siaga_http_rejected_total{reason="rate_limited_key"}"#,
+    )
+    .await;
+    assert!(
+        counted >= limited as f64,
+        "counted {counted}, saw {limited}"
+    );
+    app.verify_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_on_the_status_page_leaves_orders_up() {
+    let app = TestApp::start(Opts {
+        limits: LimitsCfg {
+            status_per_ip_per_s: 5,
+            status_per_ip_burst: 5,
+            ..Opts::default().limits
+        },
+        ..Opts::default()
+    })
+    .await;
+    let end = Instant::now() + T;
+    let mut refused = None;
+    for _ in 0..10_000 {
+        let r = app
+            .http
+            .get(format!("{}/api/v2/summary.json", app.base))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 429 {
+            refused = Some(r);
+            break;
+        }
+        assert_eq!(r.status(), 200);
+        assert!(Instant::now() < end, "the status page was never limited");
+    }
+    let r = refused.expect("the status page limit held");
+    assert!(r.headers().contains_key("retry-after"));
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+    // The page is refusing this address; orders are not.
+    let (s, o) = app.order("INV-1", "TSEL10", "081234567890").await;
+    assert_eq!(s, 201, "{o}");
+    assert_eq!(app.wait_final("INV-1", T).await["status"], "success");
+    let page = app.http.get(format!("{}/", app.base)).send().await.unwrap();
+    assert_eq!(
+        page.status(),
+        429,
+        "still limited: the page has its own limiter"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_beyond_the_in_flight_bound_are_shed_with_503() {
+    let app = TestApp::start(Opts {
+        deposit: 10_000_000,
+        limits: LimitsCfg {
+            max_inflight_orders: 1,
+            ..Opts::default().limits
+        },
+        ..Opts::default()
+    })
+    .await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let http = reqwest::Client::new();
+    let shed = Arc::new(std::sync::Mutex::new(None::<(Option<String>, Value)>));
+    let tasks: Vec<_> = (0..16u64)
+        .map(|w| {
+            let (http, stop, shed) = (http.clone(), stop.clone(), shed.clone());
+            let (url, key) = (format!("{}/v1/orders", app.base), app.key.clone());
+            tokio::spawn(async move {
+                for i in 0..200u64 {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let n = w * 1_000 + i;
+                    let r = http
+                        .post(&url)
+                        .bearer_auth(&key)
+                        .json(&order_body(&format!("B-{n}"), n))
+                        .send()
+                        .await
+                        .unwrap();
+                    if r.status() == 503 {
+                        let retry = r
+                            .headers()
+                            .get("retry-after")
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_owned);
+                        let body = r.json().await.unwrap_or(Value::Null);
+                        *shed.lock().unwrap() = Some((retry, body));
+                        stop.store(true, Ordering::Relaxed);
+                    } else {
+                        assert_eq!(r.status(), 201);
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let (retry, body) = shed
+        .lock()
+        .unwrap()
+        .take()
+        .expect("16 concurrent clients against one slot: some order was shed");
+    assert_eq!(retry.as_deref(), Some("1"));
+    assert_eq!(body["error"]["code"], "overloaded", "{body}");
+    assert!(metric(&app, r#"siaga_http_rejected_total{reason="overloaded"}"#).await >= 1.0);
+    app.verify_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_and_oversized_bodies_get_the_json_envelope() {
+    let app = TestApp::start(Opts::default()).await;
+    let big = format!(
+        "{{\"ref_id\":\"{}\",\"product\":\"TSEL10\",\"destination\":\"081234567890\"}}",
+        "x".repeat(100 * 1024)
+    );
+    let send = |method: reqwest::Method, path: &str, body: String| {
+        app.http
+            .request(method, format!("{}{path}", app.base))
+            .bearer_auth(&app.key)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let cases = [
+        (
+            reqwest::Method::POST,
+            "/v1/orders",
+            big.clone(),
+            413,
+            "payload_too_large",
+        ),
+        (
+            reqwest::Method::POST,
+            "/hooks/suppliers/sim0",
+            big.clone(),
+            413,
+            "payload_too_large",
+        ),
+        (
+            reqwest::Method::POST,
+            "/v1/orders",
+            "{\"ref_id\":".into(),
+            400,
+            "bad_request",
+        ),
+        (
+            reqwest::Method::DELETE,
+            "/v1/balance",
+            String::new(),
+            405,
+            "method_not_allowed",
+        ),
+        (
+            reqwest::Method::GET,
+            "/nowhere",
+            String::new(),
+            404,
+            "not_found",
+        ),
+    ];
+    for (method, path, body, status, code) in cases {
+        let r = send(method.clone(), path, body).await.unwrap();
+        assert_eq!(r.status(), status, "{method} {path}");
+        let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(ct.starts_with("application/json"), "{method} {path}: {ct}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["code"], code, "{method} {path}: {v}");
+        assert!(v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()));
+    }
+    // An admin path whose id does not parse: the envelope, in English when asked.
+    let r = app
+        .http
+        .post(format!("{}/admin/api/incidents/abc/updates", app.base))
+        .bearer_auth(ADMIN)
+        .header("accept-language", "en")
+        .json(&json!({"message": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "bad_request", "{v}");
+    assert_eq!(v["error"]["message"], "malformed request", "{v}");
+    assert!(metric(&app, r#"siaga_http_rejected_total{reason="too_large"}"#).await >= 2.0);
+    // Nothing was written.
+    assert_eq!(app.balance().await, (100_000, 0));
+}
