@@ -55,14 +55,16 @@ struct Seen {
     other: AtomicU64,
 }
 
-/// `workers` concurrent loops posting orders with `key` until `stop` (or `max` each).
+/// `workers` concurrent loops posting orders with `key` until `stop`, or at most `within`
+/// (far longer than the test needs: the flood outlasts what it is meant to disturb).
 fn flood(
     app: &TestApp,
     key: &str,
     workers: usize,
-    max: u64,
+    within: Duration,
     stop: Arc<AtomicBool>,
 ) -> (Arc<Seen>, Vec<tokio::task::JoinHandle<()>>) {
+    let end = Instant::now() + within;
     let seen = Arc::new(Seen::default());
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(workers)
@@ -73,11 +75,11 @@ fn flood(
             let (http, seen, stop) = (http.clone(), seen.clone(), stop.clone());
             let (url, key) = (format!("{}/v1/orders", app.base), key.to_owned());
             tokio::spawn(async move {
-                for i in 0..max {
-                    if stop.load(Ordering::Relaxed) {
+                for i in 0.. {
+                    if stop.load(Ordering::Relaxed) || Instant::now() > end {
                         break;
                     }
-                    let n = w as u64 * 1_000_000 + i;
+                    let n = w as u64 * 10_000_000 + i;
                     let Ok(r) = http
                         .post(&url)
                         .bearer_auth(&key)
@@ -139,7 +141,7 @@ async fn a_flood_on_one_key_leaves_other_resellers_and_the_status_page_up() {
     .await;
     let other_key = second_reseller(&app).await;
     let stop = Arc::new(AtomicBool::new(false));
-    let (seen, tasks) = flood(&app, &app.key, 32, 2_000, stop.clone());
+    let (seen, tasks) = flood(&app, &app.key, 32, Duration::from_secs(60), stop.clone());
     // Wait until the flood is being refused, so what follows happens during it.
     let end = Instant::now() + T;
     while seen.limited.load(Ordering::Relaxed) < 50 {
