@@ -1,7 +1,8 @@
 //! Overload protection (SPEC 15): a flood of orders on one key is rate limited (429 with
 //! `Retry-After`) while another reseller's orders still succeed and the status page still
 //! answers; a flood on the status page leaves orders alone; orders beyond the in-flight
-//! bound are shed with 503; bad and oversized bodies get the JSON envelope. Everything
+//! bound are shed with 503; bad and oversized bodies get the JSON envelope; half-sent and
+//! idle connections are closed by the header read timeout. Everything
 //! waits by polling with a deadline; nothing asserts on timing.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -55,14 +56,16 @@ struct Seen {
     other: AtomicU64,
 }
 
-/// `workers` concurrent loops posting orders with `key` until `stop` (or `max` each).
+/// `workers` concurrent loops posting orders with `key` until `stop`, or at most `within`
+/// (far longer than the test needs: the flood outlasts what it is meant to disturb).
 fn flood(
     app: &TestApp,
     key: &str,
     workers: usize,
-    max: u64,
+    within: Duration,
     stop: Arc<AtomicBool>,
 ) -> (Arc<Seen>, Vec<tokio::task::JoinHandle<()>>) {
+    let end = Instant::now() + within;
     let seen = Arc::new(Seen::default());
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(workers)
@@ -73,11 +76,11 @@ fn flood(
             let (http, seen, stop) = (http.clone(), seen.clone(), stop.clone());
             let (url, key) = (format!("{}/v1/orders", app.base), key.to_owned());
             tokio::spawn(async move {
-                for i in 0..max {
-                    if stop.load(Ordering::Relaxed) {
+                for i in 0.. {
+                    if stop.load(Ordering::Relaxed) || Instant::now() > end {
                         break;
                     }
-                    let n = w as u64 * 1_000_000 + i;
+                    let n = w as u64 * 10_000_000 + i;
                     let Ok(r) = http
                         .post(&url)
                         .bearer_auth(&key)
@@ -139,7 +142,7 @@ async fn a_flood_on_one_key_leaves_other_resellers_and_the_status_page_up() {
     .await;
     let other_key = second_reseller(&app).await;
     let stop = Arc::new(AtomicBool::new(false));
-    let (seen, tasks) = flood(&app, &app.key, 32, 2_000, stop.clone());
+    let (seen, tasks) = flood(&app, &app.key, 32, Duration::from_secs(60), stop.clone());
     // Wait until the flood is being refused, so what follows happens during it.
     let end = Instant::now() + T;
     while seen.limited.load(Ordering::Relaxed) < 50 {
@@ -406,4 +409,51 @@ async fn bad_and_oversized_bodies_get_the_json_envelope() {
     assert!(metric(&app, r#"siaga_http_rejected_total{reason="too_large"}"#).await >= 2.0);
     // Nothing was written.
     assert_eq!(app.balance().await, (100_000, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_idle_connections_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::start(Opts {
+        limits: LimitsCfg {
+            header_read_timeout_ms: 300,
+            ..Opts::default().limits
+        },
+        ..Opts::default()
+    })
+    .await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    // Reads until the server closes the connection; what it sent, or None past the deadline.
+    async fn until_closed(s: &mut tokio::net::TcpStream) -> Option<String> {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        let read_all = async {
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+        };
+        tokio::time::timeout(T, read_all).await.ok()?;
+        Some(String::from_utf8_lossy(&got).into_owned())
+    }
+    // A client that starts a request and never finishes its headers (slowloris).
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let said = until_closed(&mut slow)
+        .await
+        .expect("a half-sent request is cut off");
+    assert!(!said.contains("200 OK"), "{said}");
+    // A keep-alive connection left idle after its answer.
+    let mut idle = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let said = until_closed(&mut idle)
+        .await
+        .expect("an idle connection is closed");
+    assert!(said.starts_with("HTTP/1.1 200"), "{said}");
 }
