@@ -98,32 +98,40 @@ pub(crate) fn transfer(
             t.kind
         )));
     }
-    let id: i64 = c
-        .prepare_cached(
-            "INSERT INTO transfers (kind, reseller_id, order_id, amount, note, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
-        )?
-        .query_row(
-            params![t.kind, t.reseller_id, t.order_id, t.amount, t.note, t.now],
-            |r| r.get(0),
-        )?;
+    // last_insert_rowid, not RETURNING (which costs an ephemeral table per statement).
+    c.prepare_cached(
+        "INSERT INTO transfers (kind, reseller_id, order_id, amount, note, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        t.kind,
+        t.reseller_id,
+        t.order_id,
+        t.amount,
+        t.note,
+        t.now
+    ])?;
+    let id = c.last_insert_rowid();
     for p in postings {
-        if !p.guarded {
+        // Read, check, write: cheaper in SQLite than UPDATE ... RETURNING (which builds an
+        // ephemeral table per statement), and the single writer makes it race-free.
+        let mut before = account_balance(c, &p.account)?;
+        if before.is_none() && !p.guarded {
+            // Book accounts (revenue, cost, a supplier) come into being on first use.
             ensure_account(c, &p.account)?;
+            before = Some(0);
         }
-        let after: Option<i64> = c
-            .prepare_cached(
-                "UPDATE accounts SET balance = balance + ?2
-                 WHERE id = ?1 AND (?3 = 0 OR balance + ?2 >= 0) RETURNING balance",
-            )?
-            .query_row(params![p.account, p.amount, p.guarded], |r| r.get(0))
-            .optional()?;
-        let after = after.ok_or_else(|| {
-            StoreError::Corrupt(format!(
-                "{} would go below zero or does not exist",
-                p.account
-            ))
-        })?;
+        let after = before
+            .and_then(|b| b.checked_add(p.amount))
+            .filter(|a| !p.guarded || *a >= 0)
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "{} would go below zero or does not exist",
+                    p.account
+                ))
+            })?;
+        c.prepare_cached("UPDATE accounts SET balance = ?2 WHERE id = ?1")?
+            .execute(params![p.account, after])?;
         c.prepare_cached(
             "INSERT INTO postings (transfer_id, account_id, amount, balance_after) VALUES (?1, ?2, ?3, ?4)",
         )?

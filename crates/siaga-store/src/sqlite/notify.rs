@@ -97,15 +97,12 @@ pub(crate) fn enqueue(c: &Connection, f: &Fanout) -> Result<usize, StoreError> {
         return Ok(0);
     }
     let b = &f.body;
-    let body_id: i64 = c
-        .prepare_cached(
-            "INSERT INTO notice_bodies (kind, subject, text, html, payload, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
-        )?
-        .query_row(
-            params![b.kind, b.subject, b.text, b.html, b.payload, f.now],
-            |r| r.get(0),
-        )?;
+    c.prepare_cached(
+        "INSERT INTO notice_bodies (kind, subject, text, html, payload, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![b.kind, b.subject, b.text, b.html, b.payload, f.now])?;
+    let body_id = c.last_insert_rowid();
     let mut waiting = c.prepare_cached(
         "SELECT id FROM notices WHERE channel = ?1 AND target = ?2 AND topic = ?3
          AND status = 'pending' ORDER BY id DESC LIMIT 1",
