@@ -201,6 +201,8 @@ pub struct LimitsCfg {
     pub status_per_ip_burst: u32,
     pub status_total_per_s: u32,
     pub status_total_burst: u32,
+    /// `POST /subscribe` per client IP per minute (each one can send a confirmation email).
+    pub subscribe_per_ip_per_min: u32,
     /// `POST /v1/orders` being taken at once; beyond it `503 overloaded` with `Retry-After`.
     pub max_inflight_orders: u32,
     /// Open client connections; beyond it new ones wait in the kernel's accept queue.
@@ -225,6 +227,7 @@ impl Default for LimitsCfg {
             status_per_ip_burst: 60,
             status_total_per_s: 2_000,
             status_total_burst: 4_000,
+            subscribe_per_ip_per_min: 6,
             max_inflight_orders: 512,
             max_connections: 4_096,
             header_read_timeout_ms: 10_000,

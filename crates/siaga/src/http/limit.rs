@@ -38,6 +38,7 @@ pub struct Limits {
     per_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
     status_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
     status_total: Option<DefaultDirectRateLimiter>,
+    subscribe_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
     orders: Arc<Semaphore>,
     request_timeout: Duration,
 }
@@ -59,6 +60,8 @@ impl Limits {
                 .map(DefaultKeyedRateLimiter::keyed),
             status_total: quota(cfg.status_total_per_s, cfg.status_total_burst)
                 .map(DefaultDirectRateLimiter::direct),
+            subscribe_ip: NonZeroU32::new(cfg.subscribe_per_ip_per_min)
+                .map(|n| DefaultKeyedRateLimiter::keyed(Quota::per_minute(n))),
             orders: Arc::new(Semaphore::new(cfg.max_inflight_orders.max(1) as usize)),
             request_timeout: Duration::from_millis(cfg.request_timeout_ms.max(1)),
         }
@@ -71,7 +74,10 @@ impl Limits {
             l.retain_recent();
             l.shrink_to_fit();
         }
-        for l in [&self.per_ip, &self.status_ip].into_iter().flatten() {
+        for l in [&self.per_ip, &self.status_ip, &self.subscribe_ip]
+            .into_iter()
+            .flatten()
+        {
             l.retain_recent();
             l.shrink_to_fit();
         }
@@ -168,6 +174,17 @@ pub async fn status(State(app): State<Arc<App>>, req: Request, next: Next) -> Re
     }
     if let Some(l) = &app.limits.status_total {
         if let Err(n) = l.check() {
+            return rate_limited(&app, "rate_limited_status", retry_after(&n));
+        }
+    }
+    next.run(req).await
+}
+
+/// Middleware for `POST /subscribe`: a few per client IP per minute, on top of the status
+/// page's limits, so nobody can make siaga mail-bomb a list of addresses.
+pub async fn subscribe(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    if let (Some(l), Some(ip)) = (&app.limits.subscribe_ip, client_ip(&req)) {
+        if let Err(n) = l.check_key(&ip) {
             return rate_limited(&app, "rate_limited_status", retry_after(&n));
         }
     }

@@ -96,7 +96,11 @@ pub fn router(app: Arc<App>) -> Router {
             "/api/v2/scheduled-maintenances.json",
             get(crate::status::api::maintenances_json),
         )
-        .route("/subscribe", post(crate::notify::subscribe::subscribe))
+        .route(
+            "/subscribe",
+            post(crate::notify::subscribe::subscribe)
+                .layer(from_fn_with_state(app.clone(), limit::subscribe)),
+        )
         .route(
             "/subscribe/confirm/{token}",
             get(crate::notify::subscribe::confirm),

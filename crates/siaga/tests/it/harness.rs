@@ -113,6 +113,7 @@ impl Default for Opts {
                 per_ip_burst: 100_000,
                 status_per_ip_per_s: 100_000,
                 status_per_ip_burst: 100_000,
+                subscribe_per_ip_per_min: 100_000,
                 ..LimitsCfg::default()
             },
         }

@@ -1082,3 +1082,32 @@ async fn the_owner_is_alerted_to_a_low_supplier_balance_and_orders_in_manual_rev
         .unwrap()
         .contains("Supplier sim1 balance low")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribing_is_rate_limited_per_address() {
+    let sink = smtp_sink();
+    let mut o = Opts {
+        notify: notify(Some(sink.port)),
+        ..Opts::default()
+    };
+    o.limits.subscribe_per_ip_per_min = 3;
+    let app = TestApp::start(o).await;
+    for i in 0..3 {
+        let (s, v) = subscribe(&app, json!({"email": format!("r{i}@siaga.test")})).await;
+        assert_eq!(s, 202, "{v}");
+    }
+    let r = app
+        .http
+        .post(format!("{}/subscribe", app.base))
+        .json(&json!({"email": "r9@siaga.test"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().get("retry-after").is_some());
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "rate_limited");
+    // The status page itself is not affected.
+    let r = app.http.get(format!("{}/", app.base)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
