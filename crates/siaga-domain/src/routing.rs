@@ -83,8 +83,10 @@ impl Default for AdaptiveParams {
 /// Expected cost per success of one candidate, in rupiah:
 /// `cost / max(p, min_success) + latency_ms · latency_rp_per_ms`.
 /// A candidate without samples (or with an unusable rate) is treated optimistically,
-/// `p = 1`; a missing latency is `fallback_latency_ms` (the best known, or 0).
-pub fn adaptive_score(c: &Candidate, params: &AdaptiveParams, fallback_latency_ms: f64) -> f64 {
+/// `p = 1`, and so is a missing latency, `0`: a route we know nothing about is tried
+/// rather than assumed to be as slow as the slowest one we do know, so traffic leaves a
+/// slow supplier for an untried one without waiting for exploration.
+pub fn adaptive_score(c: &Candidate, params: &AdaptiveParams) -> f64 {
     let floor = if params.min_success.is_finite() {
         params.min_success.clamp(f64::MIN_POSITIVE, 1.0)
     } else {
@@ -96,7 +98,7 @@ pub fn adaptive_score(c: &Candidate, params: &AdaptiveParams, fallback_latency_m
     };
     let latency = match c.latency_ms {
         Some(l) if l.is_finite() && l >= 0.0 => l,
-        _ => fallback_latency_ms,
+        _ => 0.0,
     };
     let rp_per_ms = if params.latency_rp_per_ms.is_finite() {
         params.latency_rp_per_ms.max(0.0)
@@ -111,8 +113,8 @@ pub fn adaptive_score(c: &Candidate, params: &AdaptiveParams, fallback_latency_m
 ///
 /// - `Priority`: by `priority`, then input order.
 /// - `Cheapest`: by `cost`, then `priority`, then input order.
-/// - `Adaptive`: by [`adaptive_score`] (latency fallback: the best known latency among the
-///   candidates, or 0), then `priority`, then input order. Then, when
+/// - `Adaptive`: by [`adaptive_score`] (an unknown latency counts as 0), then
+///   `priority`, then input order. Then, when
 ///   `roll < explore_share` and there are at least two candidates, one of the non-first
 ///   candidates is moved to the front: `pick` chooses it with weights `1 / (1 + samples)`,
 ///   so the least-sampled routes — those we know least about, such as a supplier that has
@@ -129,15 +131,7 @@ pub fn order(
         Strategy::Priority => pos.sort_by_key(|&i| cands[i].priority),
         Strategy::Cheapest => pos.sort_by_key(|&i| (cands[i].cost, cands[i].priority)),
         Strategy::Adaptive => {
-            let best_latency = cands
-                .iter()
-                .filter_map(|c| c.latency_ms.filter(|l| l.is_finite() && *l >= 0.0))
-                .min_by(f64::total_cmp)
-                .unwrap_or(0.0);
-            let scores: Vec<f64> = cands
-                .iter()
-                .map(|c| adaptive_score(c, params, best_latency))
-                .collect();
+            let scores: Vec<f64> = cands.iter().map(|c| adaptive_score(c, params)).collect();
             pos.sort_by(|&a, &b| {
                 scores[a]
                     .total_cmp(&scores[b])
@@ -316,6 +310,25 @@ mod tests {
     }
 
     #[test]
+    fn adaptive_leaves_a_known_slow_route_for_an_untried_one() {
+        // The cheaper route is known to take 300 ms (150 rupiah); the other is 50 rupiah
+        // dearer and untried. It must be tried, not assumed to be just as slow.
+        let mut slow = cand(0, 1, 10_150);
+        slow.success_rate = Some(1.0);
+        slow.latency_ms = Some(300.0);
+        slow.samples = 6;
+        let mut untried = cand(1, 2, 10_200);
+        untried.success_rate = None;
+        untried.latency_ms = None;
+        untried.samples = 0;
+        let p = AdaptiveParams::default();
+        assert_eq!(
+            order(Strategy::Adaptive, &[slow, untried], &p, NO_EXPLORE, 0.0),
+            vec![1, 0]
+        );
+    }
+
+    #[test]
     fn adaptive_unsampled_is_optimistic() {
         let mut fresh = cand(0, 9, 1_000);
         fresh.success_rate = None;
@@ -328,7 +341,7 @@ mod tests {
         faster.success_rate = Some(0.9);
         faster.latency_ms = Some(50.0);
         let p = AdaptiveParams::default();
-        // fresh: 1 000 + 25 (best latency 50); known: 1 010.1 + 100; faster: 1 111.1 + 25.
+        // fresh: 1 000 + 0 (latency unknown); known: 1 010.1 + 100; faster: 1 111.1 + 25.
         assert_eq!(
             order(
                 Strategy::Adaptive,
@@ -339,12 +352,12 @@ mod tests {
             ),
             vec![0, 1, 2]
         );
-        assert!((adaptive_score(&fresh, &p, 0.0) - 1_000.0).abs() < 1e-9);
+        assert!((adaptive_score(&fresh, &p) - 1_000.0).abs() < 1e-9);
         // A rate reported with zero samples is ignored.
         let mut zero = known.clone();
         zero.samples = 0;
         zero.success_rate = Some(0.1);
-        assert!((adaptive_score(&zero, &p, 0.0) - 1_100.0).abs() < 1e-9);
+        assert!((adaptive_score(&zero, &p) - 1_100.0).abs() < 1e-9);
     }
 
     #[test]
