@@ -207,6 +207,9 @@ pub struct LimitsCfg {
     pub max_inflight_orders: u32,
     /// Open client connections; beyond it new ones wait in the kernel's accept queue.
     pub max_connections: u32,
+    /// Open connections from one client address (an IPv6 /64); beyond it a new one gets
+    /// `503 overloaded` and is closed, so one host cannot take every connection.
+    pub max_connections_per_ip: u32,
     /// The request line and headers must arrive within this; it also closes idle
     /// keep-alive connections.
     pub header_read_timeout_ms: u64,
@@ -230,6 +233,7 @@ impl Default for LimitsCfg {
             subscribe_per_ip_per_min: 6,
             max_inflight_orders: 512,
             max_connections: 4_096,
+            max_connections_per_ip: 256,
             header_read_timeout_ms: 10_000,
             request_timeout_ms: 30_000,
             socket_idle_timeout_ms: 60_000,
@@ -724,6 +728,10 @@ pub fn validate(
     for (key, value) in [
         ("max_inflight_orders", u64::from(limits.max_inflight_orders)),
         ("max_connections", u64::from(limits.max_connections)),
+        (
+            "max_connections_per_ip",
+            u64::from(limits.max_connections_per_ip),
+        ),
         ("header_read_timeout_ms", limits.header_read_timeout_ms),
         ("request_timeout_ms", limits.request_timeout_ms),
         ("socket_idle_timeout_ms", limits.socket_idle_timeout_ms),

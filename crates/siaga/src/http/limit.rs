@@ -117,11 +117,8 @@ fn client_ip(req: &Request) -> Option<IpAddr> {
     let ip = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_canonical())?;
-    Some(match ip {
-        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
-        v4 => v4,
-    })
+        .map(|c| c.0.ip())?;
+    Some(super::conns::key(ip))
 }
 
 /// The bearer token's SHA-256, so the limiter holds no secret. An unknown key is limited

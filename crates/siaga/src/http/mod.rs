@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod conns;
 pub mod error;
 pub mod hooks;
 pub mod limit;

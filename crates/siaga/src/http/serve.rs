@@ -1,7 +1,7 @@
 //! The HTTP server loop (in place of `axum::serve`, which sets no socket timeouts): hyper
 //! HTTP/1 connections with a timeout on every socket (request headers, idle keep-alive,
-//! reads and writes that stall), a cap on open connections, the client's address for the
-//! per-IP limits, and a graceful shutdown.
+//! reads and writes that stall), a cap on open connections in all and per client address,
+//! the client's address for the per-IP limits, and a graceful shutdown.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -20,6 +20,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio_io_timeout::TimeoutStream;
 use tower_service::Service;
 
+use super::conns::{PerIp, REFUSAL};
 use crate::app::App;
 use crate::config::LimitsCfg;
 
@@ -62,6 +63,7 @@ pub async fn serve_router(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let connections = Arc::new(Semaphore::new(cfg.max_connections.max(1) as usize));
+    let per_ip = PerIp::new(cfg.max_connections_per_ip);
     let idle = Duration::from_millis(cfg.socket_idle_timeout_ms.max(1));
     let mut builder = http1::Builder::new();
     builder
@@ -87,6 +89,11 @@ pub async fn serve_router(
             },
             _ = &mut shutdown => break,
         };
+        let Some(slot) = per_ip.enter(peer.ip()) else {
+            // Over its address's cap: told so in one non-blocking write, then closed.
+            let _ = stream.try_write(&REFUSAL);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let mut io = TimeoutStream::new(stream);
         io.set_read_timeout(Some(idle));
@@ -104,7 +111,7 @@ pub async fn serve_router(
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "connection ended");
             }
-            drop(permit);
+            drop((permit, slot));
         });
     }
     drop(listener);

@@ -2,7 +2,8 @@
 //! `Retry-After`) while another reseller's orders still succeed and the status page still
 //! answers; a flood on the status page leaves orders alone; orders beyond the in-flight
 //! bound are shed with 503; bad and oversized bodies get the JSON envelope; half-sent and
-//! idle connections are closed by the header read timeout. Everything
+//! idle connections are closed by the header read timeout; one address holding its whole
+//! share of connections is refused more while other addresses are served. Everything
 //! waits by polling with a deadline; nothing asserts on timing.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -456,4 +457,62 @@ async fn slow_and_idle_connections_are_closed() {
         .await
         .expect("an idle connection is closed");
     assert!(said.starts_with("HTTP/1.1 200"), "{said}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_take_every_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::start(Opts {
+        limits: LimitsCfg {
+            max_connections: 8,
+            max_connections_per_ip: 4,
+            ..Opts::default().limits
+        },
+        ..Opts::default()
+    })
+    .await;
+    let addr: std::net::SocketAddr = app.base.trim_start_matches("http://").parse().unwrap();
+    async fn from(local: [u8; 4], to: std::net::SocketAddr) -> tokio::net::TcpStream {
+        let s = tokio::net::TcpSocket::new_v4().unwrap();
+        s.bind((std::net::Ipv4Addr::from(local), 0).into()).unwrap();
+        s.connect(to).await.unwrap()
+    }
+    async fn ask(s: &mut tokio::net::TcpStream) -> String {
+        let _ = s
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await;
+        let mut got = Vec::new();
+        let _ = tokio::time::timeout(T, s.read_to_end(&mut got)).await;
+        String::from_utf8_lossy(&got).into_owned()
+    }
+    // 127.0.0.1 holds its four connections open and idle (a slow or hostile client).
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(from([127, 0, 0, 1], addr).await);
+    }
+    // Its fifth is refused with the JSON envelope and closed...
+    let mut fifth = from([127, 0, 0, 1], addr).await;
+    let said = ask(&mut fifth).await;
+    assert!(said.starts_with("HTTP/1.1 503"), "{said}");
+    assert!(said.contains("\"overloaded\""), "{said}");
+    assert!(
+        said.to_ascii_lowercase().contains("retry-after: 1"),
+        "{said}"
+    );
+    // ...while another address is served, although the first one still holds its four.
+    let mut other = from([127, 0, 0, 2], addr).await;
+    let said = ask(&mut other).await;
+    assert!(said.starts_with("HTTP/1.1 200"), "{said}");
+    // Once the first address lets go, it is served again.
+    drop(held);
+    let deadline = Instant::now() + T;
+    loop {
+        let mut again = from([127, 0, 0, 1], addr).await;
+        let said = ask(&mut again).await;
+        if said.starts_with("HTTP/1.1 200") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still refused: {said}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
