@@ -211,24 +211,32 @@ pub async fn order_slot(State(app): State<Arc<App>>, req: Request, next: Next) -
 }
 
 /// Middleware for every route: a request (body included) answered within
-/// `request_timeout_ms`, or `503 overloaded`. An order cut off here may still have been
-/// taken; a retry with the same `ref_id` replays it.
+/// `request_timeout_ms`, or `504 timeout` with `Retry-After`. Unlike `503 overloaded`
+/// (turned away before any work), a request cut off here may have done its work: an
+/// order may have been taken, and a replay with the same `ref_id` says so (`200` with
+/// the order) or takes it now (`201`). The message says as much.
 pub async fn deadline(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
     let limit = app.limits.request_timeout;
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(r) => r,
-        Err(_) => overloaded(
-            &app,
-            "timeout",
-            &format!(
-                "permintaan tidak selesai dalam {} detik; coba lagi",
-                limit.as_secs_f64()
-            ),
-            &format!(
-                "the request did not finish within {} s; try again",
-                limit.as_secs_f64()
-            ),
-        ),
+        Err(_) => {
+            app.metrics.rejected("timeout");
+            let secs = limit.as_secs_f64();
+            let mut e = ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "timeout",
+                format!(
+                    "permintaan tidak selesai dalam {secs} detik; hasilnya tidak diketahui. \
+                     Kirim ulang dengan ref_id yang sama untuk mengetahui apakah pesanan diterima"
+                ),
+                format!(
+                    "the request did not finish within {secs} s; its outcome is unknown. \
+                     Send it again with the same ref_id to learn whether the order was taken"
+                ),
+            );
+            e.retry_after = Some(1);
+            e.into_response()
+        }
     }
 }
 

@@ -37,7 +37,8 @@ pub fn document() -> Value {
                         "413": err("payload_too_large"),
                         "422": err("unknown_product | invalid_destination | operator_mismatch"),
                         "429": err("rate_limited (Retry-After)"),
-                        "503": err("overloaded (Retry-After)")
+                        "503": err("overloaded (Retry-After): turned away before any work; nothing was taken"),
+                        "504": err("timeout (Retry-After): not answered within request_timeout_ms; the outcome is unknown, so replay the same ref_id")
                     }
                 },
                 "get": {

@@ -516,3 +516,52 @@ async fn one_address_cannot_take_every_connection() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_past_the_request_deadline_is_504_outcome_unknown_and_a_replay_settles_it() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::start(Opts {
+        limits: LimitsCfg {
+            request_timeout_ms: 300,
+            ..Opts::default().limits
+        },
+        ..Opts::default()
+    })
+    .await;
+    let before = app.balance().await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    // The body never finishes arriving, so the handler is still waiting at the deadline.
+    let body = order_body("DL-1", 1).to_string();
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /v1/orders HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+         Accept-Language: en\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        app.key,
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(&body.as_bytes()[..body.len() / 2])
+        .await
+        .unwrap();
+    let mut got = vec![0u8; 4096];
+    let n = tokio::time::timeout(T, s.read(&mut got))
+        .await
+        .expect("an answer at the deadline")
+        .unwrap();
+    let said = String::from_utf8_lossy(&got[..n]).into_owned();
+    assert!(said.starts_with("HTTP/1.1 504"), "{said}");
+    assert!(
+        said.to_ascii_lowercase().contains("retry-after: 1"),
+        "{said}"
+    );
+    assert!(said.contains("\"code\":\"timeout\""), "{said}");
+    assert!(said.contains("same ref_id"), "{said}");
+    assert_eq!(app.balance().await, before, "nothing was taken");
+    // The replay the message asks for takes the order (or would replay it had it been taken).
+    let (status, o) = app.order("DL-1", "TSEL10", "081200000001").await;
+    assert_eq!(status, 201, "{o}");
+    assert_eq!(
+        metric(&app, "siaga_http_rejected_total{reason=\"timeout\"}").await,
+        1.0
+    );
+}
