@@ -75,7 +75,14 @@ pub trait Store: Send + Sync + 'static {
     async fn change_order(&self, c: ChangeOrder) -> Result<Transition<Order>, StoreError>;
 
     // outbox
-    async fn due_outbox(&self, now: i64, limit: u32) -> Result<Vec<OutboxItem>, StoreError>;
+    /// Up to `limit` pending messages due at `now`, oldest first, leaving out those for
+    /// the targets in `skip` (a deliverer's saturated endpoints).
+    async fn due_outbox(
+        &self,
+        now: i64,
+        limit: u32,
+        skip: &[String],
+    ) -> Result<Vec<OutboxItem>, StoreError>;
     async fn outbox_done(&self, id: i64, now: i64) -> Result<(), StoreError>;
     async fn outbox_retry(
         &self,

@@ -1562,7 +1562,10 @@ async fn snapshot(store: &SqliteStore) -> String {
             out += &format!("{o:?}\n{:?}\n", store.attempts(&o.id).await.unwrap());
         }
     }
-    out += &format!("{:?}\n", store.due_outbox(i64::MAX, 1_000).await.unwrap());
+    out += &format!(
+        "{:?}\n",
+        store.due_outbox(i64::MAX, 1_000, &[]).await.unwrap()
+    );
     out += &format!("{:?}\n", store.due_orders(i64::MAX, 1_000).await.unwrap());
     out
 }
@@ -1785,5 +1788,64 @@ async fn notices_coalesce_by_topic_and_claims_are_leased() {
             .iter()
             .any(|(c, s, n)| c == "email" && s == "delivered" && *n == 2),
         "{counts:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn due_outbox_leaves_out_the_skipped_targets() {
+    let (_dir, path) = temp_db();
+    let store = SqliteStore::open(&path).unwrap();
+    let targets = ["http://a.test/cb", "http://b.test/cb", "http://c.test/cb"];
+    for (i, t) in targets.iter().enumerate() {
+        let r = format!("r{i}");
+        add_reseller(&store, &r, Some(t)).await;
+        store.deposit(&r, 100_000, "top-up", T0 + 1).await.unwrap();
+        for k in 0..2 {
+            let o = intake(
+                &store,
+                new_order(
+                    &r,
+                    &format!("ref-{k}"),
+                    "TSEL10",
+                    "081234567890",
+                    10_500,
+                    T0 + 2,
+                ),
+            )
+            .await;
+            let a = start(&store, &o.id, "sim0", T0 + 3).await;
+            settle(
+                &store,
+                &a,
+                AttemptState::Success,
+                OrderChange::Succeed { sn: "SN1".into() },
+                T0 + 4,
+            )
+            .await;
+        }
+    }
+    let targets_of = |items: Vec<crate::OutboxItem>| {
+        let mut t: Vec<String> = items.into_iter().map(|i| i.target).collect();
+        t.dedup();
+        t
+    };
+    let all = store.due_outbox(T0 + 10, 100, &[]).await.unwrap();
+    assert_eq!(all.len(), 6);
+    let skip = vec![targets[0].to_owned(), targets[2].to_owned()];
+    let some = store.due_outbox(T0 + 10, 100, &skip).await.unwrap();
+    assert_eq!(targets_of(some), vec![targets[1].to_owned()]);
+    // The limit still applies with targets left out.
+    let one = store.due_outbox(T0 + 10, 1, &skip[..1]).await.unwrap();
+    assert_eq!(one.len(), 1);
+    assert_ne!(one[0].target, targets[0]);
+    let skip_all: Vec<String> = targets.iter().map(|t| (*t).to_owned()).collect();
+    assert!(store
+        .due_outbox(T0 + 10, 100, &skip_all)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(
+        store.due_outbox(T0, 100, &[]).await.unwrap().is_empty(),
+        "not yet due"
     );
 }

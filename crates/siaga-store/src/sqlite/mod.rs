@@ -372,8 +372,14 @@ impl Store for SqliteStore {
     async fn change_order(&self, ch: ChangeOrder) -> Result<Transition<Order>, StoreError> {
         self.write(move |c| orders::change(c, &ch)).await
     }
-    async fn due_outbox(&self, now: i64, limit: u32) -> Result<Vec<OutboxItem>, StoreError> {
-        self.read(move |c| outbox::due(c, now, limit)).await
+    async fn due_outbox(
+        &self,
+        now: i64,
+        limit: u32,
+        skip: &[String],
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        let skip = skip.to_vec();
+        self.read(move |c| outbox::due(c, now, limit, &skip)).await
     }
     async fn outbox_done(&self, id: i64, now: i64) -> Result<(), StoreError> {
         self.write(move |c| outbox::done(c, id, now)).await

@@ -23,12 +23,16 @@ pub(crate) fn enqueue(
     Ok(())
 }
 
-pub(crate) fn due(c: &Connection, now: i64, limit: u32) -> Result<Vec<OutboxItem>, StoreError> {
-    let mut st = c.prepare_cached(
+pub(crate) fn due(
+    c: &Connection,
+    now: i64,
+    limit: u32,
+    skip: &[String],
+) -> Result<Vec<OutboxItem>, StoreError> {
+    const COLS: &str =
         "SELECT id, msg_id, kind, reseller_id, order_id, target, attempts, created_at FROM outbox
-         WHERE status = 'pending' AND next_at <= ?1 ORDER BY next_at, id LIMIT ?2",
-    )?;
-    let rows = st.query_map(params![now, limit], |r| {
+         WHERE status = 'pending' AND next_at <= ?1";
+    let row = |r: &rusqlite::Row| {
         Ok(OutboxItem {
             id: r.get(0)?,
             msg_id: r.get(1)?,
@@ -39,7 +43,24 @@ pub(crate) fn due(c: &Connection, now: i64, limit: u32) -> Result<Vec<OutboxItem
             attempts: r.get(6)?,
             created_at: r.get(7)?,
         })
-    })?;
+    };
+    if skip.is_empty() {
+        let mut st = c.prepare_cached(&format!("{COLS} ORDER BY next_at, id LIMIT ?2"))?;
+        let rows = st.query_map(params![now, limit], row)?;
+        return Ok(rows.collect::<Result<_, _>>()?);
+    }
+    // Rare (an endpoint is saturated): built for this call, not cached.
+    // Numbered: an unnumbered `?` here would take number 2, the LIMIT's.
+    let marks = (0..skip.len())
+        .map(|i| format!("?{}", i + 3))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut st = c.prepare(&format!(
+        "{COLS} AND target NOT IN ({marks}) ORDER BY next_at, id LIMIT ?2"
+    ))?;
+    let mut values: Vec<rusqlite::types::Value> = vec![now.into(), i64::from(limit).into()];
+    values.extend(skip.iter().map(|t| t.clone().into()));
+    let rows = st.query_map(rusqlite::params_from_iter(values), row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

@@ -14,15 +14,94 @@ use crate::http::wire;
 use crate::webhook;
 
 const POLL: Duration = Duration::from_millis(250);
+/// Rows read per poll, beyond those already being delivered.
+const BATCH: usize = 256;
+/// Deliveries in flight at once, all endpoints together.
+const MAX_INFLIGHT: usize = 1024;
+/// Deliveries in flight at once to one endpoint: a reseller whose server hangs holds at
+/// most this many; the others' callbacks go on.
+const PER_TARGET: usize = 32;
 
 /// Which outbox rows are being delivered, and which finished since a given poll began: a
 /// poll that read a row just before its delivery was recorded must not send it again.
 #[derive(Default)]
 struct Tracker {
     inflight: HashSet<i64>,
+    /// Deliveries in flight per target URL (absent when none).
+    per_target: HashMap<String, usize>,
     /// Row id → the number of the newest poll that had started when its delivery finished.
     finished: HashMap<i64, u64>,
     polls: u64,
+}
+
+impl Tracker {
+    /// Endpoints at their cap: the next read leaves their rows out, so a backlog for a
+    /// hanging endpoint cannot fill every read and starve the rest.
+    fn saturated(&self) -> Vec<String> {
+        self.per_target
+            .iter()
+            .filter(|(_, n)| **n >= PER_TARGET)
+            .map(|(t, _)| t.clone())
+            .collect()
+    }
+
+    /// Takes `item` for delivery unless it is in flight, was just delivered, or a cap is full.
+    fn take(&mut self, item: &OutboxItem, poll: u64) -> bool {
+        let finished_since = self.finished.get(&item.id).is_some_and(|at| *at >= poll);
+        let target_full = self
+            .per_target
+            .get(&item.target)
+            .is_some_and(|n| *n >= PER_TARGET);
+        if finished_since
+            || target_full
+            || self.inflight.len() >= MAX_INFLIGHT
+            || !self.inflight.insert(item.id)
+        {
+            return false;
+        }
+        *self.per_target.entry(item.target.clone()).or_insert(0) += 1;
+        true
+    }
+
+    /// Records the end of a delivery; true when a cap it held was full (worth a new poll).
+    fn end(&mut self, id: i64, target: &str) -> bool {
+        let was_full = self.inflight.len() >= MAX_INFLIGHT
+            || self
+                .per_target
+                .get(target)
+                .is_some_and(|n| *n >= PER_TARGET);
+        self.inflight.remove(&id);
+        if let Some(n) = self.per_target.get_mut(target) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_target.remove(target);
+            }
+        }
+        let now = self.polls;
+        self.finished.insert(id, now);
+        was_full
+    }
+}
+
+/// One delivery's place in the tracker, given back when it ends, even by a panic.
+struct Delivering {
+    app: Arc<App>,
+    tracker: Arc<Mutex<Tracker>>,
+    id: i64,
+    target: String,
+}
+
+impl Drop for Delivering {
+    fn drop(&mut self) {
+        let was_full = self
+            .tracker
+            .lock()
+            .map(|mut t| t.end(self.id, &self.target))
+            .unwrap_or(false);
+        if was_full {
+            self.app.outbox_kick.notify_one();
+        }
+    }
 }
 
 pub async fn deliverer(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
@@ -35,17 +114,22 @@ pub async fn deliverer(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
             _ = app.outbox_kick.notified() => {}
             _ = shutdown.changed() => return,
         }
-        let poll = match tracker.lock() {
+        let (poll, limit, skip) = match tracker.lock() {
             Ok(mut t) => {
+                if t.inflight.len() >= MAX_INFLIGHT {
+                    // A finishing delivery kicks the next poll.
+                    continue;
+                }
                 t.polls += 1;
                 let p = t.polls;
                 // Deliveries finished before the previous poll began cannot be in this read.
                 t.finished.retain(|_, at| *at + 1 >= p);
-                p
+                // Rows in flight may come back in the read: ask for that many more.
+                (p, BATCH + t.inflight.len(), t.saturated())
             }
             Err(_) => return,
         };
-        let items = match app.store.due_outbox(app.now(), 256).await {
+        let items = match app.store.due_outbox(app.now(), limit as u32, &skip).await {
             Ok(items) => items,
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the outbox");
@@ -55,25 +139,22 @@ pub async fn deliverer(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
         for item in items {
             let fresh = tracker
                 .lock()
-                .map(|mut t| {
-                    let finished_since = t.finished.get(&item.id).is_some_and(|at| *at >= poll);
-                    !finished_since && t.inflight.insert(item.id)
-                })
+                .map(|mut t| t.take(&item, poll))
                 .unwrap_or(false);
             if !fresh {
                 continue;
             }
-            let (app, tracker) = (app.clone(), tracker.clone());
+            let guard = Delivering {
+                app: app.clone(),
+                tracker: tracker.clone(),
+                id: item.id,
+                target: item.target.clone(),
+            };
             tokio::spawn(async move {
-                let id = item.id;
-                if let Err(e) = deliver(&app, item).await {
-                    tracing::error!(outbox = id, error = %e, "callback bookkeeping failed");
+                if let Err(e) = deliver(&guard.app, item).await {
+                    tracing::error!(outbox = guard.id, error = %e, "callback bookkeeping failed");
                 }
-                if let Ok(mut t) = tracker.lock() {
-                    t.inflight.remove(&id);
-                    let now = t.polls;
-                    t.finished.insert(id, now);
-                }
+                drop(guard);
             });
         }
     }

@@ -19,11 +19,16 @@ const T: Duration = Duration::from_secs(20);
 
 /// A second reseller with its own key and deposit; returns its API key.
 async fn second_reseller(app: &TestApp) -> String {
+    reseller_with(app, json!({"name": "Konter Kedua"}), 1_000_000).await
+}
+
+/// A reseller made from `fields` (name, callback_url...) with `deposit`; returns its API key.
+async fn reseller_with(app: &TestApp, fields: Value, deposit: i64) -> String {
     let r: Value = app
         .http
         .post(format!("{}/admin/api/resellers", app.base))
         .bearer_auth(ADMIN)
-        .json(&json!({"name": "Konter Kedua"}))
+        .json(&fields)
         .send()
         .await
         .unwrap()
@@ -35,7 +40,7 @@ async fn second_reseller(app: &TestApp) -> String {
         .http
         .post(format!("{}/admin/api/resellers/{id}/deposits", app.base))
         .bearer_auth(ADMIN)
-        .json(&json!({"amount": 1_000_000, "note": "test"}))
+        .json(&json!({"amount": deposit, "note": "test"}))
         .send()
         .await
         .unwrap();
@@ -563,5 +568,82 @@ async fn an_order_past_the_request_deadline_is_504_outcome_unknown_and_a_replay_
     assert_eq!(
         metric(&app, "siaga_http_rejected_total{reason=\"timeout\"}").await,
         1.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_callback_endpoint_holds_up_only_its_own_callbacks() {
+    use tokio::io::AsyncReadExt;
+    let app = TestApp::start(Opts::default()).await;
+    // Reseller A's server takes connections and never answers; we count them.
+    let hang = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hang_addr = hang.local_addr().unwrap();
+    let accepted = Arc::new(AtomicU64::new(0));
+    {
+        let accepted = accepted.clone();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((mut s, _)) = hang.accept().await {
+                accepted.fetch_add(1, Ordering::SeqCst);
+                // Read the request so the client's write completes, then hold the socket.
+                let mut buf = [0u8; 4096];
+                let _ = tokio::time::timeout(Duration::from_millis(50), s.read(&mut buf)).await;
+                held.push(s);
+            }
+        });
+    }
+    let key_a = reseller_with(
+        &app,
+        json!({"name": "Konter Macet", "callback_url": format!("http://{hang_addr}/cb")}),
+        10_000_000,
+    )
+    .await;
+    // More finished orders for A than a poll reads (256): the old deliverer read only A's
+    // rows, all in flight, and B's callback waited for A's timeouts (10 s).
+    let placed = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for w in 0..6u64 {
+        let (http, base, key, placed) = (
+            app.http.clone(),
+            app.base.clone(),
+            key_a.clone(),
+            placed.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            for i in 0..50u64 {
+                let n = w * 1_000 + i;
+                let r = http
+                    .post(format!("{base}/v1/orders"))
+                    .bearer_auth(&key)
+                    .json(&order_body(&format!("HANG-{n}"), n))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 201);
+                placed.fetch_add(1, Ordering::SeqCst);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(placed.load(Ordering::SeqCst), 300);
+    // Wait until A's endpoint holds its full share of deliveries.
+    let deadline = Instant::now() + T;
+    while accepted.load(Ordering::SeqCst) < 32 {
+        assert!(Instant::now() < deadline, "A's callbacks never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Reseller B's order gets its callback long before A's deliveries time out.
+    let (status, o) = app.order("FREE-1", "TSEL10", "081277700001").await;
+    assert_eq!(status, 201, "{o}");
+    let id = o["order_id"].as_str().unwrap();
+    let got = app.wait_callback(id, Duration::from_secs(5)).await;
+    let body: Value = serde_json::from_slice(&got.body).unwrap();
+    assert_eq!(body["data"]["order_id"], id, "{body}");
+    assert!(
+        accepted.load(Ordering::SeqCst) <= 32,
+        "one endpoint got {} deliveries at once",
+        accepted.load(Ordering::SeqCst)
     );
 }
