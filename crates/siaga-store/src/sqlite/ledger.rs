@@ -1,5 +1,6 @@
 //! Double-entry ledger in SQL. Every movement is a transfer whose postings sum to zero;
-//! account balances are updated in the same statement that checks they stay >= 0.
+//! a guarded account's balance is read and checked to stay >= 0 before it is updated, all
+//! inside the single writer's transaction (so nothing can slip in between).
 //! Sign convention: a posting's amount is a credit when positive (balance = credits - debits),
 //! so a reseller's `available` and `held` accounts hold what siaga owes that reseller.
 

@@ -139,7 +139,9 @@ impl SqliteStore {
     where
         F: FnOnce(&Connection) -> Result<T, StoreError>,
     {
-        let conn = match self.readers.lock().map_err(|_| StoreError::Closed)?.pop() {
+        // The pool's lock is let go before a new connection is opened.
+        let pooled = self.readers.lock().map_err(|_| StoreError::Closed)?.pop();
+        let conn = match pooled {
             Some(c) => c,
             None => connect(&self.path)?,
         };
@@ -167,7 +169,8 @@ impl SqliteStore {
         let pool = self.readers.clone();
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
-            let conn = match pool.lock().map_err(|_| StoreError::Closed)?.pop() {
+            let pooled = pool.lock().map_err(|_| StoreError::Closed)?.pop();
+            let conn = match pooled {
                 Some(c) => c,
                 None => connect(&path)?,
             };
