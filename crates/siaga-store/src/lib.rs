@@ -50,6 +50,15 @@ pub trait Store: Send + Sync + 'static {
     // orders
     /// Idempotent intake: finds (reseller, ref_id) or reserves the price and inserts the order.
     async fn create_order(&self, o: NewOrder) -> Result<Intake, StoreError>;
+    /// As [`Store::create_order`], and when the order is new, also its first attempt
+    /// (`first.order_version` must be 0), in the same commit: the order path saves one
+    /// durable commit and the request can leave as soon as the reseller is answered. The
+    /// attempt comes back only with `Intake::Created`.
+    async fn create_order_with_attempt(
+        &self,
+        o: NewOrder,
+        first: NewAttempt,
+    ) -> Result<(Intake, Option<Attempt>), StoreError>;
     async fn order(&self, order_id: &str) -> Result<Option<Order>, StoreError>;
     async fn order_by_ref(
         &self,

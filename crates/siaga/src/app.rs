@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, watch, Notify};
 
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::engine::{Started, Work};
 use crate::health::Health;
 use crate::metrics::Metrics;
 
@@ -22,8 +23,8 @@ pub struct App {
     pub adapters: HashMap<String, Arc<dyn Adapter>>,
     /// The one outbound HTTP client (suppliers and callbacks); timeouts are per request.
     pub client: reqwest::Client,
-    kick_tx: mpsc::UnboundedSender<String>,
-    kick_rx: Mutex<Option<mpsc::UnboundedReceiver<String>>>,
+    kick_tx: mpsc::UnboundedSender<Work>,
+    kick_rx: Mutex<Option<mpsc::UnboundedReceiver<Work>>>,
     pub outbox_kick: Notify,
     /// Wakes the notice deliverer (SPEC 9).
     pub notify_kick: Notify,
@@ -95,7 +96,12 @@ impl App {
 
     /// Asks the dispatcher to look at an order now (it also polls the store).
     pub fn kick(&self, order_id: &str) {
-        let _ = self.kick_tx.send(order_id.to_owned());
+        let _ = self.kick_tx.send(Work::Look(order_id.to_owned()));
+    }
+
+    /// Hands the dispatcher a new order whose first attempt is durable, to send now.
+    pub fn dispatch_started(&self, started: Started) {
+        let _ = self.kick_tx.send(Work::Started(Box::new(started)));
     }
 }
 

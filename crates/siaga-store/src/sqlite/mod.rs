@@ -336,6 +336,14 @@ impl Store for SqliteStore {
     async fn create_order(&self, o: NewOrder) -> Result<Intake, StoreError> {
         self.write(move |c| orders::create(c, &o)).await
     }
+    async fn create_order_with_attempt(
+        &self,
+        o: NewOrder,
+        first: NewAttempt,
+    ) -> Result<(Intake, Option<Attempt>), StoreError> {
+        self.write(move |c| orders::create_with_attempt(c, &o, &first))
+            .await
+    }
     async fn order(&self, order_id: &str) -> Result<Option<Order>, StoreError> {
         let id = order_id.to_owned();
         self.read_now(|c| orders::by_id(c, &id))

@@ -221,6 +221,31 @@ pub(crate) fn create(c: &Connection, n: &NewOrder) -> Result<Intake, StoreError>
     Ok(Intake::Created(o))
 }
 
+pub(crate) fn create_with_attempt(
+    c: &Connection,
+    n: &NewOrder,
+    first: &NewAttempt,
+) -> Result<(Intake, Option<Attempt>), StoreError> {
+    if first.order_id != n.order_id || first.order_version != 0 {
+        return Err(StoreError::Corrupt(format!(
+            "attempt {} is not the first of order {}",
+            first.attempt_id, n.order_id
+        )));
+    }
+    let intake = create(c, n)?;
+    if !matches!(intake, Intake::Created(_)) {
+        return Ok((intake, None));
+    }
+    match start_attempt(c, first)? {
+        Transition::Done(a) => Ok((intake, Some(a))),
+        // A new order at version 0 without attempts: start_attempt cannot be stale.
+        Transition::Stale => Err(StoreError::Corrupt(format!(
+            "order {}: its first attempt could not start",
+            n.order_id
+        ))),
+    }
+}
+
 fn current(c: &Connection, order_id: &str, version: i64) -> Result<Option<Order>, StoreError> {
     Ok(by_id(c, order_id)?.filter(|o| o.version == version && o.status == OrderStatus::Pending))
 }

@@ -11,11 +11,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use siaga_domain::{OrderStatus, Stage};
-use siaga_store::{AttemptState, ChangeOrder, NewAttempt, OrderChange, Transition};
-use siaga_suppliers::TopupRequest;
+use siaga_store::{Attempt, AttemptState, ChangeOrder, NewAttempt, Order, OrderChange, Transition};
+use siaga_suppliers::{Adapter, Reply, TopupRequest};
 use tokio::sync::{mpsc, watch, Semaphore};
 
 use crate::app::App;
+use crate::config::{Product, Route};
+use crate::health::Permit;
 use crate::keys;
 
 /// Orders processed at once by this node.
@@ -24,9 +26,24 @@ const POLL: Duration = Duration::from_millis(200);
 /// Re-reads after a lost race before giving up until the next poll.
 const MAX_ROUNDS: usize = 16;
 
+/// What the dispatcher is asked to do.
+pub enum Work {
+    /// Look at an order now (new, woken by a callback, or due).
+    Look(String),
+    /// A new order whose first attempt was committed together with it: send it now.
+    Started(Box<Started>),
+}
+
+/// A new order and its first attempt, durable, with the supplier's concurrency permit.
+pub struct Started {
+    pub order: Order,
+    pub attempt: Attempt,
+    pub permit: Permit,
+}
+
 pub async fn dispatcher(
     app: Arc<App>,
-    mut rx: mpsc::UnboundedReceiver<String>,
+    mut rx: mpsc::UnboundedReceiver<Work>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let inflight: Arc<Mutex<HashSet<String>>> = Arc::default();
@@ -34,10 +51,10 @@ pub async fn dispatcher(
     let mut tick = tokio::time::interval(POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let ids: Vec<String> = tokio::select! {
-            Some(id) = rx.recv() => vec![id],
+        let work: Vec<Work> = tokio::select! {
+            Some(w) = rx.recv() => vec![w],
             _ = tick.tick() => match app.store.due_orders(app.now(), 1000).await {
-                Ok(ids) => ids,
+                Ok(ids) => ids.into_iter().map(Work::Look).collect(),
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read due orders");
                     Vec::new()
@@ -45,18 +62,27 @@ pub async fn dispatcher(
             },
             _ = shutdown.changed() => return,
         };
-        for id in ids {
+        for w in work {
+            let id = match &w {
+                Work::Look(id) => id.clone(),
+                Work::Started(s) => s.order.id.clone(),
+            };
             let fresh = inflight
                 .lock()
                 .map(|mut s| s.insert(id.clone()))
                 .unwrap_or(false);
             if !fresh {
+                // Only a `Look` can meet its order in flight: a started order is new.
                 continue;
             }
             let (app, inflight, sem) = (app.clone(), inflight.clone(), sem.clone());
             tokio::spawn(async move {
                 let _permit = sem.acquire_owned().await;
-                if let Err(e) = process(&app, &id).await {
+                let done = match w {
+                    Work::Look(_) => process(&app, &id).await,
+                    Work::Started(s) => process_started(&app, *s).await,
+                };
+                if let Err(e) = done {
                     tracing::error!(order = %id, error = %e, "order processing failed; will retry");
                 }
                 if let Ok(mut s) = inflight.lock() {
@@ -67,12 +93,140 @@ pub async fn dispatcher(
     }
 }
 
+/// The route a new order would take first, and the permit to take it with: what
+/// [`process`] would choose for it, so that intake can commit the attempt with the order.
+/// `None` when no route can take it now (the dispatcher decides then: hold, queue, fail).
+pub fn first_attempt(
+    app: &App,
+    product: &Product,
+    order_id: &str,
+    now: i64,
+) -> Option<(NewAttempt, Permit)> {
+    let untried = decide::untried_routes(&app.settings, product, &[], 0);
+    let price = product.price.get();
+    let usable: Vec<_> = untried
+        .iter()
+        .filter_map(|r| app.health.check(r, price).ok().map(|cost| (*r, cost)))
+        .collect();
+    let ordered = decide::by_strategy(app, usable);
+    let (route, cost, permit) = ordered.iter().find_map(|(r, cost)| {
+        app.adapters.get(&r.supplier)?;
+        app.health.acquire(&r.supplier).map(|p| (*r, *cost, p))
+    })?;
+    Some((new_attempt(app, order_id, 0, route, cost, now), permit))
+}
+
+fn new_attempt(
+    app: &App,
+    order_id: &str,
+    order_version: i64,
+    route: &Route,
+    cost: i64,
+    now: i64,
+) -> NewAttempt {
+    let timeout = app
+        .settings
+        .supplier(&route.supplier)
+        .map(|s| s.timeout)
+        .unwrap_or(Duration::from_secs(15));
+    let attempt_id = keys::new_id("att");
+    NewAttempt {
+        order_id: order_id.to_owned(),
+        order_version,
+        supplier_ref: attempt_id.trim_start_matches("att_").to_owned(),
+        attempt_id,
+        supplier_id: route.supplier.clone(),
+        sku: route.sku.clone(),
+        cost,
+        lease_until: now + timeout.as_millis() as i64 + 5_000,
+        now,
+    }
+}
+
+/// A new order whose first attempt is durable: sends it, then carries on as [`process`].
+async fn process_started(app: &App, s: Started) -> anyhow::Result<()> {
+    let Started {
+        order,
+        attempt,
+        permit,
+    } = s;
+    let id = order.id.clone();
+    let Some(adapter) = app.adapters.get(&attempt.supplier_id).cloned() else {
+        return process(app, &id).await;
+    };
+    match send(app, order, Vec::new(), attempt, permit, adapter.as_ref()).await? {
+        Sent::Finished => Ok(()),
+        Sent::Again(late) => process_from(app, &id, late).await,
+    }
+}
+
+/// After a request: whether the order needs another look, with a reply that lost a race.
+enum Sent {
+    Finished,
+    Again(Option<(String, Reply)>),
+}
+
+/// Sends the durable attempt `attempt` of `order` (as it was before the attempt started;
+/// `before` are its earlier attempts) and settles it with the reply.
+async fn send(
+    app: &App,
+    order: Order,
+    before: Vec<Attempt>,
+    attempt: Attempt,
+    permit: Permit,
+    adapter: &dyn Adapter,
+) -> anyhow::Result<Sent> {
+    let req = TopupRequest {
+        supplier_ref: &attempt.supplier_ref,
+        sku: &attempt.sku,
+        destination: &order.destination,
+    };
+    let sent = std::time::Instant::now();
+    let reply = adapter.topup(&req).await;
+    app.health.record(
+        permit,
+        &attempt.sku,
+        &reply,
+        sent.elapsed().as_millis() as i64,
+    );
+    let mut order = order;
+    order.version += 1;
+    let mut all = before;
+    all.push(attempt.clone());
+    let settle = decide::settle(
+        &app.settings,
+        &order,
+        &all,
+        &attempt,
+        &reply,
+        false,
+        app.now(),
+    );
+    debug_assert!(settle.state != AttemptState::Sending);
+    Ok(match app.store.settle_attempt(settle).await? {
+        Transition::Done(o) if o.status.is_final() => {
+            app.order_final(&o);
+            Sent::Finished
+        }
+        Transition::Done(o) if o.stage == Some(Stage::Dispatching) => Sent::Again(None),
+        Transition::Done(_) => Sent::Finished,
+        Transition::Stale => Sent::Again(Some((attempt.id.clone(), reply))),
+    })
+}
+
 /// Moves one order forward as far as it can go now.
 pub async fn process(app: &App, order_id: &str) -> anyhow::Result<()> {
-    // A reply that lost a race with a supplier callback (the order's version moved while the
-    // request was out): applied to its attempt if that is still open, instead of waiting
-    // for the next inquiry.
-    let mut late: Option<(String, siaga_suppliers::Reply)> = None;
+    process_from(app, order_id, None).await
+}
+
+/// As [`process`], with `late`: a reply that lost a race with a supplier callback (the
+/// order's version moved while the request was out), applied to its attempt if that is
+/// still open instead of waiting for the next inquiry.
+async fn process_from(
+    app: &App,
+    order_id: &str,
+    mut late: Option<(String, Reply)>,
+) -> anyhow::Result<()> {
     for _ in 0..MAX_ROUNDS {
         let Some(order) = app.store.order(order_id).await? else {
             return Ok(());
@@ -198,69 +352,18 @@ pub async fn process(app: &App, order_id: &str) -> anyhow::Result<()> {
                 Transition::Stale => continue,
             }
         };
-        let Some(adapter) = app.adapters.get(&route.supplier) else {
+        let Some(adapter) = app.adapters.get(&route.supplier).cloned() else {
             continue;
         };
-        let timeout = app
-            .settings
-            .supplier(&route.supplier)
-            .map(|s| s.timeout)
-            .unwrap_or(Duration::from_secs(15));
-        let attempt_id = keys::new_id("att");
-        let new = NewAttempt {
-            order_id: order.id.clone(),
-            order_version: order.version,
-            supplier_ref: attempt_id.trim_start_matches("att_").to_owned(),
-            attempt_id,
-            supplier_id: route.supplier.clone(),
-            sku: route.sku.clone(),
-            cost,
-            lease_until: now + timeout.as_millis() as i64 + 5_000,
-            now,
-        };
+        let new = new_attempt(app, &order.id, order.version, route, cost, now);
         let attempt = match app.store.start_attempt(new).await? {
             Transition::Done(a) => a,
             Transition::Stale => continue,
         };
         // The attempt is durable: only now may the request leave.
-        let req = TopupRequest {
-            supplier_ref: &attempt.supplier_ref,
-            sku: &attempt.sku,
-            destination: &order.destination,
-        };
-        let sent = std::time::Instant::now();
-        let reply = adapter.topup(&req).await;
-        app.health.record(
-            permit,
-            &attempt.sku,
-            &reply,
-            sent.elapsed().as_millis() as i64,
-        );
-        let mut order = order;
-        order.version += 1;
-        let mut all = attempts;
-        all.push(attempt.clone());
-        let settle = decide::settle(
-            &app.settings,
-            &order,
-            &all,
-            &attempt,
-            &reply,
-            false,
-            app.now(),
-        );
-        debug_assert!(settle.state != AttemptState::Sending);
-        match app.store.settle_attempt(settle).await? {
-            Transition::Done(o) if o.status.is_final() => {
-                app.order_final(&o);
-                return Ok(());
-            }
-            Transition::Done(o) if o.stage == Some(Stage::Dispatching) => continue,
-            Transition::Done(_) => return Ok(()),
-            Transition::Stale => {
-                late = Some((attempt.id.clone(), reply));
-                continue;
-            }
+        match send(app, order, attempts, attempt, permit, adapter.as_ref()).await? {
+            Sent::Finished => return Ok(()),
+            Sent::Again(l) => late = l,
         }
     }
     Ok(())
