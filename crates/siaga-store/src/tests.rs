@@ -1849,3 +1849,75 @@ async fn due_outbox_leaves_out_the_skipped_targets() {
         "not yet due"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_order_and_its_first_attempt_commit_together() {
+    let (_dir, path) = temp_db();
+    let store = SqliteStore::open(&path).unwrap();
+    add_reseller(&store, "r1", Some("http://r1.test/cb")).await;
+    store.deposit("r1", 15_000, "top-up", T0 + 1).await.unwrap();
+    let first_of = |n: &NewOrder, supplier: &str| NewAttempt {
+        order_id: n.order_id.clone(),
+        order_version: 0,
+        attempt_id: format!("att_{}", ulid::Ulid::new()),
+        supplier_id: supplier.to_owned(),
+        sku: format!("TSEL10-{supplier}"),
+        cost: 10_150,
+        supplier_ref: format!("sr_{}", ulid::Ulid::new()),
+        lease_until: n.now + 30_000,
+        now: n.now,
+    };
+    let n = new_order("r1", "ref-1", "TSEL10", "081234567890", 10_500, T0 + 2);
+    let first = first_of(&n, "sim0");
+    let (intake, attempt) = store
+        .create_order_with_attempt(n.clone(), first.clone())
+        .await
+        .unwrap();
+    let Intake::Created(o) = intake else {
+        panic!("expected a new order, got {intake:?}")
+    };
+    let a = attempt.expect("the first attempt");
+    assert_eq!((a.seq, a.round, a.state), (1, 0, AttemptState::Sending));
+    assert_eq!(a.supplier_ref, first.supplier_ref);
+    let now = load(&store, &o.id).await;
+    assert_eq!(now.version, 1, "the attempt moved the order on");
+    assert_eq!(now.next_action_at, Some(first.lease_until));
+    assert_eq!(store.balance("r1").await.unwrap().held, 10_500);
+
+    // The same request again: a replay of the order, and no second attempt.
+    let again = NewOrder {
+        order_id: format!("ord_{}", ulid::Ulid::new()),
+        ..n.clone()
+    };
+    let (intake, attempt) = store
+        .create_order_with_attempt(again.clone(), first_of(&again, "sim1"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(intake, Intake::Replay(ref r) if r.id == o.id),
+        "{intake:?}"
+    );
+    assert!(attempt.is_none());
+    assert_eq!(store.attempts(&o.id).await.unwrap().len(), 1);
+
+    // Not enough balance for another: nothing written, no attempt.
+    let poor = new_order("r1", "ref-2", "TSEL10", "081234567891", 10_500, T0 + 3);
+    let (intake, attempt) = store
+        .create_order_with_attempt(poor.clone(), first_of(&poor, "sim0"))
+        .await
+        .unwrap();
+    assert!(matches!(intake, Intake::InsufficientBalance), "{intake:?}");
+    assert!(attempt.is_none());
+
+    // An attempt that is not this order's first is refused, and the order is not taken.
+    let odd = new_order("r1", "ref-3", "TSEL10", "081234567892", 1_000, T0 + 4);
+    let mut wrong = first_of(&odd, "sim0");
+    wrong.order_version = 1;
+    assert!(store
+        .create_order_with_attempt(odd.clone(), wrong)
+        .await
+        .is_err());
+    assert!(store.order(&odd.order_id).await.unwrap().is_none());
+    assert_eq!(store.balance("r1").await.unwrap().held, 10_500);
+    assert_clean(&store).await;
+}
