@@ -185,6 +185,10 @@ pub struct AttemptResult {
     pub http_status: Option<i64>,
     pub message: Option<String>,
     pub sn: Option<String>,
+    /// What the supplier said it charged for a successful top-up. When given (and a
+    /// sane amount), the `post` transfer books it as the cost, and the attempt's `cost`
+    /// becomes it; otherwise the configured cost stands.
+    pub charged: Option<i64>,
 }
 
 /// What happens to the order along with an attempt result or on its own.

@@ -321,10 +321,20 @@ pub(crate) fn settle(c: &Connection, s: &Settle) -> Result<Transition<Order>, St
         OrderChange::Await { at } => Some(at),
         _ => None,
     };
+    // What the supplier charged replaces the configured cost, for a success only and
+    // only when it is a sane amount (a missing or garbled price keeps the configured one).
+    let charged = s
+        .result
+        .charged
+        .filter(|p| s.state == AttemptState::Success && (1..=MAX_AMOUNT).contains(p));
+    let mut att = att;
+    if let Some(p) = charged {
+        att.cost = p;
+    }
     c.prepare_cached(
         "UPDATE attempts SET state = ?2, reason = ?3, rc = ?4, http_status = ?5, message = ?6,
             sn = COALESCE(?7, sn), inquiries = inquiries + ?8, next_inquiry_at = ?9,
-            finished_at = CASE WHEN ?10 THEN ?11 ELSE finished_at END
+            finished_at = CASE WHEN ?10 THEN ?11 ELSE finished_at END, cost = ?12
          WHERE id = ?1",
     )?
     .execute(params![
@@ -338,7 +348,8 @@ pub(crate) fn settle(c: &Connection, s: &Settle) -> Result<Transition<Order>, St
         i64::from(s.inquiry),
         next_inquiry,
         final_state,
-        s.now
+        s.now,
+        att.cost
     ])?;
     apply_change(c, &order, &s.change, Some(&att), s.now).map(Transition::Done)
 }

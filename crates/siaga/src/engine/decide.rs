@@ -197,10 +197,10 @@ pub fn settle(
             }
         }
     };
-    let (reason, sn) = match &reply.outcome {
-        Outcome::Failed(r) => (Some(r.as_str().to_owned()), None),
-        Outcome::Success { sn } => (None, Some(sn.clone())),
-        _ => (None, None),
+    let (reason, sn, charged) = match &reply.outcome {
+        Outcome::Failed(r) => (Some(r.as_str().to_owned()), None, None),
+        Outcome::Success { sn } => (None, Some(sn.clone()), reply.price),
+        _ => (None, None, None),
     };
     Settle {
         attempt_id: attempt.id.clone(),
@@ -212,6 +212,7 @@ pub fn settle(
             http_status: reply.http_status.map(i64::from),
             message: reply.message.clone(),
             sn,
+            charged,
         },
         inquiry,
         change,

@@ -134,7 +134,7 @@ pub struct TestApp {
     pub http: reqwest::Client,
     shutdown: watch::Sender<bool>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    settings: Settings,
+    pub settings: Settings,
     clock: Arc<dyn Clock>,
     pub app: Arc<App>,
     _dir: tempfile::TempDir,

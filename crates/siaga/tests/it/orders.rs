@@ -484,3 +484,57 @@ async fn list_products_and_openapi() {
     let (s, e) = app.get("/v1/orders?status=weird").await;
     assert_eq!(s, 400, "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cost_booked_is_what_the_supplier_charged() {
+    let app = TestApp::start(Opts {
+        inquiry_min_s: 60,
+        ..Opts::default()
+    })
+    .await;
+    // The supplier now charges 10,170 for what the config still says costs 10,150.
+    app.sims[0]
+        .upsert_product(siaga_suppliers::sim::ProductPatch {
+            sku: "tsel10-0".into(),
+            price: Some(10_170),
+            ..Default::default()
+        })
+        .unwrap();
+    // One order answered at once, one settled by the supplier's callback.
+    let (s, o) = app.order("CH-1", "TSEL10", "081234567801").await;
+    assert_eq!(s, 201, "{o}");
+    assert_eq!(app.wait_final("CH-1", T).await["status"], "success");
+    app.sims[0]
+        .set_mode(siaga_suppliers::sim::ModeRequest {
+            mode: SimMode::Pending,
+            latency_ms: None,
+            fail_rate: None,
+            callback_delay_ms: Some(200),
+        })
+        .await
+        .unwrap();
+    let (s, o) = app.order("CH-2", "TSEL10", "081234567802").await;
+    assert_eq!(s, 201, "{o}");
+    let fin = app.wait_final("CH-2", T).await;
+    assert_eq!(fin["status"], "success", "{fin}");
+    for r in ["CH-1", "CH-2"] {
+        let (_, o) = app.get(&format!("/v1/orders/{r}")).await;
+        let admin = app.admin_order(o["order_id"].as_str().unwrap()).await;
+        assert_eq!(admin["attempts"][0]["cost"], 10_170, "{admin}");
+    }
+    // The books: the supplier is owed what it charged, and the margin is price - charged.
+    let db = rusqlite::Connection::open(&app.settings.store_path).unwrap();
+    let balance = |account: &str| -> i64 {
+        db.query_row(
+            "SELECT balance FROM accounts WHERE id = ?1",
+            [account],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(balance("supplier:sim0"), 2 * 10_170);
+    assert_eq!(balance("expense:cost_of_sales"), -2 * 10_170);
+    assert_eq!(balance("revenue:sales"), 2 * 10_500);
+    assert_eq!(app.balance().await, (100_000 - 2 * 10_500, 0));
+    app.verify_clean().await;
+}
