@@ -48,6 +48,9 @@ impl App {
             .connect_timeout(Duration::from_secs(5))
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(256)
+            // A supplier or a reseller's callback URL that redirects is answered as it is,
+            // never followed: no request goes where the owner did not configure it.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("siaga/", env!("CARGO_PKG_VERSION")))
             .build()?;
         let mut adapters: HashMap<String, Arc<dyn Adapter>> = HashMap::new();

@@ -244,6 +244,7 @@ async fn rig() -> anyhow::Result<Rig> {
         store,
         http: reqwest::Client::builder()
             .pool_max_idle_per_host(CONCURRENCY * 2)
+            .redirect(reqwest::redirect::Policy::none())
             .build()?,
         counter: AtomicU64::new(0),
         _dir: dir,
@@ -280,6 +281,7 @@ async fn baseline(duration: Duration) -> anyhow::Result<f64> {
     });
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(CONCURRENCY * 2)
+        .redirect(reqwest::redirect::Policy::none())
         .build()?;
     let done = Arc::new(AtomicU64::new(0));
     let end = Instant::now() + duration;

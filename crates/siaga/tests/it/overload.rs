@@ -647,3 +647,54 @@ async fn a_hanging_callback_endpoint_holds_up_only_its_own_callbacks() {
         accepted.load(Ordering::SeqCst)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_url_that_redirects_is_not_followed() {
+    let app = TestApp::start(Opts::default()).await;
+    // Where a redirect would lead (an address the owner never configured).
+    let (elsewhere, got) = crate::harness::receiver().await;
+    // The reseller's callback URL answers every POST with 307 to it.
+    let hits = Arc::new(AtomicU64::new(0));
+    let redirector = {
+        let hits = hits.clone();
+        axum::Router::new().route(
+            "/cb",
+            axum::routing::post(move || {
+                let hits = hits.clone();
+                async move {
+                    hits.fetch_add(1, Ordering::SeqCst);
+                    (
+                        axum::http::StatusCode::TEMPORARY_REDIRECT,
+                        [("location", format!("http://{elsewhere}/cb"))],
+                    )
+                }
+            }),
+        )
+    };
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let at = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, redirector).await });
+    let key = reseller_with(
+        &app,
+        json!({"name": "Konter Alih", "callback_url": format!("http://{at}/cb")}),
+        100_000,
+    )
+    .await;
+    let r = app
+        .http
+        .post(format!("{}/v1/orders", app.base))
+        .bearer_auth(&key)
+        .json(&order_body("REDIR-1", 77))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    // A redirect is a failed delivery: it is tried again (retry_base_ms is 200 here)...
+    let deadline = Instant::now() + T;
+    while hits.load(Ordering::SeqCst) < 2 {
+        assert!(Instant::now() < deadline, "the callback was not retried");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // ...and never followed: nothing arrived where it pointed.
+    assert!(got.lock().unwrap().is_empty(), "a redirect was followed");
+}
