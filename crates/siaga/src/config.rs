@@ -210,6 +210,9 @@ pub struct LimitsCfg {
     /// Open connections from one client address (an IPv6 /64); beyond it a new one gets
     /// `503 overloaded` and is closed, so one host cannot take every connection.
     pub max_connections_per_ip: u32,
+    /// Reverse proxies (addresses or ranges such as `10.0.0.0/8`) whose `X-Forwarded-For`
+    /// names the client for the per-IP limits; their own connections are not capped.
+    pub trusted_proxies: Vec<String>,
     /// The request line and headers must arrive within this; it also closes idle
     /// keep-alive connections.
     pub header_read_timeout_ms: u64,
@@ -234,6 +237,7 @@ impl Default for LimitsCfg {
             max_inflight_orders: 512,
             max_connections: 4_096,
             max_connections_per_ip: 256,
+            trusted_proxies: Vec::new(),
             header_read_timeout_ms: 10_000,
             request_timeout_ms: 30_000,
             socket_idle_timeout_ms: 60_000,
@@ -725,6 +729,13 @@ pub fn validate(
         }
     }
     let limits = cfg.limits.clone();
+    if let Err(message) = crate::http::conns::Proxies::parse(&limits.trusted_proxies) {
+        return Err(err(
+            find_line(text, Some("[limits]"), "trusted_proxies"),
+            "limits.trusted_proxies".into(),
+            message,
+        ));
+    }
     for (key, value) in [
         ("max_inflight_orders", u64::from(limits.max_inflight_orders)),
         ("max_connections", u64::from(limits.max_connections)),
@@ -883,6 +894,14 @@ mod tests {
         );
         let e = check("[limits]\nper_key = 1\n").unwrap_err();
         assert_eq!(e.key, "limits.per_key");
+        let s = check("[limits]\ntrusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\"]\n").unwrap();
+        assert_eq!(s.limits.trusted_proxies.len(), 2);
+        let e = check("[limits]\n\ntrusted_proxies = [\"nginx\"]\n").unwrap_err();
+        assert_eq!(
+            (e.key.as_str(), e.line),
+            ("limits.trusted_proxies", Some(3))
+        );
+        assert!(e.message.contains("nginx"), "{e}");
     }
 
     #[test]

@@ -2,10 +2,15 @@
 //! `max_connections_per_ip`, so a single host that opens thousands of idle or slow
 //! connections cannot use up the global `max_connections` and lock everyone else out.
 //! A connection over the cap gets a short `503 overloaded` and is closed at once.
+//! Behind a trusted reverse proxy ([`Proxies`]) the client is the address the proxy puts
+//! in `X-Forwarded-For`, and the proxy's own connections are not capped.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, LazyLock, Mutex};
+
+use axum::http::HeaderMap;
+use ipnet::IpNet;
 
 /// Counts open connections by client address.
 pub struct PerIp {
@@ -75,6 +80,58 @@ pub fn key(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// The client's address as the limits see it, put on every request by the server loop.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub IpAddr);
+
+/// The reverse proxies whose `X-Forwarded-For` is believed (`[limits] trusted_proxies`).
+#[derive(Debug, Clone, Default)]
+pub struct Proxies(Vec<IpNet>);
+
+impl Proxies {
+    /// Parses addresses (`10.0.0.1`) and ranges (`10.0.0.0/8`); the first bad entry is the error.
+    pub fn parse(entries: &[String]) -> Result<Proxies, String> {
+        entries
+            .iter()
+            .map(|e| {
+                let e = e.trim();
+                e.parse::<IpNet>()
+                    .or_else(|_| e.parse::<IpAddr>().map(IpNet::from))
+                    .map_err(|_| format!("{e:?} is not an address or a range like 10.0.0.0/8"))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Proxies)
+    }
+
+    pub fn trusted(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.0.iter().any(|n| n.contains(&ip))
+    }
+
+    /// Who sent a request that reached us from `peer`: `peer` itself unless it is a trusted
+    /// proxy; then the nearest address in `X-Forwarded-For` (read right to left) that is
+    /// not a trusted proxy. A header that cannot be read leaves the proxy's own address, so
+    /// nobody escapes a limit by sending garbage.
+    pub fn client(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        if self.0.is_empty() || !self.trusted(peer) {
+            return peer;
+        }
+        let mut hops = Vec::new();
+        for v in headers.get_all("x-forwarded-for") {
+            let Ok(v) = v.to_str() else { return peer };
+            hops.extend(v.split(',').map(str::trim));
+        }
+        for hop in hops.iter().rev() {
+            match hop.parse::<IpAddr>() {
+                Ok(ip) if self.trusted(ip) => continue,
+                Ok(ip) => return ip,
+                Err(_) => return peer,
+            }
+        }
+        peer
+    }
+}
+
 /// What a connection over the cap is told before it is closed (one write, no waiting):
 /// the usual error envelope, in Indonesian (the request is never read, so no
 /// `Accept-Language` either).
@@ -127,6 +184,54 @@ mod tests {
             .unwrap_or(IpAddr::from([0u8; 16]));
         let _t = p.enter(v4);
         assert!(p.enter(mapped).is_none());
+    }
+
+    fn headers(xff: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in xff {
+            if let Ok(v) = v.parse() {
+                h.append("x-forwarded-for", v);
+            }
+        }
+        h
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap_or(IpAddr::from([0, 0, 0, 0]))
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let p = Proxies::parse(&["10.0.0.0/8".into(), "192.0.2.1".into()]).unwrap_or_default();
+        // Straight from a client: its own address, whatever it claims.
+        assert_eq!(
+            p.client(ip("203.0.113.9"), &headers(&["1.2.3.4"])),
+            ip("203.0.113.9")
+        );
+        // Through our proxy: the address it saw.
+        assert_eq!(
+            p.client(ip("10.1.1.1"), &headers(&["198.51.100.7"])),
+            ip("198.51.100.7")
+        );
+        // A forged entry on the left is ignored: the nearest untrusted hop counts.
+        assert_eq!(
+            p.client(ip("10.1.1.1"), &headers(&["1.2.3.4, 198.51.100.7"])),
+            ip("198.51.100.7")
+        );
+        // Two proxies of ours in a row, and the header split over two lines.
+        assert_eq!(
+            p.client(ip("10.1.1.1"), &headers(&["198.51.100.8", "192.0.2.1"])),
+            ip("198.51.100.8")
+        );
+        // Garbage or nothing: the proxy's own address.
+        assert_eq!(
+            p.client(ip("10.1.1.1"), &headers(&["nonsense"])),
+            ip("10.1.1.1")
+        );
+        assert_eq!(p.client(ip("10.1.1.1"), &headers(&[])), ip("10.1.1.1"));
+        assert!(p.trusted(ip("::ffff:10.2.3.4")), "IPv4-mapped");
+        assert!(Proxies::parse(&["10.0.0.0/33".into()]).is_err());
+        assert!(Proxies::parse(&["proxy.local".into()]).is_err());
     }
 
     #[test]

@@ -112,12 +112,14 @@ fn rate_limited(app: &App, reason: &'static str, secs: u64) -> Response {
     e.into_response()
 }
 
-/// The client's address, one /64 for IPv6 (one host usually holds the whole prefix).
+/// The client's address (behind a trusted proxy, the one it forwarded), one /64 for IPv6
+/// (one host usually holds the whole prefix).
 fn client_ip(req: &Request) -> Option<IpAddr> {
-    let ip = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())?;
+    let ext = req.extensions();
+    let ip = match ext.get::<super::conns::ClientAddr>() {
+        Some(c) => c.0,
+        None => ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())?,
+    };
     Some(super::conns::key(ip))
 }
 

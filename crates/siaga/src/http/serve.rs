@@ -20,7 +20,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio_io_timeout::TimeoutStream;
 use tower_service::Service;
 
-use super::conns::{PerIp, REFUSAL};
+use super::conns::{ClientAddr, PerIp, Proxies, REFUSAL};
 use crate::app::App;
 use crate::config::LimitsCfg;
 
@@ -64,6 +64,8 @@ pub async fn serve_router(
 ) -> anyhow::Result<()> {
     let connections = Arc::new(Semaphore::new(cfg.max_connections.max(1) as usize));
     let per_ip = PerIp::new(cfg.max_connections_per_ip);
+    // Validated with the config; a bad entry here is simply not trusted.
+    let proxies = Arc::new(Proxies::parse(&cfg.trusted_proxies).unwrap_or_default());
     let idle = Duration::from_millis(cfg.socket_idle_timeout_ms.max(1));
     let mut builder = http1::Builder::new();
     builder
@@ -89,7 +91,12 @@ pub async fn serve_router(
             },
             _ = &mut shutdown => break,
         };
-        let Some(slot) = per_ip.enter(peer.ip()) else {
+        // A trusted proxy's connections carry many clients: not capped per address.
+        let slot = if proxies.trusted(peer.ip()) {
+            None
+        } else if let Some(slot) = per_ip.enter(peer.ip()) {
+            Some(slot)
+        } else {
             // Over its address's cap: told so in one non-blocking write, then closed.
             let _ = stream.try_write(&REFUSAL);
             continue;
@@ -99,9 +106,11 @@ pub async fn serve_router(
         io.set_read_timeout(Some(idle));
         io.set_write_timeout(Some(idle));
         // The peer's address rides along like axum's `ConnectInfo` (the per-IP limits read it).
-        let router = router.clone();
+        let (router, proxies) = (router.clone(), proxies.clone());
         let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+            let client = proxies.client(peer.ip(), req.headers());
             req.extensions_mut().insert(ConnectInfo(peer));
+            req.extensions_mut().insert(ClientAddr(client));
             let mut r = router.clone();
             async move { r.call(req.map(Body::new)).await }
         });

@@ -698,3 +698,42 @@ async fn a_callback_url_that_redirects_is_not_followed() {
     // ...and never followed: nothing arrived where it pointed.
     assert!(got.lock().unwrap().is_empty(), "a redirect was followed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit() {
+    let app = TestApp::start(Opts {
+        limits: LimitsCfg {
+            per_ip_per_s: 1,
+            per_ip_burst: 3,
+            trusted_proxies: vec!["127.0.0.1".into()],
+            ..Opts::default().limits
+        },
+        ..Opts::default()
+    })
+    .await;
+    let get = |xff: &'static str| {
+        let (http, base) = (app.http.clone(), app.base.clone());
+        async move {
+            http.get(format!("{base}/openapi.json"))
+                .header("x-forwarded-for", xff)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    // One client behind the proxy uses up its burst...
+    let mut limited = false;
+    for _ in 0..10 {
+        if get("198.51.100.1").await == 429 {
+            limited = true;
+            break;
+        }
+    }
+    assert!(limited, "the forwarded client was never limited");
+    // ...while another client behind the same proxy is still served, and a forged entry
+    // on the left does not move the first one into a fresh bucket.
+    assert_eq!(get("198.51.100.2").await, 200);
+    assert_eq!(get("203.0.113.50, 198.51.100.1").await, 429);
+}
