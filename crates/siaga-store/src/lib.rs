@@ -21,6 +21,14 @@ pub trait Store: Send + Sync + 'static {
     async fn reseller(&self, id: &str) -> Result<Option<Reseller>, StoreError>;
     async fn reseller_by_key_hash(&self, key_hash: &str) -> Result<Option<Reseller>, StoreError>;
     async fn list_resellers(&self) -> Result<Vec<Reseller>, StoreError>;
+    /// Replaces the reseller's API access rules; false if the reseller does not exist.
+    async fn set_reseller_access(
+        &self,
+        id: &str,
+        ip_allowlist: &[String],
+        require_signature: bool,
+        now: i64,
+    ) -> Result<bool, StoreError>;
     /// Replaces key hash and webhook secret; false if the reseller does not exist.
     async fn rotate_keys(
         &self,

@@ -23,6 +23,11 @@ pub struct Reseller {
     pub key_hash: String,
     pub webhook_secret: String,
     pub created_at: i64,
+    /// Addresses or ranges (`203.0.113.7`, `10.0.0.0/8`) its API requests may come from;
+    /// empty: any.
+    pub ip_allowlist: Vec<String>,
+    /// Every API request must carry `X-Siaga-Timestamp` and `X-Siaga-Signature`.
+    pub require_signature: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

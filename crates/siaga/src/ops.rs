@@ -121,6 +121,32 @@ pub async fn rotate_keys(store: &dyn Store, id: &str, now: i64) -> Result<Creden
     }
 }
 
+/// Sets a reseller's API access rules: the addresses or ranges its requests may come from
+/// (empty: any) and whether every request must be signed. Returns the rules as stored.
+pub async fn set_access(
+    store: &dyn Store,
+    id: &str,
+    ip_allowlist: &[String],
+    require_signature: bool,
+    now: i64,
+) -> Result<Value, OpError> {
+    let list: Vec<String> = ip_allowlist.iter().map(|e| e.trim().to_owned()).collect();
+    crate::http::conns::parse_nets(&list)
+        .map_err(|e| OpError::Invalid(format!("ip_allowlist: {e}")))?;
+    if list.len() > 256 {
+        return Err(OpError::Invalid(
+            "ip_allowlist: at most 256 entries (use ranges)".into(),
+        ));
+    }
+    if !store
+        .set_reseller_access(id, &list, require_signature, now)
+        .await?
+    {
+        return Err(OpError::UnknownReseller(id.to_owned()));
+    }
+    Ok(json!({"id": id, "ip_allowlist": list, "require_signature": require_signature}))
+}
+
 pub async fn deposit(
     store: &dyn Store,
     id: &str,

@@ -29,6 +29,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../../migrations/0002_health.sql")),
     (3, include_str!("../../migrations/0003_status.sql")),
     (4, include_str!("../../migrations/0004_notify.sql")),
+    (5, include_str!("../../migrations/0005_reseller_access.sql")),
 ];
 
 /// Most jobs committed together in one transaction.
@@ -295,6 +296,17 @@ impl Store for SqliteStore {
     }
     async fn list_resellers(&self) -> Result<Vec<Reseller>, StoreError> {
         self.read(resellers::list).await
+    }
+    async fn set_reseller_access(
+        &self,
+        id: &str,
+        ip_allowlist: &[String],
+        require_signature: bool,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let (id, list) = (id.to_owned(), ip_allowlist.to_vec());
+        self.write(move |c| resellers::set_access(c, &id, &list, require_signature, now))
+            .await
     }
     async fn rotate_keys(
         &self,

@@ -1,4 +1,5 @@
-//! Reseller rows: creation (with their ledger accounts), lookup by key hash, key rotation.
+//! Reseller rows: creation (with their ledger accounts), lookup by key hash, key rotation,
+//! API access rules.
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
@@ -6,7 +7,7 @@ use super::ledger;
 use crate::error::StoreError;
 use crate::types::{NewReseller, Reseller};
 
-const COLS: &str = "id, name, email, callback_url, key_hash, webhook_secret, created_at";
+const COLS: &str = "id, name, email, callback_url, key_hash, webhook_secret, created_at, ip_allowlist, require_signature";
 
 fn row(r: &Row<'_>) -> rusqlite::Result<Reseller> {
     Ok(Reseller {
@@ -17,6 +18,12 @@ fn row(r: &Row<'_>) -> rusqlite::Result<Reseller> {
         key_hash: r.get(4)?,
         webhook_secret: r.get(5)?,
         created_at: r.get(6)?,
+        ip_allowlist: r
+            .get::<_, String>(7)?
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect(),
+        require_signature: r.get(8)?,
     })
 }
 
@@ -63,6 +70,28 @@ pub(crate) fn rotate(
     let n = c.execute(
         "UPDATE resellers SET key_hash = ?2, webhook_secret = ?3, updated_at = ?4 WHERE id = ?1",
         params![id, h, secret, now],
+    )?;
+    Ok(n == 1)
+}
+
+pub(crate) fn set_access(
+    c: &Connection,
+    id: &str,
+    allowlist: &[String],
+    require_signature: bool,
+    now: i64,
+) -> Result<bool, StoreError> {
+    if allowlist
+        .iter()
+        .any(|a| a.is_empty() || a.contains(char::is_whitespace))
+    {
+        return Err(StoreError::Corrupt(format!(
+            "reseller {id}: an allowlist entry is empty or has spaces"
+        )));
+    }
+    let n = c.execute(
+        "UPDATE resellers SET ip_allowlist = ?2, require_signature = ?3, updated_at = ?4 WHERE id = ?1",
+        params![id, allowlist.join(" "), require_signature, now],
     )?;
     Ok(n == 1)
 }

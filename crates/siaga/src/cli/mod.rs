@@ -108,6 +108,16 @@ pub enum ResellerCmd {
         #[arg(long)]
         all: bool,
     },
+    /// Set the API access rules: where requests may come from, and whether they must be signed
+    Access {
+        id: String,
+        /// An address or range requests may come from (repeatable); none: any address
+        #[arg(long = "allow")]
+        allow: Vec<String>,
+        /// Every request must carry X-Siaga-Timestamp and X-Siaga-Signature
+        #[arg(long)]
+        require_signature: bool,
+    },
     /// List resellers and balances
     List,
 }

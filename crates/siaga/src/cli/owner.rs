@@ -57,6 +57,13 @@ pub async fn reseller(cfg: &Path, cmd: ResellerCmd) -> anyhow::Result<()> {
             .await?;
             println!("{}", c.json());
         }
+        ResellerCmd::Access {
+            id,
+            allow,
+            require_signature,
+        } => {
+            print(&ops::set_access(store.as_ref(), &id, &allow, require_signature, now).await?);
+        }
         ResellerCmd::Deposit { id, amount, note } => {
             print(&ops::deposit(store.as_ref(), &id, amount, &note, now).await?);
         }
@@ -89,7 +96,7 @@ pub async fn reseller(cfg: &Path, cmd: ResellerCmd) -> anyhow::Result<()> {
             let mut out = Vec::new();
             for r in store.list_resellers().await? {
                 let b = store.balance(&r.id).await?;
-                out.push(json!({"id": r.id, "name": r.name, "email": r.email, "callback_url": r.callback_url, "available": b.available, "held": b.held}));
+                out.push(json!({"id": r.id, "name": r.name, "email": r.email, "callback_url": r.callback_url, "available": b.available, "held": b.held, "ip_allowlist": r.ip_allowlist, "require_signature": r.require_signature}));
             }
             print(&Value::Array(out));
         }

@@ -90,9 +90,47 @@ pub async fn list_resellers(State(app): State<Arc<App>>, _: Admin) -> Result<Res
         out.push(json!({
             "id": r.id, "name": r.name, "email": r.email, "callback_url": r.callback_url,
             "available": b.available, "held": b.held,
+            "ip_allowlist": r.ip_allowlist, "require_signature": r.require_signature,
         }));
     }
     Ok(Json(Value::Array(out)).into_response())
+}
+
+/// `PUT /admin/api/resellers/{id}/access`: `{"ip_allowlist": [...], "require_signature": bool}`
+/// (both required; an empty list allows any address).
+pub async fn set_access(
+    State(app): State<Arc<App>>,
+    _: Admin,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let m = json_object(body, app.settings.body_limit_bytes)?;
+    let list = match m.get("ip_allowlist") {
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| ApiError::invalid("ip_allowlist", "must be a list of strings"))?,
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "ip_allowlist",
+                "must be a list of strings",
+            ))
+        }
+        None => return Err(ApiError::missing("ip_allowlist")),
+    };
+    let require = match m.get("require_signature") {
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "require_signature",
+                "must be true or false",
+            ))
+        }
+        None => return Err(ApiError::missing("require_signature")),
+    };
+    let v = ops::set_access(app.store.as_ref(), &id, &list, require, app.now()).await?;
+    Ok(Json(v).into_response())
 }
 
 pub async fn deposit(

@@ -33,6 +33,10 @@ impl FromRequestParts<Arc<App>> for Authed {
         parts: &mut Parts,
         app: &Arc<App>,
     ) -> Result<Self, Self::Rejection> {
+        // Already authenticated by the access check of `/v1`.
+        if let Some(c) = parts.extensions.get::<super::access::Checked>() {
+            return Ok(Authed(c.0.clone()));
+        }
         let key = parts
             .headers
             .get(header::AUTHORIZATION)

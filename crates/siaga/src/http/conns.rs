@@ -84,6 +84,20 @@ pub fn key(ip: IpAddr) -> IpAddr {
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub IpAddr);
 
+/// Addresses (`10.0.0.1`, `2001:db8::1`) and ranges (`10.0.0.0/8`); the first bad entry is
+/// the error, in words.
+pub fn parse_nets(entries: &[String]) -> Result<Vec<IpNet>, String> {
+    entries
+        .iter()
+        .map(|e| {
+            let e = e.trim();
+            e.parse::<IpNet>()
+                .or_else(|_| e.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| format!("{e:?} is not an address or a range like 10.0.0.0/8"))
+        })
+        .collect()
+}
+
 /// The reverse proxies whose `X-Forwarded-For` is believed (`[limits] trusted_proxies`).
 #[derive(Debug, Clone, Default)]
 pub struct Proxies(Vec<IpNet>);
@@ -91,16 +105,7 @@ pub struct Proxies(Vec<IpNet>);
 impl Proxies {
     /// Parses addresses (`10.0.0.1`) and ranges (`10.0.0.0/8`); the first bad entry is the error.
     pub fn parse(entries: &[String]) -> Result<Proxies, String> {
-        entries
-            .iter()
-            .map(|e| {
-                let e = e.trim();
-                e.parse::<IpNet>()
-                    .or_else(|_| e.parse::<IpAddr>().map(IpNet::from))
-                    .map_err(|_| format!("{e:?} is not an address or a range like 10.0.0.0/8"))
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Proxies)
+        parse_nets(entries).map(Proxies)
     }
 
     pub fn trusted(&self, ip: IpAddr) -> bool {

@@ -1,6 +1,7 @@
 //! The HTTP edge: the router that ties the reseller API, admin API, supplier callbacks,
 //! health endpoints and the OpenAPI description together.
 
+pub mod access;
 pub mod admin;
 pub mod api;
 pub mod conns;
@@ -37,6 +38,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/balance", get(api::balance))
         .route("/v1/products", get(api::products))
         .route("/v1/statement", get(api::statement))
+        // Runs after the rate limits (layers added later run first).
+        .route_layer(from_fn_with_state(app.clone(), access::check))
         .route_layer(from_fn_with_state(app.clone(), limit::api));
     let per_ip = Router::new()
         .route("/openapi.json", get(openapi::openapi))
@@ -45,6 +48,10 @@ pub fn router(app: Arc<App>) -> Router {
             post(admin::add_reseller).get(admin::list_resellers),
         )
         .route("/admin/api/resellers/{id}/deposits", post(admin::deposit))
+        .route(
+            "/admin/api/resellers/{id}/access",
+            axum::routing::put(admin::set_access),
+        )
         .route(
             "/admin/api/resellers/rotate-keys",
             post(admin::rotate_all_keys),

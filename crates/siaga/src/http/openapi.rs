@@ -18,7 +18,7 @@ pub fn document() -> Value {
         "info": {
             "title": "siaga reseller API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Top-up orders, balance, price list and statement. Errors are {\"error\":{\"code\",\"message\"}}; messages are Indonesian unless Accept-Language asks for English. Final order states are sent as Standard Webhooks-signed callbacks (type order.updated)."
+            "description": "Top-up orders, balance, price list and statement. Errors are {\"error\":{\"code\",\"message\"}}; messages are Indonesian unless Accept-Language asks for English. Final order states are sent as Standard Webhooks-signed callbacks (type order.updated). Per reseller the owner may set an IP allowlist (other addresses: 403 forbidden) and required request signing: X-Siaga-Timestamp (unix seconds, at most 300 s off) and X-Siaga-Signature: v1=<hex hmac-sha256(webhook_secret, timestamp + \".\" + raw body)> (the whsec_ secret as given; a GET signs the empty body); a missing, stale or wrong signature is 401 unauthorized."
         },
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
@@ -31,8 +31,9 @@ pub fn document() -> Value {
                         "201": order_resp("New order; its price is reserved"),
                         "200": order_resp("Replay of an existing order with the same ref_id"),
                         "400": err("bad_request: malformed JSON or a missing/invalid field (named in the message)"),
-                        "401": err("unauthorized"),
+                        "401": err("unauthorized: no or wrong API key, or a missing, stale or wrong request signature"),
                         "402": err("insufficient_balance: no order was created; the ref_id stays free"),
+                        "403": err("forbidden: the request came from an address not on this account's IP allowlist"),
                         "409": err("ref_id_conflict: the ref_id names an order with another product or destination"),
                         "413": err("payload_too_large"),
                         "422": err("unknown_product | invalid_destination | operator_mismatch"),

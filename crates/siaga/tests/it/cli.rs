@@ -419,3 +419,55 @@ fn bench_json_has_every_spec_16_field() {
     assert_eq!(v["double_fulfilments"], 0, "{v}");
     assert_eq!(v["failed_orders_during_failover"], 0, "{v}");
 }
+
+#[test]
+fn reseller_access_rules_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert!(siaga(d, &["init"]).status.success());
+    let out = siaga(d, &["reseller", "add", "--name", "Konter B"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let creds: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = creds["id"].as_str().unwrap();
+    let out = siaga(
+        d,
+        &[
+            "reseller",
+            "access",
+            id,
+            "--allow",
+            "203.0.113.7",
+            "--allow",
+            "10.0.0.0/8",
+            "--require-signature",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["ip_allowlist"],
+        serde_json::json!(["203.0.113.7", "10.0.0.0/8"])
+    );
+    assert_eq!(v["require_signature"], true);
+    let out = siaga(d, &["reseller", "list"]);
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list[0]["require_signature"], true, "{list}");
+    assert_eq!(list[0]["ip_allowlist"][1], "10.0.0.0/8", "{list}");
+    let out = siaga(d, &["reseller", "access", id, "--allow", "kantor"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("ip_allowlist"),
+        "{}",
+        text(&out.stderr)
+    );
+    // No rules: any address, unsigned.
+    let out = siaga(d, &["reseller", "access", id]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (
+            v["ip_allowlist"].as_array().unwrap().len(),
+            &v["require_signature"]
+        ),
+        (0, &Value::Bool(false))
+    );
+}

@@ -386,6 +386,12 @@ impl TestApp {
         )
     }
 
+    /// The balance from the store, past the API's access rules.
+    pub async fn balance_unchecked(&self) -> (i64, i64) {
+        let b = self.app.store.balance(&self.reseller_id).await.unwrap();
+        (b.available, b.held)
+    }
+
     /// Polls the order until it is final (or the deadline passes, which fails the test).
     pub async fn wait_final(&self, ref_id: &str, within: Duration) -> Value {
         let end = Instant::now() + within;

@@ -1,6 +1,7 @@
 //! The black-box integration tests: the real server on port 0 with simulated suppliers
 //! and a real callback receiver, driven over HTTP; and the real binary for CLI commands.
 
+mod access;
 mod chaos;
 mod cli;
 mod crash;

@@ -950,17 +950,27 @@ async fn a_security_incident_emails_every_reseller_and_keys_rotate_at_once() {
         assert!(text.contains("Your data may be at risk"));
         assert!(text.contains(&format!("/incidents/{}", inc["id"])));
     }
-    // It is on the status page too.
-    let page = app
-        .http
-        .get(format!("{}/api/v2/incidents.json", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(page.contains("Kebocoran kunci API") || page.contains("leaked"));
+    // It is on the status page too, from the page's next snapshot (every 0.5 s).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let page = app
+            .http
+            .get(format!("{}/api/v2/incidents.json", app.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if page.contains("Kebocoran kunci API") || page.contains("leaked") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not on the page: {page}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 
     // Every key and secret at once; the old keys stop working immediately.
     let v: Value = admin("/admin/api/resellers/rotate-keys")
