@@ -151,8 +151,25 @@ pub async fn deliverer(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
                 target: item.target.clone(),
             };
             tokio::spawn(async move {
-                if let Err(e) = deliver(&guard.app, item).await {
-                    tracing::error!(outbox = guard.id, error = %e, "callback bookkeeping failed");
+                let id = item.id;
+                let run = std::panic::AssertUnwindSafe(deliver(&guard.app, item));
+                match futures::FutureExt::catch_unwind(run).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        tracing::error!(outbox = id, error = %e, "callback bookkeeping failed");
+                    }
+                    Err(_) => {
+                        // A bug, not the endpoint: backed off like a failure, not re-polled
+                        // four times a second.
+                        tracing::error!(outbox = id, "a callback delivery panicked");
+                        let delay = guard.app.settings.callbacks.retry_max_ms as i64;
+                        let at = guard.app.now() + delay;
+                        let _ = guard
+                            .app
+                            .store
+                            .outbox_retry(id, at, "delivery panicked", false)
+                            .await;
+                    }
                 }
                 drop(guard);
             });

@@ -199,7 +199,7 @@ pub fn settle(
     };
     let (reason, sn, charged) = match &reply.outcome {
         Outcome::Failed(r) => (Some(r.as_str().to_owned()), None, None),
-        Outcome::Success { sn } => (None, Some(sn.clone()), reply.price),
+        Outcome::Success { sn } => (None, Some(sn.clone()), charged(attempt, reply.price)),
         _ => (None, None, None),
     };
     Settle {
@@ -217,5 +217,22 @@ pub fn settle(
         inquiry,
         change,
         now,
+    }
+}
+
+/// What the supplier said it charged, when believable: within half to twice the configured
+/// cost. A price outside that (a garbled field, another unit) is logged and the configured
+/// cost is booked instead.
+fn charged(attempt: &Attempt, price: Option<i64>) -> Option<i64> {
+    let p = price?;
+    let c = attempt.cost;
+    if p >= c / 2 && p <= c.saturating_mul(2) {
+        Some(p)
+    } else {
+        tracing::warn!(
+            attempt = %attempt.id, supplier = %attempt.supplier_id, price = p, cost = c,
+            "the supplier's reported price is not believable; the configured cost is booked"
+        );
+        None
     }
 }

@@ -11,7 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use siaga_domain::{OrderStatus, Stage};
-use siaga_store::{Attempt, AttemptState, ChangeOrder, NewAttempt, Order, OrderChange, Transition};
+use siaga_store::{
+    Attempt, AttemptState, ChangeOrder, Intake, NewAttempt, NewOrder, Order, OrderChange,
+    Transition,
+};
 use siaga_suppliers::{Adapter, Reply, TopupRequest};
 use tokio::sync::{mpsc, watch, Semaphore};
 
@@ -50,17 +53,27 @@ pub async fn dispatcher(
     let sem = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let mut tick = tokio::time::interval(POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut closing = false;
     loop {
+        // Once shutdown is asked, no more polling; but orders still being taken while the
+        // server drains its connections are handed over and sent (the task is aborted
+        // after the server has stopped).
         let work: Vec<Work> = tokio::select! {
-            Some(w) = rx.recv() => vec![w],
-            _ = tick.tick() => match app.store.due_orders(app.now(), 1000).await {
+            w = rx.recv() => match w {
+                Some(w) => vec![w],
+                None => return,
+            },
+            _ = tick.tick(), if !closing => match app.store.due_orders(app.now(), 1000).await {
                 Ok(ids) => ids.into_iter().map(Work::Look).collect(),
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read due orders");
                     Vec::new()
                 }
             },
-            _ = shutdown.changed() => return,
+            _ = shutdown.changed(), if !closing => {
+                closing = true;
+                Vec::new()
+            }
         };
         for w in work {
             let id = match &w {
@@ -72,7 +85,11 @@ pub async fn dispatcher(
                 .map(|mut s| s.insert(id.clone()))
                 .unwrap_or(false);
             if !fresh {
-                // Only a `Look` can meet its order in flight: a started order is new.
+                if matches!(w, Work::Started(_)) {
+                    // Not expected (nothing else knows a new order before its hand-off); the
+                    // order in flight settles the attempt by inquiry at the same supplier.
+                    tracing::warn!(order = %id, "a started order was already in flight; its request was not sent from intake");
+                }
                 continue;
             }
             let (app, inflight, sem) = (app.clone(), inflight.clone(), sem.clone());
@@ -91,6 +108,35 @@ pub async fn dispatcher(
             });
         }
     }
+}
+
+/// Takes a new order: chooses its first route as [`process`] would and commits the
+/// attempt with the order (one durable commit less; the request leaves as soon as the
+/// commit is durable), or takes the order alone when no route can take it now. Then hands
+/// it to the dispatcher. Replays, conflicts and refusals come back as they are.
+pub async fn take(app: Arc<App>, new: NewOrder) -> Result<Intake, siaga_store::StoreError> {
+    let first = app
+        .settings
+        .product(&new.product)
+        .and_then(|p| first_attempt(&app, p, &new.order_id, new.now));
+    let (intake, started) = match first {
+        Some((first, permit)) => {
+            let (intake, attempt) = app.store.create_order_with_attempt(new, first).await?;
+            (intake, attempt.map(|a| (a, permit)))
+        }
+        None => (app.store.create_order(new).await?, None),
+    };
+    if let Intake::Created(o) = &intake {
+        match started {
+            Some((attempt, permit)) => app.dispatch_started(Started {
+                order: o.clone(),
+                attempt,
+                permit,
+            }),
+            None => app.kick(&o.id),
+        }
+    }
+    Ok(intake)
 }
 
 /// The route a new order would take first, and the permit to take it with: what

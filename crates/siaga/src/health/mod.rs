@@ -505,7 +505,12 @@ impl Health {
 pub(crate) fn stats_of(q: &VecDeque<Sample>) -> (Option<f64>, Option<f64>, u64) {
     let decided: Vec<&Sample> = q.iter().filter(|s| s.outcome != "pending").collect();
     if decided.is_empty() {
-        return (None, None, q.len() as u64);
+        // Only "pending" answers so far: the success rate is unknown, but how long the
+        // supplier takes to answer is known (the adaptive strategy counts an unknown
+        // latency as 0, which would make such a route look best forever).
+        let lat = (!q.is_empty())
+            .then(|| q.iter().map(|s| s.latency_ms as f64).sum::<f64>() / q.len() as f64);
+        return (None, lat, q.len() as u64);
     }
     let ok = decided.iter().filter(|s| s.outcome == "success").count() as f64;
     let lat = decided.iter().map(|s| s.latency_ms as f64).sum::<f64>() / decided.len() as f64;

@@ -105,30 +105,18 @@ pub async fn set_access(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let m = json_object(body, app.settings.body_limit_bytes)?;
-    let list = match m.get("ip_allowlist") {
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|v| v.as_str().map(str::to_owned))
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| ApiError::invalid("ip_allowlist", "must be a list of strings"))?,
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "ip_allowlist",
-                "must be a list of strings",
-            ))
-        }
-        None => return Err(ApiError::missing("ip_allowlist")),
-    };
-    let require = match m.get("require_signature") {
-        Some(Value::Bool(b)) => *b,
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "require_signature",
-                "must be true or false",
-            ))
-        }
-        None => return Err(ApiError::missing("require_signature")),
-    };
+    let list: Vec<String> = m
+        .get("ip_allowlist")
+        .ok_or_else(|| ApiError::missing("ip_allowlist"))
+        .and_then(|v| {
+            serde_json::from_value(v.clone())
+                .map_err(|_| ApiError::invalid("ip_allowlist", "must be a list of strings"))
+        })?;
+    let require = m
+        .get("require_signature")
+        .ok_or_else(|| ApiError::missing("require_signature"))?
+        .as_bool()
+        .ok_or_else(|| ApiError::invalid("require_signature", "must be true or false"))?;
     let v = ops::set_access(app.store.as_ref(), &id, &list, require, app.now()).await?;
     Ok(Json(v).into_response())
 }

@@ -20,7 +20,7 @@ use super::wire;
 use crate::app::App;
 use crate::clock::{parse_time, rfc3339};
 use crate::config::{DestinationRule, Product};
-use crate::engine::{self, Started};
+use crate::engine;
 use crate::keys;
 
 /// The authenticated reseller of a request (`Authorization: Bearer <api_key>`).
@@ -199,28 +199,13 @@ pub async fn create_order(
         max_wait_s,
         now: app.now(),
     };
-    // The first route is chosen now, so the attempt is committed with the order (one
-    // durable commit less) and the request leaves as soon as the reseller is answered.
-    let (intake, started) = match engine::first_attempt(&app, product, &new.order_id, new.now) {
-        Some((first, permit)) => {
-            let (intake, attempt) = app.store.create_order_with_attempt(new, first).await?;
-            (intake, attempt.map(|a| (a, permit)))
-        }
-        None => (app.store.create_order(new).await?, None),
-    };
+    // Taken in a task of its own: a client that hangs up or the request deadline cannot
+    // cut between the commit and the hand-off to the dispatcher.
+    let intake = tokio::spawn(engine::take(app.clone(), new))
+        .await
+        .map_err(|e| ApiError::internal(format!("order intake task: {e}")))??;
     match intake {
-        Intake::Created(o) => {
-            let body = wire::order_json(&o);
-            match started {
-                Some((attempt, permit)) => app.dispatch_started(Started {
-                    order: o,
-                    attempt,
-                    permit,
-                }),
-                None => app.kick(&o.id),
-            }
-            Ok(json_status(StatusCode::CREATED, body))
-        }
+        Intake::Created(o) => Ok(json_status(StatusCode::CREATED, wire::order_json(&o))),
         Intake::Replay(o) => Ok(json_status(StatusCode::OK, wire::order_json(&o))),
         Intake::Conflict(_) => Err(ApiError::new(
             StatusCode::CONFLICT,

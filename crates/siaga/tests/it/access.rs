@@ -82,16 +82,7 @@ async fn an_ip_allowlist_refuses_other_addresses_and_changes_nothing() {
     let (s, o) = app.order("IP-1", "TSEL10", "081234567001").await;
     assert_eq!(s, 201, "{o}");
     // The owner sees the rules; bad input is a 400 naming the field; unknown reseller 404.
-    let list: Value = app
-        .http
-        .get(format!("{}/admin/api/resellers", app.base))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.admin_get("/admin/api/resellers").await;
     assert_eq!(list[0]["ip_allowlist"][0], "127.0.0.0/8", "{list}");
     let (s, v) = set_access(
         &app,

@@ -63,6 +63,8 @@ pub struct Opts {
     pub report_after_s: u64,
     /// Overload limits (default: high enough that no test is limited by accident).
     pub limits: LimitsCfg,
+    /// How long one callback delivery may take (default 10 s).
+    pub callback_timeout_ms: u64,
 }
 
 impl Default for Opts {
@@ -106,6 +108,7 @@ impl Default for Opts {
             notify: Default::default(),
             contact_email: None,
             report_after_s: 600,
+            callback_timeout_ms: 10_000,
             limits: LimitsCfg {
                 per_key_per_s: 100_000,
                 per_key_burst: 100_000,
@@ -268,6 +271,7 @@ impl TestApp {
             callbacks: CallbacksCfg {
                 retry_base_ms: 200,
                 retry_max_ms: 2_000,
+                timeout_ms: o.callback_timeout_ms,
                 ..CallbacksCfg::default()
             },
             suppliers,
@@ -441,17 +445,21 @@ impl TestApp {
             .unwrap()
     }
 
-    pub async fn verify_clean(&self) {
-        let v: Value = self
-            .http
-            .get(format!("{}/admin/api/verify", self.base))
+    /// `GET` an admin API path with the admin token; the JSON body.
+    pub async fn admin_get(&self, path: &str) -> Value {
+        self.http
+            .get(format!("{}{path}", self.base))
             .bearer_auth(ADMIN)
             .send()
             .await
             .unwrap()
             .json()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    pub async fn verify_clean(&self) {
+        let v: Value = self.admin_get("/admin/api/verify").await;
         assert_eq!(v["ok"], true, "verify: {v}");
     }
 

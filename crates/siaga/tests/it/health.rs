@@ -17,16 +17,7 @@ use crate::harness::{Opts, TestApp, ADMIN};
 const T: Duration = Duration::from_secs(15);
 
 async fn suppliers(app: &TestApp) -> Vec<Value> {
-    let v: Value = app
-        .http
-        .get(format!("{}/admin/api/suppliers", app.base))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = app.admin_get("/admin/api/suppliers").await;
     v.as_array().unwrap().clone()
 }
 

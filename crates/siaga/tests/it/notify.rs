@@ -338,16 +338,7 @@ async fn double_opt_in_incident_notice_and_unsubscribe_over_real_smtp() {
     );
     assert_eq!(count("c@siaga.test"), 2, "c left before the second notice");
     assert_eq!(count("d@siaga.test"), 1, "d never confirmed");
-    let v: Value = app
-        .http
-        .get(format!("{}/admin/api/notifications", app.base))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = app.admin_get("/admin/api/notifications").await;
     assert_eq!(v["subscribers"]["confirmed"], 1, "{v}");
     assert_eq!(v["subscribers"]["unsubscribed"], 1, "{v}");
     assert_eq!(v["subscribers"]["pending"], 2, "{v}");

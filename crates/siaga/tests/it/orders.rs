@@ -402,16 +402,7 @@ async fn forged_supplier_callback_is_refused_and_changes_nothing() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let sups: Value = app
-        .http
-        .get(format!("{}/admin/api/suppliers", app.base))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let sups: Value = app.admin_get("/admin/api/suppliers").await;
     let s0 = sups
         .as_array()
         .unwrap()
@@ -522,6 +513,20 @@ async fn the_cost_booked_is_what_the_supplier_charged() {
         let admin = app.admin_order(o["order_id"].as_str().unwrap()).await;
         assert_eq!(admin["attempts"][0]["cost"], 10_170, "{admin}");
     }
+    // A price that is not believable (three times the cost: a garbled field) is not booked.
+    app.sims[0]
+        .upsert_product(siaga_suppliers::sim::ProductPatch {
+            sku: "tsel10-0".into(),
+            price: Some(30_450),
+            ..Default::default()
+        })
+        .unwrap();
+    let (s, o) = app.order("CH-3", "TSEL10", "081234567803").await;
+    assert_eq!(s, 201, "{o}");
+    let fin = app.wait_final("CH-3", T).await;
+    assert_eq!(fin["status"], "success", "{fin}");
+    let admin = app.admin_order(fin["order_id"].as_str().unwrap()).await;
+    assert_eq!(admin["attempts"][0]["cost"], 10_150, "{admin}");
     // The books: the supplier is owed what it charged, and the margin is price - charged.
     let db = rusqlite::Connection::open(&app.settings.store_path).unwrap();
     let balance = |account: &str| -> i64 {
@@ -532,9 +537,9 @@ async fn the_cost_booked_is_what_the_supplier_charged() {
         )
         .unwrap()
     };
-    assert_eq!(balance("supplier:sim0"), 2 * 10_170);
-    assert_eq!(balance("expense:cost_of_sales"), -2 * 10_170);
-    assert_eq!(balance("revenue:sales"), 2 * 10_500);
-    assert_eq!(app.balance().await, (100_000 - 2 * 10_500, 0));
+    assert_eq!(balance("supplier:sim0"), 2 * 10_170 + 10_150);
+    assert_eq!(balance("expense:cost_of_sales"), -(2 * 10_170 + 10_150));
+    assert_eq!(balance("revenue:sales"), 3 * 10_500);
+    assert_eq!(app.balance().await, (100_000 - 3 * 10_500, 0));
     app.verify_clean().await;
 }
