@@ -68,7 +68,8 @@ pub async fn check(State(app): State<Arc<App>>, req: Request, next: Next) -> Res
     next.run(Request::from_parts(parts, body)).await
 }
 
-/// Whether `ip` is on `list` (addresses or ranges; an unreadable entry matches nothing).
+/// Whether `ip` is on `list` (addresses or ranges). Lists are checked when they are set; a
+/// list that still cannot be read matches nothing (closed, not open).
 pub fn allowed(list: &[String], ip: IpAddr) -> bool {
     let ip = ip.to_canonical();
     conns::parse_nets(list)
