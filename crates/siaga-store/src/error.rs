@@ -14,4 +14,6 @@ pub enum StoreError {
     NotFound(String),
     #[error("stored data is not valid: {0}")]
     Corrupt(String),
+    #[error("backup: {0}")]
+    Backup(String),
 }

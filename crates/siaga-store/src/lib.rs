@@ -7,7 +7,7 @@ mod sqlite;
 mod types;
 
 pub use error::StoreError;
-pub use sqlite::SqliteStore;
+pub use sqlite::{backup, SqliteStore};
 pub use types::*;
 
 use async_trait::async_trait;

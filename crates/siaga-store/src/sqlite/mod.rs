@@ -3,6 +3,7 @@
 //! batch of jobs at once (group commit: each job in its own savepoint, every caller
 //! answered only after the shared commit is durable). Reads use a small connection pool.
 
+pub mod backup;
 mod health;
 mod ledger;
 mod notify;

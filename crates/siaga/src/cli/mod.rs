@@ -1,6 +1,7 @@
 //! The command line (SPEC 4): argument parsing and one function per command.
 //! Exit codes: 0 ok, 1 failure with a one-line reason on stderr, 2 usage error.
 
+mod backup;
 mod owner;
 mod serve;
 
@@ -69,6 +70,19 @@ pub enum Cmd {
     Maintenance {
         #[command(subcommand)]
         cmd: MaintenanceCmd,
+    },
+    /// A checked online copy of the database, taken while siaga serves (SPEC 12)
+    Backup {
+        /// The file to write (never overwritten)
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Put a backup back (checked first); an existing database needs --force
+    Restore {
+        file: PathBuf,
+        /// Replace the existing database (it is kept beside it first)
+        #[arg(long)]
+        force: bool,
     },
     /// The performance benchmark (SPEC 16)
     Bench {
@@ -275,6 +289,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Reseller { cmd } => owner::reseller(&cfg, cmd).await,
         Cmd::Order { cmd } => owner::order(&cfg, cmd).await,
         Cmd::Verify => owner::verify(&cfg).await,
+        Cmd::Backup { out } => backup::backup(&cfg, &out).await,
+        Cmd::Restore { file, force } => backup::restore(&cfg, &file, force).await,
         Cmd::Bench { json, duration } => crate::bench::run(json, duration).await,
         Cmd::Incident { cmd } => owner::incident(&cfg, cmd).await,
         Cmd::Maintenance {

@@ -471,3 +471,59 @@ fn reseller_access_rules_from_the_cli() {
         (0, &Value::Bool(false))
     );
 }
+
+#[test]
+fn backup_then_restore_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert!(siaga(d, &["init"]).status.success());
+    let out = siaga(d, &["reseller", "add", "--name", "Konter C"]);
+    let creds: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = creds["id"].as_str().unwrap();
+    assert!(siaga(d, &["reseller", "deposit", id, "100000"])
+        .status
+        .success());
+
+    let out = siaga(d, &["backup", "--out", "b.db"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["verified"], true, "{v}");
+    assert!(v["bytes"].as_u64().unwrap() > 0);
+    assert!(d.join("b.db").exists() && !d.join("b.db.partial").exists());
+    // Never over an existing file.
+    let out = siaga(d, &["backup", "--out", "b.db"]);
+    assert_eq!(out.status.code(), Some(1));
+
+    // Money moves after the backup...
+    assert!(siaga(d, &["reseller", "deposit", id, "55000"])
+        .status
+        .success());
+    // ...and a restore over the live database needs --force.
+    let out = siaga(d, &["restore", "b.db"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("--force"),
+        "{}",
+        text(&out.stderr)
+    );
+    let balance = |d: &Path| -> i64 {
+        let out = siaga(d, &["reseller", "list"]);
+        let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+        list[0]["available"].as_i64().unwrap()
+    };
+    assert_eq!(balance(d), 155_000, "a refused restore changes nothing");
+    // A file that is not a backup is refused even with --force.
+    std::fs::write(d.join("junk.db"), b"this is not a database").unwrap();
+    let out = siaga(d, &["restore", "junk.db", "--force"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(balance(d), 155_000);
+    // With --force: back to the moment of the backup; what it replaced is kept beside it.
+    let out = siaga(d, &["restore", "b.db", "--force"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(balance(d), 100_000, "{v}");
+    let kept = v["kept"].as_str().unwrap();
+    assert!(Path::new(kept).exists() || d.join(kept).exists(), "{v}");
+    let out = siaga(d, &["verify"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}

@@ -1,0 +1,186 @@
+//! Online backups and restores of the SQLite file (SPEC 12). A backup reads the live
+//! database inside one read transaction (a consistent snapshot; the server's writer goes
+//! on appending to the WAL), copies it page by page with SQLite's online backup API into
+//! `FILE.partial`, and renames it to `FILE` only when complete and checked. A restore
+//! checks the copy first, then writes it into the target through SQLite's own locking.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::backup::{Backup, StepResult};
+use rusqlite::{Connection, OpenFlags};
+
+use super::{verify, SqliteStore};
+use crate::error::StoreError;
+use crate::types::VerifyReport;
+
+/// Pages copied per step (4 MiB with 4 KiB pages), between progress reports.
+const STEP_PAGES: std::ffi::c_int = 1024;
+
+/// What a backup or restore copied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Copied {
+    pub pages: i64,
+    pub bytes: u64,
+}
+
+/// Copies the database at `src` to the new file `out` while it keeps serving; `progress`
+/// hears (pages done, pages in all) after each step. `out` must not exist. The copy is
+/// checked (integrity and the ledger invariants) before it takes its name.
+pub fn backup(
+    src: &Path,
+    out: &Path,
+    progress: &mut dyn FnMut(i64, i64),
+) -> Result<(Copied, VerifyReport), StoreError> {
+    backup_in_steps(src, out, STEP_PAGES, progress)
+}
+
+/// [`backup`] with `step` pages per step (tests use small steps to interleave writes).
+pub(crate) fn backup_in_steps(
+    src: &Path,
+    out: &Path,
+    step: std::ffi::c_int,
+    progress: &mut dyn FnMut(i64, i64),
+) -> Result<(Copied, VerifyReport), StoreError> {
+    if out.exists() {
+        return Err(StoreError::Backup(format!(
+            "{} already exists; a backup never overwrites",
+            out.display()
+        )));
+    }
+    if !src.exists() {
+        return Err(StoreError::Backup(format!(
+            "no database at {}",
+            src.display()
+        )));
+    }
+    let partial = partial_of(out);
+    let _ = std::fs::remove_file(&partial);
+    let result = copy_snapshot(src, &partial, step, progress).and_then(|copied| {
+        let report = check_file(&partial)?;
+        if !report.ok() {
+            return Err(StoreError::Backup(format!(
+                "the copy failed its check: {}",
+                report.problems.join("; ")
+            )));
+        }
+        Ok((copied, report))
+    });
+    match result {
+        Ok(r) => {
+            std::fs::rename(&partial, out).map_err(|e| {
+                StoreError::Backup(format!("cannot name the copy {}: {e}", out.display()))
+            })?;
+            Ok(r)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            Err(e)
+        }
+    }
+}
+
+fn partial_of(out: &Path) -> PathBuf {
+    let mut p = out.as_os_str().to_owned();
+    p.push(".partial");
+    PathBuf::from(p)
+}
+
+/// The page-by-page copy of one consistent snapshot of `src` into a fresh `dst`.
+fn copy_snapshot(
+    src: &Path,
+    dst: &Path,
+    step: std::ffi::c_int,
+    progress: &mut dyn FnMut(i64, i64),
+) -> Result<Copied, StoreError> {
+    let from = Connection::open_with_flags(src, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    from.busy_timeout(Duration::from_secs(10))?;
+    // One read transaction across every step: the copy is one moment of the database,
+    // however long it takes and however much is written meanwhile.
+    from.execute_batch("BEGIN DEFERRED; SELECT COUNT(*) FROM sqlite_master;")?;
+    let mut to = Connection::open(dst)?;
+    let copied = {
+        let b = Backup::new(&from, &mut to)?;
+        loop {
+            match b.step(step.max(1))? {
+                StepResult::Done => break,
+                StepResult::More => {}
+                StepResult::Busy | StepResult::Locked => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                _ => std::thread::sleep(Duration::from_millis(20)),
+            }
+            let p = b.progress();
+            progress(i64::from(p.pagecount - p.remaining), i64::from(p.pagecount));
+        }
+        let p = b.progress();
+        progress(i64::from(p.pagecount), i64::from(p.pagecount));
+        i64::from(p.pagecount)
+    };
+    from.execute_batch("COMMIT")?;
+    // A self-contained file: no WAL beside it.
+    to.execute_batch("PRAGMA journal_mode=DELETE;")?;
+    drop(to);
+    let bytes = std::fs::metadata(dst).map(|m| m.len()).unwrap_or(0);
+    Ok(Copied {
+        pages: copied,
+        bytes,
+    })
+}
+
+/// Checks a database file without changing it: SQLite's integrity check, a schema this
+/// build knows, and every ledger invariant of `siaga verify`.
+pub fn check_file(path: &Path) -> Result<VerifyReport, StoreError> {
+    let c = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let integrity: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+    if integrity != "ok" {
+        return Err(StoreError::Backup(format!(
+            "{} is damaged: {integrity}",
+            path.display()
+        )));
+    }
+    let version: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version == 0 || version > SqliteStore::schema_version() {
+        return Err(StoreError::Backup(format!(
+            "{} has schema version {version}; this build knows 1 to {}",
+            path.display(),
+            SqliteStore::schema_version()
+        )));
+    }
+    c.execute_batch("BEGIN DEFERRED")?;
+    let report = verify::run(&c);
+    let _ = c.execute_batch("COMMIT");
+    report
+}
+
+/// Replaces the database at `dst` with the checked copy at `src` (SQLite takes the write
+/// lock, so a reader never sees half of it). The caller decides whether `dst` may be
+/// overwritten.
+pub fn restore(
+    src: &Path,
+    dst: &Path,
+    progress: &mut dyn FnMut(i64, i64),
+) -> Result<(Copied, VerifyReport), StoreError> {
+    let report = check_file(src)?;
+    if !report.ok() {
+        return Err(StoreError::Backup(format!(
+            "{} fails its check: {}",
+            src.display(),
+            report.problems.join("; ")
+        )));
+    }
+    let from = Connection::open_with_flags(src, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let mut to = Connection::open(dst)?;
+    to.busy_timeout(Duration::from_secs(10))?;
+    let pages = {
+        let b = Backup::new(&from, &mut to)?;
+        b.run_to_completion(STEP_PAGES, Duration::from_millis(0), None)?;
+        let p = b.progress();
+        progress(i64::from(p.pagecount), i64::from(p.pagecount));
+        i64::from(p.pagecount)
+    };
+    to.execute_batch("PRAGMA journal_mode=WAL;")?;
+    drop(to);
+    let bytes = std::fs::metadata(dst).map(|m| m.len()).unwrap_or(0);
+    Ok((Copied { pages, bytes }, report))
+}
