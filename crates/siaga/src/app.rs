@@ -137,12 +137,20 @@ pub async fn run(
         shutdown.clone(),
     ));
     let notifier = tokio::spawn(crate::notify::watch::run(app.clone(), shutdown.clone()));
+    let backups = app
+        .settings
+        .backup
+        .clone()
+        .map(|b| tokio::spawn(crate::backups::run(app.clone(), b, shutdown.clone())));
     crate::http::serve::serve(app.clone(), listener, shutdown).await?;
     dispatcher.abort();
     deliverer.abort();
     upkeep.abort();
     status.abort();
     notifier.abort();
+    if let Some(b) = backups {
+        b.abort();
+    }
     // The deliverer lets its sends in flight finish (bounded) before it returns.
     let _ = tokio::time::timeout(Duration::from_secs(12), notices).await;
     Ok(())

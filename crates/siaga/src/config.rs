@@ -43,7 +43,7 @@ pub struct Config {
     #[serde(default)]
     pub webhooks: Vec<crate::notify::config::WebhookCfg>,
     #[serde(default)]
-    pub backup: Option<toml::Table>,
+    pub backup: Option<crate::backups::BackupCfg>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -428,6 +428,8 @@ pub struct Settings {
     pub explore_share: f64,
     pub notify: crate::notify::config::NotifySettings,
     pub limits: LimitsCfg,
+    /// Scheduled backups (`[backup]`); none without the section.
+    pub backup: Option<crate::backups::BackupSettings>,
 }
 
 #[derive(Debug, Clone)]
@@ -755,6 +757,16 @@ pub fn validate(
             ));
         }
     }
+    let backup = match &cfg.backup {
+        Some(b) => Some(crate::backups::settings(b, base).map_err(|(key, message)| {
+            err(
+                find_line(text, Some("[backup]"), &key),
+                format!("backup.{key}"),
+                message,
+            )
+        })?),
+        None => None,
+    };
     let mut health = cfg.health.clone();
     health.price_sync_interval_s = health.price_sync_interval_s.max(300);
     health.probe_interval_s = health.probe_interval_s.max(1);
@@ -775,6 +787,7 @@ pub fn validate(
         explore_share,
         notify,
         limits,
+        backup,
     })
 }
 
@@ -902,6 +915,13 @@ mod tests {
             ("limits.trusted_proxies", Some(3))
         );
         assert!(e.message.contains("nginx"), "{e}");
+        let s = check("[backup]\ndir = \"b\"\n").unwrap();
+        let b = s.backup.unwrap();
+        assert_eq!((b.every.as_secs(), b.keep), (3_600, 48));
+        let e = check("[backup]\ndir = \"b\"\nevery = \"10s\"\n").unwrap_err();
+        assert_eq!((e.key.as_str(), e.line), ("backup.every", Some(3)));
+        let e = check("[backup]\nevery = \"1h\"\n").unwrap_err();
+        assert!(e.key.starts_with("backup"), "{e}");
     }
 
     #[test]

@@ -209,6 +209,7 @@ pub async fn run(port: u16) -> anyhow::Result<()> {
         explore_share: 0.05,
         notify: Default::default(),
         limits: crate::config::LimitsCfg::default(),
+        backup: None,
     };
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&settings.store_path)?);
     let clock = SystemClock;

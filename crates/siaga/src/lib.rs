@@ -2,6 +2,7 @@
 //! library is the binary's body; `main.rs` only calls [`cli::main`]. See ARCHITECTURE.md.
 
 pub mod app;
+pub mod backups;
 pub mod bench;
 pub mod cli;
 pub mod clock;

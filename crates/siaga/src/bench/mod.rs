@@ -220,6 +220,7 @@ async fn rig() -> anyhow::Result<Rig> {
         explore_share: 0.0,
         notify: Default::default(),
         limits: bench_limits(),
+        backup: None,
     };
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&settings.store_path)?);
     let arrivals = Arc::new(Arrivals::default());

@@ -65,6 +65,8 @@ pub struct Opts {
     pub limits: LimitsCfg,
     /// How long one callback delivery may take (default 10 s).
     pub callback_timeout_ms: u64,
+    /// Scheduled backups (none by default).
+    pub backup: Option<siaga::backups::BackupSettings>,
 }
 
 impl Default for Opts {
@@ -109,6 +111,7 @@ impl Default for Opts {
             contact_email: None,
             report_after_s: 600,
             callback_timeout_ms: 10_000,
+            backup: None,
             limits: LimitsCfg {
                 per_key_per_s: 100_000,
                 per_key_burst: 100_000,
@@ -282,6 +285,7 @@ impl TestApp {
             explore_share: 0.05,
             notify: o.notify.clone(),
             limits: o.limits.clone(),
+            backup: o.backup.clone(),
         };
         let store = Arc::new(SqliteStore::open(&db).unwrap());
         let clock: Arc<dyn Clock> = match &o.clock {

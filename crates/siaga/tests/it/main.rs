@@ -2,6 +2,7 @@
 //! and a real callback receiver, driven over HTTP; and the real binary for CLI commands.
 
 mod access;
+mod backup;
 mod chaos;
 mod cli;
 mod crash;

@@ -1,0 +1,200 @@
+//! Scheduled backups (`[backup] dir, every, keep`; SPEC 12): while siaga serves, a checked
+//! online copy of the database every `every` into `dir` as `siaga-<UTC time>.db`, keeping
+//! the newest `keep`. A backup that fails is logged and the owner is alerted. After a
+//! restart the schedule goes on from the newest copy already in `dir`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::watch;
+
+use crate::app::App;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupCfg {
+    /// Where the copies go (relative to the config file's folder).
+    pub dir: String,
+    /// How often, e.g. "1h", "30m", "1d" (at least a minute).
+    #[serde(default = "default_every")]
+    pub every: String,
+    /// How many copies to keep (the newest).
+    #[serde(default = "default_keep")]
+    pub keep: u32,
+}
+
+fn default_every() -> String {
+    "1h".into()
+}
+
+fn default_keep() -> u32 {
+    48
+}
+
+#[derive(Debug, Clone)]
+pub struct BackupSettings {
+    pub dir: PathBuf,
+    pub every: Duration,
+    pub keep: usize,
+}
+
+/// Checks `[backup]`; the error names the key.
+pub fn settings(cfg: &BackupCfg, base: &Path) -> Result<BackupSettings, (String, String)> {
+    if cfg.dir.trim().is_empty() {
+        return Err(("dir".into(), "must name a folder".into()));
+    }
+    let every = parse_every(&cfg.every).map_err(|m| ("every".to_string(), m))?;
+    if every < Duration::from_secs(60) {
+        return Err(("every".into(), "must be at least 1m".into()));
+    }
+    if cfg.keep == 0 {
+        return Err(("keep".into(), "must be at least 1".into()));
+    }
+    let dir = Path::new(cfg.dir.trim());
+    Ok(BackupSettings {
+        dir: if dir.is_absolute() {
+            dir.to_owned()
+        } else {
+            base.join(dir)
+        },
+        every,
+        keep: cfg.keep as usize,
+    })
+}
+
+/// "90s", "30m", "1h", "2d".
+fn parse_every(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 30m, 1h or 1d"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3_600),
+        "d" => n.saturating_mul(86_400),
+        _ => return Err(format!("{s:?} is not a duration like 30m, 1h or 1d")),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+/// The copies in `dir`, oldest first (their names sort by time).
+fn copies(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with("siaga-") && n.ends_with(".db"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+/// Runs the schedule until shutdown.
+pub async fn run(app: Arc<App>, cfg: BackupSettings, mut shutdown: watch::Receiver<bool>) {
+    // Due `every` after the newest copy (a restart does not reset the clock).
+    let newest_age = copies(&cfg.dir)
+        .last()
+        .and_then(|p| std::fs::metadata(p).ok())
+        .and_then(|m| m.modified().ok())
+        .and_then(|t| t.elapsed().ok());
+    let mut wait = match newest_age {
+        Some(age) => cfg.every.saturating_sub(age),
+        None => Duration::from_secs(5).min(cfg.every),
+    };
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => return,
+        }
+        wait = cfg.every;
+        match once(&app, &cfg).await {
+            Ok(out) => tracing::info!(file = %out.display(), "backup written and checked"),
+            Err(e) => {
+                tracing::error!(error = %e, "backup failed");
+                let body = crate::notify::render::alert(
+                    "backup_failed",
+                    "siaga: cadangan gagal / backup failed".into(),
+                    format!("Cadangan basis data ke {} gagal: {e}", cfg.dir.display()),
+                    format!("The database backup to {} failed: {e}", cfg.dir.display()),
+                    json!({"dir": cfg.dir.display().to_string(), "error": e}),
+                );
+                if let Err(e) =
+                    crate::notify::alert_owner(&app, "alert:backup", body, Vec::new()).await
+                {
+                    tracing::error!(error = %e, "cannot queue the backup alert");
+                }
+            }
+        }
+    }
+}
+
+/// One backup now, then the oldest copies beyond `keep` are removed.
+pub async fn once(app: &App, cfg: &BackupSettings) -> Result<PathBuf, String> {
+    let name = format!(
+        "siaga-{}.db",
+        jiff::Timestamp::from_millisecond(app.now())
+            .unwrap_or_else(|_| jiff::Timestamp::now())
+            .strftime("%Y%m%dT%H%M%S%.3fZ")
+    );
+    let (src, dir, keep) = (app.settings.store_path.clone(), cfg.dir.clone(), cfg.keep);
+    tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let out = dir.join(name);
+        siaga_store::backup::backup(&src, &out, &mut |_, _| {}).map_err(|e| e.to_string())?;
+        let all = copies(&dir);
+        for old in all.iter().take(all.len().saturating_sub(keep)) {
+            if let Err(e) = std::fs::remove_file(old) {
+                tracing::warn!(file = %old.display(), error = %e, "cannot remove an old backup");
+            }
+        }
+        Ok(out)
+    })
+    .await
+    .map_err(|e| format!("backup task: {e}"))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_and_keep_are_checked() {
+        let base = Path::new("/srv/siaga");
+        let cfg = |every: &str, keep: u32| BackupCfg {
+            dir: "backups".into(),
+            every: every.into(),
+            keep,
+        };
+        let s = settings(&cfg("1h", 48), base).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(s.dir, PathBuf::from("/srv/siaga/backups"));
+        assert_eq!(s.every, Duration::from_secs(3_600));
+        assert_eq!(
+            settings(&cfg("1d", 7), base).map(|s| s.every).ok(),
+            Some(Duration::from_secs(86_400))
+        );
+        assert_eq!(
+            settings(&cfg("30s", 1), base).err().map(|e| e.0),
+            Some("every".into())
+        );
+        assert_eq!(
+            settings(&cfg("soon", 1), base).err().map(|e| e.0),
+            Some("every".into())
+        );
+        assert_eq!(
+            settings(&cfg("1h", 0), base).err().map(|e| e.0),
+            Some("keep".into())
+        );
+    }
+}
