@@ -113,6 +113,27 @@ pub trait Store: Send + Sync + 'static {
     // invariants
     async fn verify(&self) -> Result<VerifyReport, StoreError>;
 
+    // vouchers
+    /// Inserts the vouchers not issued yet (one per reseller per incident); returns the new.
+    async fn issue_vouchers(&self, vs: Vec<NewVoucher>) -> Result<Vec<Voucher>, StoreError>;
+    async fn incident_vouchers(&self, incident_id: i64) -> Result<Vec<Voucher>, StoreError>;
+    /// Credits `code` to its owner `reseller_id` once, before expiry.
+    async fn redeem_voucher(
+        &self,
+        reseller_id: &str,
+        code: &str,
+        now: i64,
+    ) -> Result<Redeem, StoreError>;
+    /// Resellers with an order for one of `products` placed in `[from, to]` that failed or
+    /// took longer than `slow_ms`.
+    async fn affected_resellers(
+        &self,
+        products: &[String],
+        from: i64,
+        to: i64,
+        slow_ms: i64,
+    ) -> Result<Vec<String>, StoreError>;
+
     // supplier health and news
     async fn add_supplier_event(&self, e: SupplierEvent) -> Result<i64, StoreError>;
     /// Newest first.

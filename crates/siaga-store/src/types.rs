@@ -422,3 +422,39 @@ pub struct Notice {
     pub created_at: i64,
     pub body: NoticeBody,
 }
+
+/// A compensation voucher (SPEC 10).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Voucher {
+    pub code: String,
+    pub reseller_id: String,
+    pub incident_id: i64,
+    pub amount: i64,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub redeemed_at: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewVoucher {
+    pub code: String,
+    pub reseller_id: String,
+    pub incident_id: i64,
+    pub amount: i64,
+    pub issued_at: i64,
+    pub expires_at: i64,
+}
+
+/// What a redemption came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redeem {
+    /// Credited now; the reseller's balance after it.
+    Credited {
+        voucher: Voucher,
+        balance: Balance,
+    },
+    /// No such code for this reseller.
+    NotFound,
+    AlreadyRedeemed(Voucher),
+    Expired(Voucher),
+}

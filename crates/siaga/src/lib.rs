@@ -16,4 +16,5 @@ pub mod metrics;
 pub mod notify;
 pub mod ops;
 pub mod status;
+pub mod vouchers;
 pub mod webhook;

@@ -12,6 +12,8 @@ use crate::types::{Balance, StatementLine};
 pub(crate) const CASH: &str = "asset:cash";
 pub(crate) const SALES: &str = "revenue:sales";
 pub(crate) const COST: &str = "expense:cost_of_sales";
+/// What compensation vouchers have given back to resellers.
+pub(crate) const COMPENSATION: &str = "expense:compensation";
 /// The largest single amount the store accepts (the domain's `money::MAX_AMOUNT`).
 pub(crate) const MAX_AMOUNT: i64 = siaga_domain::money::MAX_AMOUNT;
 

@@ -12,6 +12,7 @@ mod outbox;
 mod resellers;
 mod status;
 mod verify;
+mod vouchers;
 
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
@@ -31,6 +32,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../../migrations/0003_status.sql")),
     (4, include_str!("../../migrations/0004_notify.sql")),
     (5, include_str!("../../migrations/0005_reseller_access.sql")),
+    (6, include_str!("../../migrations/0006_vouchers.sql")),
 ];
 
 /// Most jobs committed together in one transaction.
@@ -424,6 +426,34 @@ impl Store for SqliteStore {
     }
     async fn verify(&self) -> Result<VerifyReport, StoreError> {
         self.read(verify::run).await
+    }
+    async fn issue_vouchers(&self, vs: Vec<NewVoucher>) -> Result<Vec<Voucher>, StoreError> {
+        self.write(move |c| vouchers::issue(c, &vs)).await
+    }
+    async fn incident_vouchers(&self, incident_id: i64) -> Result<Vec<Voucher>, StoreError> {
+        self.read(move |c| vouchers::for_incident(c, incident_id))
+            .await
+    }
+    async fn redeem_voucher(
+        &self,
+        reseller_id: &str,
+        code: &str,
+        now: i64,
+    ) -> Result<Redeem, StoreError> {
+        let (r, code) = (reseller_id.to_owned(), code.to_owned());
+        self.write(move |c| vouchers::redeem(c, &r, &code, now))
+            .await
+    }
+    async fn affected_resellers(
+        &self,
+        products: &[String],
+        from: i64,
+        to: i64,
+        slow_ms: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let products = products.to_vec();
+        self.read(move |c| vouchers::affected(c, &products, from, to, slow_ms))
+            .await
     }
     async fn add_supplier_event(&self, e: SupplierEvent) -> Result<i64, StoreError> {
         self.write(move |c| health::add_event(c, &e)).await

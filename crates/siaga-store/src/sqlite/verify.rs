@@ -73,6 +73,15 @@ const CHECKS: &[(&str, &str)] = &[
          FROM orders o JOIN attempts a ON a.order_id = o.id
          WHERE o.status != 'pending' AND a.state IN ('sending', 'pending', 'unknown')",
     ),
+    (
+        "voucher credited other than once when redeemed, or credited when not",
+        "SELECT 'voucher ' || v.code, 'redeemed ' || (v.redeemed_at IS NOT NULL) || ', credits ' || COUNT(t.id)
+         FROM vouchers v LEFT JOIN transfers t
+           ON t.kind = 'voucher' AND t.note = 'voucher ' || v.code AND t.amount = v.amount
+              AND t.reseller_id = v.reseller_id
+         GROUP BY v.code
+         HAVING COUNT(t.id) != (CASE WHEN v.redeemed_at IS NULL THEN 0 ELSE 1 END)",
+    ),
 ];
 
 pub(crate) fn run(c: &Connection) -> Result<VerifyReport, StoreError> {

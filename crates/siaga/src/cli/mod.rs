@@ -66,6 +66,11 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: IncidentCmd,
     },
+    /// Compensation vouchers (SPEC 10)
+    Voucher {
+        #[command(subcommand)]
+        cmd: VoucherCmd,
+    },
     /// Announce supplier maintenance windows
     Maintenance {
         #[command(subcommand)]
@@ -134,6 +139,24 @@ pub enum ResellerCmd {
     },
     /// List resellers and balances
     List,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum VoucherCmd {
+    /// One voucher per reseller the incident affected, emailed to them; again for the same
+    /// incident issues nothing new
+    Issue {
+        #[arg(long)]
+        incident: i64,
+        /// Rupiah per voucher
+        #[arg(long)]
+        amount: i64,
+        #[arg(long, default_value_t = 30)]
+        expires_in_days: u32,
+        /// An order that took longer than this counts as affected (failed ones always do)
+        #[arg(long, default_value_t = 60)]
+        affected_after_s: u64,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -289,6 +312,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Reseller { cmd } => owner::reseller(&cfg, cmd).await,
         Cmd::Order { cmd } => owner::order(&cfg, cmd).await,
         Cmd::Verify => owner::verify(&cfg).await,
+        Cmd::Voucher {
+            cmd:
+                VoucherCmd::Issue {
+                    incident,
+                    amount,
+                    expires_in_days,
+                    affected_after_s,
+                },
+        } => owner::voucher_issue(&cfg, incident, amount, expires_in_days, affected_after_s).await,
         Cmd::Backup { out } => backup::backup(&cfg, &out).await,
         Cmd::Restore { file, force } => backup::restore(&cfg, &file, force).await,
         Cmd::Bench { json, duration } => crate::bench::run(json, duration).await,

@@ -251,3 +251,26 @@ pub async fn incident(cfg: &Path, cmd: IncidentCmd) -> anyhow::Result<()> {
     print(&v);
     Ok(())
 }
+
+pub async fn voucher_issue(
+    cfg: &Path,
+    incident: i64,
+    amount: i64,
+    expires_in_days: u32,
+    affected_after_s: u64,
+) -> anyhow::Result<()> {
+    let settings = config::load(cfg)?;
+    let store = open_store(cfg)?;
+    let v = crate::vouchers::issue(
+        &settings,
+        store.as_ref(),
+        SystemClock.now_ms(),
+        incident,
+        amount,
+        expires_in_days,
+        affected_after_s,
+    )
+    .await?;
+    print(&v);
+    Ok(())
+}

@@ -121,6 +121,36 @@ pub async fn set_access(
     Ok(Json(v).into_response())
 }
 
+/// `POST /admin/api/vouchers` `{"incident", "amount", "expires_in_days"?, "affected_after_s"?}`:
+/// the same as `siaga voucher issue`.
+pub async fn issue_vouchers(
+    State(app): State<Arc<App>>,
+    _: Admin,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let m = json_object(body, app.settings.body_limit_bytes)?;
+    let incident = int_field(&m, "incident")?.ok_or_else(|| ApiError::missing("incident"))?;
+    let amount = int_field(&m, "amount")?.ok_or_else(|| ApiError::missing("amount"))?;
+    let days = int_field(&m, "expires_in_days")?.unwrap_or(30);
+    let after = int_field(&m, "affected_after_s")?.unwrap_or(60);
+    let days = u32::try_from(days)
+        .map_err(|_| ApiError::invalid("expires_in_days", "must be 1 to 3650"))?;
+    let after = u64::try_from(after)
+        .map_err(|_| ApiError::invalid("affected_after_s", "must be 0 or more"))?;
+    let v = crate::vouchers::issue(
+        &app.settings,
+        app.store.as_ref(),
+        app.now(),
+        incident,
+        amount,
+        days,
+        after,
+    )
+    .await?;
+    app.notify_kick.notify_one();
+    Ok((StatusCode::CREATED, Json(v)).into_response())
+}
+
 pub async fn deposit(
     State(app): State<Arc<App>>,
     _: Admin,

@@ -291,6 +291,50 @@ pub async fn balance(State(app): State<Arc<App>>, Authed(r): Authed) -> Result<R
     ))
 }
 
+/// `POST /v1/vouchers/redeem` `{"code"}`: credits a compensation voucher to its owner, once.
+pub async fn redeem_voucher(
+    State(app): State<Arc<App>>,
+    Authed(r): Authed,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let m = json_object(body, app.settings.body_limit_bytes)?;
+    let typed = str_field(&m, "code")?;
+    let Some(code) = crate::vouchers::normalise(typed) else {
+        return Err(unprocessable(
+            "invalid_voucher",
+            "kode voucher tidak valid (periksa penulisannya)",
+            "not a valid voucher code (check how it is written)",
+        ));
+    };
+    match app.store.redeem_voucher(&r.id, &code, app.now()).await? {
+        siaga_store::Redeem::Credited { voucher, balance } => Ok(json_status(
+            StatusCode::OK,
+            json!({
+                "code": voucher.code, "amount": voucher.amount,
+                "available": balance.available, "held": balance.held,
+            }),
+        )),
+        siaga_store::Redeem::NotFound => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "voucher_not_found",
+            "voucher tidak ditemukan untuk akun ini",
+            "no such voucher for this account",
+        )),
+        siaga_store::Redeem::AlreadyRedeemed(_) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "voucher_redeemed",
+            "voucher ini sudah ditukarkan",
+            "this voucher has already been redeemed",
+        )),
+        siaga_store::Redeem::Expired(v) => Err(ApiError::new(
+            StatusCode::GONE,
+            "voucher_expired",
+            format!("voucher ini kedaluwarsa pada {}", rfc3339(v.expires_at)),
+            format!("this voucher expired at {}", rfc3339(v.expires_at)),
+        )),
+    }
+}
+
 pub async fn products(
     State(app): State<Arc<App>>,
     Authed(_): Authed,

@@ -38,6 +38,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/balance", get(api::balance))
         .route("/v1/products", get(api::products))
         .route("/v1/statement", get(api::statement))
+        .route("/v1/vouchers/redeem", post(api::redeem_voucher))
         // Runs after the rate limits (layers added later run first).
         .route_layer(from_fn_with_state(app.clone(), access::check))
         .route_layer(from_fn_with_state(app.clone(), limit::api));
@@ -61,6 +62,7 @@ pub fn router(app: Arc<App>) -> Router {
             post(admin::rotate_keys),
         )
         .route("/admin/api/orders/{order_id}", get(admin::get_order))
+        .route("/admin/api/vouchers", post(admin::issue_vouchers))
         .route(
             "/admin/api/orders/{order_id}/resolve",
             post(admin::resolve_order),

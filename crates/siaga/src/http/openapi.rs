@@ -87,6 +87,26 @@ pub fn document() -> Value {
                     }
                 }
             },
+            "/v1/vouchers/redeem": {
+                "post": {
+                    "summary": "Redeem a compensation voucher: its amount is credited to your available balance, once",
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                        "type": "object", "required": ["code"],
+                        "properties": {"code": {"type": "string", "example": "SIAGA-7K2MX-9QXDR", "description": "case, spaces and dashes do not matter"}}
+                    }}}},
+                    "responses": {
+                        "200": {"description": "Credited", "content": {"application/json": {"schema": {
+                            "type": "object",
+                            "properties": {"code": {"type": "string"}, "amount": {"type": "integer"}, "available": {"type": "integer"}, "held": {"type": "integer"}}
+                        }}}},
+                        "400": err("bad_request"), "401": err("unauthorized"),
+                        "404": err("voucher_not_found: no such voucher for this account"),
+                        "409": err("voucher_redeemed: already redeemed"),
+                        "410": err("voucher_expired"),
+                        "422": err("invalid_voucher: not a code of ours (the check character does not match)")
+                    }
+                }
+            },
             "/v1/statement": {
                 "get": {
                     "summary": "Ledger lines of your available balance (mutasi saldo)",

@@ -379,3 +379,35 @@ pub fn recovery_note(supplier: &str, since: i64, until: i64) -> NoticeBody {
         json!({"supplier": supplier, "since": crate::clock::rfc3339(since), "until": crate::clock::rfc3339(until)}),
     )
 }
+
+/// The email that carries a reseller's compensation voucher.
+pub fn voucher(inc: &Incident, v: &siaga_store::Voucher) -> NoticeBody {
+    let until = crate::status::worker::wib(v.expires_at);
+    body(
+        "voucher",
+        format!("Voucher kompensasi Rp{} / Compensation voucher", v.amount),
+        &[
+            format!(
+                "Mohon maaf atas gangguan \"{}\". Sebagai kompensasi, kode voucher Anda:",
+                inc.title_id
+            ),
+            v.code.clone(),
+            format!(
+                "Nilainya Rp{} ke saldo Anda. Tukarkan sebelum {until} lewat POST /v1/vouchers/redeem \
+                 dengan {{\"code\": \"{}\"}}. Kode ini hanya untuk akun Anda dan hanya sekali pakai.",
+                v.amount, v.code
+            ),
+        ],
+        &[
+            format!("We are sorry for \"{}\". As compensation, your voucher code:", inc.title_en),
+            v.code.clone(),
+            format!(
+                "It adds Rp{} to your balance. Redeem it before {until} with POST /v1/vouchers/redeem \
+                 and {{\"code\": \"{}\"}}. It works only for your account, once.",
+                v.amount, v.code
+            ),
+        ],
+        None,
+        json!({"voucher": {"code": v.code, "amount": v.amount, "incident": inc.id}}),
+    )
+}

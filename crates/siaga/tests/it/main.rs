@@ -14,3 +14,4 @@ mod notify;
 mod orders;
 mod overload;
 mod status;
+mod vouchers;
