@@ -1112,3 +1112,91 @@ async fn subscribing_is_rate_limited_per_address() {
     let r = app.http.get(format!("{}/", app.base)).send().await.unwrap();
     assert_eq!(r.status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_affected_reseller_gets_its_voucher_by_email() {
+    let sink = smtp_sink();
+    let app = TestApp::start(Opts {
+        notify: notify(Some(sink.port)),
+        ..Opts::default()
+    })
+    .await;
+    let admin = |path: &str| {
+        app.http
+            .post(format!("{}{path}", app.base))
+            .bearer_auth(ADMIN)
+    };
+    let v: Value = admin("/admin/api/resellers")
+        .json(&json!({"name": "Konter Tiga", "email": "konter.tiga@reseller.test"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (id, key) = (
+        v["id"].as_str().unwrap().to_owned(),
+        v["api_key"].as_str().unwrap().to_owned(),
+    );
+    let r = admin(&format!("/admin/api/resellers/{id}/deposits"))
+        .json(&json!({"amount": 50_000}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let inc = open_incident(
+        &app,
+        "Gangguan Telkomsel",
+        json!({"components": ["telkomsel Pulsa"]}),
+    )
+    .await;
+    app.set_mode(0, SimMode::Down).await;
+    app.set_mode(1, SimMode::Down).await;
+    let r = app
+        .http
+        .post(format!("{}/v1/orders", app.base))
+        .bearer_auth(&key)
+        .json(&json!({"ref_id": "VM-1", "product": "TSEL10", "destination": "081234567222"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    // Wait until it has failed (every route down, no waiting).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let o: Value = app
+            .http
+            .get(format!("{}/v1/orders/VM-1", app.base))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if o["status"] == "failed" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{o}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let v: Value = admin("/admin/api/vouchers")
+        .json(&json!({"incident": inc["id"], "amount": 2_500}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["emailed"], 1, "{v}");
+    let code = v["issued"][0]["code"].as_str().unwrap().to_owned();
+    let mails = sink
+        .wait("the voucher email", Duration::from_secs(20), |l| {
+            l.iter().any(|m| to(m) == "konter.tiga@reseller.test")
+        })
+        .await;
+    let m = mails_to(&mails, "konter.tiga@reseller.test");
+    let text = m[0]["text"].as_str().unwrap();
+    assert!(text.contains(&code), "{text}");
+    assert!(text.contains("Rp2500"), "{text}");
+}
