@@ -2074,3 +2074,41 @@ async fn a_voucher_credits_its_owner_once_before_expiry() {
     assert_eq!(store.balance("r2").await.unwrap().available, 0);
     assert_clean(&store).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_damaged_ledger_is_still_copied_but_named_unverified_and_old_schemas_check() {
+    let (dir, path) = temp_db();
+    let store = SqliteStore::open(&path).unwrap();
+    add_reseller(&store, "r1", None).await;
+    store.deposit("r1", 10_000, "top-up", T0).await.unwrap();
+    drop(store);
+    // Someone edits a balance by hand.
+    raw_conn(&path)
+        .execute_batch(
+            "UPDATE accounts SET balance = balance + 1 WHERE id = 'reseller:r1:available'",
+        )
+        .unwrap();
+    let out = dir.path().join("copy.db");
+    let e = crate::backup::backup(&path, &out, &mut |_, _| {}).unwrap_err();
+    assert!(e.to_string().contains("unverified"), "{e}");
+    assert!(!out.exists());
+    let kept = dir.path().join("copy.db.unverified");
+    assert!(kept.exists());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&kept).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "copies hold secrets");
+    }
+    // What a restore keeps of the database it replaces: a plain copy, damage and all.
+    let keep = dir.path().join("before.db");
+    crate::backup::keep_as_is(&path, &keep).unwrap();
+    assert!(!crate::backup::check_file(&keep).unwrap().ok());
+    // A backup from before the vouchers migration still checks (that check is skipped).
+    let (_d2, old) = temp_db();
+    drop(SqliteStore::open(&old).unwrap());
+    raw_conn(&old)
+        .execute_batch("DROP TABLE vouchers; PRAGMA user_version = 5;")
+        .unwrap();
+    assert!(crate::backup::check_file(&old).unwrap().ok());
+}

@@ -91,13 +91,28 @@ fn copies(dir: &Path) -> Vec<PathBuf> {
                 .filter(|p| {
                     p.file_name()
                         .and_then(|n| n.to_str())
-                        .is_some_and(|n| n.starts_with("siaga-") && n.ends_with(".db"))
+                        .is_some_and(is_copy_name)
                 })
                 .collect()
         })
         .unwrap_or_default();
     out.sort();
     out
+}
+
+/// `siaga-20261201T111300.123Z.db` exactly: pruning never touches another file.
+fn is_copy_name(n: &str) -> bool {
+    let Some(t) = n.strip_prefix("siaga-").and_then(|r| r.strip_suffix(".db")) else {
+        return false;
+    };
+    let b = t.as_bytes();
+    b.len() == 20
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 => *c == b'T',
+            15 => *c == b'.',
+            19 => *c == b'Z',
+            _ => c.is_ascii_digit(),
+        })
 }
 
 /// Runs the schedule until shutdown.
@@ -196,5 +211,14 @@ mod tests {
             settings(&cfg("1h", 0), base).err().map(|e| e.0),
             Some("keep".into())
         );
+    }
+
+    #[test]
+    fn only_our_copies_are_pruned() {
+        assert!(is_copy_name("siaga-20261201T111300.123Z.db"));
+        assert!(!is_copy_name("siaga-prod.db"));
+        assert!(!is_copy_name("siaga-20261201T111300.123Z.db.unverified"));
+        assert!(!is_copy_name("siaga-20261201T111300.123Z.db.partial"));
+        assert!(!is_copy_name("siaga.db"));
     }
 }

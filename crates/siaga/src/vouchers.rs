@@ -93,10 +93,18 @@ pub async fn issue(
         .ok_or_else(|| OpError::NotFound(format!("incident {incident_id}")))?;
     let products = products_of(settings, &inc.components);
     let to = inc.resolved_at.unwrap_or(now);
-    let slow_ms = (affected_after_s as i64).saturating_mul(1000);
-    let resellers = store
-        .affected_resellers(&products, inc.created_at, to, slow_ms)
-        .await?;
+    let slow_ms = i64::try_from(affected_after_s)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(1000);
+    // Issuing twice for one incident issues nothing new (SPEC 10), even while it is open.
+    let already = store.incident_vouchers(incident_id).await?;
+    let resellers = if already.is_empty() {
+        store
+            .affected_resellers(&products, inc.created_at, to, slow_ms)
+            .await?
+    } else {
+        Vec::new()
+    };
     let expires_at = now + i64::from(expires_in_days) * 86_400_000;
     let new: Vec<NewVoucher> = resellers
         .iter()
@@ -110,21 +118,37 @@ pub async fn issue(
         })
         .collect();
     let issued = store.issue_vouchers(new).await?;
-    let mut emailed = 0;
-    for v in &issued {
-        if email(store, now, &inc, v).await? {
-            emailed += 1;
+    // Every voucher of the incident not emailed yet (a run cut short by an error or a
+    // crash is completed by running it again); each email is marked sent with its queueing.
+    let (mut emailed, mut email_failed) = (0, 0);
+    for v in store.incident_vouchers(incident_id).await? {
+        if v.redeemed_at.is_some() || store.notify_mark(&mail_mark(&v.code)).await?.is_some() {
+            continue;
+        }
+        match email(store, now, &inc, &v).await {
+            Ok(true) => emailed += 1,
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(code = %v.code, error = %e, "cannot queue a voucher email");
+                email_failed += 1;
+            }
         }
     }
     Ok(json!({
         "incident": incident_id,
         "affected_resellers": resellers.len(),
+        "already_issued": already.len(),
+        "email_failed": email_failed,
         "issued": issued.iter().map(|v| json!({
             "code": v.code, "reseller_id": v.reseller_id, "amount": v.amount,
             "expires_at": crate::clock::rfc3339(v.expires_at),
         })).collect::<Vec<_>>(),
         "emailed": emailed,
     }))
+}
+
+fn mail_mark(code: &str) -> String {
+    format!("voucher_mailed:{code}")
 }
 
 /// The products behind status components: a product group's products; "API": all.
@@ -162,7 +186,7 @@ async fn email(
         .enqueue_notices(siaga_store::Fanout {
             body,
             notices: vec![notice],
-            marks: Vec::new(),
+            marks: vec![(mail_mark(&v.code), "queued".into())],
             coalesce_ms: 0,
             now,
         })

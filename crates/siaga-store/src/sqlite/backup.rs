@@ -56,28 +56,92 @@ pub(crate) fn backup_in_steps(
     }
     let partial = partial_of(out);
     let _ = std::fs::remove_file(&partial);
-    let result = copy_snapshot(src, &partial, step, progress).and_then(|copied| {
-        let report = check_file(&partial)?;
-        if !report.ok() {
-            return Err(StoreError::Backup(format!(
-                "the copy failed its check: {}",
-                report.problems.join("; ")
-            )));
-        }
-        Ok((copied, report))
-    });
-    match result {
-        Ok(r) => {
-            std::fs::rename(&partial, out).map_err(|e| {
-                StoreError::Backup(format!("cannot name the copy {}: {e}", out.display()))
-            })?;
-            Ok(r)
-        }
+    let copied = match copy_snapshot(src, &partial, step, progress) {
+        Ok(c) => c,
         Err(e) => {
             let _ = std::fs::remove_file(&partial);
-            Err(e)
+            return Err(e);
+        }
+    };
+    let checked = check_file(&partial).and_then(|report| {
+        if report.ok() {
+            Ok(report)
+        } else {
+            Err(StoreError::Backup(format!(
+                "the copy failed its check: {}",
+                report.problems.join("; ")
+            )))
+        }
+    });
+    match checked {
+        Ok(report) => {
+            publish(&partial, out)?;
+            Ok((copied, report))
+        }
+        Err(e) => {
+            // A snapshot of a database with problems is still worth having (it may be the
+            // last one before things got worse): kept under a name that says so, which
+            // the schedule's pruning never touches.
+            let mut kept = out.as_os_str().to_owned();
+            kept.push(".unverified");
+            let kept = PathBuf::from(kept);
+            match publish(&partial, &kept) {
+                Ok(()) => Err(StoreError::Backup(format!(
+                    "{e}; the copy is kept as {}",
+                    kept.display()
+                ))),
+                Err(_) => {
+                    let _ = std::fs::remove_file(&partial);
+                    Err(e)
+                }
+            }
         }
     }
+}
+
+/// Gives the finished `partial` its name `out`, never replacing an existing file (a hard
+/// link fails if `out` exists), and makes the name durable (the folder is synced).
+fn publish(partial: &Path, out: &Path) -> Result<(), StoreError> {
+    std::fs::hard_link(partial, out)
+        .map_err(|e| StoreError::Backup(format!("cannot name the copy {}: {e}", out.display())))?;
+    let _ = std::fs::remove_file(partial);
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
+}
+
+/// A plain copy of `src` (with its WAL) at `out`, checked by nothing: what a restore keeps
+/// of the database it replaces, which may be the damaged one.
+pub fn keep_as_is(src: &Path, out: &Path) -> Result<(), StoreError> {
+    if out.exists() {
+        return Err(StoreError::Backup(format!(
+            "{} already exists",
+            out.display()
+        )));
+    }
+    let partial = partial_of(out);
+    let _ = std::fs::remove_file(&partial);
+    // SQLite's own copy first (one consistent moment); a file copy if it cannot read it.
+    if copy_snapshot(src, &partial, STEP_PAGES, &mut |_, _| {}).is_err() {
+        let _ = std::fs::remove_file(&partial);
+        std::fs::copy(src, &partial)
+            .map_err(|e| StoreError::Backup(format!("cannot copy {}: {e}", src.display())))?;
+        for ext in ["-wal", "-shm"] {
+            let mut from = src.as_os_str().to_owned();
+            from.push(ext);
+            let mut to = out.as_os_str().to_owned();
+            to.push(ext);
+            if std::path::Path::new(&from).exists() {
+                std::fs::copy(&from, &to).map_err(|e| {
+                    StoreError::Backup(format!("cannot copy {}: {e}", from.to_string_lossy()))
+                })?;
+            }
+        }
+    }
+    publish(&partial, out)
 }
 
 fn partial_of(out: &Path) -> PathBuf {
@@ -98,6 +162,8 @@ fn copy_snapshot(
     // One read transaction across every step: the copy is one moment of the database,
     // however long it takes and however much is written meanwhile.
     from.execute_batch("BEGIN DEFERRED; SELECT COUNT(*) FROM sqlite_master;")?;
+    // The copy holds webhook secrets and the books: readable by the owner only.
+    private_file(dst)?;
     let mut to = Connection::open(dst)?;
     let copied = {
         let b = Backup::new(&from, &mut to)?;
@@ -183,4 +249,18 @@ pub fn restore(
     drop(to);
     let bytes = std::fs::metadata(dst).map(|m| m.len()).unwrap_or(0);
     Ok((Copied { pages, bytes }, report))
+}
+
+/// Creates `path` empty with mode 0600 (on Unix), so the copy is never readable by others.
+fn private_file(path: &Path) -> Result<(), StoreError> {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o.open(path)
+        .map(|_| ())
+        .map_err(|e| StoreError::Backup(format!("cannot create {}: {e}", path.display())))
 }

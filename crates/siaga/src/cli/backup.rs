@@ -5,6 +5,7 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::time::Instant;
 
+use anyhow::Context;
 use serde_json::json;
 use siaga_store::backup;
 
@@ -48,6 +49,41 @@ impl Bar {
     }
 }
 
+/// The lock `siaga serve` holds on its database (`<db>.serve.lock`) for as long as it runs;
+/// the OS lets go of it when the process ends, however it ends.
+pub fn serving_lock(db: &Path) -> anyhow::Result<std::fs::File> {
+    let path = lock_path(db);
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            anyhow::bail!("another siaga serve is already running on {}", db.display())
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+}
+
+fn lock_path(db: &Path) -> std::path::PathBuf {
+    let mut p = db.as_os_str().to_owned();
+    p.push(".serve.lock");
+    std::path::PathBuf::from(p)
+}
+
+/// Whether a `siaga serve` holds the database now.
+fn being_served(db: &Path) -> bool {
+    let Ok(f) = std::fs::File::open(lock_path(db)) else {
+        return false;
+    };
+    matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock))
+}
+
 pub async fn backup(cfg: &Path, out: &Path) -> anyhow::Result<()> {
     let settings = config::load(cfg)?;
     let (src, out) = (settings.store_path.clone(), out.to_owned());
@@ -77,6 +113,13 @@ pub async fn restore(cfg: &Path, file: &Path, force: bool) -> anyhow::Result<()>
     let settings = config::load(cfg)?;
     let target = settings.store_path.clone();
     let live = std::fs::metadata(&target).is_ok_and(|m| m.len() > 0);
+    if being_served(&target) {
+        anyhow::bail!(
+            "siaga serve is running on {}; stop it first (a restore never swaps the database \
+             under a running server, not even with --force)",
+            target.display()
+        );
+    }
     if live && !force {
         anyhow::bail!(
             "{} holds a database; stop siaga, then run again with --force to replace it with {} \
@@ -92,15 +135,14 @@ pub async fn restore(cfg: &Path, file: &Path, force: bool) -> anyhow::Result<()>
         backup::check_file(&file)?;
         let kept = if live {
             // What is being replaced stays beside it, so a mistaken restore can be undone.
-            let at = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ").to_string();
+            let at = jiff::Timestamp::now()
+                .strftime("%Y%m%dT%H%M%SZ")
+                .to_string();
             let keep = target.with_extension(format!("before-restore-{at}.db"));
-            match backup::backup(&target, &keep, &mut |_, _| {}) {
-                Ok(_) => Some(keep),
-                Err(e) => {
-                    eprintln!("warning: the current database could not be kept ({e}); replacing it anyway (--force)");
-                    None
-                }
-            }
+            // Kept as it is, unchecked: it may be the damaged one, and it is still the only
+            // record of what happened since the backup. No copy, no restore.
+            backup::keep_as_is(&target, &keep)?;
+            Some(keep)
         } else {
             None
         };
@@ -122,4 +164,24 @@ pub async fn restore(cfg: &Path, file: &Path, force: bool) -> anyhow::Result<()>
         })
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_running_server_is_seen_and_a_second_one_refused() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let db = dir.path().join("siaga.db");
+        assert!(!being_served(&db));
+        let held = serving_lock(&db).unwrap_or_else(|e| panic!("{e}"));
+        assert!(being_served(&db));
+        assert!(
+            serving_lock(&db).is_err(),
+            "a second server on one database"
+        );
+        drop(held);
+        assert!(!being_served(&db));
+    }
 }

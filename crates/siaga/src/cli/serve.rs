@@ -38,6 +38,8 @@ pub async fn stop_signal() {
 
 pub async fn serve(cfg: &Path) -> anyhow::Result<()> {
     let settings = config::load(cfg)?;
+    // Held while serving, so `siaga restore` knows not to swap the database underneath.
+    let _serving = super::backup::serving_lock(&settings.store_path)?;
     let store = SqliteStore::open(&settings.store_path)
         .with_context(|| format!("cannot open the database {}", settings.store_path.display()))?;
     let listener = TcpListener::bind(&settings.listen)
