@@ -120,6 +120,10 @@ pub async fn run(
         .map_err(|_| anyhow::anyhow!("app state poisoned"))?
         .take()
         .ok_or_else(|| anyhow::anyhow!("this App is already running"))?;
+    // Before anything can make news (requests, probes): the notifier's starting point.
+    if let Err(e) = crate::notify::watch::init(&app).await {
+        tracing::error!(error = %e, "notifier cannot set its starting point");
+    }
     let dispatcher = tokio::spawn(crate::engine::dispatcher(app.clone(), rx, shutdown.clone()));
     let deliverer = tokio::spawn(crate::engine::callbacks::deliverer(
         app.clone(),

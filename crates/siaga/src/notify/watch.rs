@@ -56,6 +56,17 @@ pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
+/// Sets the cursors of a fresh install to the current heads (no old news is sent). Run
+/// before the server takes requests: otherwise news made in the moments before the first
+/// pass (an incident opened right after start) would be taken for old news and never sent.
+pub async fn init(app: &App) -> Result<(), StoreError> {
+    let (updates, events, windows) = app.store.notify_heads().await?;
+    cursor(app, "cursor:updates", updates).await?;
+    cursor(app, "cursor:events", events).await?;
+    cursor(app, "cursor:maint", windows).await?;
+    Ok(())
+}
+
 /// One pass over everything the notifier follows.
 pub async fn step(app: &App) -> Result<(), StoreError> {
     let (updates, events, windows) = app.store.notify_heads().await?;
