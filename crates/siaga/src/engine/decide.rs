@@ -223,7 +223,7 @@ pub fn settle(
 /// What the supplier said it charged, when believable: within half to twice the configured
 /// cost. A price outside that (a garbled field, another unit) is logged and the configured
 /// cost is booked instead.
-fn charged(attempt: &Attempt, price: Option<i64>) -> Option<i64> {
+pub fn charged(attempt: &Attempt, price: Option<i64>) -> Option<i64> {
     let p = price?;
     let c = attempt.cost;
     if p >= c / 2 && p <= c.saturating_mul(2) {

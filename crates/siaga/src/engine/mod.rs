@@ -235,6 +235,7 @@ async fn send(
         &reply,
         sent.elapsed().as_millis() as i64,
     );
+    learn_charged(app, &order, &attempt, &reply).await;
     let mut order = order;
     order.version += 1;
     let mut all = before;
@@ -258,6 +259,60 @@ async fn send(
         Transition::Done(_) => Sent::Finished,
         Transition::Stale => Sent::Again(Some((attempt.id.clone(), reply))),
     })
+}
+
+/// A success that says what the supplier charged teaches the route its real cost. When
+/// the cost rises, the owner hears of it (a supplier event and an alert); above the
+/// product's price the route stops being used at once (no selling at a loss).
+/// Every way a success arrives goes through it: the request's reply, an inquiry, and the
+/// supplier's callback.
+pub async fn learn_charged(app: &App, order: &Order, attempt: &Attempt, reply: &Reply) {
+    if !matches!(reply.outcome, siaga_domain::Outcome::Success { .. }) {
+        return;
+    }
+    let Some(charged) = decide::charged(attempt, reply.price) else {
+        return;
+    };
+    let configured = app
+        .settings
+        .product(&order.product)
+        .and_then(|p| {
+            p.routes
+                .iter()
+                .find(|r| r.supplier == attempt.supplier_id && r.sku == attempt.sku)
+        })
+        .map(|r| r.cost.get())
+        .unwrap_or(attempt.cost);
+    let Some(old) =
+        app.health
+            .learn_charged(&attempt.supplier_id, &attempt.sku, charged, configured)
+    else {
+        return;
+    };
+    if charged <= old {
+        return;
+    }
+    let kind = if charged > order.price {
+        "cost_above_price"
+    } else {
+        "charged_above_cost"
+    };
+    let detail = serde_json::json!({
+        "product": order.product, "sku": attempt.sku, "old_cost": old, "cost": charged,
+        "price": order.price, "order_id": order.id,
+    });
+    tracing::warn!(supplier = %attempt.supplier_id, %detail, kind, "the supplier charged more than the known cost");
+    let e = siaga_store::SupplierEvent {
+        supplier_id: attempt.supplier_id.clone(),
+        kind: kind.into(),
+        from_state: None,
+        to_state: None,
+        detail: detail.to_string(),
+        at: app.now(),
+    };
+    if let Err(err) = app.store.add_supplier_event(e).await {
+        tracing::error!(error = %err, "cannot record a supplier event");
+    }
 }
 
 /// Moves one order forward as far as it can go now.
@@ -342,6 +397,7 @@ async fn process_from(
                 destination: &order.destination,
             };
             let reply = adapter.inquiry(&req).await;
+            learn_charged(app, &order, open, &reply).await;
             let settle = decide::settle(
                 &app.settings,
                 &order,

@@ -494,6 +494,32 @@ impl Health {
             .cloned()
     }
 
+    /// Learns a route's cost from what the supplier charged for a success, so routing and
+    /// the cost-above-price check use it at once instead of after the next price-list
+    /// sync. Returns the cost it replaces (learnt, else `configured`) when it changed.
+    pub fn learn_charged(
+        &self,
+        supplier: &str,
+        sku: &str,
+        charged: i64,
+        configured: i64,
+    ) -> Option<i64> {
+        let mut l = self.learnt.write().ok()?;
+        let entry = l
+            .entry((supplier.to_owned(), sku.to_owned()))
+            .or_insert(Learnt {
+                price: configured,
+                active: true,
+                window: None,
+            });
+        if entry.price == charged {
+            return None;
+        }
+        let old = entry.price;
+        entry.price = charged;
+        Some(old)
+    }
+
     pub fn supplier_ids(&self) -> Vec<String> {
         let mut v: Vec<String> = self.suppliers.keys().cloned().collect();
         v.sort();

@@ -325,6 +325,16 @@ async fn event_alert(
                 detail,
             ),
         ),
+        ("charged_above_cost", _) => (
+            format!("alert:charged:{s}:{}", detail["sku"].as_str().unwrap_or("")),
+            render::alert(
+                "charged_above_cost",
+                format!("Pemasok {s} menaikkan harga / Supplier {s} charges more"),
+                format!("{s} menagih Rp{} untuk {} (sebelumnya Rp{}); harga jual Rp{}. Rute memakai harga baru.", detail["cost"], detail["product"], detail["old_cost"], detail["price"]),
+                format!("{s} charged Rp{} for {} (was Rp{}); the price is Rp{}. Routing now uses the new cost.", detail["cost"], detail["product"], detail["old_cost"], detail["price"]),
+                detail,
+            ),
+        ),
         ("config_error", _) => (
             format!("alert:config:{s}"),
             render::alert(

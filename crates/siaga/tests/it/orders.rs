@@ -526,7 +526,8 @@ async fn the_cost_booked_is_what_the_supplier_charged() {
     let fin = app.wait_final("CH-3", T).await;
     assert_eq!(fin["status"], "success", "{fin}");
     let admin = app.admin_order(fin["order_id"].as_str().unwrap()).await;
-    assert_eq!(admin["attempts"][0]["cost"], 10_150, "{admin}");
+    // The known cost is booked instead: 10,170, learnt from the earlier charges.
+    assert_eq!(admin["attempts"][0]["cost"], 10_170, "{admin}");
     // The books: the supplier is owed what it charged, and the margin is price - charged.
     let db = rusqlite::Connection::open(&app.settings.store_path).unwrap();
     let balance = |account: &str| -> i64 {
@@ -537,9 +538,52 @@ async fn the_cost_booked_is_what_the_supplier_charged() {
         )
         .unwrap()
     };
-    assert_eq!(balance("supplier:sim0"), 2 * 10_170 + 10_150);
-    assert_eq!(balance("expense:cost_of_sales"), -(2 * 10_170 + 10_150));
+    assert_eq!(balance("supplier:sim0"), 3 * 10_170);
+    assert_eq!(balance("expense:cost_of_sales"), -(3 * 10_170));
     assert_eq!(balance("revenue:sales"), 3 * 10_500);
     assert_eq!(app.balance().await, (100_000 - 3 * 10_500, 0));
+    app.verify_clean().await;
+
+    // The rise was noticed once (two orders at 10,170, one event) for the owner.
+    let sups = app.admin_get("/admin/api/suppliers").await;
+    let sim0 = sups
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "sim0")
+        .unwrap()
+        .clone();
+    let charged: Vec<&Value> = sim0["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "charged_above_cost")
+        .collect();
+    assert_eq!(charged.len(), 1, "{sim0}");
+    // Charged above the product's price (10,600 > 10,500): that one order is booked at a
+    // loss, and the route is left at once; the next order goes to the backup.
+    app.sims[0]
+        .upsert_product(siaga_suppliers::sim::ProductPatch {
+            sku: "tsel10-0".into(),
+            price: Some(10_600),
+            ..Default::default()
+        })
+        .unwrap();
+    let (s, o) = app.order("CH-4", "TSEL10", "081234567804").await;
+    assert_eq!(s, 201, "{o}");
+    assert_eq!(app.wait_final("CH-4", T).await["status"], "success");
+    let (s, o) = app.order("CH-5", "TSEL10", "081234567805").await;
+    assert_eq!(s, 201, "{o}");
+    let fin = app.wait_final("CH-5", T).await;
+    let admin = app.admin_order(fin["order_id"].as_str().unwrap()).await;
+    assert_eq!(
+        admin["attempts"][0]["supplier"], "sim1",
+        "no selling at a loss: {admin}"
+    );
+    let sups = app.admin_get("/admin/api/suppliers").await;
+    assert!(
+        sups.to_string().contains("cost_above_price"),
+        "the owner hears of it: {sups}"
+    );
     app.verify_clean().await;
 }
