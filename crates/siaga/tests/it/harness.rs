@@ -449,6 +449,19 @@ impl TestApp {
             .unwrap()
     }
 
+    /// `POST` JSON to an admin API path with the admin token; the status and JSON body.
+    pub async fn admin_post(&self, path: &str, body: Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(ADMIN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+
     /// `GET` an admin API path with the admin token; the JSON body.
     pub async fn admin_get(&self, path: &str) -> Value {
         self.http

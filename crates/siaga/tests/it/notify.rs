@@ -1121,29 +1121,23 @@ async fn an_affected_reseller_gets_its_voucher_by_email() {
         ..Opts::default()
     })
     .await;
-    let admin = |path: &str| {
-        app.http
-            .post(format!("{}{path}", app.base))
-            .bearer_auth(ADMIN)
-    };
-    let v: Value = admin("/admin/api/resellers")
-        .json(&json!({"name": "Konter Tiga", "email": "konter.tiga@reseller.test"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, v) = app
+        .admin_post(
+            "/admin/api/resellers",
+            json!({"name": "Konter Tiga", "email": "konter.tiga@reseller.test"}),
+        )
+        .await;
     let (id, key) = (
         v["id"].as_str().unwrap().to_owned(),
         v["api_key"].as_str().unwrap().to_owned(),
     );
-    let r = admin(&format!("/admin/api/resellers/{id}/deposits"))
-        .json(&json!({"amount": 50_000}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
+    let (s, _) = app
+        .admin_post(
+            &format!("/admin/api/resellers/{id}/deposits"),
+            json!({"amount": 50_000}),
+        )
+        .await;
+    assert_eq!(s, 201);
     let inc = open_incident(
         &app,
         "Gangguan Telkomsel",
@@ -1180,14 +1174,12 @@ async fn an_affected_reseller_gets_its_voucher_by_email() {
         assert!(Instant::now() < deadline, "{o}");
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    let v: Value = admin("/admin/api/vouchers")
-        .json(&json!({"incident": inc["id"], "amount": 2_500}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, v) = app
+        .admin_post(
+            "/admin/api/vouchers",
+            json!({"incident": inc["id"], "amount": 2_500}),
+        )
+        .await;
     assert_eq!(v["emailed"], 1, "{v}");
     let code = v["issued"][0]["code"].as_str().unwrap().to_owned();
     let mails = sink

@@ -4,19 +4,7 @@
 use serde_json::{json, Value};
 use siaga_suppliers::sim::SimMode;
 
-use crate::harness::{Opts, TestApp, ADMIN};
-
-async fn admin_post(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
-    let r = app
-        .http
-        .post(format!("{}{path}", app.base))
-        .bearer_auth(ADMIN)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-}
+use crate::harness::{Opts, TestApp};
 
 async fn redeem(app: &TestApp, key: &str, code: &str) -> (u16, Value) {
     let r = app
@@ -35,13 +23,13 @@ async fn redeem(app: &TestApp, key: &str, code: &str) -> (u16, Value) {
 async fn affected_resellers_get_one_voucher_each_and_redeem_it_once() {
     let app = TestApp::start(Opts::default()).await;
     // A second reseller who orders nothing during the incident.
-    let (s, other) = admin_post(&app, "/admin/api/resellers", json!({"name": "Konter Lain"})).await;
+    let (s, other) = app
+        .admin_post("/admin/api/resellers", json!({"name": "Konter Lain"}))
+        .await;
     assert_eq!(s, 201, "{other}");
     let other_key = other["api_key"].as_str().unwrap().to_owned();
 
-    let (s, inc) = admin_post(
-        &app,
-        "/admin/api/incidents",
+    let (s, inc) = app.admin_post("/admin/api/incidents",
         json!({"title": "Telkomsel gangguan", "body": "Kami menyelidiki.", "components": ["telkomsel Pulsa"]}),
     )
     .await;
@@ -59,12 +47,12 @@ async fn affected_resellers_get_one_voucher_each_and_redeem_it_once() {
     );
     let before = app.balance().await;
 
-    let (s, v) = admin_post(
-        &app,
-        "/admin/api/vouchers",
-        json!({"incident": incident, "amount": 5_000}),
-    )
-    .await;
+    let (s, v) = app
+        .admin_post(
+            "/admin/api/vouchers",
+            json!({"incident": incident, "amount": 5_000}),
+        )
+        .await;
     assert_eq!(s, 201, "{v}");
     assert_eq!(v["affected_resellers"], 1, "{v}");
     let issued = v["issued"].as_array().unwrap();
@@ -73,12 +61,12 @@ async fn affected_resellers_get_one_voucher_each_and_redeem_it_once() {
     let code = issued[0]["code"].as_str().unwrap().to_owned();
     assert!(code.starts_with("SIAGA-"), "{code}");
     // Issuing again for the same incident issues nothing new.
-    let (s, again) = admin_post(
-        &app,
-        "/admin/api/vouchers",
-        json!({"incident": incident, "amount": 5_000}),
-    )
-    .await;
+    let (s, again) = app
+        .admin_post(
+            "/admin/api/vouchers",
+            json!({"incident": incident, "amount": 5_000}),
+        )
+        .await;
     assert_eq!(s, 201, "{again}");
     assert_eq!(again["issued"].as_array().unwrap().len(), 0, "{again}");
 
