@@ -63,7 +63,7 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
     // the order path's set, so statements were parsed again and again).
     conn.set_prepared_statement_cache_capacity(256);
     conn.execute_batch(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;",
     )?;
     Ok(conn)
 }

@@ -20,7 +20,7 @@ use siaga_domain::routing::Strategy;
 use siaga_domain::{Operator, ProductCode, Rupiah};
 use siaga_store::{SqliteStore, Store};
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Notify};
+use tokio::sync::{oneshot, watch};
 
 use crate::app::{self, App};
 use crate::clock::SystemClock;
@@ -34,11 +34,37 @@ use sims::{SimProc, SimSpec};
 const CONCURRENCY: usize = 64;
 const PRICE: i64 = 10_500;
 
-/// Callback arrivals by order id.
+/// An order's first callback, or the worker waiting for it.
+enum Slot {
+    Arrived(Instant, String),
+    Waiting(oneshot::Sender<(Instant, String)>),
+}
+
+/// Callback arrivals by order id. Each waiting worker is woken by its own order's callback
+/// only (waking every worker on every callback cost the load generator more than the
+/// switch's own work on some phases).
 #[derive(Default)]
 struct Arrivals {
-    at: Mutex<HashMap<String, (Instant, String)>>,
-    notify: Notify,
+    at: Mutex<HashMap<String, Slot>>,
+}
+
+impl Arrivals {
+    fn arrived(&self, id: &str, status: &str) {
+        let now = Instant::now();
+        let Ok(mut m) = self.at.lock() else { return };
+        match m.remove(id) {
+            Some(Slot::Waiting(tx)) => {
+                let _ = tx.send((now, status.to_owned()));
+            }
+            // The first callback counts; a later one (a retry) changes nothing.
+            Some(first @ Slot::Arrived(..)) => {
+                m.insert(id.to_owned(), first);
+            }
+            None => {
+                m.insert(id.to_owned(), Slot::Arrived(now, status.to_owned()));
+            }
+        }
+    }
 }
 
 async fn receiver(arr: Arc<Arrivals>) -> anyhow::Result<SocketAddr> {
@@ -51,11 +77,7 @@ async fn receiver(arr: Arc<Arrivals>) -> anyhow::Result<SocketAddr> {
                     if let (Some(id), Some(st)) =
                         (v["data"]["order_id"].as_str(), v["data"]["status"].as_str())
                     {
-                        if let Ok(mut m) = arr.at.lock() {
-                            m.entry(id.to_owned())
-                                .or_insert((Instant::now(), st.to_owned()));
-                        }
-                        arr.notify.notify_waiters();
+                        arr.arrived(id, st);
                     }
                 }
                 "ok"
@@ -78,6 +100,24 @@ fn rss_mb() -> f64 {
         })
         .map(|kb| kb / 1024.0)
         .unwrap_or(0.0)
+}
+
+/// CPU time (user + system) a process has used so far, in milliseconds, from
+/// `/proc/PID/stat` (0 where it cannot be read).
+fn cpu_ms(pid: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let rest = stat.rsplit_once(')').map_or("", |x| x.1);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after ')'.
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|i| f.get(*i)?.parse::<f64>().ok())
+        .sum();
+    // The kernel counts in USER_HZ, 100 per second on Linux.
+    ticks * 1000.0 / 100.0
 }
 
 fn percentile(v: &mut [f64], p: f64) -> f64 {
@@ -120,17 +160,28 @@ impl Rig {
 
     /// Waits for an order's final callback; returns when it arrived and its status.
     async fn final_of(&self, id: &str, deadline: Instant) -> Option<(Instant, String)> {
-        loop {
-            let notified = self.arrivals.notify.notified();
-            // Taken out, not copied: the map holds only callbacks nobody has waited for yet,
-            // so a long run does not grow it.
-            if let Some(x) = self.arrivals.at.lock().ok().and_then(|mut m| m.remove(id)) {
-                return Some(x);
+        let rx = {
+            let mut m = self.arrivals.at.lock().ok()?;
+            // Taken out, not copied: the map holds only callbacks nobody has waited for
+            // yet and the workers waiting, so a long run does not grow it.
+            match m.remove(id) {
+                Some(Slot::Arrived(at, st)) => return Some((at, st)),
+                Some(Slot::Waiting(_)) | None => {
+                    let (tx, rx) = oneshot::channel();
+                    m.insert(id.to_owned(), Slot::Waiting(tx));
+                    rx
+                }
             }
-            if Instant::now() > deadline {
-                return None;
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, rx).await {
+            Ok(Ok(x)) => Some(x),
+            _ => {
+                if let Ok(mut m) = self.arrivals.at.lock() {
+                    m.remove(id);
+                }
+                None
             }
-            let _ = tokio::time::timeout(Duration::from_millis(50), notified).await;
         }
     }
 }
@@ -445,8 +496,18 @@ pub async fn run(json_out: bool, duration: Duration) -> anyhow::Result<()> {
     // warm up, then the closed-loop maximum
     let _ = closed_loop(&rig, Duration::from_millis(500), None).await;
     let rss = RssLog::start();
+    let sim_pids: Vec<String> = rig
+        .sims
+        .iter()
+        .filter_map(|s| s.pid())
+        .map(|p| p.to_string())
+        .collect();
+    let sims_cpu = || sim_pids.iter().map(|p| cpu_ms(p)).sum::<f64>();
+    let (own0, sims0) = (cpu_ms("self"), sims_cpu());
     let max = closed_loop(&rig, phase, None).await;
+    let (own_cpu, sims_cpu) = (cpu_ms("self") - own0, sims_cpu() - sims0);
     let orders_per_s = max.succeeded as f64 / max.secs;
+    let per_order_us = |ms: f64| (ms * 1000.0 / (max.succeeded.max(1) as f64)).round();
     let mut lat = open_loop(&rig, orders_per_s / 2.0, phase).await;
     let (p50, p99) = (percentile(&mut lat, 0.5), percentile(&mut lat, 0.99));
     // The simulators answer at once, so the supplier's own time is taken as zero and
@@ -487,6 +548,8 @@ pub async fn run(json_out: bool, duration: Duration) -> anyhow::Result<()> {
         "orders_in_doubt_at_killed_supplier": fo.in_doubt,
         "double_fulfilments": double,
         "rss_mb": rss["end"],
+        "cpu_us_per_order": per_order_us(own_cpu),
+        "sims_cpu_us_per_order": per_order_us(sims_cpu),
         "rss_mb_start": rss["start"],
         "rss_mb_end": rss["end"],
         "rss_mb_peak": rss["peak"],

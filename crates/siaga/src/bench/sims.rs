@@ -72,6 +72,11 @@ impl SimProc {
         Ok(sim)
     }
 
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self._child.id()
+    }
+
     /// The supplier `base_url`.
     pub fn base_url(&self) -> String {
         self.base_url.clone()
