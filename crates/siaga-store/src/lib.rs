@@ -101,6 +101,15 @@ pub trait Store: Send + Sync + 'static {
         skip: &[String],
     ) -> Result<Vec<OutboxItem>, StoreError>;
     async fn outbox_done(&self, id: i64, now: i64) -> Result<(), StoreError>;
+    /// Marks several messages delivered in one write.
+    async fn outbox_done_many(&self, ids: Vec<i64>, now: i64) -> Result<(), StoreError>;
+    /// From now on, every new outbox message is also sent here once its transaction is
+    /// durable, so a deliverer need not poll for fresh ones. Best effort: a message the
+    /// listener cannot take at once is left for polling. One listener: a second call
+    /// replaces the first. `None` where the store cannot do it.
+    fn subscribe_outbox(&self) -> Option<tokio::sync::mpsc::Receiver<OutboxItem>> {
+        None
+    }
     async fn outbox_retry(
         &self,
         id: i64,

@@ -1791,6 +1791,77 @@ async fn notices_coalesce_by_topic_and_claims_are_leased() {
     );
 }
 
+#[tokio::test]
+async fn the_outbox_feed_carries_each_committed_message_and_marks_go_in_one_write() {
+    let (_dir, path) = temp_db();
+    let store = SqliteStore::open(&path).unwrap();
+    let mut feed = store.subscribe_outbox().expect("SQLite has a feed");
+    add_reseller(&store, "r1", Some("http://a.test/cb")).await;
+    add_reseller(&store, "r2", None).await;
+    for r in ["r1", "r2"] {
+        store.deposit(r, 100_000, "top-up", T0 + 1).await.unwrap();
+    }
+    let mut orders = Vec::new();
+    for (r, k) in [("r1", 0), ("r2", 0), ("r1", 1)] {
+        let o = intake(
+            &store,
+            new_order(
+                r,
+                &format!("ref-{k}"),
+                "TSEL10",
+                "081234567890",
+                10_500,
+                T0 + 2,
+            ),
+        )
+        .await;
+        let a = start(&store, &o.id, "sim0", T0 + 3).await;
+        settle(
+            &store,
+            &a,
+            AttemptState::Success,
+            OrderChange::Succeed { sn: "SN1".into() },
+            T0 + 4,
+        )
+        .await;
+        orders.push(o);
+    }
+    // r2 has no callback URL: two messages, in commit order, as the table has them.
+    let mut fed = Vec::new();
+    while let Ok(item) = feed.try_recv() {
+        fed.push(item);
+    }
+    let due = store.due_outbox(T0 + 10, 100, &[]).await.unwrap();
+    let ids = |v: &[crate::OutboxItem]| {
+        v.iter()
+            .map(|i| (i.id, i.msg_id.clone(), i.order_id.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&fed), ids(&due));
+    assert_eq!(
+        fed.iter()
+            .map(|i| i.order_id.clone().unwrap())
+            .collect::<Vec<_>>(),
+        vec![orders[0].id.clone(), orders[2].id.clone()]
+    );
+    assert!(fed
+        .iter()
+        .all(|i| i.target == "http://a.test/cb" && i.attempts == 0));
+    store
+        .outbox_done_many(fed.iter().map(|i| i.id).collect(), T0 + 11)
+        .await
+        .unwrap();
+    assert!(store
+        .due_outbox(T0 + 20, 100, &[])
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(store.outbox_pending_count().await.unwrap(), 0);
+    // A job that enqueues nothing sends nothing.
+    store.deposit("r1", 5, "more", T0 + 30).await.unwrap();
+    assert!(feed.try_recv().is_err());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn due_outbox_leaves_out_the_skipped_targets() {
     let (_dir, path) = temp_db();

@@ -26,6 +26,9 @@ pub struct App {
     kick_tx: mpsc::UnboundedSender<Work>,
     kick_rx: Mutex<Option<mpsc::UnboundedReceiver<Work>>>,
     pub outbox_kick: Notify,
+    /// True while the callback deliverer gets fresh outbox messages from the store's feed
+    /// (then a final order need not wake its poll).
+    pub outbox_fed: std::sync::atomic::AtomicBool,
     /// Wakes the notice deliverer (SPEC 9).
     pub notify_kick: Notify,
     pub health: Arc<Health>,
@@ -83,6 +86,7 @@ impl App {
             kick_tx,
             kick_rx: Mutex::new(Some(kick_rx)),
             outbox_kick: Notify::new(),
+            outbox_fed: std::sync::atomic::AtomicBool::new(false),
             notify_kick: Notify::new(),
         }))
     }
@@ -91,10 +95,13 @@ impl App {
         self.clock.now_ms()
     }
 
-    /// An order just became final: count it and wake the callback deliverer.
+    /// An order just became final: count it and, unless its callback reaches the
+    /// deliverer through the store's feed, wake the deliverer's poll.
     pub fn order_final(&self, o: &siaga_store::Order) {
         self.metrics.order_final(&o.product, o.status.as_str());
-        self.outbox_kick.notify_one();
+        if !self.outbox_fed.load(std::sync::atomic::Ordering::Relaxed) {
+            self.outbox_kick.notify_one();
+        }
     }
 
     /// Asks the dispatcher to look at an order now (it also polls the store).

@@ -50,10 +50,18 @@ type Done = Box<dyn FnOnce(Result<(), String>) + Send>;
 /// `None` (no transaction could be opened) it does not run and answers with the error.
 type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Done) + Send>;
 
+/// Where newly committed outbox messages go, once someone listens (see
+/// [`Store::subscribe_outbox`]).
+type Feed = Arc<Mutex<Option<mpsc::Sender<OutboxItem>>>>;
+
+/// Messages the feed holds before new ones are dropped (the deliverer's poll finds those).
+const FEED_CAPACITY: usize = 4096;
+
 pub struct SqliteStore {
     path: PathBuf,
     writer: mpsc::Sender<Job>,
     readers: Arc<Mutex<Vec<Connection>>>,
+    feed: Feed,
 }
 
 fn connect(path: &Path) -> Result<Connection, StoreError> {
@@ -96,6 +104,7 @@ impl SqliteStore {
             path: path.to_owned(),
             writer: tx,
             readers: Arc::new(Mutex::new(Vec::new())),
+            feed: Arc::default(),
         })
     }
 
@@ -111,7 +120,10 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel::<Result<T, StoreError>>();
+        let feed = self.feed.clone();
         let job: Job = Box::new(move |conn| {
+            // Left by a job that never reached its end: not this job's.
+            drop(outbox::take_enqueued());
             let res = match conn {
                 Some(conn) => match std::panic::catch_unwind(AssertUnwindSafe(|| f(conn))) {
                     Ok(r) => r,
@@ -120,7 +132,16 @@ impl SqliteStore {
                 None => Err(StoreError::Commit("no write transaction".into())),
             };
             let ok = res.is_ok();
+            // A failed job's savepoint is rolled back: its messages never existed.
+            let enqueued = if ok {
+                outbox::take_enqueued()
+            } else {
+                Vec::new()
+            };
             let done: Done = Box::new(move |commit| {
+                if commit.is_ok() && !enqueued.is_empty() {
+                    publish(&feed, enqueued);
+                }
                 let out = match commit {
                     Ok(()) => res,
                     Err(e) => Err(StoreError::Commit(e)),
@@ -194,6 +215,23 @@ impl SqliteStore {
         })
         .await
         .map_err(|_| StoreError::Closed)?
+    }
+}
+
+/// Hands durable new outbox messages to the listener, if any; a full or closed feed
+/// drops them (they stay `pending` in the table for the deliverer's poll).
+fn publish(feed: &Feed, items: Vec<OutboxItem>) {
+    let Ok(mut guard) = feed.lock() else { return };
+    let Some(tx) = guard.as_ref() else { return };
+    for item in items {
+        match tx.try_send(item) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {}
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                *guard = None;
+                return;
+            }
+        }
     }
 }
 
@@ -408,7 +446,15 @@ impl Store for SqliteStore {
         self.read(move |c| outbox::due(c, now, limit, &skip)).await
     }
     async fn outbox_done(&self, id: i64, now: i64) -> Result<(), StoreError> {
-        self.write(move |c| outbox::done(c, id, now)).await
+        self.write(move |c| outbox::done(c, &[id], now)).await
+    }
+    async fn outbox_done_many(&self, ids: Vec<i64>, now: i64) -> Result<(), StoreError> {
+        self.write(move |c| outbox::done(c, &ids, now)).await
+    }
+    fn subscribe_outbox(&self) -> Option<mpsc::Receiver<OutboxItem>> {
+        let (tx, rx) = mpsc::channel(FEED_CAPACITY);
+        *self.feed.lock().ok()? = Some(tx);
+        Some(rx)
     }
     async fn outbox_retry(
         &self,

@@ -1,10 +1,23 @@
 //! The durable outbox: messages written in the same transaction as the change they report,
 //! delivered later by a worker with retries. Nothing is sent from inside a transaction.
 
+use std::cell::RefCell;
+
 use rusqlite::{params, Connection};
 
 use crate::error::StoreError;
 use crate::types::OutboxItem;
+
+thread_local! {
+    /// Messages the writer thread's current job has enqueued: handed to the outbox feed
+    /// once (and only if) their transaction is durable.
+    static ENQUEUED: RefCell<Vec<OutboxItem>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Takes the messages enqueued on this thread since the last call.
+pub(crate) fn take_enqueued() -> Vec<OutboxItem> {
+    ENQUEUED.with(|e| std::mem::take(&mut *e.borrow_mut()))
+}
 
 pub(crate) fn enqueue(
     c: &Connection,
@@ -20,6 +33,17 @@ pub(crate) fn enqueue(
          VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, ?6, ?6)",
     )?
     .execute(params![msg_id, kind, reseller_id, order_id, target, now])?;
+    let item = OutboxItem {
+        id: c.last_insert_rowid(),
+        msg_id: msg_id.to_owned(),
+        kind: kind.to_owned(),
+        reseller_id: reseller_id.map(str::to_owned),
+        order_id: order_id.map(str::to_owned),
+        target: target.to_owned(),
+        attempts: 0,
+        created_at: now,
+    };
+    ENQUEUED.with(|e| e.borrow_mut().push(item));
     Ok(())
 }
 
@@ -64,11 +88,13 @@ pub(crate) fn due(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub(crate) fn done(c: &Connection, id: i64, now: i64) -> Result<(), StoreError> {
-    c.prepare_cached(
+pub(crate) fn done(c: &Connection, ids: &[i64], now: i64) -> Result<(), StoreError> {
+    let mut st = c.prepare_cached(
         "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, delivered_at = ?2, last_error = NULL WHERE id = ?1",
-    )?
-    .execute(params![id, now])?;
+    )?;
+    for id in ids {
+        st.execute(params![id, now])?;
+    }
     Ok(())
 }
 

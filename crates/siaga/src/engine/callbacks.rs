@@ -2,12 +2,13 @@
 //! Standard Webhooks, retried with exponential back-off until a 2xx or the give-up age.
 //! A restart loses nothing: the outbox row stays `pending` until a delivery succeeds.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use siaga_store::OutboxItem;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::app::App;
 use crate::http::wire;
@@ -21,6 +22,11 @@ const MAX_INFLIGHT: usize = 1024;
 /// Deliveries in flight at once to one endpoint: a reseller whose server hangs holds at
 /// most this many; the others' callbacks go on.
 const PER_TARGET: usize = 32;
+/// Fresh messages held in memory behind full caps, all endpoints together; beyond it
+/// they wait in the outbox table for a poll.
+const MAX_QUEUED: usize = 4096;
+/// ... and behind one endpoint (a hanging one cannot take every place).
+const MAX_QUEUED_PER_TARGET: usize = 512;
 
 /// Which outbox rows are being delivered, and which finished since a given poll began: a
 /// poll that read a row just before its delivery was recorded must not send it again.
@@ -32,6 +38,11 @@ struct Tracker {
     /// Row id → the number of the newest poll that had started when its delivery finished.
     finished: HashMap<i64, u64>,
     polls: u64,
+    /// Fresh messages (from the store's feed) that met a full cap, per target, oldest
+    /// first: each starts when a delivery ends, without a read of the outbox.
+    waiting: HashMap<String, VecDeque<OutboxItem>>,
+    /// The ids in `waiting` (a poll leaves them to their queue).
+    queued: HashSet<i64>,
 }
 
 impl Tracker {
@@ -45,16 +56,18 @@ impl Tracker {
             .collect()
     }
 
-    /// Takes `item` for delivery unless it is in flight, was just delivered, or a cap is full.
+    fn has_room(&self, target: &str) -> bool {
+        self.inflight.len() < MAX_INFLIGHT
+            && self.per_target.get(target).is_none_or(|n| *n < PER_TARGET)
+    }
+
+    /// Takes `item` for delivery unless it is in flight or queued, was delivered since
+    /// poll number `poll` began (0: since the previous poll), or a cap is full.
     fn take(&mut self, item: &OutboxItem, poll: u64) -> bool {
         let finished_since = self.finished.get(&item.id).is_some_and(|at| *at >= poll);
-        let target_full = self
-            .per_target
-            .get(&item.target)
-            .is_some_and(|n| *n >= PER_TARGET);
         if finished_since
-            || target_full
-            || self.inflight.len() >= MAX_INFLIGHT
+            || self.queued.contains(&item.id)
+            || !self.has_room(&item.target)
             || !self.inflight.insert(item.id)
         {
             return false;
@@ -63,13 +76,31 @@ impl Tracker {
         true
     }
 
-    /// Records the end of a delivery; true when a cap it held was full (worth a new poll).
-    fn end(&mut self, id: i64, target: &str) -> bool {
-        let was_full = self.inflight.len() >= MAX_INFLIGHT
-            || self
-                .per_target
-                .get(target)
-                .is_some_and(|n| *n >= PER_TARGET);
+    /// A fresh message from the feed: given back to start now, or queued behind its
+    /// endpoint's deliveries (or, the queue full, left to the poll).
+    fn take_fresh(&mut self, item: OutboxItem) -> Option<OutboxItem> {
+        if self.take(&item, 0) {
+            return Some(item);
+        }
+        let known = self.inflight.contains(&item.id)
+            || self.queued.contains(&item.id)
+            || self.finished.contains_key(&item.id);
+        let line = self.waiting.get(&item.target).map_or(0, VecDeque::len);
+        if !known && self.queued.len() < MAX_QUEUED && line < MAX_QUEUED_PER_TARGET {
+            self.queued.insert(item.id);
+            self.waiting
+                .entry(item.target.clone())
+                .or_default()
+                .push_back(item);
+        }
+        None
+    }
+
+    /// Records the end of a delivery. Returns whether a cap it held was full with nothing
+    /// queued to fill the place (worth a new poll), and the queued message that now
+    /// starts in its place, if any.
+    fn end(&mut self, id: i64, target: &str) -> (bool, Option<OutboxItem>) {
+        let was_full = !self.has_room(target);
         self.inflight.remove(&id);
         if let Some(n) = self.per_target.get_mut(target) {
             *n = n.saturating_sub(1);
@@ -79,7 +110,32 @@ impl Tracker {
         }
         let now = self.polls;
         self.finished.insert(id, now);
-        was_full
+        let next = self.next_queued(target);
+        (was_full && next.is_none(), next)
+    }
+
+    /// The oldest queued message for `target` (else for any endpoint with room), taken.
+    fn next_queued(&mut self, target: &str) -> Option<OutboxItem> {
+        if self.queued.is_empty() || self.inflight.len() >= MAX_INFLIGHT {
+            return None;
+        }
+        let key = if self.waiting.contains_key(target) && self.has_room(target) {
+            target.to_owned()
+        } else {
+            self.waiting
+                .keys()
+                .find(|t| self.has_room(t.as_str()))?
+                .clone()
+        };
+        let queue = self.waiting.get_mut(&key)?;
+        let item = queue.pop_front()?;
+        if queue.is_empty() {
+            self.waiting.remove(&key);
+        }
+        self.queued.remove(&item.id);
+        self.inflight.insert(item.id);
+        *self.per_target.entry(item.target.clone()).or_insert(0) += 1;
+        Some(item)
     }
 }
 
@@ -87,17 +143,26 @@ impl Tracker {
 struct Delivering {
     app: Arc<App>,
     tracker: Arc<Mutex<Tracker>>,
+    marks: Marks,
+    /// Where a queued message that takes this one's place goes to be started.
+    ready: mpsc::UnboundedSender<OutboxItem>,
     id: i64,
     target: String,
 }
 
 impl Drop for Delivering {
     fn drop(&mut self) {
-        let was_full = self
+        let (was_full, next) = self
             .tracker
             .lock()
             .map(|mut t| t.end(self.id, &self.target))
-            .unwrap_or(false);
+            .unwrap_or((false, None));
+        // Started by the deliverer's loop, not from here: a task dropped unrun (the
+        // runtime shutting down) would otherwise start the next one from its drop, and
+        // so on down the whole queue.
+        if let Some(item) = next {
+            let _ = self.ready.send(item);
+        }
         if was_full {
             self.app.outbox_kick.notify_one();
         }
@@ -106,12 +171,43 @@ impl Drop for Delivering {
 
 pub async fn deliverer(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
     let tracker: Arc<Mutex<Tracker>> = Arc::default();
+    let marks = Marks::start(app.clone());
+    // Fresh messages come straight from the store once committed; the poll is for retries,
+    // for what was pending at start, and for what the feed could not take.
+    let mut feed = app.store.subscribe_outbox();
+    app.outbox_fed.store(feed.is_some(), Ordering::Relaxed);
+    let (ready_tx, mut ready) = mpsc::unbounded_channel::<OutboxItem>();
+    let starter = Starter {
+        marks,
+        ready: ready_tx,
+    };
     let mut tick = tokio::time::interval(POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
+            Some(item) = ready.recv() => {
+                // Already taken in the tracker when its place came free.
+                spawn_delivery(&app, &tracker, &starter, item);
+                continue;
+            }
             _ = app.outbox_kick.notified() => {}
+            fresh = next(&mut feed) => {
+                match fresh {
+                    // Poll 0: left alone if in flight or delivered since the last poll.
+                    Some(item) => {
+                        let now = tracker.lock().ok().and_then(|mut t| t.take_fresh(item));
+                        if let Some(item) = now {
+                            spawn_delivery(&app, &tracker, &starter, item);
+                        }
+                    }
+                    None => {
+                        feed = None;
+                        app.outbox_fed.store(false, Ordering::Relaxed);
+                    }
+                }
+                continue;
+            }
             _ = shutdown.changed() => return,
         }
         let (poll, limit, skip) = match tracker.lock() {
@@ -141,47 +237,121 @@ pub async fn deliverer(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
                 .lock()
                 .map(|mut t| t.take(&item, poll))
                 .unwrap_or(false);
-            if !fresh {
-                continue;
+            if fresh {
+                spawn_delivery(&app, &tracker, &starter, item);
             }
-            let guard = Delivering {
-                app: app.clone(),
-                tracker: tracker.clone(),
-                id: item.id,
-                target: item.target.clone(),
-            };
-            tokio::spawn(async move {
-                let id = item.id;
-                let run = std::panic::AssertUnwindSafe(deliver(&guard.app, item));
-                match futures::FutureExt::catch_unwind(run).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => {
-                        tracing::error!(outbox = id, error = %e, "callback bookkeeping failed");
-                    }
-                    Err(_) => {
-                        // A bug, not the endpoint: backed off like a failure, not re-polled
-                        // four times a second.
-                        tracing::error!(outbox = id, "a callback delivery panicked");
-                        let delay = guard.app.settings.callbacks.retry_max_ms as i64;
-                        let at = guard.app.now() + delay;
-                        let _ = guard
-                            .app
-                            .store
-                            .outbox_retry(id, at, "delivery panicked", false)
-                            .await;
-                    }
-                }
-                drop(guard);
-            });
         }
     }
 }
 
-async fn deliver(app: &App, item: OutboxItem) -> anyhow::Result<()> {
+/// The next fresh message from the store's feed (never, without one).
+async fn next(feed: &mut Option<mpsc::Receiver<OutboxItem>>) -> Option<OutboxItem> {
+    match feed {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// What a delivery task needs besides the app and tracker.
+struct Starter {
+    marks: Marks,
+    ready: mpsc::UnboundedSender<OutboxItem>,
+}
+
+/// Delivers `item`, already taken in the tracker, in a task of its own.
+fn spawn_delivery(
+    app: &Arc<App>,
+    tracker: &Arc<Mutex<Tracker>>,
+    start: &Starter,
+    item: OutboxItem,
+) {
+    let guard = Delivering {
+        app: app.clone(),
+        tracker: tracker.clone(),
+        marks: start.marks.clone(),
+        ready: start.ready.clone(),
+        id: item.id,
+        target: item.target.clone(),
+    };
+    tokio::spawn(async move {
+        let id = item.id;
+        let run = std::panic::AssertUnwindSafe(deliver(&guard.app, &guard.marks, item));
+        match futures::FutureExt::catch_unwind(run).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::error!(outbox = id, error = %e, "callback bookkeeping failed");
+            }
+            Err(_) => {
+                // A bug, not the endpoint: backed off like a failure, not re-polled
+                // four times a second.
+                tracing::error!(outbox = id, "a callback delivery panicked");
+                let delay = guard.app.settings.callbacks.retry_max_ms as i64;
+                let at = guard.app.now() + delay;
+                let _ = guard
+                    .app
+                    .store
+                    .outbox_retry(id, at, "delivery panicked", false)
+                    .await;
+            }
+        }
+        // Only now (the delivered mark durable) may a poll see the row again.
+        drop(guard);
+    });
+}
+
+/// A delivery and the reply to it once its mark is durable.
+type Mark = (i64, oneshot::Sender<Result<(), String>>);
+
+/// Delivered marks, written in batches: every delivery that finished while the previous
+/// write ran goes into the next one (one store write instead of one per callback).
+#[derive(Clone)]
+struct Marks(mpsc::Sender<Mark>);
+
+impl Marks {
+    fn start(app: Arc<App>) -> Marks {
+        let (tx, mut rx) = mpsc::channel::<Mark>(MAX_INFLIGHT);
+        tokio::spawn(async move {
+            let mut batch: Vec<Mark> = Vec::new();
+            while let Some(first) = rx.recv().await {
+                batch.push(first);
+                while batch.len() < BATCH {
+                    match rx.try_recv() {
+                        Ok(m) => batch.push(m),
+                        Err(_) => break,
+                    }
+                }
+                let ids = batch.iter().map(|m| m.0).collect();
+                let res = app
+                    .store
+                    .outbox_done_many(ids, app.now())
+                    .await
+                    .map_err(|e| e.to_string());
+                for (_, reply) in batch.drain(..) {
+                    let _ = reply.send(res.clone());
+                }
+            }
+        });
+        Marks(tx)
+    }
+
+    /// Marks `id` delivered; returns once that is durable.
+    async fn done(&self, id: i64) -> anyhow::Result<()> {
+        let (tx, rx) = oneshot::channel();
+        self.0
+            .send((id, tx))
+            .await
+            .map_err(|_| anyhow::anyhow!("the delivered-mark writer has stopped"))?;
+        rx.await
+            .map_err(|_| anyhow::anyhow!("the delivered-mark writer has stopped"))?
+            .map_err(|e| anyhow::anyhow!(e))
+    }
+}
+
+async fn deliver(app: &App, marks: &Marks, item: OutboxItem) -> anyhow::Result<()> {
     let result = attempt(app, &item).await;
     let now = app.now();
     match result {
-        Ok(()) => app.store.outbox_done(item.id, now).await?,
+        Ok(()) => marks.done(item.id).await?,
         Err(why) => {
             let cfg = &app.settings.callbacks;
             let factor = 1u64 << item.attempts.clamp(0, 20);
@@ -245,5 +415,67 @@ async fn attempt(app: &App, item: &OutboxItem) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("HTTP {}", resp.status().as_u16()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(id: i64, target: &str) -> OutboxItem {
+        OutboxItem {
+            id,
+            msg_id: format!("msg_{id}"),
+            kind: "order.updated".into(),
+            reseller_id: Some("r".into()),
+            order_id: Some(format!("o{id}")),
+            target: target.into(),
+            attempts: 0,
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn fresh_messages_wait_behind_a_full_endpoint_and_start_as_places_free() {
+        let mut t = Tracker::default();
+        for id in 0..PER_TARGET as i64 {
+            assert!(t.take_fresh(item(id, "a")).is_some());
+        }
+        // "a" is full: the next two wait in order; "b" starts at once.
+        assert!(t.take_fresh(item(100, "a")).is_none());
+        assert!(t.take_fresh(item(101, "a")).is_none());
+        assert!(t.take_fresh(item(200, "b")).is_some());
+        assert_eq!(t.saturated(), vec!["a".to_owned()]);
+        // A poll that reads the waiting rows leaves them to their queue.
+        t.polls += 1;
+        assert!(!t.take(&item(100, "a"), t.polls));
+        // Nor is a message queued twice, or one in flight queued.
+        assert!(t.take_fresh(item(100, "a")).is_none());
+        assert!(t.take_fresh(item(3, "a")).is_none());
+        assert_eq!(t.queued.len(), 2);
+        let (kick, next) = t.end(0, "a");
+        assert!(!kick, "the freed place went to a waiting message");
+        assert_eq!(next.map(|i| i.id), Some(100));
+        let (_, next) = t.end(1, "a");
+        assert_eq!(next.map(|i| i.id), Some(101));
+        assert!(t.queued.is_empty() && t.waiting.is_empty());
+        // Nothing waiting: a place freed at a full endpoint asks for a poll.
+        let (kick, next) = t.end(2, "a");
+        assert!(kick && next.is_none());
+        // Delivered just now: a fresh copy (a late feed message) is not sent again.
+        assert!(t.take_fresh(item(0, "a")).is_none());
+        assert!(t.queued.is_empty());
+    }
+
+    #[test]
+    fn one_endpoint_cannot_fill_the_whole_queue() {
+        let mut t = Tracker::default();
+        for id in 0..PER_TARGET as i64 {
+            assert!(t.take_fresh(item(id, "slow")).is_some());
+        }
+        for id in 0..(MAX_QUEUED_PER_TARGET as i64 + 10) {
+            assert!(t.take_fresh(item(1_000 + id, "slow")).is_none());
+        }
+        assert_eq!(t.queued.len(), MAX_QUEUED_PER_TARGET);
     }
 }
