@@ -26,13 +26,14 @@ use crate::error::StoreError;
 use crate::types::*;
 use crate::Store;
 
-const MIGRATIONS: &[(i64, &str)] = &[
+pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/0001_core.sql")),
     (2, include_str!("../../migrations/0002_health.sql")),
     (3, include_str!("../../migrations/0003_status.sql")),
     (4, include_str!("../../migrations/0004_notify.sql")),
     (5, include_str!("../../migrations/0005_reseller_access.sql")),
     (6, include_str!("../../migrations/0006_vouchers.sql")),
+    (7, include_str!("../../migrations/0007_plain_rowids.sql")),
 ];
 
 /// Most jobs committed together in one transaction.
@@ -77,14 +78,37 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    // SQLite's procedure for rebuilding a table: foreign keys off (it cannot change inside
+    // a transaction) so that dropping the old table deletes nothing, every reference
+    // checked before the commit, and on again after.
+    conn.execute_batch("PRAGMA foreign_keys=OFF;")?;
+    let res = migrate_in_transaction(conn);
+    conn.execute_batch("PRAGMA foreign_keys=ON;")?;
+    res
+}
+
+fn migrate_in_transaction(conn: &mut Connection) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let mut applied = false;
     for (version, sql) in MIGRATIONS {
         if *version > current {
             tx.execute_batch(sql)
                 .map_err(|e| StoreError::Migration(format!("migration {version}: {e}")))?;
             tx.execute_batch(&format!("PRAGMA user_version = {version}"))?;
+            applied = true;
         }
+    }
+    if !applied {
+        return Ok(());
+    }
+    let broken: i64 = tx.query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| {
+        r.get(0)
+    })?;
+    if broken > 0 {
+        return Err(StoreError::Migration(format!(
+            "{broken} rows would lose what they refer to; nothing was changed"
+        )));
     }
     tx.commit()?;
     Ok(())
