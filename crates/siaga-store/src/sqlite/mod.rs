@@ -188,16 +188,39 @@ impl SqliteStore {
     where
         F: FnOnce(&Connection) -> Result<T, StoreError>,
     {
+        self.read_inline(true, f)
+    }
+
+    /// As [`Self::read_now`], for `f` that runs one statement: that is its own read
+    /// transaction already, so no `BEGIN`/`COMMIT` around it.
+    fn read_one<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Connection) -> Result<T, StoreError>,
+    {
+        self.read_inline(false, f)
+    }
+
+    fn read_inline<T, F>(&self, snapshot: bool, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Connection) -> Result<T, StoreError>,
+    {
         // The pool's lock is let go before a new connection is opened.
         let pooled = self.readers.lock().map_err(|_| StoreError::Closed)?.pop();
         let conn = match pooled {
             Some(c) => c,
             None => connect(&self.path)?,
         };
-        exec(&conn, "BEGIN DEFERRED")?;
+        if snapshot {
+            exec(&conn, "BEGIN DEFERRED")?;
+        }
         let res = f(&conn);
-        let end = exec(&conn, "COMMIT");
-        if end.is_ok() {
+        let end = if snapshot {
+            exec(&conn, "COMMIT")
+        } else {
+            Ok(())
+        };
+        // A connection is pooled again only outside any transaction.
+        if end.is_ok() && conn.is_autocommit() {
             if let Ok(mut p) = self.readers.lock() {
                 if p.len() < READERS {
                     p.push(conn);
@@ -353,11 +376,11 @@ impl Store for SqliteStore {
     }
     async fn reseller(&self, id: &str) -> Result<Option<Reseller>, StoreError> {
         let id = id.to_owned();
-        self.read_now(|c| resellers::by_id(c, &id))
+        self.read_one(|c| resellers::by_id(c, &id))
     }
     async fn reseller_by_key_hash(&self, key_hash: &str) -> Result<Option<Reseller>, StoreError> {
         let h = key_hash.to_owned();
-        self.read_now(|c| resellers::by_key_hash(c, &h))
+        self.read_one(|c| resellers::by_key_hash(c, &h))
     }
     async fn list_resellers(&self) -> Result<Vec<Reseller>, StoreError> {
         self.read(resellers::list).await
@@ -423,7 +446,7 @@ impl Store for SqliteStore {
     }
     async fn order(&self, order_id: &str) -> Result<Option<Order>, StoreError> {
         let id = order_id.to_owned();
-        self.read_now(|c| orders::by_id(c, &id))
+        self.read_one(|c| orders::by_id(c, &id))
     }
     async fn order_by_ref(
         &self,
@@ -431,14 +454,14 @@ impl Store for SqliteStore {
         ref_id: &str,
     ) -> Result<Option<Order>, StoreError> {
         let (r, f) = (reseller_id.to_owned(), ref_id.to_owned());
-        self.read_now(|c| orders::by_ref(c, &r, &f))
+        self.read_one(|c| orders::by_ref(c, &r, &f))
     }
     async fn list_orders(&self, q: OrderQuery) -> Result<Vec<Order>, StoreError> {
         self.read(move |c| orders::list(c, &q)).await
     }
     async fn attempts(&self, order_id: &str) -> Result<Vec<Attempt>, StoreError> {
         let id = order_id.to_owned();
-        self.read_now(|c| orders::attempts(c, &id))
+        self.read_one(|c| orders::attempts(c, &id))
     }
     async fn attempt_by_supplier_ref(
         &self,
