@@ -1847,6 +1847,17 @@ async fn the_outbox_feed_carries_each_committed_message_and_marks_go_in_one_writ
     assert!(fed
         .iter()
         .all(|i| i.target == "http://a.test/cb" && i.attempts == 0));
+    // Each fed message carries its order as committed with it (final, with the serial).
+    for (item, o) in fed.iter().zip([&orders[0], &orders[2]]) {
+        let snap = item
+            .order
+            .as_ref()
+            .expect("a fed message carries its order");
+        assert_eq!(snap.id, o.id);
+        assert_eq!(snap.status, OrderStatus::Success);
+        assert_eq!(snap.serial_number.as_deref(), Some("SN1"));
+    }
+    assert!(due.iter().all(|i| i.order.is_none()));
     store
         .outbox_done_many(fed.iter().map(|i| i.id).collect(), T0 + 11)
         .await

@@ -255,6 +255,9 @@ pub struct OutboxItem {
     pub target: String,
     pub attempts: i64,
     pub created_at: i64,
+    /// The order as committed with the message: set on messages from the store's feed
+    /// ([`crate::Store::subscribe_outbox`]), `None` on those read from the table.
+    pub order: Option<Order>,
 }
 
 /// What `siaga verify` found. Empty `problems` means every invariant holds.

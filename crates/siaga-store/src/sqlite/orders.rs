@@ -436,7 +436,6 @@ fn apply_change(
                     version = version + 1, updated_at = ?3 WHERE id = ?1",
             )?
             .execute(params![o.id, sn, now])?;
-            enqueue_callback(c, o, now)?;
         }
         OrderChange::Fail { code } => {
             let spec = TransferSpec {
@@ -460,10 +459,16 @@ fn apply_change(
                     version = version + 1, updated_at = ?3 WHERE id = ?1",
             )?
             .execute(params![o.id, code.as_str(), now])?;
-            enqueue_callback(c, o, now)?;
         }
     }
-    by_id(c, &o.id)?.ok_or_else(|| StoreError::NotFound(o.id.clone()))
+    let after = by_id(c, &o.id)?.ok_or_else(|| StoreError::NotFound(o.id.clone()))?;
+    if matches!(
+        change,
+        OrderChange::Succeed { .. } | OrderChange::Fail { .. }
+    ) {
+        enqueue_callback(c, &after, now)?;
+    }
+    Ok(after)
 }
 
 fn enqueue_callback(c: &Connection, o: &Order, now: i64) -> Result<(), StoreError> {
@@ -483,6 +488,7 @@ fn enqueue_callback(c: &Connection, o: &Order, now: i64) -> Result<(), StoreErro
             &url,
             now,
         )?;
+        outbox::snapshot_last(o);
     }
     Ok(())
 }

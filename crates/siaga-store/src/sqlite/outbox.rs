@@ -14,6 +14,16 @@ thread_local! {
     static ENQUEUED: RefCell<Vec<OutboxItem>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Attaches the order as committed to the message just enqueued on this thread (the
+/// deliverer then sends it without reading the order back).
+pub(crate) fn snapshot_last(order: &crate::types::Order) {
+    ENQUEUED.with(|e| {
+        if let Some(last) = e.borrow_mut().last_mut() {
+            last.order = Some(order.clone());
+        }
+    });
+}
+
 /// Takes the messages enqueued on this thread since the last call.
 pub(crate) fn take_enqueued() -> Vec<OutboxItem> {
     ENQUEUED.with(|e| std::mem::take(&mut *e.borrow_mut()))
@@ -42,6 +52,7 @@ pub(crate) fn enqueue(
         target: target.to_owned(),
         attempts: 0,
         created_at: now,
+        order: None,
     };
     ENQUEUED.with(|e| e.borrow_mut().push(item));
     Ok(())
@@ -66,6 +77,7 @@ pub(crate) fn due(
             target: r.get(5)?,
             attempts: r.get(6)?,
             created_at: r.get(7)?,
+            order: None,
         })
     };
     if skip.is_empty() {

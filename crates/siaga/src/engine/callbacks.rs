@@ -375,12 +375,21 @@ async fn attempt(app: &App, item: &OutboxItem) -> Result<(), String> {
         .order_id
         .as_deref()
         .ok_or("outbox item without order")?;
-    let order = app
-        .store
-        .order(order_id)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or("order not found")?;
+    // Fresh from the feed, the order comes as committed with the message; from the
+    // table (a retry, or after a restart) it is read.
+    let read;
+    let order = match &item.order {
+        Some(o) => o,
+        None => {
+            read = app
+                .store
+                .order(order_id)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or("order not found")?;
+            &read
+        }
+    };
     let reseller_id = item
         .reseller_id
         .as_deref()
@@ -393,7 +402,7 @@ async fn attempt(app: &App, item: &OutboxItem) -> Result<(), String> {
         .ok_or("reseller not found")?;
     let body = serde_json::to_vec(&serde_json::json!({
         "type": item.kind,
-        "data": wire::order_json(&order),
+        "data": wire::order_json(order),
     }))
     .map_err(|e| e.to_string())?;
     let ts = app.now() / 1000;
@@ -432,6 +441,7 @@ mod tests {
             target: target.into(),
             attempts: 0,
             created_at: 0,
+            order: None,
         }
     }
 
