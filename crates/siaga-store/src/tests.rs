@@ -2278,3 +2278,29 @@ async fn a_version_6_database_keeps_its_ledger_and_outbox_through_the_rowid_rebu
         .unwrap();
     assert_eq!(fk, 0);
 }
+
+#[tokio::test]
+async fn an_old_broken_reference_does_not_stop_the_upgrade() {
+    let (_dir, path) = temp_db();
+    {
+        let c = raw_conn(&path);
+        for (version, sql) in crate::sqlite::MIGRATIONS.iter().filter(|m| m.0 <= 6) {
+            c.execute_batch(sql).unwrap();
+            c.execute_batch(&format!("PRAGMA user_version = {version}"))
+                .unwrap();
+        }
+        // As a hand edit with foreign keys off could leave it: a voucher of no reseller.
+        c.execute_batch(
+            "PRAGMA foreign_keys=OFF;
+             INSERT INTO vouchers (code, reseller_id, incident_id, amount, issued_at, expires_at)
+                 VALUES ('SIAGA-AAAAA-AAAAA', 'ghost', 1, 1000, 0, 1);",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let version: i64 = raw_conn(&path)
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SqliteStore::schema_version());
+    drop(store);
+}

@@ -72,7 +72,7 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
     // the order path's set, so statements were parsed again and again).
     conn.set_prepared_statement_cache_capacity(256);
     conn.execute_batch(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;",
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
     )?;
     Ok(conn)
 }
@@ -90,28 +90,37 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 fn migrate_in_transaction(conn: &mut Connection) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    let mut applied = false;
+    if MIGRATIONS.iter().all(|m| m.0 <= current) {
+        return Ok(());
+    }
+    // Only references the migrations break count: a database may carry an old one (a
+    // hand edit with foreign keys off), which is not this upgrade's to refuse.
+    let broken_before = broken_references(&tx)?;
     for (version, sql) in MIGRATIONS {
         if *version > current {
             tx.execute_batch(sql)
                 .map_err(|e| StoreError::Migration(format!("migration {version}: {e}")))?;
             tx.execute_batch(&format!("PRAGMA user_version = {version}"))?;
-            applied = true;
         }
     }
-    if !applied {
-        return Ok(());
-    }
-    let broken: i64 = tx.query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| {
-        r.get(0)
-    })?;
-    if broken > 0 {
+    let broken = broken_references(&tx)?;
+    if broken > broken_before {
         return Err(StoreError::Migration(format!(
-            "{broken} rows would lose what they refer to; nothing was changed"
+            "{} rows would lose what they refer to; nothing was changed",
+            broken - broken_before
         )));
     }
     tx.commit()?;
     Ok(())
+}
+
+/// Rows whose foreign key points at nothing.
+fn broken_references(c: &Connection) -> Result<i64, StoreError> {
+    Ok(
+        c.query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| {
+            r.get(0)
+        })?,
+    )
 }
 
 impl SqliteStore {
@@ -119,6 +128,9 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let mut conn = connect(path)?;
         migrate(&mut conn)?;
+        // The writer's savepoint journals stay in memory. Set after the migrations, whose
+        // index builds would otherwise sort whole tables in memory too.
+        conn.execute_batch("PRAGMA temp_store=MEMORY;")?;
         let (tx, rx) = mpsc::channel::<Job>(4096);
         std::thread::Builder::new()
             .name("siaga-store-writer".into())

@@ -43,6 +43,9 @@ struct Tracker {
     waiting: HashMap<String, VecDeque<OutboxItem>>,
     /// The ids in `waiting` (a poll leaves them to their queue).
     queued: HashSet<i64>,
+    /// The largest row id any poll has read: a fed copy of such a row came too late, the
+    /// poll owns it (ids only grow).
+    max_polled: i64,
 }
 
 impl Tracker {
@@ -79,6 +82,9 @@ impl Tracker {
     /// A fresh message from the feed: given back to start now, or queued behind its
     /// endpoint's deliveries (or, the queue full, left to the poll).
     fn take_fresh(&mut self, item: OutboxItem) -> Option<OutboxItem> {
+        if item.id <= self.max_polled {
+            return None;
+        }
         if self.take(&item, 0) {
             return Some(item);
         }
@@ -235,7 +241,10 @@ pub async fn deliverer(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
         for item in items {
             let fresh = tracker
                 .lock()
-                .map(|mut t| t.take(&item, poll))
+                .map(|mut t| {
+                    t.max_polled = t.max_polled.max(item.id);
+                    t.take(&item, poll)
+                })
                 .unwrap_or(false);
             if fresh {
                 spawn_delivery(&app, &tracker, &starter, item);
@@ -448,7 +457,7 @@ mod tests {
     #[test]
     fn fresh_messages_wait_behind_a_full_endpoint_and_start_as_places_free() {
         let mut t = Tracker::default();
-        for id in 0..PER_TARGET as i64 {
+        for id in 1..=PER_TARGET as i64 {
             assert!(t.take_fresh(item(id, "a")).is_some());
         }
         // "a" is full: the next two wait in order; "b" starts at once.
@@ -463,24 +472,41 @@ mod tests {
         assert!(t.take_fresh(item(100, "a")).is_none());
         assert!(t.take_fresh(item(3, "a")).is_none());
         assert_eq!(t.queued.len(), 2);
-        let (kick, next) = t.end(0, "a");
+        let (kick, next) = t.end(1, "a");
         assert!(!kick, "the freed place went to a waiting message");
         assert_eq!(next.map(|i| i.id), Some(100));
-        let (_, next) = t.end(1, "a");
+        let (_, next) = t.end(2, "a");
         assert_eq!(next.map(|i| i.id), Some(101));
         assert!(t.queued.is_empty() && t.waiting.is_empty());
         // Nothing waiting: a place freed at a full endpoint asks for a poll.
-        let (kick, next) = t.end(2, "a");
+        let (kick, next) = t.end(3, "a");
         assert!(kick && next.is_none());
         // Delivered just now: a fresh copy (a late feed message) is not sent again.
-        assert!(t.take_fresh(item(0, "a")).is_none());
+        assert!(t.take_fresh(item(1, "a")).is_none());
         assert!(t.queued.is_empty());
+    }
+
+    #[test]
+    fn a_fed_copy_of_a_row_a_poll_already_read_is_left_to_the_poll() {
+        let mut t = Tracker {
+            polls: 5,
+            ..Tracker::default()
+        };
+        // The poll read row 7 and delivered it; three more polls began meanwhile.
+        assert!(t.take(&item(7, "a"), t.polls));
+        t.max_polled = 7;
+        t.end(7, "a");
+        t.polls += 3;
+        t.finished.retain(|_, at| *at + 1 >= t.polls);
+        assert!(t.take_fresh(item(7, "a")).is_none(), "not sent twice");
+        assert!(t.take_fresh(item(6, "a")).is_none());
+        assert!(t.take_fresh(item(8, "a")).is_some());
     }
 
     #[test]
     fn one_endpoint_cannot_fill_the_whole_queue() {
         let mut t = Tracker::default();
-        for id in 0..PER_TARGET as i64 {
+        for id in 1..=PER_TARGET as i64 {
             assert!(t.take_fresh(item(id, "slow")).is_some());
         }
         for id in 0..(MAX_QUEUED_PER_TARGET as i64 + 10) {
