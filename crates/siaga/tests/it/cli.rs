@@ -416,6 +416,10 @@ fn bench_json_has_every_spec_16_field() {
         assert!(v[k].is_number(), "{k} in {v}");
     }
     assert!(v["orders_per_s"].as_f64().unwrap() > 0.0, "{v}");
+    // Beyond SPEC 16: CPU per order of the bench process and of the simulators, read
+    // from /proc (a closed loop that completed orders used some of both).
+    assert!(v["cpu_us_per_order"].as_f64().unwrap() > 0.0, "{v}");
+    assert!(v["sims_cpu_us_per_order"].as_f64().unwrap() >= 0.0, "{v}");
     assert_eq!(v["double_fulfilments"], 0, "{v}");
     assert_eq!(v["failed_orders_during_failover"], 0, "{v}");
 }
