@@ -43,6 +43,8 @@ const MAX_BATCH: usize = 256;
 const LINGER_BELOW: usize = 32;
 const LINGER: std::time::Duration = std::time::Duration::from_micros(200);
 const LINGER_WHEN_BUSY: std::time::Duration = std::time::Duration::from_millis(1);
+/// How long a transaction keeps taking jobs that arrive while it runs, before it commits.
+const GATHER_FOR: std::time::Duration = std::time::Duration::from_millis(2);
 const READERS: usize = 8;
 
 type Done = Box<dyn FnOnce(Result<(), String>) + Send>;
@@ -312,7 +314,7 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>) {
             std::thread::sleep(LINGER);
             drain(&mut rx, &mut batch);
         }
-        run_batch(&conn, &mut batch);
+        run_batch(&conn, &mut rx, &mut batch);
         last_commit = std::time::Instant::now();
     }
 }
@@ -326,7 +328,8 @@ fn drain(rx: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>) {
     }
 }
 
-fn run_batch(conn: &Connection, batch: &mut Vec<Job>) {
+/// Runs `batch`, and the jobs that arrive meanwhile, in as few transactions as it can.
+fn run_batch(conn: &Connection, rx: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>) {
     let mut jobs = batch.drain(..).collect::<std::collections::VecDeque<Job>>();
     while !jobs.is_empty() {
         if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
@@ -340,7 +343,17 @@ fn run_batch(conn: &Connection, batch: &mut Vec<Job>) {
         }
         let mut dones: Vec<Done> = Vec::with_capacity(jobs.len());
         let mut lost = false;
-        while let Some(job) = jobs.pop_front() {
+        let began = std::time::Instant::now();
+        loop {
+            // Jobs that arrived while this transaction ran join it (up to MAX_BATCH and
+            // GATHER_FOR): the commit carries them at no extra wait, where they would
+            // otherwise wait for this commit and then their own.
+            if jobs.is_empty() && dones.len() < MAX_BATCH && began.elapsed() < GATHER_FOR {
+                if let Ok(j) = rx.try_recv() {
+                    jobs.push_back(j);
+                }
+            }
+            let Some(job) = jobs.pop_front() else { break };
             if let Err(e) = exec(conn, "SAVEPOINT job") {
                 let (_, done) = job(None);
                 dones.push(Box::new(move |_| done(Err(e.to_string()))));
