@@ -34,6 +34,10 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../../migrations/0005_reseller_access.sql")),
     (6, include_str!("../../migrations/0006_vouchers.sql")),
     (7, include_str!("../../migrations/0007_plain_rowids.sql")),
+    (
+        8,
+        include_str!("../../migrations/0008_no_postings_by_transfer.sql"),
+    ),
 ];
 
 /// Most jobs committed together in one transaction.

@@ -10,9 +10,10 @@ use crate::types::VerifyReport;
 const CHECKS: &[(&str, &str)] = &[
     (
         "transfer does not balance (postings must sum to zero, at least two)",
-        "SELECT 'transfer ' || t.id || ' (' || t.kind || ')', 'sum ' || COALESCE(SUM(p.amount), 0) || ', postings ' || COUNT(p.id)
-         FROM transfers t LEFT JOIN postings p ON p.transfer_id = t.id
-         GROUP BY t.id HAVING COALESCE(SUM(p.amount), 0) != 0 OR COUNT(p.id) < 2",
+        "SELECT 'transfer ' || t.id || ' (' || t.kind || ')', 'sum ' || COALESCE(s.total, 0) || ', postings ' || COALESCE(s.n, 0)
+         FROM transfers t LEFT JOIN (SELECT transfer_id, SUM(amount) AS total, COUNT(*) AS n FROM postings GROUP BY transfer_id) s
+           ON s.transfer_id = t.id
+         WHERE COALESCE(s.total, 0) != 0 OR COALESCE(s.n, 0) < 2",
     ),
     (
         "account balance differs from the sum of its postings",
