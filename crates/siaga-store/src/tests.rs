@@ -2195,16 +2195,22 @@ async fn a_damaged_ledger_is_still_copied_but_named_unverified_and_old_schemas_c
     assert!(crate::backup::check_file(&old).unwrap().ok());
 }
 
+/// A database file as migrations up to `version` left it, nothing else done to it.
+fn schema_at(path: &Path, version: i64) -> rusqlite::Connection {
+    let c = raw_conn(path);
+    for (v, sql) in crate::sqlite::MIGRATIONS.iter().filter(|m| m.0 <= version) {
+        c.execute_batch(sql).unwrap();
+        c.execute_batch(&format!("PRAGMA user_version = {v}"))
+            .unwrap();
+    }
+    c
+}
+
 #[tokio::test]
 async fn a_version_6_database_keeps_its_ledger_and_outbox_through_the_rowid_rebuild() {
     let (_dir, path) = temp_db();
     {
-        let c = raw_conn(&path);
-        for (version, sql) in crate::sqlite::MIGRATIONS.iter().filter(|m| m.0 <= 6) {
-            c.execute_batch(sql).unwrap();
-            c.execute_batch(&format!("PRAGMA user_version = {version}"))
-                .unwrap();
-        }
+        let c = schema_at(&path, 6);
         c.execute_batch(
             "INSERT INTO resellers (id, name, key_hash, webhook_secret, created_at, updated_at)
                  VALUES ('r1', 'R', 'h1', 's1', 0, 0);
@@ -2292,12 +2298,7 @@ async fn a_version_6_database_keeps_its_ledger_and_outbox_through_the_rowid_rebu
 async fn an_old_broken_reference_does_not_stop_the_upgrade() {
     let (_dir, path) = temp_db();
     {
-        let c = raw_conn(&path);
-        for (version, sql) in crate::sqlite::MIGRATIONS.iter().filter(|m| m.0 <= 6) {
-            c.execute_batch(sql).unwrap();
-            c.execute_batch(&format!("PRAGMA user_version = {version}"))
-                .unwrap();
-        }
+        let c = schema_at(&path, 6);
         // As a hand edit with foreign keys off could leave it: a voucher of no reseller.
         c.execute_batch(
             "PRAGMA foreign_keys=OFF;
