@@ -30,10 +30,12 @@ const MAX_QUEUED_PER_TARGET: usize = 512;
 
 /// Which outbox rows are being delivered, and which finished since a given poll began: a
 /// poll that read a row just before its delivery was recorded must not send it again.
+/// A delivery holds its endpoint's place only for the HTTP exchange, and stays in flight
+/// (so no poll sends it again) until its outcome is recorded.
 #[derive(Default)]
 struct Tracker {
     inflight: HashSet<i64>,
-    /// Deliveries in flight per target URL (absent when none).
+    /// HTTP exchanges in progress per target URL (absent when none).
     per_target: HashMap<String, usize>,
     /// Row id → the number of the newest poll that had started when its delivery finished.
     finished: HashMap<i64, u64>,
@@ -102,21 +104,30 @@ impl Tracker {
         None
     }
 
-    /// Records the end of a delivery. Returns whether a cap it held was full with nothing
-    /// queued to fill the place (worth a new poll), and the queued message that now
-    /// starts in its place, if any.
-    fn end(&mut self, id: i64, target: &str) -> (bool, Option<OutboxItem>) {
+    /// Gives back the endpoint's place once a delivery's HTTP exchange is over. Returns
+    /// whether the cap was full with nothing queued to fill the place (worth a new poll),
+    /// and the queued message that now starts in its place, if any.
+    fn leave_endpoint(&mut self, target: &str) -> (bool, Option<OutboxItem>) {
         let was_full = !self.has_room(target);
-        self.inflight.remove(&id);
         if let Some(n) = self.per_target.get_mut(target) {
             *n = n.saturating_sub(1);
             if *n == 0 {
                 self.per_target.remove(target);
             }
         }
+        let next = self.next_queued(target);
+        (was_full && next.is_none(), next)
+    }
+
+    /// Records the end of a delivery (its outcome recorded): from now on a poll that read
+    /// the row before may not send it, and one that reads it after finds it done. Returns
+    /// the same as [`Self::leave_endpoint`] for the place in the total cap.
+    fn end(&mut self, id: i64) -> (bool, Option<OutboxItem>) {
+        let was_full = self.inflight.len() >= MAX_INFLIGHT;
+        self.inflight.remove(&id);
         let now = self.polls;
         self.finished.insert(id, now);
-        let next = self.next_queued(target);
+        let next = if was_full { self.next_queued("") } else { None };
         (was_full && next.is_none(), next)
     }
 
@@ -145,7 +156,7 @@ impl Tracker {
     }
 }
 
-/// One delivery's place in the tracker, given back when it ends, even by a panic.
+/// One delivery's places in the tracker, given back when it ends, even by a panic.
 struct Delivering {
     app: Arc<App>,
     tracker: Arc<Mutex<Tracker>>,
@@ -154,15 +165,24 @@ struct Delivering {
     ready: mpsc::UnboundedSender<OutboxItem>,
     id: i64,
     target: String,
+    /// Whether the endpoint's place is still held (the HTTP exchange not over).
+    at_endpoint: std::sync::atomic::AtomicBool,
 }
 
-impl Drop for Delivering {
-    fn drop(&mut self) {
-        let (was_full, next) = self
-            .tracker
-            .lock()
-            .map(|mut t| t.end(self.id, &self.target))
-            .unwrap_or((false, None));
+impl Delivering {
+    /// The HTTP exchange is over: the endpoint's place goes to the next message (the
+    /// delivery stays in flight until its outcome is recorded).
+    fn leave_endpoint(&self) {
+        if self.at_endpoint.swap(false, Ordering::AcqRel) {
+            let freed = self
+                .tracker
+                .lock()
+                .map(|mut t| t.leave_endpoint(&self.target));
+            self.follow(freed.unwrap_or((false, None)));
+        }
+    }
+
+    fn follow(&self, (was_full, next): (bool, Option<OutboxItem>)) {
         // Started by the deliverer's loop, not from here: a task dropped unrun (the
         // runtime shutting down) would otherwise start the next one from its drop, and
         // so on down the whole queue.
@@ -172,6 +192,14 @@ impl Drop for Delivering {
         if was_full {
             self.app.outbox_kick.notify_one();
         }
+    }
+}
+
+impl Drop for Delivering {
+    fn drop(&mut self) {
+        self.leave_endpoint();
+        let ended = self.tracker.lock().map(|mut t| t.end(self.id));
+        self.follow(ended.unwrap_or((false, None)));
     }
 }
 
@@ -281,10 +309,11 @@ fn spawn_delivery(
         ready: start.ready.clone(),
         id: item.id,
         target: item.target.clone(),
+        at_endpoint: true.into(),
     };
     tokio::spawn(async move {
         let id = item.id;
-        let run = std::panic::AssertUnwindSafe(deliver(&guard.app, &guard.marks, item));
+        let run = std::panic::AssertUnwindSafe(deliver(&guard, item));
         match futures::FutureExt::catch_unwind(run).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
@@ -303,7 +332,7 @@ fn spawn_delivery(
                     .await;
             }
         }
-        // Only now (the delivered mark durable) may a poll see the row again.
+        // Only now (the delivered mark or the retry durable) may a poll see the row again.
         drop(guard);
     });
 }
@@ -356,8 +385,11 @@ impl Marks {
     }
 }
 
-async fn deliver(app: &App, marks: &Marks, item: OutboxItem) -> anyhow::Result<()> {
+async fn deliver(guard: &Delivering, item: OutboxItem) -> anyhow::Result<()> {
+    let (app, marks) = (&*guard.app, &guard.marks);
     let result = attempt(app, &item).await;
+    // The endpoint is free for the next message while the outcome is written.
+    guard.leave_endpoint();
     let now = app.now();
     match result {
         Ok(()) => marks.done(item.id).await?,
@@ -472,15 +504,24 @@ mod tests {
         assert!(t.take_fresh(item(100, "a")).is_none());
         assert!(t.take_fresh(item(3, "a")).is_none());
         assert_eq!(t.queued.len(), 2);
-        let (kick, next) = t.end(1, "a");
+        // An exchange over: its place goes to the oldest waiting message at once, while
+        // its own outcome is still being recorded.
+        let (kick, next) = t.leave_endpoint("a");
         assert!(!kick, "the freed place went to a waiting message");
         assert_eq!(next.map(|i| i.id), Some(100));
-        let (_, next) = t.end(2, "a");
+        let (_, next) = t.leave_endpoint("a");
         assert_eq!(next.map(|i| i.id), Some(101));
         assert!(t.queued.is_empty() && t.waiting.is_empty());
+        // Not recorded yet: still in flight, so neither a poll nor the feed sends it.
+        t.polls += 1;
+        assert!(!t.take(&item(1, "a"), t.polls));
+        assert!(t.take_fresh(item(1, "a")).is_none());
+        assert!(matches!(t.end(1), (false, None)));
+        assert!(matches!(t.end(2), (false, None)));
         // Nothing waiting: a place freed at a full endpoint asks for a poll.
-        let (kick, next) = t.end(3, "a");
+        let (kick, next) = t.leave_endpoint("a");
         assert!(kick && next.is_none());
+        t.end(3);
         // Delivered just now: a fresh copy (a late feed message) is not sent again.
         assert!(t.take_fresh(item(1, "a")).is_none());
         assert!(t.queued.is_empty());
@@ -495,12 +536,33 @@ mod tests {
         // The poll read row 7 and delivered it; three more polls began meanwhile.
         assert!(t.take(&item(7, "a"), t.polls));
         t.max_polled = 7;
-        t.end(7, "a");
+        t.leave_endpoint("a");
+        t.end(7);
         t.polls += 3;
         t.finished.retain(|_, at| *at + 1 >= t.polls);
         assert!(t.take_fresh(item(7, "a")).is_none(), "not sent twice");
         assert!(t.take_fresh(item(6, "a")).is_none());
         assert!(t.take_fresh(item(8, "a")).is_some());
+    }
+
+    #[test]
+    fn a_message_waiting_for_the_total_cap_starts_when_a_delivery_is_recorded() {
+        let mut t = Tracker::default();
+        // Every place of the total cap taken, 32 endpoints each at their own cap.
+        for id in 1..=MAX_INFLIGHT as i64 {
+            let target = format!("e{}", id % (MAX_INFLIGHT / PER_TARGET) as i64);
+            assert!(t.take_fresh(item(id, &target)).is_some());
+        }
+        assert!(
+            t.take_fresh(item(5_000, "fresh")).is_none(),
+            "total cap full"
+        );
+        // Its exchange over, a delivery still counts against the total cap...
+        assert!(t.leave_endpoint("e0").1.is_none());
+        // ...until its outcome is recorded: then the waiting message starts.
+        let (kick, next) = t.end(32);
+        assert!(!kick);
+        assert_eq!(next.map(|i| i.id), Some(5_000));
     }
 
     #[test]
