@@ -2004,6 +2004,77 @@ async fn an_order_and_its_first_attempt_commit_together() {
     assert_clean(&store).await;
 }
 
+/// The one-pass intake (order, reservation and first attempt written together) leaves
+/// exactly the rows, and answers exactly what, `create_order` then `start_attempt` would.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_one_pass_intake_writes_what_the_two_steps_would() {
+    let (_dir, path) = temp_db();
+    let store = SqliteStore::open(&path).unwrap();
+    add_reseller(&store, "r1", None).await;
+    store.deposit("r1", 50_000, "top-up", T0 + 1).await.unwrap();
+    let t = T0 + 10;
+    // Two steps.
+    let two = new_order("r1", "ref-two", "TSEL10", "081234567890", 10_500, t);
+    let created_two = intake(&store, two.clone()).await;
+    let first_two = new_attempt(&created_two, 0, "sim0", t + 1);
+    let Transition::Done(att_two) = store.start_attempt(first_two.clone()).await.unwrap() else {
+        panic!("stale")
+    };
+    // One pass, with the same values.
+    let one = NewOrder {
+        order_id: format!("ord_{}", ulid::Ulid::new()),
+        ref_id: "ref-one".into(),
+        ..two.clone()
+    };
+    let first_one = NewAttempt {
+        order_id: one.order_id.clone(),
+        attempt_id: format!("att_{}", ulid::Ulid::new()),
+        supplier_ref: format!("sr_{}", ulid::Ulid::new()),
+        ..first_two.clone()
+    };
+    let (intake_one, att_one) = store
+        .create_order_with_attempt(one.clone(), first_one.clone())
+        .await
+        .unwrap();
+    let Intake::Created(created_one) = intake_one else {
+        panic!("expected a new order, got {intake_one:?}")
+    };
+    let att_one = att_one.expect("the first attempt");
+    // What each answered, ids aside.
+    let same_ids = |o: &Order| Order {
+        id: two.order_id.clone(),
+        ref_id: two.ref_id.clone(),
+        ..o.clone()
+    };
+    let same_attempt = |a: &Attempt| Attempt {
+        id: att_two.id.clone(),
+        order_id: att_two.order_id.clone(),
+        supplier_ref: att_two.supplier_ref.clone(),
+        ..a.clone()
+    };
+    assert_eq!(
+        same_ids(&created_one),
+        created_two,
+        "the order before its attempt"
+    );
+    assert_eq!(same_attempt(&att_one), att_two);
+    // What each wrote.
+    assert_eq!(
+        same_ids(&load(&store, &one.order_id).await),
+        load(&store, &two.order_id).await
+    );
+    let stored_one = store.attempts(&one.order_id).await.unwrap();
+    let stored_two = store.attempts(&two.order_id).await.unwrap();
+    assert_eq!(
+        stored_one,
+        vec![att_one.clone()],
+        "the answer is what was written"
+    );
+    assert_eq!(stored_two, vec![att_two.clone()]);
+    assert_eq!(store.balance("r1").await.unwrap().held, 21_000);
+    assert_clean(&store).await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_online_backup_is_one_consistent_moment_while_writes_go_on() {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -2313,4 +2384,103 @@ async fn an_old_broken_reference_does_not_stop_the_upgrade() {
         .unwrap();
     assert_eq!(version, SqliteStore::schema_version());
     drop(store);
+}
+
+/// A commit is written at once but answered only once its sync is done; and a read that
+/// could see it waits for that sync too (nothing shown that a power cut could take back).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_commit_is_answered_and_shown_only_after_its_sync() {
+    use std::sync::{Condvar, Mutex};
+    let (_dir, path) = temp_db();
+    // The sync waits while the gate is shut.
+    let gate = Arc::new((Mutex::new(true), Condvar::new()));
+    let g = gate.clone();
+    let store = SqliteStore::open_with_sync(
+        &path,
+        Box::new(move || {
+            let (open, cv) = &*g;
+            let mut o = open.lock().expect("gate");
+            while !*o {
+                o = cv.wait(o).expect("gate");
+            }
+            Ok(())
+        }),
+    )
+    .unwrap();
+    let store = Arc::new(store);
+    add_reseller(&store, "r1", None).await;
+    store.deposit("r1", 1_000, "first", T0).await.unwrap();
+    let set_gate = |open: bool| {
+        *gate.0.lock().expect("gate") = open;
+        gate.1.notify_all();
+    };
+    set_gate(false);
+    let s = store.clone();
+    let deposit = tokio::spawn(async move { s.deposit("r1", 2_000, "second", T0 + 1).await });
+    // The commit itself is in the database (another connection sees it) ...
+    let raw = raw_conn(&path);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let b: i64 = raw
+            .query_row(
+                "SELECT balance FROM accounts WHERE id = 'reseller:r1:available'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        if b == 3_000 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the commit never came"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // ... but its caller has not heard, and a store read that could see it waits.
+    let s = store.clone();
+    let read = tokio::spawn(async move { s.balance("r1").await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!deposit.is_finished(), "answered before the sync");
+    assert!(!read.is_finished(), "shown before the sync");
+    set_gate(true);
+    let after = deposit.await.unwrap().unwrap();
+    assert_eq!(after.available, 3_000);
+    assert_eq!(read.await.unwrap().unwrap().available, 3_000);
+    // Nothing pending: a read answers at once.
+    let quick = tokio::time::timeout(Duration::from_secs(5), store.balance("r1")).await;
+    assert_eq!(quick.unwrap().unwrap().available, 3_000);
+}
+
+/// A failed sync stops the store: the commit it covered is not confirmed, and every write
+/// and read after answers with an error (a later sync succeeding would prove nothing).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_sync_stops_the_store() {
+    let (_dir, path) = temp_db();
+    let broken = Arc::new(AtomicBool::new(false));
+    let b = broken.clone();
+    let store = SqliteStore::open_with_sync(
+        &path,
+        Box::new(move || {
+            if b.load(Ordering::SeqCst) {
+                Err(std::io::Error::other("disk gone"))
+            } else {
+                Ok(())
+            }
+        }),
+    )
+    .unwrap();
+    add_reseller(&store, "r1", None).await;
+    store.deposit("r1", 1_000, "first", T0).await.unwrap();
+    broken.store(true, Ordering::SeqCst);
+    let e = store
+        .deposit("r1", 2_000, "second", T0 + 1)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("disk gone"), "{e}");
+    // The disk is back, but the store stays stopped.
+    broken.store(false, Ordering::SeqCst);
+    assert!(store.deposit("r1", 3_000, "third", T0 + 2).await.is_err());
+    assert!(store.balance("r1").await.is_err());
+    assert!(store.outbox_pending_count().await.is_err());
 }

@@ -1,9 +1,12 @@
-//! The SQLite store: one file in WAL mode with `synchronous=FULL`. All writes go through
-//! one writer thread that takes the write lock up front (`BEGIN IMMEDIATE`) and commits a
-//! batch of jobs at once (group commit: each job in its own savepoint, every caller
-//! answered only after the shared commit is durable). Reads use a small connection pool.
+//! The SQLite store: one file in WAL mode. All writes go through one writer thread that
+//! takes the write lock up front (`BEGIN IMMEDIATE`) and commits a batch of jobs at once
+//! (group commit: each job in its own savepoint). A second thread makes each commit
+//! durable (`fdatasync` of the WAL) while the writer already runs the next batch; callers
+//! are answered only after that. Reads use a small connection pool and wait, before they
+//! return, until what they saw is durable (see [`durable`]).
 
 pub mod backup;
+mod durable;
 mod health;
 mod ledger;
 mod notify;
@@ -25,6 +28,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::error::StoreError;
 use crate::types::*;
 use crate::Store;
+use durable::{Durability, Synced};
 
 pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/0001_core.sql")),
@@ -51,7 +55,7 @@ const LINGER_WHEN_BUSY: std::time::Duration = std::time::Duration::from_millis(1
 const GATHER_FOR: std::time::Duration = std::time::Duration::from_millis(2);
 const READERS: usize = 8;
 
-type Done = Box<dyn FnOnce(Result<(), String>) + Send>;
+pub(crate) type Done = Box<dyn FnOnce(Result<(), String>) + Send>;
 /// A write job: given the connection (inside the batch transaction) it runs and returns
 /// whether it succeeded plus how to answer its caller once the commit is known; given
 /// `None` (no transaction could be opened) it does not run and answers with the error.
@@ -69,6 +73,7 @@ pub struct SqliteStore {
     writer: mpsc::Sender<Job>,
     readers: Arc<Mutex<Vec<Connection>>>,
     feed: Feed,
+    durability: Arc<Durability>,
 }
 
 fn connect(path: &Path) -> Result<Connection, StoreError> {
@@ -132,21 +137,41 @@ fn broken_references(c: &Connection) -> Result<i64, StoreError> {
 impl SqliteStore {
     /// Opens (creating if needed) the database file and applies pending migrations.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let db = path.to_owned();
+        Self::open_with_sync(path, Box::new(move || durable::sync_wal(&db)))
+    }
+
+    /// As [`Self::open`], with `sync` making the WAL durable (tests put a gate in it).
+    pub(crate) fn open_with_sync(
+        path: &Path,
+        sync: durable::SyncFn,
+    ) -> Result<SqliteStore, StoreError> {
         let mut conn = connect(path)?;
         migrate(&mut conn)?;
         // The writer's savepoint journals stay in memory. Set after the migrations, whose
-        // index builds would otherwise sort whole tables in memory too.
-        conn.execute_batch("PRAGMA temp_store=MEMORY;")?;
+        // index builds would otherwise sort whole tables in memory too. Its commits write
+        // the WAL without syncing it: the syncer thread does that before anyone hears of
+        // them (the migrations above were synced by SQLite itself).
+        conn.execute_batch("PRAGMA temp_store=MEMORY; PRAGMA synchronous=NORMAL;")?;
+        let durability = Arc::new(Durability::default());
+        let (synced_tx, synced_rx) = std::sync::mpsc::channel::<Synced>();
+        let d = durability.clone();
+        std::thread::Builder::new()
+            .name("siaga-store-sync".into())
+            .spawn(move || durable::syncer_loop(synced_rx, &d, sync))
+            .map_err(|e| StoreError::Commit(format!("cannot start syncer thread: {e}")))?;
         let (tx, rx) = mpsc::channel::<Job>(4096);
+        let d = durability.clone();
         std::thread::Builder::new()
             .name("siaga-store-writer".into())
-            .spawn(move || writer_loop(conn, rx))
+            .spawn(move || writer_loop(conn, rx, &d, synced_tx))
             .map_err(|e| StoreError::Commit(format!("cannot start writer thread: {e}")))?;
         Ok(SqliteStore {
             path: path.to_owned(),
             writer: tx,
             readers: Arc::new(Mutex::new(Vec::new())),
             feed: Arc::default(),
+            durability,
         })
     }
 
@@ -156,6 +181,7 @@ impl SqliteStore {
     }
 
     /// Runs `f` inside the shared write transaction; answers after the commit is durable.
+    /// (A later read on any connection then sees it at once: see [`durable`].)
     async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -202,16 +228,29 @@ impl SqliteStore {
     /// As [`Self::read`], but on the calling thread: for the order path's point lookups by
     /// key (tens of microseconds), where handing the work to a blocking thread and back
     /// costs more than the read. WAL readers never wait for the writer.
-    fn read_now<T, F>(&self, f: F) -> Result<T, StoreError>
+    async fn read_now<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         F: FnOnce(&Connection) -> Result<T, StoreError>,
     {
-        self.read_inline(true, f)
+        let out = self.read_inline(true, f)?;
+        self.durability.settled().await?;
+        Ok(out)
     }
 
     /// As [`Self::read_now`], for `f` that runs one statement: that is its own read
     /// transaction already, so no `BEGIN`/`COMMIT` around it.
-    fn read_one<T, F>(&self, f: F) -> Result<T, StoreError>
+    async fn read_one<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Connection) -> Result<T, StoreError>,
+    {
+        let out = self.read_inline(false, f)?;
+        self.durability.settled().await?;
+        Ok(out)
+    }
+
+    /// As [`Self::read_one`], without waiting for durability: only for what siaga reads for
+    /// itself and never shows or acts on outside (an API key's reseller on the order path).
+    fn read_one_unsettled<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         F: FnOnce(&Connection) -> Result<T, StoreError>,
     {
@@ -258,7 +297,7 @@ impl SqliteStore {
     {
         let pool = self.readers.clone();
         let path = self.path.clone();
-        tokio::task::spawn_blocking(move || {
+        let out = tokio::task::spawn_blocking(move || {
             let pooled = pool.lock().map_err(|_| StoreError::Closed)?.pop();
             let conn = match pooled {
                 Some(c) => c,
@@ -276,10 +315,12 @@ impl SqliteStore {
             }
             let out = res?;
             end?;
-            Ok(out)
+            Ok::<T, StoreError>(out)
         })
         .await
-        .map_err(|_| StoreError::Closed)?
+        .map_err(|_| StoreError::Closed)??;
+        self.durability.settled().await?;
+        Ok(out)
     }
 }
 
@@ -305,7 +346,12 @@ fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
-fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>) {
+fn writer_loop(
+    conn: Connection,
+    mut rx: mpsc::Receiver<Job>,
+    durability: &Durability,
+    synced: std::sync::mpsc::Sender<Synced>,
+) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut last_commit = std::time::Instant::now();
     while let Some(first) = rx.blocking_recv() {
@@ -318,7 +364,7 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>) {
             std::thread::sleep(LINGER);
             drain(&mut rx, &mut batch);
         }
-        run_batch(&conn, &mut rx, &mut batch);
+        run_batch(&conn, &mut rx, &mut batch, durability, &synced);
         last_commit = std::time::Instant::now();
     }
 }
@@ -333,11 +379,20 @@ fn drain(rx: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>) {
 }
 
 /// Runs `batch`, and the jobs that arrive meanwhile, in as few transactions as it can.
-fn run_batch(conn: &Connection, rx: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>) {
+fn run_batch(
+    conn: &Connection,
+    rx: &mut mpsc::Receiver<Job>,
+    batch: &mut Vec<Job>,
+    durability: &Durability,
+    synced: &std::sync::mpsc::Sender<Synced>,
+) {
     let mut jobs = batch.drain(..).collect::<std::collections::VecDeque<Job>>();
     while !jobs.is_empty() {
-        if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
-            let msg = e.to_string();
+        let begin = durability
+            .check()
+            .map_err(|e| e.to_string())
+            .and_then(|()| exec(conn, "BEGIN IMMEDIATE").map_err(|e| e.to_string()));
+        if let Err(msg) = begin {
             tracing::error!(error = %msg, "cannot begin a write transaction");
             for job in jobs.drain(..) {
                 let (_, done) = job(None);
@@ -384,6 +439,8 @@ fn run_batch(conn: &Connection, rx: &mut mpsc::Receiver<Job>, batch: &mut Vec<Jo
                 break;
             }
         }
+        // Numbered before the COMMIT, so a reader that saw it also sees its number.
+        let seq = durability.next_commit();
         let commit = if lost {
             Err("the write transaction was rolled back by the database".to_string())
         } else {
@@ -392,8 +449,13 @@ fn run_batch(conn: &Connection, rx: &mut mpsc::Receiver<Job>, batch: &mut Vec<Jo
         if commit.is_err() && !conn.is_autocommit() {
             let _ = conn.execute_batch("ROLLBACK");
         }
-        for done in dones {
-            done(commit.clone());
+        let group = Synced { seq, commit, dones };
+        if let Err(std::sync::mpsc::SendError(group)) = synced.send(group) {
+            // The syncer is gone (the process is ending): nobody may hear of a commit
+            // that was not synced.
+            for done in group.dones {
+                done(Err("the store is shutting down".into()));
+            }
         }
     }
 }
@@ -405,11 +467,11 @@ impl Store for SqliteStore {
     }
     async fn reseller(&self, id: &str) -> Result<Option<Reseller>, StoreError> {
         let id = id.to_owned();
-        self.read_one(|c| resellers::by_id(c, &id))
+        self.read_one_unsettled(|c| resellers::by_id(c, &id))
     }
     async fn reseller_by_key_hash(&self, key_hash: &str) -> Result<Option<Reseller>, StoreError> {
         let h = key_hash.to_owned();
-        self.read_one(|c| resellers::by_key_hash(c, &h))
+        self.read_one_unsettled(|c| resellers::by_key_hash(c, &h))
     }
     async fn list_resellers(&self) -> Result<Vec<Reseller>, StoreError> {
         self.read(resellers::list).await
@@ -449,7 +511,7 @@ impl Store for SqliteStore {
     }
     async fn balance(&self, reseller_id: &str) -> Result<Balance, StoreError> {
         let id = reseller_id.to_owned();
-        self.read_now(|c| ledger::balance(c, &id))
+        self.read_now(|c| ledger::balance(c, &id)).await
     }
     async fn statement(
         &self,
@@ -475,7 +537,7 @@ impl Store for SqliteStore {
     }
     async fn order(&self, order_id: &str) -> Result<Option<Order>, StoreError> {
         let id = order_id.to_owned();
-        self.read_one(|c| orders::by_id(c, &id))
+        self.read_one(|c| orders::by_id(c, &id)).await
     }
     async fn order_by_ref(
         &self,
@@ -483,14 +545,14 @@ impl Store for SqliteStore {
         ref_id: &str,
     ) -> Result<Option<Order>, StoreError> {
         let (r, f) = (reseller_id.to_owned(), ref_id.to_owned());
-        self.read_one(|c| orders::by_ref(c, &r, &f))
+        self.read_one(|c| orders::by_ref(c, &r, &f)).await
     }
     async fn list_orders(&self, q: OrderQuery) -> Result<Vec<Order>, StoreError> {
         self.read(move |c| orders::list(c, &q)).await
     }
     async fn attempts(&self, order_id: &str) -> Result<Vec<Attempt>, StoreError> {
         let id = order_id.to_owned();
-        self.read_one(|c| orders::attempts(c, &id))
+        self.read_one(|c| orders::attempts(c, &id)).await
     }
     async fn attempt_by_supplier_ref(
         &self,

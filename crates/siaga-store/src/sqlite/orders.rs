@@ -162,6 +162,18 @@ pub(crate) fn due(c: &Connection, now: i64, limit: u32) -> Result<Vec<String>, S
 }
 
 pub(crate) fn create(c: &Connection, n: &NewOrder) -> Result<Intake, StoreError> {
+    insert_order(c, n, None)
+}
+
+/// Checks a new order and, unless it is a replay, a conflict or refused, writes it with
+/// its reservation. With `first`, the order is written as that attempt leaves it
+/// (`start_attempt` would have: version 1, its lease as the next look) and the attempt
+/// with it, in one pass. Returns the order as it stood before any attempt.
+fn insert_order(
+    c: &Connection,
+    n: &NewOrder,
+    first: Option<&NewAttempt>,
+) -> Result<Intake, StoreError> {
     if !(1..=MAX_AMOUNT).contains(&n.price) || n.max_wait_s < 0 {
         return Err(StoreError::Corrupt(format!(
             "order {}: price must be positive",
@@ -185,10 +197,15 @@ pub(crate) fn create(c: &Connection, n: &NewOrder) -> Result<Intake, StoreError>
     if available < n.price {
         return Ok(Intake::InsufficientBalance);
     }
+    let wait_until = n.now.saturating_add(n.max_wait_s.saturating_mul(1000));
+    let (version, next_action_at, updated_at) = match first {
+        Some(a) => (1, a.lease_until, a.now),
+        None => (0, n.now, n.now),
+    };
     c.prepare_cached(
         "INSERT INTO orders (id, reseller_id, ref_id, product, destination, price, max_wait_s, status, stage,
             next_action_at, wait_until, version, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 'dispatching', ?8, ?9, 0, ?8, ?8)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 'dispatching', ?8, ?9, ?10, ?11, ?12)",
     )?
     .execute(params![
         n.order_id,
@@ -198,8 +215,11 @@ pub(crate) fn create(c: &Connection, n: &NewOrder) -> Result<Intake, StoreError>
         n.destination,
         n.price,
         n.max_wait_s,
+        next_action_at,
+        wait_until,
+        version,
         n.now,
-        n.now.saturating_add(n.max_wait_s.saturating_mul(1000)),
+        updated_at,
     ])?;
     let spec = TransferSpec {
         kind: "reserve",
@@ -217,8 +237,28 @@ pub(crate) fn create(c: &Connection, n: &NewOrder) -> Result<Intake, StoreError>
             Posting::guarded(ledger::held(&n.reseller_id), n.price),
         ],
     )?;
-    let o = by_id(c, &n.order_id)?.ok_or_else(|| StoreError::NotFound(n.order_id.clone()))?;
-    Ok(Intake::Created(o))
+    if let Some(a) = first {
+        insert_attempt(c, a, 1, 0)?;
+    }
+    Ok(Intake::Created(Order {
+        id: n.order_id.clone(),
+        reseller_id: n.reseller_id.clone(),
+        ref_id: n.ref_id.clone(),
+        product: n.product.clone(),
+        destination: n.destination.clone(),
+        price: n.price,
+        max_wait_s: n.max_wait_s,
+        status: OrderStatus::Pending,
+        stage: Some(Stage::Dispatching),
+        serial_number: None,
+        failure_code: None,
+        next_action_at: Some(n.now),
+        wait_until,
+        round: 0,
+        version: 0,
+        created_at: n.now,
+        updated_at: n.now,
+    }))
 }
 
 pub(crate) fn create_with_attempt(
@@ -232,17 +272,55 @@ pub(crate) fn create_with_attempt(
             first.attempt_id, n.order_id
         )));
     }
-    let intake = create(c, n)?;
+    check_cost(first)?;
+    let intake = insert_order(c, n, Some(first))?;
     if !matches!(intake, Intake::Created(_)) {
         return Ok((intake, None));
     }
-    match start_attempt(c, first)? {
-        Transition::Done(a) => Ok((intake, Some(a))),
-        // A new order at version 0 without attempts: start_attempt cannot be stale.
-        Transition::Stale => Err(StoreError::Corrupt(format!(
-            "order {}: its first attempt could not start",
-            n.order_id
-        ))),
+    Ok((intake, Some(sending(first, 1, 0))))
+}
+
+fn check_cost(a: &NewAttempt) -> Result<(), StoreError> {
+    if (1..=MAX_AMOUNT).contains(&a.cost) {
+        Ok(())
+    } else {
+        Err(StoreError::Corrupt(format!(
+            "attempt {}: cost must be positive",
+            a.attempt_id
+        )))
+    }
+}
+
+fn insert_attempt(c: &Connection, a: &NewAttempt, seq: i64, round: i64) -> Result<(), StoreError> {
+    c.prepare_cached(
+        "INSERT INTO attempts (id, order_id, seq, round, supplier_id, sku, cost, supplier_ref, state, started_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'sending', ?9)",
+    )?
+    .execute(params![a.attempt_id, a.order_id, seq, round, a.supplier_id, a.sku, a.cost, a.supplier_ref, a.now])?;
+    Ok(())
+}
+
+/// The attempt as [`insert_attempt`] writes it.
+fn sending(a: &NewAttempt, seq: i64, round: i64) -> Attempt {
+    Attempt {
+        id: a.attempt_id.clone(),
+        order_id: a.order_id.clone(),
+        seq,
+        round,
+        supplier_id: a.supplier_id.clone(),
+        sku: a.sku.clone(),
+        cost: a.cost,
+        supplier_ref: a.supplier_ref.clone(),
+        state: AttemptState::Sending,
+        reason: None,
+        rc: None,
+        http_status: None,
+        message: None,
+        sn: None,
+        inquiries: 0,
+        next_inquiry_at: None,
+        started_at: a.now,
+        finished_at: None,
     }
 }
 
@@ -254,15 +332,10 @@ pub(crate) fn start_attempt(
     c: &Connection,
     a: &NewAttempt,
 ) -> Result<Transition<Attempt>, StoreError> {
-    if !(1..=MAX_AMOUNT).contains(&a.cost) {
-        return Err(StoreError::Corrupt(format!(
-            "attempt {}: cost must be positive",
-            a.attempt_id
-        )));
-    }
-    if current(c, &a.order_id, a.order_version)?.is_none() {
+    check_cost(a)?;
+    let Some(order) = current(c, &a.order_id, a.order_version)? else {
         return Ok(Transition::Stale);
-    }
+    };
     // At most once: never a new attempt while one is open (or after one succeeded).
     if attempts(c, &a.order_id)?
         .iter()
@@ -273,19 +346,13 @@ pub(crate) fn start_attempt(
     let seq: i64 = c
         .prepare_cached("SELECT COALESCE(MAX(seq), 0) + 1 FROM attempts WHERE order_id = ?1")?
         .query_row([&a.order_id], |r| r.get(0))?;
-    c.prepare_cached(
-        "INSERT INTO attempts (id, order_id, seq, round, supplier_id, sku, cost, supplier_ref, state, started_at)
-         SELECT ?1, ?2, ?3, round, ?4, ?5, ?6, ?7, 'sending', ?8 FROM orders WHERE id = ?2",
-    )?
-    .execute(params![a.attempt_id, a.order_id, seq, a.supplier_id, a.sku, a.cost, a.supplier_ref, a.now])?;
+    insert_attempt(c, a, seq, order.round)?;
     c.prepare_cached(
         "UPDATE orders SET stage = 'dispatching', next_action_at = ?2, version = version + 1, updated_at = ?3
          WHERE id = ?1",
     )?
     .execute(params![a.order_id, a.lease_until, a.now])?;
-    let at = attempt_by_id(c, &a.attempt_id)?
-        .ok_or_else(|| StoreError::NotFound(a.attempt_id.clone()))?;
-    Ok(Transition::Done(at))
+    Ok(Transition::Done(sending(a, seq, order.round)))
 }
 
 pub(crate) fn settle(c: &Connection, s: &Settle) -> Result<Transition<Order>, StoreError> {
