@@ -16,6 +16,9 @@ pub(crate) const COST: &str = "expense:cost_of_sales";
 pub(crate) const COMPENSATION: &str = "expense:compensation";
 /// The largest single amount the store accepts (the domain's `money::MAX_AMOUNT`).
 pub(crate) const MAX_AMOUNT: i64 = siaga_domain::money::MAX_AMOUNT;
+/// No balance moves once beyond this (far beyond any real one): `balance + amount` then
+/// always fits in an integer.
+const BALANCE_BOUND: i64 = i64::MAX / 2;
 
 pub(crate) fn available(reseller_id: &str) -> String {
     format!("reseller:{reseller_id}:available")
@@ -116,31 +119,49 @@ pub(crate) fn transfer(
     ])?;
     let id = c.last_insert_rowid();
     for p in postings {
-        // Read, check, write: cheaper in SQLite than UPDATE ... RETURNING (which builds an
-        // ephemeral table per statement), and the single writer makes it race-free.
-        let mut before = account_balance(c, &p.account)?;
-        if before.is_none() && !p.guarded {
+        // Two statements a posting: the balance moves only if it stays >= 0 (when guarded),
+        // then the posting copies the balance it left. The bound keeps `balance + amount`
+        // an integer (amounts are at most MAX_AMOUNT); the single writer makes it race-free.
+        let mut moved = apply(c, p)?;
+        if !moved && !p.guarded {
             // Book accounts (revenue, cost, a supplier) come into being on first use.
             ensure_account(c, &p.account)?;
-            before = Some(0);
+            moved = apply(c, p)?;
         }
-        let after = before
-            .and_then(|b| b.checked_add(p.amount))
-            .filter(|a| !p.guarded || *a >= 0)
-            .ok_or_else(|| {
-                StoreError::Corrupt(format!(
-                    "{} would go below zero or does not exist",
-                    p.account
-                ))
-            })?;
-        c.prepare_cached("UPDATE accounts SET balance = ?2 WHERE id = ?1")?
-            .execute(params![p.account, after])?;
+        if !moved {
+            return Err(StoreError::Corrupt(format!(
+                "{} would go below zero or does not exist",
+                p.account
+            )));
+        }
         c.prepare_cached(
-            "INSERT INTO postings (transfer_id, account_id, amount, balance_after) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO postings (transfer_id, account_id, amount, balance_after)
+             SELECT ?1, id, ?3, balance FROM accounts WHERE id = ?2",
         )?
-        .execute(params![id, p.account, p.amount, after])?;
+        .execute(params![id, p.account, p.amount])?;
     }
     Ok(id)
+}
+
+/// Moves `p.account`'s balance by `p.amount`; false if the account does not exist, or the
+/// move would take a guarded account below zero or any balance out of bounds.
+fn apply(c: &Connection, p: &Posting) -> Result<bool, StoreError> {
+    if p.amount.unsigned_abs() > MAX_AMOUNT.unsigned_abs() {
+        return Ok(false);
+    }
+    let n = c
+        .prepare_cached(
+            "UPDATE accounts SET balance = balance + ?2
+             WHERE id = ?1 AND balance BETWEEN ?4 AND ?5 AND (NOT ?3 OR balance + ?2 >= 0)",
+        )?
+        .execute(params![
+            p.account,
+            p.amount,
+            p.guarded,
+            -BALANCE_BOUND,
+            BALANCE_BOUND
+        ])?;
+    Ok(n == 1)
 }
 
 pub(crate) fn account_balance(c: &Connection, id: &str) -> Result<Option<i64>, StoreError> {
@@ -219,4 +240,117 @@ pub(crate) fn statement(
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> Connection {
+        let c = Connection::open_in_memory().expect("in-memory database");
+        for (_, sql) in super::super::MIGRATIONS {
+            c.execute_batch(sql).expect("migration");
+        }
+        c.execute_batch(
+            "INSERT INTO accounts (id, kind, reseller_id, balance)
+             VALUES ('reseller:r:available', 'reseller_available', 'r', 100),
+                    ('reseller:r:held', 'reseller_held', 'r', 0)",
+        )
+        .expect("accounts");
+        c
+    }
+
+    fn spec() -> TransferSpec<'static> {
+        TransferSpec {
+            kind: "test",
+            reseller_id: Some("r"),
+            order_id: None,
+            amount: 0,
+            note: None,
+            now: 0,
+        }
+    }
+
+    fn move_(c: &Connection, from: &str, to: &str, amount: i64) -> Result<i64, StoreError> {
+        c.execute_batch("SAVEPOINT t").expect("savepoint");
+        let r = transfer(
+            c,
+            &spec(),
+            &[
+                Posting::guarded(from.to_owned(), -amount),
+                Posting::free(to, amount),
+            ],
+        );
+        let end = if r.is_ok() {
+            "RELEASE t"
+        } else {
+            "ROLLBACK TO t; RELEASE t"
+        };
+        c.execute_batch(end).expect("savepoint end");
+        r
+    }
+
+    fn bal(c: &Connection, id: &str) -> Option<i64> {
+        account_balance(c, id).expect("read balance")
+    }
+
+    #[test]
+    fn postings_carry_the_balance_they_leave_and_book_accounts_appear_on_first_use() {
+        let c = db();
+        let t = move_(&c, "reseller:r:available", "revenue:test", 30).expect("transfer");
+        assert_eq!(bal(&c, "reseller:r:available"), Some(70));
+        assert_eq!(bal(&c, "revenue:test"), Some(30));
+        let rows: Vec<(String, i64, i64)> = c
+            .prepare("SELECT account_id, amount, balance_after FROM postings WHERE transfer_id = ?1 ORDER BY id")
+            .expect("prepare")
+            .query_map([t], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        assert_eq!(
+            rows,
+            vec![
+                ("reseller:r:available".to_owned(), -30, 70),
+                ("revenue:test".to_owned(), 30, 30),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_guarded_account_never_goes_below_zero_or_appears_from_nothing() {
+        let c = db();
+        assert!(move_(&c, "reseller:r:available", "revenue:test", 101).is_err());
+        assert!(move_(&c, "reseller:nobody:available", "revenue:test", 1).is_err());
+        // Nothing of the refused transfers stayed.
+        assert_eq!(bal(&c, "reseller:r:available"), Some(100));
+        assert_eq!(bal(&c, "revenue:test"), None);
+        let postings: i64 = c
+            .query_row("SELECT COUNT(*) FROM postings", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(postings, 0);
+        // Exactly all of it may go.
+        move_(&c, "reseller:r:available", "revenue:test", 100).expect("transfer");
+        assert_eq!(bal(&c, "reseller:r:available"), Some(0));
+    }
+
+    #[test]
+    fn a_balance_beyond_the_bound_does_not_move_and_amounts_stay_bounded() {
+        let c = db();
+        c.execute_batch(
+            "UPDATE accounts SET balance = 9223372036854775000 WHERE id = 'reseller:r:available'",
+        )
+        .expect("set");
+        // Adding would overflow an integer: refused, not turned into a float.
+        assert!(move_(&c, "reseller:r:held", "reseller:r:available", 0).is_err());
+        assert!(move_(&c, "reseller:r:available", "revenue:test", 10).is_err());
+        assert!(move_(&c, "reseller:r:held", "revenue:test", MAX_AMOUNT + 1).is_err());
+        let kind: String = c
+            .query_row(
+                "SELECT typeof(balance) FROM accounts WHERE id = 'reseller:r:available'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("type");
+        assert_eq!(kind, "integer");
+    }
 }
