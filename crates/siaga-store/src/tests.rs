@@ -2484,3 +2484,56 @@ async fn a_failed_sync_stops_the_store() {
     assert!(store.balance("r1").await.is_err());
     assert!(store.outbox_pending_count().await.is_err());
 }
+
+/// Jobs run without savepoints; when one fails, its transaction is redone without it: the
+/// jobs before it run again (their first run is undone), the ones after run once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_job_is_left_out_and_the_jobs_before_it_are_redone() {
+    use std::sync::atomic::AtomicUsize;
+    let (_dir, path) = temp_db();
+    let store = Arc::new(SqliteStore::open(&path).unwrap());
+    let raw = raw_conn(&path);
+    raw.execute_batch("CREATE TABLE scratch (v TEXT NOT NULL)")
+        .unwrap();
+    // Hold the write lock: the jobs queue up and then run as one batch, in order.
+    raw.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let runs: Arc<Vec<AtomicUsize>> = Arc::new((0..3).map(|_| AtomicUsize::new(0)).collect());
+    let mut tasks = Vec::new();
+    for (i, v) in ["a", "b", "c"].into_iter().enumerate() {
+        let (store, runs) = (store.clone(), runs.clone());
+        tasks.push(tokio::spawn(async move {
+            store
+                .write(move |c| {
+                    runs[i].fetch_add(1, Ordering::SeqCst);
+                    c.execute("INSERT INTO scratch (v) VALUES (?1)", [v])?;
+                    if v == "b" {
+                        return Err(crate::StoreError::Corrupt("b fails".into()));
+                    }
+                    Ok(())
+                })
+                .await
+        }));
+        // In this order into the writer's queue.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    raw.execute_batch("COMMIT").unwrap();
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await.unwrap());
+    }
+    assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
+    assert!(
+        matches!(&results[1], Err(e) if e.to_string().contains("b fails")),
+        "{results:?}"
+    );
+    let counts: Vec<usize> = runs.iter().map(|r| r.load(Ordering::SeqCst)).collect();
+    assert_eq!(counts, vec![2, 1, 1], "a redone once, b and c run once");
+    let rows: Vec<String> = raw
+        .prepare("SELECT v FROM scratch ORDER BY rowid")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(rows, vec!["a".to_owned(), "c".to_owned()]);
+}

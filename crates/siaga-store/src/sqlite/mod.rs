@@ -1,6 +1,6 @@
 //! The SQLite store: one file in WAL mode. All writes go through one writer thread that
 //! takes the write lock up front (`BEGIN IMMEDIATE`) and commits a batch of jobs at once
-//! (group commit: each job in its own savepoint). A second thread makes each commit
+//! (group commit; a failing job is left out, see [`run_batch`]). A second thread makes each commit
 //! durable (`fdatasync` of the WAL) while the writer already runs the next batch; callers
 //! are answered only after that. Reads use a small connection pool and wait, before they
 //! return, until what they saw is durable (see [`durable`]).
@@ -55,11 +55,72 @@ const LINGER_WHEN_BUSY: std::time::Duration = std::time::Duration::from_millis(1
 const GATHER_FOR: std::time::Duration = std::time::Duration::from_millis(2);
 const READERS: usize = 8;
 
+/// How to answer a job's caller, given how its commit ended.
 pub(crate) type Done = Box<dyn FnOnce(Result<(), String>) + Send>;
-/// A write job: given the connection (inside the batch transaction) it runs and returns
-/// whether it succeeded plus how to answer its caller once the commit is known; given
-/// `None` (no transaction could be opened) it does not run and answers with the error.
-type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Done) + Send>;
+
+/// A write job. `run` executes it inside the batch transaction and keeps its result; it
+/// runs again, from the start, if a later job of its transaction failed and the
+/// transaction was redone without that one. `finish` gives the answer for its caller
+/// (a job that never ran answers with the commit's error).
+trait WriteJob: Send {
+    fn run(&mut self, conn: &Connection) -> bool;
+    fn finish(self: Box<Self>) -> Done;
+}
+type Job = Box<dyn WriteJob>;
+
+/// A caller's write: its function, its last result and the messages it enqueued.
+struct Pending<T, F> {
+    f: F,
+    result: Option<Result<T, StoreError>>,
+    enqueued: Vec<OutboxItem>,
+    tx: oneshot::Sender<Result<T, StoreError>>,
+    feed: Feed,
+}
+
+impl<T, F> WriteJob for Pending<T, F>
+where
+    T: Send + 'static,
+    F: Fn(&Connection) -> Result<T, StoreError> + Send + 'static,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        // Left by a job that never reached its end: not this job's.
+        drop(outbox::take_enqueued());
+        let res = match std::panic::catch_unwind(AssertUnwindSafe(|| (self.f)(conn))) {
+            Ok(r) => r,
+            Err(_) => Err(StoreError::Commit("a store job panicked".into())),
+        };
+        let ok = res.is_ok();
+        // A failed job's writes are rolled back: its messages never existed.
+        self.enqueued = if ok {
+            outbox::take_enqueued()
+        } else {
+            Vec::new()
+        };
+        self.result = Some(res);
+        ok
+    }
+
+    fn finish(self: Box<Self>) -> Done {
+        let Pending {
+            result,
+            enqueued,
+            tx,
+            feed,
+            ..
+        } = *self;
+        Box::new(move |commit| {
+            if commit.is_ok() && !enqueued.is_empty() {
+                publish(&feed, enqueued);
+            }
+            let out = match (commit, result) {
+                (Ok(()), Some(res)) => res,
+                (Ok(()), None) => Err(StoreError::Commit("no write transaction".into())),
+                (Err(e), _) => Err(StoreError::Commit(e)),
+            };
+            let _ = tx.send(out);
+        })
+    }
+}
 
 /// Where newly committed outbox messages go, once someone listens (see
 /// [`Store::subscribe_outbox`]).
@@ -182,41 +243,19 @@ impl SqliteStore {
 
     /// Runs `f` inside the shared write transaction; answers after the commit is durable.
     /// (A later read on any connection then sees it at once: see [`durable`].)
-    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    /// `f` may run more than once (see [`WriteJob`]); only its last run counts.
+    pub(crate) async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: Fn(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel::<Result<T, StoreError>>();
-        let feed = self.feed.clone();
-        let job: Job = Box::new(move |conn| {
-            // Left by a job that never reached its end: not this job's.
-            drop(outbox::take_enqueued());
-            let res = match conn {
-                Some(conn) => match std::panic::catch_unwind(AssertUnwindSafe(|| f(conn))) {
-                    Ok(r) => r,
-                    Err(_) => Err(StoreError::Commit("a store job panicked".into())),
-                },
-                None => Err(StoreError::Commit("no write transaction".into())),
-            };
-            let ok = res.is_ok();
-            // A failed job's savepoint is rolled back: its messages never existed.
-            let enqueued = if ok {
-                outbox::take_enqueued()
-            } else {
-                Vec::new()
-            };
-            let done: Done = Box::new(move |commit| {
-                if commit.is_ok() && !enqueued.is_empty() {
-                    publish(&feed, enqueued);
-                }
-                let out = match commit {
-                    Ok(()) => res,
-                    Err(e) => Err(StoreError::Commit(e)),
-                };
-                let _ = tx.send(out);
-            });
-            (ok, done)
+        let job: Job = Box::new(Pending {
+            f,
+            result: None,
+            enqueued: Vec::new(),
+            tx,
+            feed: self.feed.clone(),
         });
         self.writer
             .send(job)
@@ -379,6 +418,12 @@ fn drain(rx: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>) {
 }
 
 /// Runs `batch`, and the jobs that arrive meanwhile, in as few transactions as it can.
+///
+/// Jobs run one after another with no savepoint of their own (a savepoint costs two
+/// statements and a copy of every page a job touches). Should one fail, the transaction is
+/// rolled back, the jobs before it run again from the start, and the rest of the
+/// transaction takes one savepoint per job: a failing job never takes others down, and at
+/// most one redo per transaction.
 fn run_batch(
     conn: &Connection,
     rx: &mut mpsc::Receiver<Job>,
@@ -388,53 +433,75 @@ fn run_batch(
 ) {
     let mut jobs = batch.drain(..).collect::<std::collections::VecDeque<Job>>();
     while !jobs.is_empty() {
-        let begin = durability
-            .check()
-            .map_err(|e| e.to_string())
-            .and_then(|()| exec(conn, "BEGIN IMMEDIATE").map_err(|e| e.to_string()));
-        if let Err(msg) = begin {
+        if let Err(msg) = begin(conn, durability) {
             tracing::error!(error = %msg, "cannot begin a write transaction");
             for job in jobs.drain(..) {
-                let (_, done) = job(None);
-                done(Err(msg.clone()));
+                job.finish()(Err(msg.clone()));
             }
             return;
         }
-        let mut dones: Vec<Done> = Vec::with_capacity(jobs.len());
+        // Jobs that stand in this transaction, and those that failed (rolled back).
+        let mut ran: Vec<Job> = Vec::with_capacity(jobs.len());
+        let mut failed: Vec<Job> = Vec::new();
+        let mut careful = false;
         let mut lost = false;
         let began = std::time::Instant::now();
         loop {
             // Jobs that arrived while this transaction ran join it (up to MAX_BATCH and
             // GATHER_FOR): the commit carries them at no extra wait, where they would
             // otherwise wait for this commit and then their own.
-            if jobs.is_empty() && dones.len() < MAX_BATCH && began.elapsed() < GATHER_FOR {
+            if jobs.is_empty()
+                && ran.len() + failed.len() < MAX_BATCH
+                && began.elapsed() < GATHER_FOR
+            {
                 if let Ok(j) = rx.try_recv() {
                     jobs.push_back(j);
                 }
             }
-            let Some(job) = jobs.pop_front() else { break };
-            if let Err(e) = exec(conn, "SAVEPOINT job") {
-                let (_, done) = job(None);
-                dones.push(Box::new(move |_| done(Err(e.to_string()))));
+            let Some(mut job) = jobs.pop_front() else {
+                break;
+            };
+            if careful && exec(conn, "SAVEPOINT job").is_err() {
+                // Never ran: answered with an error.
+                failed.push(job);
                 continue;
             }
-            let (ok, done) = job(Some(conn));
-            dones.push(done);
+            let ok = job.run(conn);
             if conn.is_autocommit() {
                 // SQLite rolled the whole transaction back (I/O error, disk full...): every
                 // job of it so far is lost; the rest go into a fresh transaction.
+                ran.push(job);
                 lost = true;
                 break;
             }
-            let end = if ok {
-                exec(conn, "RELEASE job")
-            } else {
-                exec(conn, "ROLLBACK TO job").and_then(|_| exec(conn, "RELEASE job"))
-            };
-            if let Err(e) = end {
-                tracing::error!(error = %e, "savepoint end failed");
+            if careful {
+                let end = if ok {
+                    exec(conn, "RELEASE job")
+                } else {
+                    exec(conn, "ROLLBACK TO job").and_then(|_| exec(conn, "RELEASE job"))
+                };
+                if let Err(e) = end {
+                    tracing::error!(error = %e, "savepoint end failed");
+                }
+                if ok {
+                    ran.push(job);
+                } else {
+                    failed.push(job);
+                }
+                if conn.is_autocommit() {
+                    lost = true;
+                    break;
+                }
+                continue;
             }
-            if conn.is_autocommit() {
+            if ok {
+                ran.push(job);
+                continue;
+            }
+            // The first failure: undo everything, redo the jobs before it, go on carefully.
+            failed.push(job);
+            careful = true;
+            if !redo(conn, durability, &mut ran) {
                 lost = true;
                 break;
             }
@@ -449,6 +516,7 @@ fn run_batch(
         if commit.is_err() && !conn.is_autocommit() {
             let _ = conn.execute_batch("ROLLBACK");
         }
+        let dones = ran.into_iter().chain(failed).map(|j| j.finish()).collect();
         let group = Synced { seq, commit, dones };
         if let Err(std::sync::mpsc::SendError(group)) = synced.send(group) {
             // The syncer is gone (the process is ending): nobody may hear of a commit
@@ -458,6 +526,35 @@ fn run_batch(
             }
         }
     }
+}
+
+/// `BEGIN IMMEDIATE`, unless the store has stopped.
+fn begin(conn: &Connection, durability: &Durability) -> Result<(), String> {
+    durability.check().map_err(|e| e.to_string())?;
+    exec(conn, "BEGIN IMMEDIATE").map_err(|e| e.to_string())
+}
+
+/// Rolls the transaction back and runs `ran` again in a fresh one. False if that could not
+/// be done: a job that succeeded before failed now (the state changed in between), or the
+/// transaction could not be reopened; then nothing of it stands.
+fn redo(conn: &Connection, durability: &Durability, ran: &mut [Job]) -> bool {
+    if let Err(e) = exec(conn, "ROLLBACK") {
+        tracing::error!(error = %e, "cannot roll back to redo a batch");
+        return false;
+    }
+    if begin(conn, durability).is_err() {
+        return false;
+    }
+    for job in ran.iter_mut() {
+        if !job.run(conn) || conn.is_autocommit() {
+            tracing::warn!("a write failed when its batch was redone; the batch is not committed");
+            if !conn.is_autocommit() {
+                let _ = exec(conn, "ROLLBACK");
+            }
+            return false;
+        }
+    }
+    true
 }
 
 #[async_trait]
