@@ -2537,3 +2537,28 @@ async fn a_failing_job_is_left_out_and_the_jobs_before_it_are_redone() {
         .unwrap();
     assert_eq!(rows, vec!["a".to_owned(), "c".to_owned()]);
 }
+
+/// SQLite keeps the WAL beside the database's real file: opened through a symlink, the
+/// store still syncs that WAL (not a missing one beside the link, nor the database).
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn the_wal_synced_is_the_one_sqlite_writes_even_through_a_symlink() {
+    let (dir, real) = temp_db();
+    let other = dir.path().join("elsewhere");
+    std::fs::create_dir(&other).unwrap();
+    let link = other.join("link.db");
+    // The database file exists before the link points at it.
+    drop(raw_conn(&real));
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let store = SqliteStore::open(&link).unwrap();
+    add_reseller(&store, "r1", None).await;
+    store.deposit("r1", 1_000, "top-up", T0).await.unwrap();
+    let real_wal = dir.path().join("siaga.db-wal");
+    assert!(
+        real_wal.exists(),
+        "SQLite writes its WAL beside the real file"
+    );
+    assert!(!other.join("link.db-wal").exists());
+    let chosen = crate::sqlite::durable::file_to_sync(&link).unwrap();
+    assert_eq!(chosen, std::fs::canonicalize(&real_wal).unwrap());
+}

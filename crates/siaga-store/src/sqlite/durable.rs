@@ -16,7 +16,7 @@
 //! recovers from what is on disk.
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
@@ -87,17 +87,26 @@ impl Durability {
     }
 }
 
-/// `fdatasync` of the database's WAL file (opened by name each time, so it is always the
-/// file SQLite writes). Without a WAL file (SQLite removed it after checkpointing it all
-/// into the database), the database file is synced instead.
+/// `fdatasync` of the database's WAL file (found by name each time, so it is always the
+/// file SQLite writes).
 pub(crate) fn sync_wal(db: &Path) -> io::Result<()> {
-    let mut wal = db.as_os_str().to_owned();
-    wal.push("-wal");
-    match std::fs::File::open(&wal) {
-        Ok(f) => f.sync_data(),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => std::fs::File::open(db)?.sync_data(),
-        Err(e) => Err(e),
+    std::fs::File::open(file_to_sync(db)?)?.sync_data()
+}
+
+/// The WAL file SQLite writes for the database at `db`: beside the database's real path
+/// (SQLite follows symlinks), else beside `db` as given. Without a WAL file (SQLite removed
+/// it after checkpointing it all into the database), the database file itself.
+pub(crate) fn file_to_sync(db: &Path) -> io::Result<PathBuf> {
+    let real = std::fs::canonicalize(db)?;
+    for base in [real.as_path(), db] {
+        let mut wal = base.as_os_str().to_owned();
+        wal.push("-wal");
+        let wal = PathBuf::from(wal);
+        if wal.try_exists()? {
+            return Ok(wal);
+        }
     }
+    Ok(real)
 }
 
 /// Syncs what the writer committed and answers its callers, many commits per sync when

@@ -6,7 +6,7 @@
 //! return, until what they saw is durable (see [`durable`]).
 
 pub mod backup;
-mod durable;
+pub(crate) mod durable;
 mod health;
 mod ledger;
 mod notify;
