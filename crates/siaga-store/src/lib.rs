@@ -4,10 +4,12 @@
 
 mod error;
 mod sqlite;
+mod times;
 mod types;
 
 pub use error::StoreError;
 pub use sqlite::{backup, SqliteStore};
+pub use times::WriteTimesSnapshot;
 pub use types::*;
 
 use async_trait::async_trait;
@@ -108,6 +110,11 @@ pub trait Store: Send + Sync + 'static {
     /// listener cannot take at once is left for polling. One listener: a second call
     /// replaces the first. `None` where the store cannot do it.
     fn subscribe_outbox(&self) -> Option<tokio::sync::mpsc::Receiver<OutboxItem>> {
+        None
+    }
+    /// How long durable writes have taken so far (commits, syncs), where the store keeps
+    /// count; `siaga bench` reports them.
+    fn write_times(&self) -> Option<WriteTimesSnapshot> {
         None
     }
     async fn outbox_retry(

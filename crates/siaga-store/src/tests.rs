@@ -2562,3 +2562,32 @@ async fn the_wal_synced_is_the_one_sqlite_writes_even_through_a_symlink() {
     let chosen = crate::sqlite::durable::file_to_sync(&link).unwrap();
     assert_eq!(chosen, std::fs::canonicalize(&real_wal).unwrap());
 }
+
+#[tokio::test]
+async fn write_times_count_each_commit_its_writes_and_each_sync() {
+    let (_dir, path) = temp_db();
+    // Every sync takes at least 30 ms: the counts must show it.
+    let store = SqliteStore::open_with_sync(
+        &path,
+        Box::new(|| {
+            std::thread::sleep(Duration::from_millis(30));
+            Ok(())
+        }),
+    )
+    .unwrap();
+    add_reseller(&store, "r1", None).await;
+    let before = store.write_times().expect("the SQLite store keeps count");
+    // One after another: each deposit is its own commit and its own sync.
+    for i in 0..3 {
+        store.deposit("r1", 1_000, "d", T0 + i).await.unwrap();
+    }
+    let span = store.write_times().unwrap().since(&before);
+    assert_eq!(span.commits(), 3);
+    assert_eq!(span.jobs(), 3);
+    assert_eq!(span.syncs(), 3);
+    let sync_p50 = span.sync_ms(0.5).unwrap();
+    assert!(sync_p50 >= 30.0, "sync p50 {sync_p50} ms");
+    assert!(span.commit_ms(0.5).is_some());
+    // What came before the span is not in it.
+    assert!(store.write_times().unwrap().commits() > 3);
+}

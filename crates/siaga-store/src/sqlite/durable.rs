@@ -24,6 +24,7 @@ use tokio::sync::watch;
 
 use super::Done;
 use crate::error::StoreError;
+use crate::times::WriteTimes;
 
 /// Makes every WAL frame written so far durable.
 pub(crate) type SyncFn = Box<dyn FnMut() -> io::Result<()> + Send>;
@@ -42,6 +43,8 @@ pub(crate) struct Durability {
     durable: watch::Sender<u64>,
     /// Why the store stopped, after a failed sync.
     failed: OnceLock<String>,
+    /// How long commits and syncs take.
+    pub(crate) times: WriteTimes,
 }
 
 impl Default for Durability {
@@ -50,6 +53,7 @@ impl Default for Durability {
             committing: AtomicU64::new(0),
             durable: watch::Sender::new(0),
             failed: OnceLock::new(),
+            times: WriteTimes::default(),
         }
     }
 }
@@ -120,7 +124,10 @@ pub(crate) fn syncer_loop(
         let mut group = vec![first];
         group.extend(rx.try_iter());
         if durability.failed.get().is_none() && group.iter().any(|g| g.commit.is_ok()) {
-            if let Err(e) = sync() {
+            let began = std::time::Instant::now();
+            let synced = sync();
+            durability.times.sync(began.elapsed());
+            if let Err(e) = synced {
                 let why = format!(
                     "the database's WAL could not be synced ({e}); the store has stopped \
                      and siaga must be restarted"

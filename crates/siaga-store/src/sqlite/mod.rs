@@ -511,7 +511,10 @@ fn run_batch(
         let commit = if lost {
             Err("the write transaction was rolled back by the database".to_string())
         } else {
-            exec(conn, "COMMIT").map_err(|e| e.to_string())
+            let at = std::time::Instant::now();
+            let done = exec(conn, "COMMIT").map_err(|e| e.to_string());
+            durability.times.commit(ran.len(), at.elapsed());
+            done
         };
         if commit.is_err() && !conn.is_autocommit() {
             let _ = conn.execute_batch("ROLLBACK");
@@ -690,6 +693,9 @@ impl Store for SqliteStore {
         let (tx, rx) = mpsc::channel(FEED_CAPACITY);
         *self.feed.lock().ok()? = Some(tx);
         Some(rx)
+    }
+    fn write_times(&self) -> Option<crate::WriteTimesSnapshot> {
+        Some(self.durability.times.snapshot())
     }
     async fn outbox_retry(
         &self,

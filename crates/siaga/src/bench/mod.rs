@@ -531,11 +531,15 @@ pub async fn run(json_out: bool, duration: Duration) -> anyhow::Result<()> {
         .collect();
     let sims_cpu = || sim_pids.iter().map(|p| cpu_ms(p)).sum::<f64>();
     let (own0, sims0) = (cpu_ms("self"), sims_cpu());
+    let writes0 = rig.store.write_times();
     let max = closed_loop(&rig, phase, None).await;
     let (own_cpu, sims_cpu) = (cpu_ms("self") - own0, sims_cpu() - sims0);
+    let store_closed = store_writes(&rig, writes0, max.secs);
     let orders_per_s = max.succeeded as f64 / max.secs;
     let per_order_us = |ms: f64| (ms * 1000.0 / (max.succeeded.max(1) as f64)).round();
+    let (writes0, open_start) = (rig.store.write_times(), Instant::now());
     let mut lat = open_loop(&rig, orders_per_s / 2.0, phase).await;
+    let store_open = store_writes(&rig, writes0, open_start.elapsed().as_secs_f64());
     let (p50, p99) = (percentile(&mut lat, 0.5), percentile(&mut lat, 0.99));
     // The simulators answer at once, so the supplier's own time is taken as zero and
     // overhead_p99 equals the end-to-end p99: an upper bound on what siaga adds.
@@ -581,6 +585,8 @@ pub async fn run(json_out: bool, duration: Duration) -> anyhow::Result<()> {
         "rss_mb_end": rss["end"],
         "rss_mb_peak": rss["peak"],
         "rss_mb_series": rss["series"],
+        "store_closed_loop": store_closed,
+        "store_open_loop": store_open,
         "duration_s": duration.as_secs_f64(),
         "concurrency": CONCURRENCY,
     });
@@ -592,6 +598,28 @@ pub async fn run(json_out: bool, duration: Duration) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The store's durable writes over a phase of `secs` that began at `before`: how many
+/// commits and syncs, how many writes a commit carried, and how long commits and syncs
+/// took. Every order waits for two of them in turn (its intake, then its outcome), so
+/// the sync times are the floor under its latency.
+fn store_writes(rig: &Rig, before: Option<siaga_store::WriteTimesSnapshot>, secs: f64) -> Value {
+    let (Some(before), Some(now)) = (before, rig.store.write_times()) else {
+        return Value::Null;
+    };
+    let span = now.since(&before);
+    let per_s = |n: u64| (n as f64 / secs.max(0.001)).round();
+    let ms = |x: Option<f64>| x.map(|v| (v * 100.0).round() / 100.0);
+    json!({
+        "commits_per_s": per_s(span.commits()),
+        "syncs_per_s": per_s(span.syncs()),
+        "writes_per_commit": (span.jobs() as f64 / span.commits().max(1) as f64 * 10.0).round() / 10.0,
+        "commit_ms_p50": ms(span.commit_ms(0.5)),
+        "commit_ms_p99": ms(span.commit_ms(0.99)),
+        "sync_ms_p50": ms(span.sync_ms(0.5)),
+        "sync_ms_p99": ms(span.sync_ms(0.99)),
+    })
 }
 
 /// When the last attempt at `supplier` started in `[after_ms, before_ms)`, if any.

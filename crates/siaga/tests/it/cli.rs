@@ -420,6 +420,22 @@ fn bench_json_has_every_spec_16_field() {
     // from /proc (a closed loop that completed orders used some of both).
     assert!(v["cpu_us_per_order"].as_f64().unwrap() > 0.0, "{v}");
     assert!(v["sims_cpu_us_per_order"].as_f64().unwrap() >= 0.0, "{v}");
+    // The store's durable writes in each order phase: orders were written, so there were
+    // commits and syncs, each carrying at least one write, and their times are counted.
+    for phase in ["store_closed_loop", "store_open_loop"] {
+        let s = &v[phase];
+        for k in ["commits_per_s", "syncs_per_s", "writes_per_commit"] {
+            assert!(s[k].as_f64().unwrap() > 0.0, "{phase}.{k} in {v}");
+        }
+        assert!(s["writes_per_commit"].as_f64().unwrap() >= 1.0, "{v}");
+        for k in ["commit_ms", "sync_ms"] {
+            let (p50, p99) = (
+                s[format!("{k}_p50")].as_f64(),
+                s[format!("{k}_p99")].as_f64(),
+            );
+            assert!(p50.unwrap() > 0.0 && p50 <= p99, "{phase}.{k} in {v}");
+        }
+    }
     assert_eq!(v["double_fulfilments"], 0, "{v}");
     assert_eq!(v["failed_orders_during_failover"], 0, "{v}");
 }
