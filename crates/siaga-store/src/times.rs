@@ -10,33 +10,93 @@ const STEP_US: u64 = 10;
 /// Steps kept: up to 100 ms; anything longer is counted in the last one.
 const STEPS: usize = 10_000;
 
-/// Counts of durations in [`STEP_US`] steps (lock-free; 80 KB).
+/// Counts of durations in [`STEP_US`] steps, and their exact sum (lock-free; 80 KB).
 struct Counts {
     steps: Box<[AtomicU64]>,
+    sum_us: AtomicU64,
 }
 
 impl Default for Counts {
     fn default() -> Self {
         Counts {
             steps: (0..STEPS).map(|_| AtomicU64::new(0)).collect(),
+            sum_us: AtomicU64::new(0),
         }
     }
 }
 
 impl Counts {
     fn record(&self, d: Duration) {
-        let step = (d.as_micros() as u64 / STEP_US).min(STEPS as u64 - 1) as usize;
+        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        let step = (us / STEP_US).min(STEPS as u64 - 1) as usize;
         if let Some(c) = self.steps.get(step) {
             c.fetch_add(1, Ordering::Relaxed);
         }
+        self.sum_us.fetch_add(us, Ordering::Relaxed);
     }
 
-    fn snapshot(&self) -> Vec<u64> {
-        self.steps
-            .iter()
-            .map(|c| c.load(Ordering::Relaxed))
-            .collect()
+    fn snapshot(&self) -> Spread {
+        Spread {
+            steps: self
+                .steps
+                .iter()
+                .map(|c| c.load(Ordering::Relaxed))
+                .collect(),
+            sum_us: self.sum_us.load(Ordering::Relaxed),
+        }
     }
+}
+
+/// One kind of duration at one moment: counts per step and the exact sum.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Spread {
+    steps: Vec<u64>,
+    sum_us: u64,
+}
+
+impl Spread {
+    fn since(&self, earlier: &Spread) -> Spread {
+        Spread {
+            steps: self
+                .steps
+                .iter()
+                .zip(earlier.steps.iter().chain(std::iter::repeat(&0)))
+                .map(|(x, y)| x.saturating_sub(*y))
+                .collect(),
+            sum_us: self.sum_us.saturating_sub(earlier.sum_us),
+        }
+    }
+
+    fn count(&self) -> u64 {
+        self.steps.iter().sum()
+    }
+
+    fn histogram(&self, bounds_us: &[u64]) -> Histogram {
+        let le = bounds_us
+            .iter()
+            .map(|b| {
+                // Step i holds [10 i, 10 i + 10) µs: all of it lies at or below `b` when
+                // 10 i + 10 <= b (the bounds are multiples of the step).
+                let full = (*b / STEP_US) as usize;
+                let n = self.steps.iter().take(full).sum();
+                (*b as f64 / 1e6, n)
+            })
+            .collect();
+        Histogram {
+            le,
+            sum_seconds: self.sum_us as f64 / 1e6,
+            count: self.count(),
+        }
+    }
+}
+
+/// A cumulative histogram as Prometheus writes one: `(upper bound in seconds, count at or
+/// below it)`, then the sum and count of all.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Histogram {
+    pub le: Vec<(f64, u64)>,
+    pub sum_seconds: f64,
+    pub count: u64,
 }
 
 /// The writer's and the syncer's running counts (since the store opened).
@@ -73,35 +133,39 @@ impl WriteTimes {
 /// of a span of time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WriteTimesSnapshot {
-    commit: Vec<u64>,
-    sync: Vec<u64>,
+    commit: Spread,
+    sync: Spread,
     jobs: u64,
 }
 
 impl WriteTimesSnapshot {
     /// What happened between `earlier` and this snapshot.
     pub fn since(&self, earlier: &WriteTimesSnapshot) -> WriteTimesSnapshot {
-        let minus = |a: &[u64], b: &[u64]| -> Vec<u64> {
-            a.iter()
-                .zip(b.iter().chain(std::iter::repeat(&0)))
-                .map(|(x, y)| x.saturating_sub(*y))
-                .collect()
-        };
         WriteTimesSnapshot {
-            commit: minus(&self.commit, &earlier.commit),
-            sync: minus(&self.sync, &earlier.sync),
+            commit: self.commit.since(&earlier.commit),
+            sync: self.sync.since(&earlier.sync),
             jobs: self.jobs.saturating_sub(earlier.jobs),
         }
     }
 
     /// Write transactions committed.
     pub fn commits(&self) -> u64 {
-        self.commit.iter().sum()
+        self.commit.count()
     }
 
     /// Syncs of the WAL (each makes one commit or more durable).
     pub fn syncs(&self) -> u64 {
-        self.sync.iter().sum()
+        self.sync.count()
+    }
+
+    /// Commit times as a histogram with these upper bounds (µs, multiples of 10).
+    pub fn commit_histogram(&self, bounds_us: &[u64]) -> Histogram {
+        self.commit.histogram(bounds_us)
+    }
+
+    /// As [`Self::commit_histogram`], for syncs.
+    pub fn sync_histogram(&self, bounds_us: &[u64]) -> Histogram {
+        self.sync.histogram(bounds_us)
     }
 
     /// Store writes carried by those commits.
@@ -112,12 +176,12 @@ impl WriteTimesSnapshot {
     /// The `q` quantile (0..=1) of commit times in milliseconds (upper end of its 10 µs
     /// step); `None` without commits.
     pub fn commit_ms(&self, q: f64) -> Option<f64> {
-        quantile_ms(&self.commit, q)
+        quantile_ms(&self.commit.steps, q)
     }
 
     /// As [`Self::commit_ms`], for syncs.
     pub fn sync_ms(&self, q: f64) -> Option<f64> {
-        quantile_ms(&self.sync, q)
+        quantile_ms(&self.sync.steps, q)
     }
 }
 
@@ -167,5 +231,24 @@ mod tests {
         let later = t.snapshot().since(&mid);
         assert_eq!((later.commits(), later.jobs()), (1, 1));
         assert_eq!(later.commit_ms(0.5), Some(2.01));
+    }
+
+    #[test]
+    fn histograms_count_at_or_below_each_bound_with_the_exact_sum() {
+        let t = WriteTimes::default();
+        for us in [5, 99, 100, 250, 1_000, 150_000] {
+            t.sync(Duration::from_micros(us));
+        }
+        let h = t.snapshot().sync_histogram(&[100, 250, 1_000]);
+        // A duration exactly on a bound (100, 250 and 1,000 µs here) counts in the bucket
+        // above it: the 10 µs step that holds it reaches past the bound. That errs towards
+        // slower, never faster.
+        assert_eq!(h.le, vec![(0.0001, 2), (0.00025, 3), (0.001, 4)]);
+        assert_eq!(h.count, 6);
+        assert!(
+            (h.sum_seconds - 0.151_454).abs() < 1e-9,
+            "{}",
+            h.sum_seconds
+        );
     }
 }

@@ -250,6 +250,45 @@ impl Metrics {
     }
 }
 
+/// Upper bounds of the store histograms, in microseconds: 0.1 ms to 100 ms.
+const STORE_BOUNDS_US: [u64; 10] = [
+    100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000,
+];
+
+/// The store's durable writes since it opened, in the Prometheus text format:
+/// `siaga_store_commit_seconds` (each write transaction's `COMMIT`) and
+/// `siaga_store_sync_seconds` (each `fdatasync` of the WAL, which every answer waits for;
+/// a slow disk shows here first).
+pub fn store_histograms(t: &siaga_store::WriteTimesSnapshot) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let kinds = [
+        (
+            "siaga_store_commit_seconds",
+            "Time of each store write transaction's COMMIT.",
+            t.commit_histogram(&STORE_BOUNDS_US),
+        ),
+        (
+            "siaga_store_sync_seconds",
+            "Time of each sync (fdatasync) that makes committed store writes durable.",
+            t.sync_histogram(&STORE_BOUNDS_US),
+        ),
+    ];
+    for (name, help, h) in kinds {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        for (le, n) in &h.le {
+            let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {n}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", h.count);
+        let _ = writeln!(
+            out,
+            "{name}_sum {}\n{name}_count {}",
+            h.sum_seconds, h.count
+        );
+    }
+    out
+}
+
 /// OpenMetrics text (what prometheus-client writes) to the Prometheus text format 0.0.4:
 /// a counter's `# HELP`/`# TYPE` name gets the `_total` its samples carry, `unknown` is
 /// `untyped`, and `# UNIT` and `# EOF` go. The classic parser (Prometheus, `promtool check

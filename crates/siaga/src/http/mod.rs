@@ -172,12 +172,16 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
             app.metrics.set_orders_pending(stage.as_str(), n);
         }
     }
+    let mut text = app.metrics.render();
+    if let Some(t) = app.store.write_times() {
+        text.push_str(&crate::metrics::store_histograms(&t));
+    }
     (
         [(
             axum::http::header::CONTENT_TYPE,
             crate::metrics::CONTENT_TYPE,
         )],
-        app.metrics.render(),
+        text,
     )
         .into_response()
 }

@@ -116,6 +116,23 @@ async fn a_scrape_after_load_has_every_spec_series_and_passes_promtool() {
         kind("siaga_attempt_duration_seconds").as_deref(),
         Some("histogram")
     );
+    // Beyond SPEC 13: the store's durable writes. Orders were written, so commits and
+    // syncs were counted, every one of them in the +Inf bucket.
+    for name in ["siaga_store_commit_seconds", "siaga_store_sync_seconds"] {
+        assert_eq!(kind(name).as_deref(), Some("histogram"), "{text}");
+        let value = |sample: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(sample))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+        };
+        let count = value(&format!("{name}_count ")).unwrap_or(0.0);
+        assert!(count > 0.0, "{name} in\n{text}");
+        assert_eq!(
+            value(&format!("{name}_bucket{{le=\"+Inf\"}} ")),
+            Some(count)
+        );
+        assert!(value(&format!("{name}_sum ")).is_some_and(|s| s > 0.0));
+    }
     for sample in [
         r#"siaga_orders_total{product="TSEL10",status="success"}"#,
         r#"siaga_attempts_total{supplier="sim0",outcome="success",reason=""}"#,
