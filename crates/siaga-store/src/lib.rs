@@ -113,7 +113,7 @@ pub trait Store: Send + Sync + 'static {
         None
     }
     /// How long durable writes have taken so far (commits, syncs), where the store keeps
-    /// count; `siaga bench` reports them.
+    /// count; `siaga bench` and `/metrics` report them.
     fn write_times(&self) -> Option<WriteTimesSnapshot> {
         None
     }

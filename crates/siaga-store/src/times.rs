@@ -7,32 +7,34 @@ use std::time::Duration;
 
 /// Width of one step, in microseconds.
 const STEP_US: u64 = 10;
-/// Steps kept: up to 100 ms; anything longer is counted in the last one.
+/// Steps of [`STEP_US`]: up to 100 ms. One more step after them counts everything longer.
 const STEPS: usize = 10_000;
 
-/// Counts of durations in [`STEP_US`] steps, and their exact sum (lock-free; 80 KB).
+/// Counts of durations in [`STEP_US`] steps plus the overflow step, and their sum in
+/// nanoseconds (lock-free; 80 KB).
 struct Counts {
     steps: Box<[AtomicU64]>,
-    sum_us: AtomicU64,
+    sum_ns: AtomicU64,
 }
 
 impl Default for Counts {
     fn default() -> Self {
         Counts {
-            steps: (0..STEPS).map(|_| AtomicU64::new(0)).collect(),
-            sum_us: AtomicU64::new(0),
+            steps: (0..=STEPS).map(|_| AtomicU64::new(0)).collect(),
+            sum_ns: AtomicU64::new(0),
         }
     }
 }
 
 impl Counts {
     fn record(&self, d: Duration) {
-        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
-        let step = (us / STEP_US).min(STEPS as u64 - 1) as usize;
+        let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        // Past the last step of STEP_US: the overflow step.
+        let step = (ns / 1_000 / STEP_US).min(STEPS as u64) as usize;
         if let Some(c) = self.steps.get(step) {
             c.fetch_add(1, Ordering::Relaxed);
         }
-        self.sum_us.fetch_add(us, Ordering::Relaxed);
+        self.sum_ns.fetch_add(ns, Ordering::Relaxed);
     }
 
     fn snapshot(&self) -> Spread {
@@ -42,16 +44,17 @@ impl Counts {
                 .iter()
                 .map(|c| c.load(Ordering::Relaxed))
                 .collect(),
-            sum_us: self.sum_us.load(Ordering::Relaxed),
+            sum_ns: self.sum_ns.load(Ordering::Relaxed),
         }
     }
 }
 
-/// One kind of duration at one moment: counts per step and the exact sum.
+/// One kind of duration at one moment: counts per step (the last one: longer than all
+/// the others) and their sum.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Spread {
     steps: Vec<u64>,
-    sum_us: u64,
+    sum_ns: u64,
 }
 
 impl Spread {
@@ -63,7 +66,7 @@ impl Spread {
                 .zip(earlier.steps.iter().chain(std::iter::repeat(&0)))
                 .map(|(x, y)| x.saturating_sub(*y))
                 .collect(),
-            sum_us: self.sum_us.saturating_sub(earlier.sum_us),
+            sum_ns: self.sum_ns.saturating_sub(earlier.sum_ns),
         }
     }
 
@@ -76,15 +79,16 @@ impl Spread {
             .iter()
             .map(|b| {
                 // Step i holds [10 i, 10 i + 10) µs: all of it lies at or below `b` when
-                // 10 i + 10 <= b (the bounds are multiples of the step).
-                let full = (*b / STEP_US) as usize;
+                // 10 i + 10 <= b (the bounds are multiples of the step). The overflow step
+                // lies below no bound.
+                let full = ((*b / STEP_US) as usize).min(STEPS);
                 let n = self.steps.iter().take(full).sum();
                 (*b as f64 / 1e6, n)
             })
             .collect();
         Histogram {
             le,
-            sum_seconds: self.sum_us as f64 / 1e6,
+            sum_seconds: self.sum_ns as f64 / 1e9,
             count: self.count(),
         }
     }
@@ -174,7 +178,7 @@ impl WriteTimesSnapshot {
     }
 
     /// The `q` quantile (0..=1) of commit times in milliseconds (upper end of its 10 µs
-    /// step); `None` without commits.
+    /// step; 100 ms stands for "100 ms or more"); `None` without commits.
     pub fn commit_ms(&self, q: f64) -> Option<f64> {
         quantile_ms(&self.commit.steps, q)
     }
@@ -196,7 +200,9 @@ fn quantile_ms(steps: &[u64], q: f64) -> Option<f64> {
     for (i, n) in steps.iter().enumerate() {
         seen += n;
         if seen >= want {
-            return Some(((i as u64 + 1) * STEP_US) as f64 / 1000.0);
+            // The overflow step says only "longer than the last": its lower end.
+            let end = (i as u64 + 1).min(STEPS as u64) * STEP_US;
+            return Some(end as f64 / 1000.0);
         }
     }
     None
@@ -223,7 +229,7 @@ mod tests {
         assert_eq!(span.commit_ms(0.0), Some(0.01));
         assert_eq!(span.commit_ms(0.5), Some(0.05));
         assert_eq!(span.commit_ms(0.99), Some(1.0));
-        // Beyond 100 ms everything is counted in the last step.
+        // Beyond 100 ms: "100 ms or more".
         assert_eq!(span.sync_ms(0.5), Some(100.0));
         // A later span leaves out what came before it.
         let mid = t.snapshot();
@@ -239,16 +245,23 @@ mod tests {
         for us in [5, 99, 100, 250, 1_000, 150_000] {
             t.sync(Duration::from_micros(us));
         }
-        let h = t.snapshot().sync_histogram(&[100, 250, 1_000]);
+        let h = t.snapshot().sync_histogram(&[100, 250, 1_000, 100_000]);
         // A duration exactly on a bound (100, 250 and 1,000 µs here) counts in the bucket
         // above it: the 10 µs step that holds it reaches past the bound. That errs towards
-        // slower, never faster.
-        assert_eq!(h.le, vec![(0.0001, 2), (0.00025, 3), (0.001, 4)]);
+        // slower, never faster. 150 ms is in no bucket but +Inf (the count).
+        assert_eq!(h.le, vec![(0.0001, 2), (0.00025, 3), (0.001, 4), (0.1, 5)]);
         assert_eq!(h.count, 6);
         assert!(
-            (h.sum_seconds - 0.151_454).abs() < 1e-9,
+            (h.sum_seconds - 0.151_454).abs() < 1e-12,
             "{}",
             h.sum_seconds
         );
+        // Sub-microsecond parts are kept in the sum.
+        let t = WriteTimes::default();
+        for _ in 0..1_000 {
+            t.sync(Duration::from_nanos(1_500));
+        }
+        let h = t.snapshot().sync_histogram(&[100]);
+        assert!((h.sum_seconds - 0.0015).abs() < 1e-12, "{}", h.sum_seconds);
     }
 }

@@ -132,6 +132,18 @@ async fn a_scrape_after_load_has_every_spec_series_and_passes_promtool() {
             Some(count)
         );
         assert!(value(&format!("{name}_sum ")).is_some_and(|s| s > 0.0));
+        // Cumulative: no bucket holds fewer than the one below it, none more than all.
+        let buckets: Vec<f64> = text
+            .lines()
+            .filter(|l| l.starts_with(&format!("{name}_bucket{{le=\"")) && !l.contains("+Inf"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+            .collect();
+        assert_eq!(buckets.len(), 10, "{text}");
+        assert!(
+            buckets.windows(2).all(|w| w[0] <= w[1]),
+            "{name}: {buckets:?}"
+        );
+        assert!(buckets.iter().all(|b| *b <= count), "{name}: {buckets:?}");
     }
     for sample in [
         r#"siaga_orders_total{product="TSEL10",status="success"}"#,
