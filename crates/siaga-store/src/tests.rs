@@ -2592,3 +2592,93 @@ async fn write_times_count_each_commit_its_writes_and_each_sync() {
     assert_eq!(store.write_times().unwrap().commits(), before.commits() + 3);
     assert!(before.commits() >= 1);
 }
+
+/// A commit the server has written but not yet synced (its caller still waits) may be in a
+/// backup's snapshot: the backup syncs the WAL itself before copying, so the copy never
+/// holds what a power cut could take from the database. Without that sync, no backup.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backup_syncs_the_commits_it_copies_and_fails_without_the_sync() {
+    use std::sync::{Condvar, Mutex};
+    let (dir, path) = temp_db();
+    let gate = Arc::new((Mutex::new(true), Condvar::new()));
+    let g = gate.clone();
+    let store = SqliteStore::open_with_sync(
+        &path,
+        Box::new(move || {
+            let (open, cv) = &*g;
+            let mut o = open.lock().expect("gate");
+            while !*o {
+                o = cv.wait(o).expect("gate");
+            }
+            Ok(())
+        }),
+    )
+    .unwrap();
+    let store = Arc::new(store);
+    add_reseller(&store, "r1", None).await;
+    store.deposit("r1", 1_000, "first", T0).await.unwrap();
+    let set_gate = |open: bool| {
+        *gate.0.lock().expect("gate") = open;
+        gate.1.notify_all();
+    };
+    set_gate(false);
+    let s = store.clone();
+    let deposit = tokio::spawn(async move { s.deposit("r1", 2_000, "second", T0 + 1).await });
+    // Committed (another connection sees it), not yet synced by the server.
+    let raw = raw_conn(&path);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while raw
+        .query_row(
+            "SELECT balance FROM accounts WHERE id = 'reseller:r1:available'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap()
+        != 3_000
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the commit never came"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(!deposit.is_finished());
+    // The sync fails: no backup, and nothing left behind.
+    let failed = dir.path().join("failed.db");
+    let (src, out) = (path.clone(), failed.clone());
+    let e = tokio::task::spawn_blocking(move || {
+        crate::sqlite::backup::backup_with_sync(&src, &out, 64, &mut |_, _| {}, &|_| {
+            Err(std::io::Error::other("disk gone"))
+        })
+    })
+    .await
+    .unwrap()
+    .unwrap_err();
+    assert!(e.to_string().contains("durable"), "{e}");
+    assert!(!failed.exists());
+    assert!(!dir.path().join("failed.db.partial").exists());
+    // The sync works: it ran once, on this database, and the copy holds the commit.
+    let synced = Arc::new(Mutex::new(Vec::<PathBuf>::new()));
+    let (src, out, seen) = (path.clone(), dir.path().join("copy.db"), synced.clone());
+    tokio::task::spawn_blocking(move || {
+        crate::sqlite::backup::backup_with_sync(&src, &out, 64, &mut |_, _| {}, &|p| {
+            seen.lock().expect("seen").push(p.to_owned());
+            crate::sqlite::durable::sync_wal(p)
+        })
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(*synced.lock().unwrap(), vec![path.clone()]);
+    let copy = raw_conn(&dir.path().join("copy.db"));
+    let copied: i64 = copy
+        .query_row(
+            "SELECT balance FROM accounts WHERE id = 'reseller:r1:available'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(copied, 3_000);
+    set_gate(true);
+    assert_eq!(deposit.await.unwrap().unwrap().available, 3_000);
+}

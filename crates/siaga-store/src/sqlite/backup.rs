@@ -3,6 +3,11 @@
 //! on appending to the WAL), copies it page by page with SQLite's online backup API into
 //! `FILE.partial`, and renames it to `FILE` only when complete and checked. A restore
 //! checks the copy first, then writes it into the target through SQLite's own locking.
+//!
+//! The live database's last commits may be written but not yet synced (the server answers
+//! their callers only after its syncer's `fdatasync`). A backup syncs the WAL itself once
+//! its snapshot is fixed, so it never holds a commit that a power cut could still take
+//! from the database it copies.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -42,6 +47,17 @@ pub(crate) fn backup_in_steps(
     step: std::ffi::c_int,
     progress: &mut dyn FnMut(i64, i64),
 ) -> Result<(Copied, VerifyReport), StoreError> {
+    backup_with_sync(src, out, step, progress, &super::durable::sync_wal)
+}
+
+/// [`backup_in_steps`] with `sync` making the source's WAL durable (tests watch it).
+pub(crate) fn backup_with_sync(
+    src: &Path,
+    out: &Path,
+    step: std::ffi::c_int,
+    progress: &mut dyn FnMut(i64, i64),
+    sync: &dyn Fn(&Path) -> std::io::Result<()>,
+) -> Result<(Copied, VerifyReport), StoreError> {
     if out.exists() {
         return Err(StoreError::Backup(format!(
             "{} already exists; a backup never overwrites",
@@ -56,7 +72,7 @@ pub(crate) fn backup_in_steps(
     }
     let partial = partial_of(out);
     let _ = std::fs::remove_file(&partial);
-    let copied = match copy_snapshot(src, &partial, step, progress) {
+    let copied = match copy_snapshot(src, &partial, step, progress, sync) {
         Ok(c) => c,
         Err(e) => {
             let _ = std::fs::remove_file(&partial);
@@ -125,7 +141,8 @@ pub fn keep_as_is(src: &Path, out: &Path) -> Result<(), StoreError> {
     let partial = partial_of(out);
     let _ = std::fs::remove_file(&partial);
     // SQLite's own copy first (one consistent moment); a file copy if it cannot read it.
-    if copy_snapshot(src, &partial, STEP_PAGES, &mut |_, _| {}).is_err() {
+    // Nothing serves the database during a restore, so there is nothing to sync first.
+    if copy_snapshot(src, &partial, STEP_PAGES, &mut |_, _| {}, &|_| Ok(())).is_err() {
         let _ = std::fs::remove_file(&partial);
         std::fs::copy(src, &partial)
             .map_err(|e| StoreError::Backup(format!("cannot copy {}: {e}", src.display())))?;
@@ -156,12 +173,20 @@ fn copy_snapshot(
     dst: &Path,
     step: std::ffi::c_int,
     progress: &mut dyn FnMut(i64, i64),
+    sync: &dyn Fn(&Path) -> std::io::Result<()>,
 ) -> Result<Copied, StoreError> {
     let from = Connection::open_with_flags(src, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     from.busy_timeout(Duration::from_secs(10))?;
     // One read transaction across every step: the copy is one moment of the database,
     // however long it takes and however much is written meanwhile.
     from.execute_batch("BEGIN DEFERRED; SELECT COUNT(*) FROM sqlite_master;")?;
+    // Every commit in that moment was written to the WAL before it began: synced now, none
+    // of them can be lost from the database while the copy holds it.
+    sync(src).map_err(|e| {
+        StoreError::Backup(format!(
+            "cannot make the database's latest commits durable before copying them: {e}"
+        ))
+    })?;
     // The copy holds webhook secrets and the books: readable by the owner only.
     private_file(dst)?;
     let mut to = Connection::open(dst)?;
