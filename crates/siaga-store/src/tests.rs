@@ -2386,17 +2386,36 @@ async fn an_old_broken_reference_does_not_stop_the_upgrade() {
     drop(store);
 }
 
-/// A commit is written at once but answered only once its sync is done; and a read that
-/// could see it waits for that sync too (nothing shown that a power cut could take back).
-#[tokio::test(flavor = "multi_thread")]
-async fn a_commit_is_answered_and_shown_only_after_its_sync() {
-    use std::sync::{Condvar, Mutex};
-    let (_dir, path) = temp_db();
-    // The sync waits while the gate is shut.
-    let gate = Arc::new((Mutex::new(true), Condvar::new()));
-    let g = gate.clone();
+/// Shuts the syncer's gate: commits are written but not synced until it opens.
+struct SyncGate(Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>);
+
+impl SyncGate {
+    fn set(&self, open: bool) {
+        *self.0 .0.lock().expect("gate") = open;
+        self.0 .1.notify_all();
+    }
+    fn open(&self) {
+        self.set(true);
+    }
+}
+
+/// A store at `path` whose syncs wait at a gate, with reseller r1 holding 1,000; then the
+/// gate shut and a deposit of 2,000 committed (another connection sees 3,000) whose caller
+/// still waits for its sync.
+async fn a_deposit_committed_not_synced(
+    path: &Path,
+) -> (
+    Arc<SqliteStore>,
+    SyncGate,
+    tokio::task::JoinHandle<Result<Balance, crate::StoreError>>,
+) {
+    let gate = SyncGate(Arc::new((
+        std::sync::Mutex::new(true),
+        std::sync::Condvar::new(),
+    )));
+    let g = gate.0.clone();
     let store = SqliteStore::open_with_sync(
-        &path,
+        path,
         Box::new(move || {
             let (open, cv) = &*g;
             let mut o = open.lock().expect("gate");
@@ -2410,40 +2429,43 @@ async fn a_commit_is_answered_and_shown_only_after_its_sync() {
     let store = Arc::new(store);
     add_reseller(&store, "r1", None).await;
     store.deposit("r1", 1_000, "first", T0).await.unwrap();
-    let set_gate = |open: bool| {
-        *gate.0.lock().expect("gate") = open;
-        gate.1.notify_all();
-    };
-    set_gate(false);
+    gate.set(false);
     let s = store.clone();
     let deposit = tokio::spawn(async move { s.deposit("r1", 2_000, "second", T0 + 1).await });
-    // The commit itself is in the database (another connection sees it) ...
-    let raw = raw_conn(&path);
+    let raw = raw_conn(path);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let b: i64 = raw
-            .query_row(
-                "SELECT balance FROM accounts WHERE id = 'reseller:r1:available'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        if b == 3_000 {
-            break;
-        }
+    while raw
+        .query_row(
+            "SELECT balance FROM accounts WHERE id = 'reseller:r1:available'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap()
+        != 3_000
+    {
         assert!(
             std::time::Instant::now() < deadline,
             "the commit never came"
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    (store, gate, deposit)
+}
+
+/// A commit is written at once but answered only once its sync is done; and a read that
+/// could see it waits for that sync too (nothing shown that a power cut could take back).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_commit_is_answered_and_shown_only_after_its_sync() {
+    let (_dir, path) = temp_db();
+    let (store, gate, deposit) = a_deposit_committed_not_synced(&path).await;
+    // The commit itself is in the database (another connection sees it) ...
     // ... but its caller has not heard, and a store read that could see it waits.
     let s = store.clone();
     let read = tokio::spawn(async move { s.balance("r1").await });
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(!deposit.is_finished(), "answered before the sync");
     assert!(!read.is_finished(), "shown before the sync");
-    set_gate(true);
+    gate.open();
     let after = deposit.await.unwrap().unwrap();
     assert_eq!(after.available, 3_000);
     assert_eq!(read.await.unwrap().unwrap().available, 3_000);
@@ -2598,50 +2620,9 @@ async fn write_times_count_each_commit_its_writes_and_each_sync() {
 /// holds what a power cut could take from the database. Without that sync, no backup.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_backup_syncs_the_commits_it_copies_and_fails_without_the_sync() {
-    use std::sync::{Condvar, Mutex};
+    use std::sync::Mutex;
     let (dir, path) = temp_db();
-    let gate = Arc::new((Mutex::new(true), Condvar::new()));
-    let g = gate.clone();
-    let store = SqliteStore::open_with_sync(
-        &path,
-        Box::new(move || {
-            let (open, cv) = &*g;
-            let mut o = open.lock().expect("gate");
-            while !*o {
-                o = cv.wait(o).expect("gate");
-            }
-            Ok(())
-        }),
-    )
-    .unwrap();
-    let store = Arc::new(store);
-    add_reseller(&store, "r1", None).await;
-    store.deposit("r1", 1_000, "first", T0).await.unwrap();
-    let set_gate = |open: bool| {
-        *gate.0.lock().expect("gate") = open;
-        gate.1.notify_all();
-    };
-    set_gate(false);
-    let s = store.clone();
-    let deposit = tokio::spawn(async move { s.deposit("r1", 2_000, "second", T0 + 1).await });
-    // Committed (another connection sees it), not yet synced by the server.
-    let raw = raw_conn(&path);
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while raw
-        .query_row(
-            "SELECT balance FROM accounts WHERE id = 'reseller:r1:available'",
-            [],
-            |r| r.get::<_, i64>(0),
-        )
-        .unwrap()
-        != 3_000
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the commit never came"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let (_store, gate, deposit) = a_deposit_committed_not_synced(&path).await;
     assert!(!deposit.is_finished());
     // The sync fails: no backup, and nothing left behind.
     let failed = dir.path().join("failed.db");
@@ -2679,6 +2660,6 @@ async fn a_backup_syncs_the_commits_it_copies_and_fails_without_the_sync() {
         )
         .unwrap();
     assert_eq!(copied, 3_000);
-    set_gate(true);
+    gate.open();
     assert_eq!(deposit.await.unwrap().unwrap().available, 3_000);
 }
