@@ -46,10 +46,12 @@ async fn order_via(app: &TestApp, r: &str, dest: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn down_supplier_is_cut_off_after_three_failures_and_recovers_through_half_open() {
+    // Open for 3 s: long enough that the eight orders below (slow on a loaded CI machine)
+    // all run inside it, so no half-open trial reaches the down supplier among them.
     let health = HealthCfg {
         probe_interval_s: 3_600,
-        breaker_open_base_ms: 400,
-        breaker_open_max_ms: 1_000,
+        breaker_open_base_ms: 3_000,
+        breaker_open_max_ms: 3_000,
         ..HealthCfg::default()
     };
     let app = TestApp::start(Opts {
