@@ -131,8 +131,7 @@ pub async fn set_access(
     now: i64,
 ) -> Result<Value, OpError> {
     let list: Vec<String> = ip_allowlist.iter().map(|e| e.trim().to_owned()).collect();
-    crate::http::conns::parse_nets(&list)
-        .map_err(|e| OpError::Invalid(format!("ip_allowlist: {e}")))?;
+    crate::net::parse_nets(&list).map_err(|e| OpError::Invalid(format!("ip_allowlist: {e}")))?;
     if list.len() > 256 {
         return Err(OpError::Invalid(
             "ip_allowlist: at most 256 entries (use ranges)".into(),

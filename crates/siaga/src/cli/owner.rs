@@ -11,8 +11,8 @@ use siaga_store::{SqliteStore, Store};
 use super::{IncidentCmd, OrderCmd, ResellerCmd};
 use crate::clock::{Clock, SystemClock};
 use crate::config;
-use crate::http::wire;
 use crate::ops;
+use crate::wire;
 
 pub fn init(path: &Path) -> anyhow::Result<()> {
     if path.exists() {

@@ -11,8 +11,8 @@ use siaga_store::OutboxItem;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::app::App;
-use crate::http::wire;
 use crate::webhook;
+use crate::wire;
 
 const POLL: Duration = Duration::from_millis(250);
 /// Rows read per poll, beyond those already being delivered.

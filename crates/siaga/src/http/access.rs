@@ -18,9 +18,9 @@ use sha2::Sha256;
 use siaga_store::Reseller;
 
 use super::api::Authed;
-use super::conns::{self, ClientAddr};
 use super::error::ApiError;
 use crate::app::App;
+use crate::net::{self as conns, ClientAddr};
 
 /// How far a signed request's timestamp may be from our clock, either way.
 pub const MAX_SKEW_S: i64 = 300;

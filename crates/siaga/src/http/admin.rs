@@ -14,10 +14,10 @@ use serde_json::{json, Value};
 
 use super::api::{int_field, json_object, opt_str_field, str_field};
 use super::error::ApiError;
-use super::wire;
 use crate::app::App;
 use crate::keys;
 use crate::ops::{self, OpError};
+use crate::wire;
 
 /// Proof that the request carries the admin token.
 pub struct Admin;

@@ -16,12 +16,12 @@ use siaga_domain::{Msisdn, MsisdnError, OrderStatus, RefId};
 use siaga_store::{Intake, NewOrder, OrderQuery, Reseller};
 
 use super::error::ApiError;
-use super::wire;
 use crate::app::App;
 use crate::clock::{parse_time, rfc3339};
 use crate::config::{DestinationRule, Product};
 use crate::engine;
 use crate::keys;
+use crate::wire;
 
 /// The authenticated reseller of a request (`Authorization: Bearer <api_key>`).
 pub struct Authed(pub Reseller);

@@ -116,11 +116,11 @@ fn rate_limited(app: &App, reason: &'static str, secs: u64) -> Response {
 /// (one host usually holds the whole prefix).
 fn client_ip(req: &Request) -> Option<IpAddr> {
     let ext = req.extensions();
-    let ip = match ext.get::<super::conns::ClientAddr>() {
+    let ip = match ext.get::<crate::net::ClientAddr>() {
         Some(c) => c.0,
         None => ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())?,
     };
-    Some(super::conns::key(ip))
+    Some(crate::net::key(ip))
 }
 
 /// The bearer token's SHA-256, so the limiter holds no secret. An unknown key is limited

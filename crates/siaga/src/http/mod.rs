@@ -4,13 +4,11 @@
 pub mod access;
 pub mod admin;
 pub mod api;
-pub mod conns;
 pub mod error;
 pub mod hooks;
 pub mod limit;
 pub mod openapi;
 pub mod serve;
-pub mod wire;
 
 use std::sync::Arc;
 

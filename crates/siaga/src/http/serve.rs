@@ -20,9 +20,9 @@ use tokio::sync::{watch, Semaphore};
 use tokio_io_timeout::TimeoutStream;
 use tower_service::Service;
 
-use super::conns::{ClientAddr, PerIp, Proxies, REFUSAL};
 use crate::app::App;
 use crate::config::LimitsCfg;
+use crate::net::{ClientAddr, PerIp, Proxies, REFUSAL};
 
 /// How often idle rate-limit keys are forgotten.
 const UPKEEP_EVERY: Duration = Duration::from_secs(10);

@@ -6,7 +6,7 @@
 //! fan-outs, and the deliverer ([`deliver`]) sends them with retries, per-channel rate
 //! limits and coalescing by topic (a flapping component does not mail fifty times).
 
-pub mod config;
+pub use crate::config::notify as config;
 pub mod deliver;
 pub mod email;
 pub mod render;

@@ -1,6 +1,9 @@
 //! Configuration: the TOML file of SPEC 4, `SIAGA_<SECTION>__<KEY>` environment overrides,
 //! and validation into typed [`Settings`]. Every error names the file, the line and the key.
 
+pub mod backup;
+pub mod notify;
+
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -35,15 +38,15 @@ pub struct Config {
     #[serde(default)]
     pub status: StatusCfg,
     #[serde(default)]
-    pub smtp: Option<crate::notify::config::SmtpCfg>,
+    pub smtp: Option<notify::SmtpCfg>,
     #[serde(default)]
-    pub telegram: Option<crate::notify::config::TelegramCfg>,
+    pub telegram: Option<notify::TelegramCfg>,
     #[serde(default)]
-    pub notify: crate::notify::config::NotifyCfg,
+    pub notify: notify::NotifyCfg,
     #[serde(default)]
-    pub webhooks: Vec<crate::notify::config::WebhookCfg>,
+    pub webhooks: Vec<notify::WebhookCfg>,
     #[serde(default)]
-    pub backup: Option<crate::backups::BackupCfg>,
+    pub backup: Option<backup::BackupCfg>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -426,10 +429,10 @@ pub struct Settings {
     pub status: StatusCfg,
     pub strategy: Strategy,
     pub explore_share: f64,
-    pub notify: crate::notify::config::NotifySettings,
+    pub notify: notify::NotifySettings,
     pub limits: LimitsCfg,
     /// Scheduled backups (`[backup]`); none without the section.
-    pub backup: Option<crate::backups::BackupSettings>,
+    pub backup: Option<backup::BackupSettings>,
 }
 
 #[derive(Debug, Clone)]
@@ -706,7 +709,7 @@ pub fn validate(
             "must be between 0 and 0.5".into(),
         ));
     }
-    let notify = crate::notify::config::validate(
+    let notify = notify::validate(
         cfg.smtp.as_ref(),
         cfg.telegram.as_ref(),
         &cfg.notify,
@@ -731,7 +734,7 @@ pub fn validate(
         }
     }
     let limits = cfg.limits.clone();
-    if let Err(message) = crate::http::conns::Proxies::parse(&limits.trusted_proxies) {
+    if let Err(message) = crate::net::Proxies::parse(&limits.trusted_proxies) {
         return Err(err(
             find_line(text, Some("[limits]"), "trusted_proxies"),
             "limits.trusted_proxies".into(),
@@ -758,7 +761,7 @@ pub fn validate(
         }
     }
     let backup = match &cfg.backup {
-        Some(b) => Some(crate::backups::settings(b, base).map_err(|(key, message)| {
+        Some(b) => Some(backup::settings(b, base).map_err(|(key, message)| {
             err(
                 find_line(text, Some("[backup]"), &key),
                 format!("backup.{key}"),
@@ -955,16 +958,10 @@ mod tests {
         let text = "[smtp]\nhost = \"127.0.0.1\"\nport = 2525\ntls = \"none\"\nfrom = \"Status <s@example.com>\"\n\n[telegram]\nbot_token_env = \"DIGI_KEY\"\nchat_id = \"@status\"\n\n[notify]\nowner_emails = [\"owner@example.com\"]\ncoalesce_s = 60\n\n[[webhooks]]\nname = \"chat\"\nurl = \"http://127.0.0.1:9/hook\"\nformat = \"chat\"\n";
         let s = check(text).unwrap();
         let smtp = s.notify.smtp.as_ref().unwrap();
-        assert_eq!(
-            (smtp.port, smtp.tls),
-            (2525, crate::notify::config::Tls::None)
-        );
+        assert_eq!((smtp.port, smtp.tls), (2525, notify::Tls::None));
         assert_eq!(s.notify.telegram.as_ref().unwrap().token, "k");
         assert_eq!(s.notify.coalesce_ms, 60_000);
-        assert_eq!(
-            s.notify.webhooks[0].format,
-            crate::notify::config::Format::Chat
-        );
+        assert_eq!(s.notify.webhooks[0].format, notify::Format::Chat);
         let e = check("[smtp]\nhost = \"h\"\nfrom = \"nobody\"\n").unwrap_err();
         assert_eq!((e.key.as_str(), e.line), ("smtp.from", Some(3)));
         let e = check("[notify]\nowner_emails = [\"x\"]\n").unwrap_err();
