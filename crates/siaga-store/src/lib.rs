@@ -3,6 +3,7 @@
 //! (WAL, durable commits, one writer thread with group commit, BEGIN IMMEDIATE).
 
 mod error;
+mod rules;
 mod sqlite;
 mod times;
 mod types;
