@@ -450,6 +450,14 @@ impl Store for SqliteStore {
     async fn verify(&self) -> Result<VerifyReport, StoreError> {
         self.read(verify::run).await
     }
+    async fn backup_to(&self, out: &Path) -> Result<crate::BackupInfo, StoreError> {
+        // The copy reads the file through its own connection (one read transaction) and
+        // syncs the WAL it copies: the same as `siaga backup` on a running server.
+        let (src, out) = (self.path.clone(), out.to_owned());
+        tokio::task::spawn_blocking(move || crate::backup_to(src.as_path(), &out, &mut |_, _| {}))
+            .await
+            .map_err(|e| StoreError::Backup(format!("backup task: {e}")))?
+    }
     async fn issue_vouchers(&self, vs: Vec<NewVoucher>) -> Result<Vec<Voucher>, StoreError> {
         self.write(move |c| vouchers::issue(c, &vs)).await
     }
