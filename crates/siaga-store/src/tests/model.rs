@@ -549,6 +549,44 @@ async fn apply_settle(
     Ok(())
 }
 
+/// A change asked of an order whose attempt is still open: refused, nothing written.
+async fn refused_change(
+    store: &dyn Store,
+    o: &MOrder,
+    to_fail: bool,
+    now: i64,
+) -> Result<(), TestCaseError> {
+    // Failing or re-queueing an order whose attempt is still open would break
+    // at-most-once: the store refuses with an error and writes nothing.
+    let change = if to_fail {
+        OrderChange::Fail {
+            code: FailureCode::ProductUnavailable,
+        }
+    } else {
+        OrderChange::Queue { at: now + 60_000 }
+    };
+    let before = attempts_of(store, &o.id).await?;
+    let res = store
+        .change_order(ChangeOrder {
+            order_id: o.id.clone(),
+            order_version: o.version,
+            change,
+            now,
+        })
+        .await;
+    prop_assert!(
+        res.is_err(),
+        "change with an open attempt must be refused: {res:?}"
+    );
+    prop_assert_eq!(attempts_of(store, &o.id).await?, before);
+    prop_assert_eq!(
+        load(store, &o.id).await.version,
+        o.version,
+        "refused change moved the version"
+    );
+    Ok(())
+}
+
 async fn apply_change(
     store: &dyn Store,
     m: &mut Model,
@@ -570,35 +608,7 @@ async fn apply_change(
     let o = m.orders[i].clone();
     let final_ = o.status != OrderStatus::Pending;
     if !final_ && !stale && o.open.is_some() {
-        // Failing or re-queueing an order whose attempt is still open would break
-        // at-most-once: the store refuses with an error and writes nothing.
-        let change = if to_fail {
-            OrderChange::Fail {
-                code: FailureCode::ProductUnavailable,
-            }
-        } else {
-            OrderChange::Queue { at: now + 60_000 }
-        };
-        let before = attempts_of(store, &o.id).await?;
-        let res = store
-            .change_order(ChangeOrder {
-                order_id: o.id.clone(),
-                order_version: o.version,
-                change,
-                now,
-            })
-            .await;
-        prop_assert!(
-            res.is_err(),
-            "change with an open attempt must be refused: {res:?}"
-        );
-        prop_assert_eq!(attempts_of(store, &o.id).await?, before);
-        prop_assert_eq!(
-            load(store, &o.id).await.version,
-            o.version,
-            "refused change moved the version"
-        );
-        return Ok(());
+        return refused_change(store, &o, to_fail, now).await;
     }
     let version = if stale {
         stale_version(o.version)

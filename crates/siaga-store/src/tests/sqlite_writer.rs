@@ -7,6 +7,48 @@ use std::time::Duration;
 
 use super::*;
 
+/// One job of the batch by its kind (see the test): `Err` where the kind must fail.
+async fn batch_job(store: &dyn Store, i: i64, now: i64) -> Result<(), crate::StoreError> {
+    match i % 6 {
+        0 => store.deposit("r1", 100 + i, "batch", now).await.map(|_| ()),
+        1 => store
+            .deposit(&format!("ghost-{i}"), 100, "batch", now)
+            .await
+            .map(|_| ()),
+        2 => store
+            .deposit("r2", 1_000 + i, "batch", now)
+            .await
+            .map(|_| ()),
+        3 => store.deposit("r1", -i, "batch", now).await.map(|_| ()),
+        4 => store
+            .create_order(new_order(
+                "r3",
+                &format!("neg-{i}"),
+                "TSEL10",
+                DEST_A,
+                -500,
+                now,
+            ))
+            .await
+            .map(|_| ()),
+        _ => match store
+            .create_order(new_order(
+                "r4",
+                &format!("ok-{i}"),
+                "XL5",
+                DEST_B,
+                1_000,
+                now,
+            ))
+            .await
+        {
+            Ok(Intake::Created(_)) => Ok(()),
+            Ok(other) => panic!("order {i}: {other:?}"),
+            Err(e) => Err(e),
+        },
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn failed_jobs_do_not_roll_back_their_batch() {
     let (_dir, path) = temp_db();
@@ -35,44 +77,7 @@ async fn failed_jobs_do_not_roll_back_their_batch() {
             let store = store.clone();
             tokio::spawn(async move {
                 let now = T0 + 10 + i;
-                let res = match i % 6 {
-                    0 => store.deposit("r1", 100 + i, "batch", now).await.map(|_| ()),
-                    1 => store
-                        .deposit(&format!("ghost-{i}"), 100, "batch", now)
-                        .await
-                        .map(|_| ()),
-                    2 => store
-                        .deposit("r2", 1_000 + i, "batch", now)
-                        .await
-                        .map(|_| ()),
-                    3 => store.deposit("r1", -i, "batch", now).await.map(|_| ()),
-                    4 => store
-                        .create_order(new_order(
-                            "r3",
-                            &format!("neg-{i}"),
-                            "TSEL10",
-                            DEST_A,
-                            -500,
-                            now,
-                        ))
-                        .await
-                        .map(|_| ()),
-                    _ => match store
-                        .create_order(new_order(
-                            "r4",
-                            &format!("ok-{i}"),
-                            "XL5",
-                            DEST_B,
-                            1_000,
-                            now,
-                        ))
-                        .await
-                    {
-                        Ok(Intake::Created(_)) => Ok(()),
-                        Ok(other) => panic!("order {i}: {other:?}"),
-                        Err(e) => Err(e),
-                    },
-                };
+                let res = batch_job(&*store, i, now).await;
                 (i, res)
             })
         })
