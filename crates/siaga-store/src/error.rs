@@ -16,4 +16,6 @@ pub enum StoreError {
     Corrupt(String),
     #[error("backup: {0}")]
     Backup(String),
+    #[error("store URL: {0}")]
+    Url(String),
 }

@@ -1,24 +1,56 @@
 //! siaga-store: the only crate that knows SQL. The [`Store`] trait is the storage
-//! interface the rest of siaga uses; [`SqliteStore`] is the embedded implementation
-//! (WAL, durable commits, one writer thread with group commit, BEGIN IMMEDIATE).
+//! interface the rest of siaga uses, opened by URL with [`open`]; [`SqliteStore`] is the
+//! embedded implementation (WAL, durable commits, one writer thread with group commit,
+//! BEGIN IMMEDIATE). The money rules every backend follows live in `rules` (private:
+//! backends execute its plans).
 
 mod error;
+mod open;
+mod rules;
 mod sqlite;
 mod times;
 mod types;
 
 pub use error::StoreError;
-pub use sqlite::{backup, SqliteStore};
+pub use open::{
+    backup_to, check_backup, keep_as_is, open, restore_from, BackupInfo, Copied, IntoTarget, Target,
+};
+/// The SQLite backup functions by file path; prefer [`backup_to`], [`restore_from`],
+/// [`check_backup`] and [`keep_as_is`], which take a store URL.
+pub use sqlite::backup;
+pub use sqlite::SqliteStore;
 pub use times::WriteTimesSnapshot;
 pub use types::*;
 
 use async_trait::async_trait;
 
 /// Everything siaga persists. The store is the only truth for orders and money: every
-/// money movement happens inside one of these calls as one transaction.
+/// money movement happens inside one of these calls as one transaction, and moves as the
+/// backend-neutral rules (`rules.rs`) plan it.
+///
+/// One trait, object safe (siaga holds an `Arc<dyn Store>`), in sections: resellers;
+/// ledger; orders and their transitions; the reseller callback outbox; vouchers; supplier
+/// health; the status page; telling people (subscribers, notices, marks, news cursors);
+/// the whole store (verify, backup, write times). It is not split into sub-traits:
+/// `Arc<dyn Store>` callers would keep compiling, but calls on a concrete store type
+/// would then need every sub-trait in scope.
+///
+/// # News cursors
+///
+/// Incident updates, supplier events and maintenance windows are followed by cursor
+/// ([`Store::notify_heads`], [`Store::incident_updates_after`],
+/// [`Store::supplier_events_after`]): a reader keeps the last id it handled and asks for
+/// those after it. The contract every backend keeps: **a news row's id becomes visible
+/// only after every smaller id of its table**, so a reader that has seen id N will never
+/// later find a new row below N, and ids are never reused. A backend makes this hold by
+/// assigning the id under a lock held until its commit: SQLite's single writer
+/// (`BEGIN IMMEDIATE`, one writer thread) is that lock; PostgreSQL takes a
+/// transaction-scoped advisory lock per news table before the insert (a plain sequence is
+/// not enough there: a later id can commit first). The status change log
+/// ([`Store::component_log`]) is read by time window, not by cursor.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    // resellers
+    // ---- resellers
     async fn create_reseller(&self, r: NewReseller) -> Result<(), StoreError>;
     async fn reseller(&self, id: &str) -> Result<Option<Reseller>, StoreError>;
     async fn reseller_by_key_hash(&self, key_hash: &str) -> Result<Option<Reseller>, StoreError>;
@@ -40,7 +72,7 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
     ) -> Result<bool, StoreError>;
 
-    // ledger
+    // ---- ledger (postings as `rules.rs` plans them)
     async fn deposit(
         &self,
         reseller_id: &str,
@@ -57,7 +89,7 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<StatementLine>, StoreError>;
 
-    // orders
+    // ---- orders
     /// Idempotent intake: finds (reseller, ref_id) or reserves the price and inserts the order.
     async fn create_order(&self, o: NewOrder) -> Result<Intake, StoreError>;
     /// As [`Store::create_order`], and when the order is new, also its first attempt
@@ -84,8 +116,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<Attempt>, StoreError>;
     /// Pending orders whose `next_action_at` has come, oldest first.
     async fn due_orders(&self, now: i64, limit: u32) -> Result<Vec<String>, StoreError>;
+    /// Number of pending orders per stage.
+    async fn pending_by_stage(&self) -> Result<Vec<(String, i64)>, StoreError>;
 
-    // order transitions (each conditional on the order's version: `Stale` if it moved)
+    // ---- order transitions (each conditional on the order's version: `Stale` if it moved)
     /// Records a new attempt in state `sending` before the request leaves.
     async fn start_attempt(&self, a: NewAttempt) -> Result<Transition<Attempt>, StoreError>;
     /// Settles an open attempt and applies the order change, with the ledger and outbox.
@@ -93,7 +127,7 @@ pub trait Store: Send + Sync + 'static {
     /// Changes an order without an attempt result (fail with no route, reschedule, ...).
     async fn change_order(&self, c: ChangeOrder) -> Result<Transition<Order>, StoreError>;
 
-    // outbox
+    // ---- the reseller callback outbox (a final order enqueues one message, see rules.rs)
     /// Up to `limit` pending messages due at `now`, oldest first, leaving out those for
     /// the targets in `skip` (a deliverer's saturated endpoints).
     async fn due_outbox(
@@ -112,11 +146,6 @@ pub trait Store: Send + Sync + 'static {
     fn subscribe_outbox(&self) -> Option<tokio::sync::mpsc::Receiver<OutboxItem>> {
         None
     }
-    /// How long durable writes have taken so far (commits, syncs), where the store keeps
-    /// count; `siaga bench` and `/metrics` report them.
-    fn write_times(&self) -> Option<WriteTimesSnapshot> {
-        None
-    }
     async fn outbox_retry(
         &self,
         id: i64,
@@ -126,10 +155,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     async fn outbox_pending_count(&self) -> Result<i64, StoreError>;
 
-    // invariants
-    async fn verify(&self) -> Result<VerifyReport, StoreError>;
-
-    // vouchers
+    // ---- vouchers
     /// Inserts the vouchers not issued yet (one per reseller per incident); returns the new.
     async fn issue_vouchers(&self, vs: Vec<NewVoucher>) -> Result<Vec<Voucher>, StoreError>;
     async fn incident_vouchers(&self, incident_id: i64) -> Result<Vec<Voucher>, StoreError>;
@@ -150,7 +176,7 @@ pub trait Store: Send + Sync + 'static {
         slow_ms: i64,
     ) -> Result<Vec<String>, StoreError>;
 
-    // supplier health and news
+    // ---- supplier health and news
     async fn add_supplier_event(&self, e: SupplierEvent) -> Result<i64, StoreError>;
     /// Newest first.
     async fn supplier_events(
@@ -171,7 +197,7 @@ pub trait Store: Send + Sync + 'static {
         items: Vec<SupplierProduct>,
     ) -> Result<(), StoreError>;
     async fn supplier_products(&self) -> Result<Vec<(String, SupplierProduct)>, StoreError>;
-    // status page
+    // ---- status page
     async fn record_component_status(&self, ch: ComponentChange) -> Result<(), StoreError>;
     /// Changes since `since` plus each component's last change before it, oldest first.
     async fn component_log(&self, since: i64) -> Result<Vec<ComponentChange>, StoreError>;
@@ -196,13 +222,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
     /// Incidents created since `since` or still unresolved, newest first.
     async fn incidents(&self, since: i64) -> Result<Vec<Incident>, StoreError>;
-
-    /// Number of pending orders per stage.
-    async fn pending_by_stage(&self) -> Result<Vec<(String, i64)>, StoreError>;
-
     async fn incident(&self, id: i64) -> Result<Option<Incident>, StoreError>;
 
-    // telling people (SPEC 9)
+    // ---- telling people (SPEC 9): subscribers, notices, marks, news cursors
     /// Inserts or updates a subscriber (by id).
     async fn save_subscriber(&self, s: Subscriber) -> Result<(), StoreError>;
     /// `by` is `email`, `confirm_hash` or `unsub_token`.
@@ -243,13 +265,18 @@ pub trait Store: Send + Sync + 'static {
     async fn notice_counts(&self) -> Result<Vec<(String, String, i64)>, StoreError>;
     async fn notify_mark(&self, key: &str) -> Result<Option<String>, StoreError>;
     async fn set_notify_mark(&self, key: &str, value: &str, now: i64) -> Result<(), StoreError>;
-    /// The newest (incident update, supplier event, maintenance window) ids.
+    /// The newest (incident update, supplier event, maintenance window) ids: where a
+    /// fresh cursor starts. See "News cursors" above.
     async fn notify_heads(&self) -> Result<(i64, i64, i64), StoreError>;
+    /// Incident updates with ids after `after`, in id order, as (incident id, update);
+    /// ids follow the cursor contract ("News cursors" above).
     async fn incident_updates_after(
         &self,
         after: i64,
         limit: u32,
     ) -> Result<Vec<(i64, IncidentUpdate)>, StoreError>;
+    /// Supplier events with ids after `after`, in id order, with their ids; ids follow
+    /// the cursor contract ("News cursors" above).
     async fn supplier_events_after(
         &self,
         after: i64,
@@ -266,6 +293,19 @@ pub trait Store: Send + Sync + 'static {
         supplier_id: &str,
         limit: u32,
     ) -> Result<Vec<Attempt>, StoreError>;
+
+    // ---- the whole store
+    /// Checks every ledger invariant (SPEC 3.4); problems are listed, not raised.
+    async fn verify(&self) -> Result<VerifyReport, StoreError>;
+
+    /// A checked copy of the whole store, as of one moment, in the new file `out` (never
+    /// overwritten), while the store keeps serving.
+    async fn backup_to(&self, out: &std::path::Path) -> Result<BackupInfo, StoreError>;
+    /// How long durable writes have taken so far (commits, syncs), where the store keeps
+    /// count; `siaga bench` and `/metrics` report them.
+    fn write_times(&self) -> Option<WriteTimesSnapshot> {
+        None
+    }
 }
 
 #[cfg(test)]

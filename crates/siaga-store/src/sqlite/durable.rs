@@ -22,7 +22,7 @@ use std::sync::OnceLock;
 
 use tokio::sync::watch;
 
-use super::Done;
+use super::writer::Done;
 use crate::error::StoreError;
 use crate::times::WriteTimes;
 

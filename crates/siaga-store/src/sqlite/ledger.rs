@@ -1,69 +1,17 @@
-//! Double-entry ledger in SQL. Every movement is a transfer whose postings sum to zero;
-//! a guarded account's balance is read and checked to stay >= 0 before it is updated, all
-//! inside the single writer's transaction (so nothing can slip in between).
-//! Sign convention: a posting's amount is a credit when positive (balance = credits - debits),
-//! so a reseller's `available` and `held` accounts hold what siaga owes that reseller.
+//! Double-entry ledger in SQL: executes the transfer plans of [`crate::rules`]. Every
+//! movement is a transfer whose postings sum to zero; a guarded account's balance is
+//! checked to stay >= 0 as it is updated, all inside the single writer's transaction (so
+//! nothing can slip in between).
 
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::error::StoreError;
+use crate::rules::{self, available, held, Posting, TransferPlan, MAX_AMOUNT};
 use crate::types::{Balance, StatementLine};
 
-pub(crate) const CASH: &str = "asset:cash";
-pub(crate) const SALES: &str = "revenue:sales";
-pub(crate) const COST: &str = "expense:cost_of_sales";
-/// What compensation vouchers have given back to resellers.
-pub(crate) const COMPENSATION: &str = "expense:compensation";
-/// The largest single amount the store accepts (the domain's `money::MAX_AMOUNT`).
-pub(crate) const MAX_AMOUNT: i64 = siaga_domain::money::MAX_AMOUNT;
 /// No balance moves once beyond this (far beyond any real one): `balance + amount` then
 /// always fits in an integer.
 const BALANCE_BOUND: i64 = i64::MAX / 2;
-
-pub(crate) fn available(reseller_id: &str) -> String {
-    format!("reseller:{reseller_id}:available")
-}
-
-pub(crate) fn held(reseller_id: &str) -> String {
-    format!("reseller:{reseller_id}:held")
-}
-
-pub(crate) fn supplier(supplier_id: &str) -> String {
-    format!("supplier:{supplier_id}")
-}
-
-/// One line of a transfer: account, signed amount, and whether the account must stay >= 0.
-pub(crate) struct Posting {
-    pub account: String,
-    pub amount: i64,
-    pub guarded: bool,
-}
-
-impl Posting {
-    pub fn guarded(account: String, amount: i64) -> Posting {
-        Posting {
-            account,
-            amount,
-            guarded: true,
-        }
-    }
-    pub fn free(account: &str, amount: i64) -> Posting {
-        Posting {
-            account: account.to_owned(),
-            amount,
-            guarded: false,
-        }
-    }
-}
-
-pub(crate) struct TransferSpec<'a> {
-    pub kind: &'a str,
-    pub reseller_id: Option<&'a str>,
-    pub order_id: Option<&'a str>,
-    pub amount: i64,
-    pub note: Option<&'a str>,
-    pub now: i64,
-}
 
 pub(crate) fn ensure_reseller_accounts(
     c: &Connection,
@@ -92,18 +40,8 @@ fn ensure_account(c: &Connection, id: &str) -> Result<(), StoreError> {
 
 /// Writes one balanced transfer. Fails (and the caller's transaction is rolled back) if the
 /// postings do not sum to zero or a guarded account would go below zero.
-pub(crate) fn transfer(
-    c: &Connection,
-    t: &TransferSpec<'_>,
-    postings: &[Posting],
-) -> Result<i64, StoreError> {
-    let sum: i64 = postings.iter().map(|p| p.amount).sum();
-    if sum != 0 || postings.len() < 2 {
-        return Err(StoreError::Corrupt(format!(
-            "unbalanced {} transfer",
-            t.kind
-        )));
-    }
+pub(crate) fn transfer(c: &Connection, t: &TransferPlan<'_>, now: i64) -> Result<i64, StoreError> {
+    t.check()?;
     // last_insert_rowid, not RETURNING (which costs an ephemeral table per statement).
     c.prepare_cached(
         "INSERT INTO transfers (kind, reseller_id, order_id, amount, note, created_at)
@@ -115,10 +53,10 @@ pub(crate) fn transfer(
         t.order_id,
         t.amount,
         t.note,
-        t.now
+        now
     ])?;
     let id = c.last_insert_rowid();
-    for p in postings {
+    for p in &t.postings {
         // Two statements a posting: the balance moves only if it stays >= 0 (when guarded),
         // then the posting copies the balance it left. The bound keeps `balance + amount`
         // an integer (amounts are at most MAX_AMOUNT); the single writer makes it race-free.
@@ -179,30 +117,11 @@ pub(crate) fn deposit(
     note: &str,
     now: i64,
 ) -> Result<Balance, StoreError> {
-    if !(1..=MAX_AMOUNT).contains(&amount) {
-        return Err(StoreError::Corrupt(format!(
-            "deposit must be 1 to {MAX_AMOUNT} rupiah"
-        )));
-    }
+    let plan = rules::deposit(reseller_id, amount, note)?;
     if account_balance(c, &available(reseller_id))?.is_none() {
         return Err(StoreError::NotFound(format!("reseller {reseller_id}")));
     }
-    let spec = TransferSpec {
-        kind: "deposit",
-        reseller_id: Some(reseller_id),
-        order_id: None,
-        amount,
-        note: Some(note),
-        now,
-    };
-    transfer(
-        c,
-        &spec,
-        &[
-            Posting::guarded(available(reseller_id), amount),
-            Posting::free(CASH, -amount),
-        ],
-    )?;
+    transfer(c, &plan, now)?;
     balance(c, reseller_id)
 }
 
@@ -260,27 +179,20 @@ mod tests {
         c
     }
 
-    fn spec() -> TransferSpec<'static> {
-        TransferSpec {
+    fn move_(c: &Connection, from: &str, to: &str, amount: i64) -> Result<i64, StoreError> {
+        c.execute_batch("SAVEPOINT t").expect("savepoint");
+        let plan = TransferPlan {
             kind: "test",
             reseller_id: Some("r"),
             order_id: None,
             amount: 0,
             note: None,
-            now: 0,
-        }
-    }
-
-    fn move_(c: &Connection, from: &str, to: &str, amount: i64) -> Result<i64, StoreError> {
-        c.execute_batch("SAVEPOINT t").expect("savepoint");
-        let r = transfer(
-            c,
-            &spec(),
-            &[
+            postings: vec![
                 Posting::guarded(from.to_owned(), -amount),
                 Posting::free(to, amount),
             ],
-        );
+        };
+        let r = transfer(c, &plan, 0);
         let end = if r.is_ok() {
             "RELEASE t"
         } else {

@@ -1,6 +1,6 @@
 //! The SQLite store: one file in WAL mode. All writes go through one writer thread that
 //! takes the write lock up front (`BEGIN IMMEDIATE`) and commits a batch of jobs at once
-//! (group commit; a failing job is left out, see [`run_batch`]). A second thread makes each commit
+//! (group commit; a failing job is left out, see [`writer`]). A second thread makes each commit
 //! durable (`fdatasync` of the WAL) while the writer already runs the next batch; callers
 //! are answered only after that. Reads use a small connection pool and wait, before they
 //! return, until what they saw is durable (see [`durable`]).
@@ -16,8 +16,8 @@ mod resellers;
 mod status;
 mod verify;
 mod vouchers;
+mod writer;
 
-use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -29,6 +29,7 @@ use crate::error::StoreError;
 use crate::types::*;
 use crate::Store;
 use durable::{Durability, Synced};
+use writer::{writer_loop, Feed, Job, Pending, FEED_CAPACITY};
 
 pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/0001_core.sql")),
@@ -44,95 +45,12 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     ),
 ];
 
-/// Most jobs committed together in one transaction.
-const MAX_BATCH: usize = 256;
-/// Group commit under load: a batch smaller than this waits up to `LINGER` for company,
-/// but only when the previous commit ended less than `LINGER_WHEN_BUSY` ago.
-const LINGER_BELOW: usize = 32;
-const LINGER: std::time::Duration = std::time::Duration::from_micros(200);
-const LINGER_WHEN_BUSY: std::time::Duration = std::time::Duration::from_millis(1);
-/// How long a transaction keeps taking jobs that arrive while it runs, before it commits.
-const GATHER_FOR: std::time::Duration = std::time::Duration::from_millis(2);
 /// The writer checkpoints the WAL when it passes this many pages (SQLite's default is
 /// 1,000). A checkpoint stalls the writer for the commit it runs in; four times fewer of
 /// them gave a ~10 % lower `p50_ms` in `siaga bench` (six pairs), the same orders per second
 /// and CPU per order, and a WAL of up to ~16 MB (see bench/README.md).
 const WAL_CHECKPOINT_PAGES: u32 = 4_000;
 const READERS: usize = 8;
-
-/// How to answer a job's caller, given how its commit ended.
-pub(crate) type Done = Box<dyn FnOnce(Result<(), String>) + Send>;
-
-/// A write job. `run` executes it inside the batch transaction and keeps its result; it
-/// runs again, from the start, if a later job of its transaction failed and the
-/// transaction was redone without that one. `finish` gives the answer for its caller
-/// (a job that never ran answers with the commit's error).
-trait WriteJob: Send {
-    fn run(&mut self, conn: &Connection) -> bool;
-    fn finish(self: Box<Self>) -> Done;
-}
-type Job = Box<dyn WriteJob>;
-
-/// A caller's write: its function, its last result and the messages it enqueued.
-struct Pending<T, F> {
-    f: F,
-    result: Option<Result<T, StoreError>>,
-    enqueued: Vec<OutboxItem>,
-    tx: oneshot::Sender<Result<T, StoreError>>,
-    feed: Feed,
-}
-
-impl<T, F> WriteJob for Pending<T, F>
-where
-    T: Send + 'static,
-    F: Fn(&Connection) -> Result<T, StoreError> + Send + 'static,
-{
-    fn run(&mut self, conn: &Connection) -> bool {
-        // Left by a job that never reached its end: not this job's.
-        drop(outbox::take_enqueued());
-        let res = match std::panic::catch_unwind(AssertUnwindSafe(|| (self.f)(conn))) {
-            Ok(r) => r,
-            Err(_) => Err(StoreError::Commit("a store job panicked".into())),
-        };
-        let ok = res.is_ok();
-        // A failed job's writes are rolled back: its messages never existed.
-        self.enqueued = if ok {
-            outbox::take_enqueued()
-        } else {
-            Vec::new()
-        };
-        self.result = Some(res);
-        ok
-    }
-
-    fn finish(self: Box<Self>) -> Done {
-        let Pending {
-            result,
-            enqueued,
-            tx,
-            feed,
-            ..
-        } = *self;
-        Box::new(move |commit| {
-            if commit.is_ok() && !enqueued.is_empty() {
-                publish(&feed, enqueued);
-            }
-            let out = match (commit, result) {
-                (Ok(()), Some(res)) => res,
-                (Ok(()), None) => Err(StoreError::Commit("no write transaction".into())),
-                (Err(e), _) => Err(StoreError::Commit(e)),
-            };
-            let _ = tx.send(out);
-        })
-    }
-}
-
-/// Where newly committed outbox messages go, once someone listens (see
-/// [`Store::subscribe_outbox`]).
-type Feed = Arc<Mutex<Option<mpsc::Sender<OutboxItem>>>>;
-
-/// Messages the feed holds before new ones are dropped (the deliverer's poll finds those).
-const FEED_CAPACITY: usize = 4096;
 
 pub struct SqliteStore {
     path: PathBuf,
@@ -373,201 +291,9 @@ impl SqliteStore {
     }
 }
 
-/// Hands durable new outbox messages to the listener, if any; a full or closed feed
-/// drops them (they stay `pending` in the table for the deliverer's poll).
-fn publish(feed: &Feed, items: Vec<OutboxItem>) {
-    let Ok(mut guard) = feed.lock() else { return };
-    let Some(tx) = guard.as_ref() else { return };
-    for item in items {
-        match tx.try_send(item) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {}
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                *guard = None;
-                return;
-            }
-        }
-    }
-}
-
 /// Runs one parameterless statement through the statement cache (no parse per call).
-fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+pub(super) fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
-}
-
-fn writer_loop(
-    conn: Connection,
-    mut rx: mpsc::Receiver<Job>,
-    durability: &Durability,
-    synced: std::sync::mpsc::Sender<Synced>,
-) {
-    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
-    let mut last_commit = std::time::Instant::now();
-    while let Some(first) = rx.blocking_recv() {
-        batch.push(first);
-        drain(&mut rx, &mut batch);
-        // Under sustained load (the last commit just ended), wait a moment for more jobs:
-        // one durable commit then carries many orders, and the pages they share (accounts,
-        // indexes) are written once instead of once per order. Idle, a job goes at once.
-        if batch.len() < LINGER_BELOW && last_commit.elapsed() < LINGER_WHEN_BUSY {
-            std::thread::sleep(LINGER);
-            drain(&mut rx, &mut batch);
-        }
-        run_batch(&conn, &mut rx, &mut batch, durability, &synced);
-        last_commit = std::time::Instant::now();
-    }
-}
-
-fn drain(rx: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>) {
-    while batch.len() < MAX_BATCH {
-        match rx.try_recv() {
-            Ok(j) => batch.push(j),
-            Err(_) => break,
-        }
-    }
-}
-
-/// Runs `batch`, and the jobs that arrive meanwhile, in as few transactions as it can.
-///
-/// Jobs run one after another with no savepoint of their own (a savepoint costs two
-/// statements and a copy of every page a job touches). Should one fail, the transaction is
-/// rolled back, the jobs before it run again from the start, and the rest of the
-/// transaction takes one savepoint per job: a failing job never takes others down, and at
-/// most one redo per transaction.
-fn run_batch(
-    conn: &Connection,
-    rx: &mut mpsc::Receiver<Job>,
-    batch: &mut Vec<Job>,
-    durability: &Durability,
-    synced: &std::sync::mpsc::Sender<Synced>,
-) {
-    let mut jobs = batch.drain(..).collect::<std::collections::VecDeque<Job>>();
-    while !jobs.is_empty() {
-        if let Err(msg) = begin(conn, durability) {
-            tracing::error!(error = %msg, "cannot begin a write transaction");
-            for job in jobs.drain(..) {
-                job.finish()(Err(msg.clone()));
-            }
-            return;
-        }
-        // Jobs that stand in this transaction, and those that failed (rolled back).
-        let mut ran: Vec<Job> = Vec::with_capacity(jobs.len());
-        let mut failed: Vec<Job> = Vec::new();
-        let mut careful = false;
-        let mut lost = false;
-        let began = std::time::Instant::now();
-        loop {
-            // Jobs that arrived while this transaction ran join it (up to MAX_BATCH and
-            // GATHER_FOR): the commit carries them at no extra wait, where they would
-            // otherwise wait for this commit and then their own.
-            if jobs.is_empty()
-                && ran.len() + failed.len() < MAX_BATCH
-                && began.elapsed() < GATHER_FOR
-            {
-                if let Ok(j) = rx.try_recv() {
-                    jobs.push_back(j);
-                }
-            }
-            let Some(mut job) = jobs.pop_front() else {
-                break;
-            };
-            if careful && exec(conn, "SAVEPOINT job").is_err() {
-                // Never ran: answered with an error.
-                failed.push(job);
-                continue;
-            }
-            let ok = job.run(conn);
-            if conn.is_autocommit() {
-                // SQLite rolled the whole transaction back (I/O error, disk full...): every
-                // job of it so far is lost; the rest go into a fresh transaction.
-                ran.push(job);
-                lost = true;
-                break;
-            }
-            if careful {
-                let end = if ok {
-                    exec(conn, "RELEASE job")
-                } else {
-                    exec(conn, "ROLLBACK TO job").and_then(|_| exec(conn, "RELEASE job"))
-                };
-                if let Err(e) = end {
-                    tracing::error!(error = %e, "savepoint end failed");
-                }
-                if ok {
-                    ran.push(job);
-                } else {
-                    failed.push(job);
-                }
-                if conn.is_autocommit() {
-                    lost = true;
-                    break;
-                }
-                continue;
-            }
-            if ok {
-                ran.push(job);
-                continue;
-            }
-            // The first failure: undo everything, redo the jobs before it, go on carefully.
-            failed.push(job);
-            careful = true;
-            if !redo(conn, durability, &mut ran) {
-                lost = true;
-                break;
-            }
-        }
-        // Numbered before the COMMIT, so a reader that saw it also sees its number.
-        let seq = durability.next_commit();
-        let commit = if lost {
-            Err("the write transaction was rolled back by the database".to_string())
-        } else {
-            let at = std::time::Instant::now();
-            let done = exec(conn, "COMMIT").map_err(|e| e.to_string());
-            durability.times.commit(ran.len(), at.elapsed());
-            done
-        };
-        if commit.is_err() && !conn.is_autocommit() {
-            let _ = conn.execute_batch("ROLLBACK");
-        }
-        let dones = ran.into_iter().chain(failed).map(|j| j.finish()).collect();
-        let group = Synced { seq, commit, dones };
-        if let Err(std::sync::mpsc::SendError(group)) = synced.send(group) {
-            // The syncer is gone (the process is ending): nobody may hear of a commit
-            // that was not synced.
-            for done in group.dones {
-                done(Err("the store is shutting down".into()));
-            }
-        }
-    }
-}
-
-/// `BEGIN IMMEDIATE`, unless the store has stopped.
-fn begin(conn: &Connection, durability: &Durability) -> Result<(), String> {
-    durability.check().map_err(|e| e.to_string())?;
-    exec(conn, "BEGIN IMMEDIATE").map_err(|e| e.to_string())
-}
-
-/// Rolls the transaction back and runs `ran` again in a fresh one. False if that could not
-/// be done: a job that succeeded before failed now (the state changed in between), or the
-/// transaction could not be reopened; then nothing of it stands.
-fn redo(conn: &Connection, durability: &Durability, ran: &mut [Job]) -> bool {
-    if let Err(e) = exec(conn, "ROLLBACK") {
-        tracing::error!(error = %e, "cannot roll back to redo a batch");
-        return false;
-    }
-    if begin(conn, durability).is_err() {
-        return false;
-    }
-    for job in ran.iter_mut() {
-        if !job.run(conn) || conn.is_autocommit() {
-            tracing::warn!("a write failed when its batch was redone; the batch is not committed");
-            if !conn.is_autocommit() {
-                let _ = exec(conn, "ROLLBACK");
-            }
-            return false;
-        }
-    }
-    true
 }
 
 #[async_trait]
@@ -723,6 +449,14 @@ impl Store for SqliteStore {
     }
     async fn verify(&self) -> Result<VerifyReport, StoreError> {
         self.read(verify::run).await
+    }
+    async fn backup_to(&self, out: &Path) -> Result<crate::BackupInfo, StoreError> {
+        // The copy reads the file through its own connection (one read transaction) and
+        // syncs the WAL it copies: the same as `siaga backup` on a running server.
+        let (src, out) = (self.path.clone(), out.to_owned());
+        tokio::task::spawn_blocking(move || crate::backup_to(src.as_path(), &out, &mut |_, _| {}))
+            .await
+            .map_err(|e| StoreError::Backup(format!("backup task: {e}")))?
     }
     async fn issue_vouchers(&self, vs: Vec<NewVoucher>) -> Result<Vec<Voucher>, StoreError> {
         self.write(move |c| vouchers::issue(c, &vs)).await

@@ -1,13 +1,15 @@
-//! Orders and attempts: idempotent intake with the reservation, conditional transitions
-//! (by order version) that settle attempts and finish orders with the ledger and outbox
-//! in the same transaction.
+//! Orders and attempts in SQL: idempotent intake with the reservation, conditional
+//! transitions (by order version) that settle attempts and finish orders with the ledger
+//! and outbox in the same transaction. What money moves and which changes are allowed is
+//! decided by [`crate::rules`]; this file executes it.
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use siaga_domain::{FailureCode, OrderStatus, Stage};
 
-use super::ledger::{self, Posting, TransferSpec, MAX_AMOUNT};
+use super::ledger;
 use super::outbox;
 use crate::error::StoreError;
+use crate::rules;
 use crate::types::*;
 
 const ORDER_COLS: &str = "id, reseller_id, ref_id, product, destination, price, max_wait_s, status, stage,
@@ -174,28 +176,15 @@ fn insert_order(
     n: &NewOrder,
     first: Option<&NewAttempt>,
 ) -> Result<Intake, StoreError> {
-    if !(1..=MAX_AMOUNT).contains(&n.price) || n.max_wait_s < 0 {
-        return Err(StoreError::Corrupt(format!(
-            "order {}: price must be positive",
-            n.order_id
-        )));
-    }
+    rules::check_new_order(n)?;
     if let Some(o) = by_ref(c, &n.reseller_id, &n.ref_id)? {
-        return Ok(
-            if o.product == n.product && o.destination == n.destination {
-                Intake::Replay(o)
-            } else {
-                Intake::Conflict(o)
-            },
-        );
+        return Ok(rules::known_ref(o, n));
     }
     // The writer holds the write lock (BEGIN IMMEDIATE), so this read and the guarded
     // update below cannot interleave with another writer.
-    let Some(available) = ledger::account_balance(c, &ledger::available(&n.reseller_id))? else {
-        return Ok(Intake::UnknownReseller);
-    };
-    if available < n.price {
-        return Ok(Intake::InsufficientBalance);
+    let available = ledger::account_balance(c, &rules::available(&n.reseller_id))?;
+    if let Some(refused) = rules::refusal(available, n.price) {
+        return Ok(refused);
     }
     let wait_until = n.now.saturating_add(n.max_wait_s.saturating_mul(1000));
     let (version, next_action_at, updated_at) = match first {
@@ -221,21 +210,10 @@ fn insert_order(
         n.now,
         updated_at,
     ])?;
-    let spec = TransferSpec {
-        kind: "reserve",
-        reseller_id: Some(&n.reseller_id),
-        order_id: Some(&n.order_id),
-        amount: n.price,
-        note: None,
-        now: n.now,
-    };
     ledger::transfer(
         c,
-        &spec,
-        &[
-            Posting::guarded(ledger::available(&n.reseller_id), -n.price),
-            Posting::guarded(ledger::held(&n.reseller_id), n.price),
-        ],
+        &rules::reserve(&n.reseller_id, &n.order_id, n.price),
+        n.now,
     )?;
     if let Some(a) = first {
         insert_attempt(c, a, 1, 0)?;
@@ -281,7 +259,7 @@ pub(crate) fn create_with_attempt(
 }
 
 fn check_cost(a: &NewAttempt) -> Result<(), StoreError> {
-    if (1..=MAX_AMOUNT).contains(&a.cost) {
+    if rules::sane_amount(a.cost) {
         Ok(())
     } else {
         Err(StoreError::Corrupt(format!(
@@ -365,16 +343,7 @@ pub(crate) fn settle(c: &Connection, s: &Settle) -> Result<Transition<Order>, St
     let Some(order) = current(c, &att.order_id, s.order_version)? else {
         return Ok(Transition::Stale);
     };
-    let fits = match s.change {
-        OrderChange::Succeed { .. } => s.state == AttemptState::Success,
-        OrderChange::Fail { .. }
-        | OrderChange::Dispatch { .. }
-        | OrderChange::Queue { .. }
-        | OrderChange::Hold { .. } => s.state == AttemptState::Failed,
-        OrderChange::Await { .. } | OrderChange::ManualReview => {
-            matches!(s.state, AttemptState::Pending | AttemptState::Unknown)
-        }
-    };
+    let fits = rules::settle_fits(s.state, &s.change);
     if !fits {
         return Err(StoreError::Corrupt(format!(
             "attempt {} cannot end {} with order change {:?}",
@@ -388,16 +357,9 @@ pub(crate) fn settle(c: &Connection, s: &Settle) -> Result<Transition<Order>, St
         OrderChange::Await { at } => Some(at),
         _ => None,
     };
-    // What the supplier charged replaces the configured cost, for a success only and
-    // only when it is a sane amount (a missing or garbled price keeps the configured one).
-    let charged = s
-        .result
-        .charged
-        .filter(|p| s.state == AttemptState::Success && (1..=MAX_AMOUNT).contains(p));
+    // What the supplier charged replaces the configured cost (see the rule).
     let mut att = att;
-    if let Some(p) = charged {
-        att.cost = p;
-    }
+    att.cost = rules::booked_cost(s.state, s.result.charged, att.cost);
     c.prepare_cached(
         "UPDATE attempts SET state = ?2, reason = ?3, rc = ?4, http_status = ?5, message = ?6,
             sn = COALESCE(?7, sn), inquiries = inquiries + ?8, next_inquiry_at = ?9,
@@ -426,16 +388,7 @@ pub(crate) fn change(c: &Connection, ch: &ChangeOrder) -> Result<Transition<Orde
         return Ok(Transition::Stale);
     };
     let open = attempts(c, &order.id)?.iter().any(|a| a.state.is_open());
-    let allowed = match ch.change {
-        // Success needs a successful attempt: only `settle` can do that.
-        OrderChange::Succeed { .. } => false,
-        OrderChange::Await { .. } | OrderChange::ManualReview => true,
-        // Finishing or re-routing while an attempt is open would risk a double top-up.
-        OrderChange::Fail { .. }
-        | OrderChange::Dispatch { .. }
-        | OrderChange::Queue { .. }
-        | OrderChange::Hold { .. } => !open,
-    };
+    let allowed = rules::change_allowed(&ch.change, open);
     if !allowed {
         return Err(StoreError::Corrupt(format!(
             "order {}: {:?} is not allowed here (open attempt: {open})",
@@ -466,6 +419,11 @@ fn apply_change(
     attempt: Option<&Attempt>,
     now: i64,
 ) -> Result<Order, StoreError> {
+    // The money first (a refused transfer leaves nothing of the change), then the order.
+    let supplier = attempt.map(|a| (a.supplier_id.as_str(), a.cost));
+    if let Some(plan) = rules::money_for(o, change, supplier)? {
+        ledger::transfer(c, &plan, now)?;
+    }
     match change {
         OrderChange::Dispatch { at } => set_stage(c, o, Stage::Dispatching, Some(*at), now)?,
         OrderChange::Await { at } => set_stage(c, o, Stage::AwaitingSupplier, Some(*at), now)?,
@@ -477,27 +435,6 @@ fn apply_change(
         OrderChange::ManualReview => set_stage(c, o, Stage::ManualReview, None, now)?,
         OrderChange::Hold { at } => set_stage(c, o, Stage::Queued, Some(*at), now)?,
         OrderChange::Succeed { sn } => {
-            let att = attempt.ok_or_else(|| {
-                StoreError::Corrupt(format!("order {} succeeds without an attempt", o.id))
-            })?;
-            let spec = TransferSpec {
-                kind: "post",
-                reseller_id: Some(&o.reseller_id),
-                order_id: Some(&o.id),
-                amount: o.price,
-                note: None,
-                now,
-            };
-            ledger::transfer(
-                c,
-                &spec,
-                &[
-                    Posting::guarded(ledger::held(&o.reseller_id), -o.price),
-                    Posting::free(ledger::SALES, o.price),
-                    Posting::free(ledger::COST, -att.cost),
-                    Posting::free(&ledger::supplier(&att.supplier_id), att.cost),
-                ],
-            )?;
             c.prepare_cached(
                 "UPDATE orders SET status = 'success', stage = NULL, serial_number = ?2, next_action_at = NULL,
                     version = version + 1, updated_at = ?3 WHERE id = ?1",
@@ -505,22 +442,6 @@ fn apply_change(
             .execute(params![o.id, sn, now])?;
         }
         OrderChange::Fail { code } => {
-            let spec = TransferSpec {
-                kind: "void",
-                reseller_id: Some(&o.reseller_id),
-                order_id: Some(&o.id),
-                amount: o.price,
-                note: None,
-                now,
-            };
-            ledger::transfer(
-                c,
-                &spec,
-                &[
-                    Posting::guarded(ledger::held(&o.reseller_id), -o.price),
-                    Posting::guarded(ledger::available(&o.reseller_id), o.price),
-                ],
-            )?;
             c.prepare_cached(
                 "UPDATE orders SET status = 'failed', stage = NULL, failure_code = ?2, next_action_at = NULL,
                     version = version + 1, updated_at = ?3 WHERE id = ?1",
@@ -529,30 +450,28 @@ fn apply_change(
         }
     }
     let after = by_id(c, &o.id)?.ok_or_else(|| StoreError::NotFound(o.id.clone()))?;
-    if matches!(
-        change,
-        OrderChange::Succeed { .. } | OrderChange::Fail { .. }
-    ) {
+    if rules::finishes(change) {
         enqueue_callback(c, &after, now)?;
     }
     Ok(after)
 }
 
+/// Executes the callback rule: reads the reseller's callback URL and writes the message
+/// [`rules::callback`] plans, if any.
 fn enqueue_callback(c: &Connection, o: &Order, now: i64) -> Result<(), StoreError> {
     let url: Option<String> = c
         .prepare_cached("SELECT callback_url FROM resellers WHERE id = ?1")?
         .query_row([&o.reseller_id], |r| r.get(0))
         .optional()?
         .flatten();
-    if let Some(url) = url.filter(|u| !u.is_empty()) {
-        let msg_id = format!("msg_{}", ulid::Ulid::new());
+    if let Some(m) = rules::callback(o, url.as_deref()) {
         outbox::enqueue(
             c,
-            &msg_id,
-            "order.updated",
-            Some(&o.reseller_id),
-            Some(&o.id),
-            &url,
+            &m.msg_id,
+            m.kind,
+            Some(m.reseller_id),
+            Some(m.order_id),
+            m.target,
             now,
         )?;
         outbox::snapshot_last(o);

@@ -3,8 +3,9 @@
 
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
-use super::ledger::{self, Posting, TransferSpec, MAX_AMOUNT};
+use super::ledger;
 use crate::error::StoreError;
+use crate::rules;
 use crate::types::{NewVoucher, Redeem, Voucher};
 
 const COLS: &str = "code, reseller_id, incident_id, amount, issued_at, expires_at, redeemed_at";
@@ -25,7 +26,7 @@ fn row(r: &Row<'_>) -> rusqlite::Result<Voucher> {
 pub(crate) fn issue(c: &Connection, vs: &[NewVoucher]) -> Result<Vec<Voucher>, StoreError> {
     let mut out = Vec::new();
     for v in vs {
-        if !(1..=MAX_AMOUNT).contains(&v.amount) || v.expires_at <= v.issued_at {
+        if !rules::sane_amount(v.amount) || v.expires_at <= v.issued_at {
             return Err(StoreError::Corrupt(format!(
                 "voucher for {}: amount must be positive and expiry after issue",
                 v.reseller_id
@@ -87,23 +88,7 @@ pub(crate) fn redeem(
     if n != 1 {
         return Ok(Redeem::AlreadyRedeemed(v));
     }
-    let note = format!("voucher {code}");
-    let spec = TransferSpec {
-        kind: "voucher",
-        reseller_id: Some(reseller_id),
-        order_id: None,
-        amount: v.amount,
-        note: Some(&note),
-        now,
-    };
-    ledger::transfer(
-        c,
-        &spec,
-        &[
-            Posting::free(ledger::COMPENSATION, -v.amount),
-            Posting::guarded(ledger::available(reseller_id), v.amount),
-        ],
-    )?;
+    ledger::transfer(c, &rules::voucher(reseller_id, code, v.amount), now)?;
     let balance = ledger::balance(c, reseller_id)?;
     Ok(Redeem::Credited {
         voucher: Voucher {
