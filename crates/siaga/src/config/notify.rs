@@ -203,7 +203,19 @@ impl Default for NotifySettings {
 }
 
 /// A key and what is wrong with it; the caller adds the file and line.
-pub type Problem = (String, String);
+pub use super::locate::Problem;
+
+/// The secret named by the variable `name` (read for `key`).
+type Getenv<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+fn secret(getenv: Getenv, key: &str, name: &str) -> Result<String, Problem> {
+    getenv(name).ok_or_else(|| {
+        (
+            key.into(),
+            format!("environment variable {name} is not set"),
+        )
+    })
+}
 
 /// Validates the sections; `getenv` resolves `*_env` secrets.
 pub fn validate(
@@ -211,120 +223,20 @@ pub fn validate(
     telegram: Option<&TelegramCfg>,
     notify: &NotifyCfg,
     webhooks: &[WebhookCfg],
-    getenv: &dyn Fn(&str) -> Option<String>,
+    getenv: Getenv,
 ) -> Result<NotifySettings, Problem> {
-    let env = |key: &str, name: &str| -> Result<String, Problem> {
-        getenv(name).ok_or_else(|| {
-            (
-                key.into(),
-                format!("environment variable {name} is not set"),
-            )
-        })
-    };
-    let smtp = match smtp {
-        None => None,
-        Some(s) => {
-            let tls = match s.tls.as_str() {
-                "none" => Tls::None,
-                "starttls" => Tls::Starttls,
-                "tls" => Tls::Tls,
-                _ => return Err(("smtp.tls".into(), "must be none, starttls or tls".into())),
-            };
-            if s.from.parse::<lettre::message::Mailbox>().is_err() {
-                return Err((
-                    "smtp.from".into(),
-                    "must be an address like \"Status <status@example.com>\"".into(),
-                ));
-            }
-            if s.host.is_empty() {
-                return Err(("smtp.host".into(), "must not be empty".into()));
-            }
-            let username = s
-                .username_env
-                .as_deref()
-                .map(|n| env("smtp.username_env", n))
-                .transpose()?;
-            let password = s
-                .password_env
-                .as_deref()
-                .map(|n| env("smtp.password_env", n))
-                .transpose()?;
-            Some(Smtp {
-                host: s.host.clone(),
-                port: s.port.unwrap_or(match tls {
-                    Tls::None => 25,
-                    Tls::Starttls => 587,
-                    Tls::Tls => 465,
-                }),
-                tls,
-                username,
-                password,
-                from: s.from.clone(),
-                per_second: s.per_second.max(1),
-                pool: s.pool.clamp(1, 64),
-                timeout_ms: s.timeout_ms.max(100),
-            })
-        }
-    };
-    let telegram = match telegram {
-        None => None,
-        Some(t) => {
-            let base = t.api_base.trim_end_matches('/').to_owned();
-            if !(base.starts_with("http://") || base.starts_with("https://")) {
-                return Err((
-                    "telegram.api_base".into(),
-                    "must start with http:// or https://".into(),
-                ));
-            }
-            Some(Telegram {
-                token: env("telegram.bot_token_env", &t.bot_token_env)?,
-                chat_id: t.chat_id.clone().filter(|c| !c.is_empty()),
-                owner_chat_id: t.owner_chat_id.clone().filter(|c| !c.is_empty()),
-                api_base: base,
-                per_minute: t.per_minute.max(1),
-            })
-        }
-    };
-    let mut hooks = Vec::new();
+    let smtp = smtp.map(|s| check_smtp(s, getenv)).transpose()?;
+    let telegram = telegram.map(|t| check_telegram(t, getenv)).transpose()?;
+    let mut hooks: Vec<Webhook> = Vec::with_capacity(webhooks.len());
     for (i, w) in webhooks.iter().enumerate() {
-        let key = |k: &str| format!("webhooks[{i}].{k}");
-        if !(w.url.starts_with("http://") || w.url.starts_with("https://")) {
-            return Err((key("url"), "must start with http:// or https://".into()));
+        let hook = check_webhook(w, getenv).map_err(|(k, m)| (format!("webhooks[{i}].{k}"), m))?;
+        if hooks.iter().any(|h| h.name == hook.name) {
+            return Err((
+                format!("webhooks[{i}].name"),
+                format!("webhook name {:?} is used twice", hook.name),
+            ));
         }
-        let format = match w.format.as_str() {
-            "standard" => Format::Standard,
-            "chat" | "slack" | "discord" => Format::Chat,
-            _ => return Err((key("format"), "must be standard or chat".into())),
-        };
-        let secret = w
-            .secret_env
-            .as_deref()
-            .map(|n| env(&key("secret_env"), n))
-            .transpose()?;
-        if let Some(s) = &secret {
-            if crate::webhook::sign(s, "x", 0, b"").is_err() {
-                return Err((
-                    key("secret_env"),
-                    "the secret must be whsec_ followed by base64".into(),
-                ));
-            }
-        }
-        let name = w.name.trim().to_owned();
-        if name.is_empty() || name.len() > 64 {
-            return Err((key("name"), "must be 1 to 64 characters".into()));
-        }
-        if hooks.iter().any(|h: &Webhook| h.name == name) {
-            return Err((key("name"), format!("webhook name {name:?} is used twice")));
-        }
-        hooks.push(Webhook {
-            name,
-            url: w.url.clone(),
-            secret,
-            format,
-            components: w.components.clone(),
-            status: w.status,
-            alerts: w.alerts,
-        });
+        hooks.push(hook);
     }
     for (i, e) in notify.owner_emails.iter().enumerate() {
         if e.parse::<lettre::Address>().is_err() {
@@ -344,5 +256,105 @@ pub fn validate(
         retry_max_ms: notify.retry_max_ms.max(notify.retry_base_ms.max(10)),
         give_up_after_s: notify.give_up_after_s,
         confirm_resend_ms: (notify.confirm_resend_s.min(86_400) * 1000) as i64,
+    })
+}
+
+/// `[smtp]`: the TLS mode, a sender that parses, a host; the port defaults by TLS mode.
+fn check_smtp(s: &SmtpCfg, getenv: Getenv) -> Result<Smtp, Problem> {
+    let tls = match s.tls.as_str() {
+        "none" => Tls::None,
+        "starttls" => Tls::Starttls,
+        "tls" => Tls::Tls,
+        _ => return Err(("smtp.tls".into(), "must be none, starttls or tls".into())),
+    };
+    if s.from.parse::<lettre::message::Mailbox>().is_err() {
+        return Err((
+            "smtp.from".into(),
+            "must be an address like \"Status <status@example.com>\"".into(),
+        ));
+    }
+    if s.host.is_empty() {
+        return Err(("smtp.host".into(), "must not be empty".into()));
+    }
+    let username = s
+        .username_env
+        .as_deref()
+        .map(|n| secret(getenv, "smtp.username_env", n))
+        .transpose()?;
+    let password = s
+        .password_env
+        .as_deref()
+        .map(|n| secret(getenv, "smtp.password_env", n))
+        .transpose()?;
+    Ok(Smtp {
+        host: s.host.clone(),
+        port: s.port.unwrap_or(match tls {
+            Tls::None => 25,
+            Tls::Starttls => 587,
+            Tls::Tls => 465,
+        }),
+        tls,
+        username,
+        password,
+        from: s.from.clone(),
+        per_second: s.per_second.max(1),
+        pool: s.pool.clamp(1, 64),
+        timeout_ms: s.timeout_ms.max(100),
+    })
+}
+
+/// `[telegram]`: an http(s) API base and the bot token from the environment.
+fn check_telegram(t: &TelegramCfg, getenv: Getenv) -> Result<Telegram, Problem> {
+    let base = t.api_base.trim_end_matches('/').to_owned();
+    if !(base.starts_with("http://") || base.starts_with("https://")) {
+        return Err((
+            "telegram.api_base".into(),
+            "must start with http:// or https://".into(),
+        ));
+    }
+    Ok(Telegram {
+        token: secret(getenv, "telegram.bot_token_env", &t.bot_token_env)?,
+        chat_id: t.chat_id.clone().filter(|c| !c.is_empty()),
+        owner_chat_id: t.owner_chat_id.clone().filter(|c| !c.is_empty()),
+        api_base: base,
+        per_minute: t.per_minute.max(1),
+    })
+}
+
+/// One `[[webhooks]]` entry; the error's key is relative to the entry (`url`, `name`...).
+fn check_webhook(w: &WebhookCfg, getenv: Getenv) -> Result<Webhook, Problem> {
+    if !(w.url.starts_with("http://") || w.url.starts_with("https://")) {
+        return Err(("url".into(), "must start with http:// or https://".into()));
+    }
+    let format = match w.format.as_str() {
+        "standard" => Format::Standard,
+        "chat" | "slack" | "discord" => Format::Chat,
+        _ => return Err(("format".into(), "must be standard or chat".into())),
+    };
+    let secret = w
+        .secret_env
+        .as_deref()
+        .map(|n| secret(getenv, "secret_env", n))
+        .transpose()?;
+    if let Some(s) = &secret {
+        if crate::webhook::sign(s, "x", 0, b"").is_err() {
+            return Err((
+                "secret_env".into(),
+                "the secret must be whsec_ followed by base64".into(),
+            ));
+        }
+    }
+    let name = w.name.trim().to_owned();
+    if name.is_empty() || name.len() > 64 {
+        return Err(("name".into(), "must be 1 to 64 characters".into()));
+    }
+    Ok(Webhook {
+        name,
+        url: w.url.clone(),
+        secret,
+        format,
+        components: w.components.clone(),
+        status: w.status,
+        alerts: w.alerts,
     })
 }

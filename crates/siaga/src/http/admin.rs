@@ -10,9 +10,10 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::api::{int_field, json_object, opt_str_field, str_field};
+use super::body::{self, present, required, Flag, Text, Texts, Whole};
 use super::error::ApiError;
 use crate::app::App;
 use crate::keys;
@@ -70,16 +71,32 @@ impl From<OpError> for ApiError {
     }
 }
 
+/// The text of an optional string field.
+fn opt(field: Option<&Text>) -> Option<&str> {
+    field.map(|t| t.0.as_str())
+}
+
+/// `POST /admin/api/resellers`: `{"name", "email"?, "callback_url"?}`.
+#[derive(Deserialize)]
+struct ResellerBody {
+    #[serde(default)]
+    name: Option<Text>,
+    #[serde(default)]
+    email: Option<Text>,
+    #[serde(default)]
+    callback_url: Option<Text>,
+}
+
 pub async fn add_reseller(
     State(app): State<Arc<App>>,
     _: Admin,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let m = json_object(body, app.settings.body_limit_bytes)?;
-    let name = str_field(&m, "name")?;
-    let email = opt_str_field(&m, "email")?;
-    let callback_url = opt_str_field(&m, "callback_url")?;
-    let creds = ops::add_reseller(app.store.as_ref(), name, email, callback_url, app.now()).await?;
+    let b: ResellerBody = body::read(body, app.settings.body_limit_bytes)?;
+    let Text(name) = required(b.name, "name")?;
+    let (email, callback_url) = (opt(b.email.as_ref()), opt(b.callback_url.as_ref()));
+    let creds =
+        ops::add_reseller(app.store.as_ref(), &name, email, callback_url, app.now()).await?;
     Ok((StatusCode::CREATED, Json(creds.json())).into_response())
 }
 
@@ -97,42 +114,52 @@ pub async fn list_resellers(State(app): State<Arc<App>>, _: Admin) -> Result<Res
 }
 
 /// `PUT /admin/api/resellers/{id}/access`: `{"ip_allowlist": [...], "require_signature": bool}`
-/// (both required; an empty list allows any address).
+/// (both required, `null` is a wrong value here; an empty list allows any address).
+#[derive(Deserialize)]
+struct AccessBody {
+    #[serde(default, deserialize_with = "present")]
+    ip_allowlist: Option<Texts>,
+    #[serde(default, deserialize_with = "present")]
+    require_signature: Option<Flag>,
+}
+
 pub async fn set_access(
     State(app): State<Arc<App>>,
     _: Admin,
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let m = json_object(body, app.settings.body_limit_bytes)?;
-    let list: Vec<String> = m
-        .get("ip_allowlist")
-        .ok_or_else(|| ApiError::missing("ip_allowlist"))
-        .and_then(|v| {
-            serde_json::from_value(v.clone())
-                .map_err(|_| ApiError::invalid("ip_allowlist", "must be a list of strings"))
-        })?;
-    let require = m
-        .get("require_signature")
-        .ok_or_else(|| ApiError::missing("require_signature"))?
-        .as_bool()
-        .ok_or_else(|| ApiError::invalid("require_signature", "must be true or false"))?;
+    let b: AccessBody = body::read(body, app.settings.body_limit_bytes)?;
+    let Texts(list) = required(b.ip_allowlist, "ip_allowlist")?;
+    let Flag(require) = required(b.require_signature, "require_signature")?;
     let v = ops::set_access(app.store.as_ref(), &id, &list, require, app.now()).await?;
     Ok(Json(v).into_response())
 }
 
 /// `POST /admin/api/vouchers` `{"incident", "amount", "expires_in_days"?, "affected_after_s"?}`:
 /// the same as `siaga voucher issue`.
+#[derive(Deserialize)]
+struct VouchersBody {
+    #[serde(default)]
+    incident: Option<Whole>,
+    #[serde(default)]
+    amount: Option<Whole>,
+    #[serde(default)]
+    expires_in_days: Option<Whole>,
+    #[serde(default)]
+    affected_after_s: Option<Whole>,
+}
+
 pub async fn issue_vouchers(
     State(app): State<Arc<App>>,
     _: Admin,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let m = json_object(body, app.settings.body_limit_bytes)?;
-    let incident = int_field(&m, "incident")?.ok_or_else(|| ApiError::missing("incident"))?;
-    let amount = int_field(&m, "amount")?.ok_or_else(|| ApiError::missing("amount"))?;
-    let days = int_field(&m, "expires_in_days")?.unwrap_or(30);
-    let after = int_field(&m, "affected_after_s")?.unwrap_or(60);
+    let b: VouchersBody = body::read(body, app.settings.body_limit_bytes)?;
+    let Whole(incident) = required(b.incident, "incident")?;
+    let Whole(amount) = required(b.amount, "amount")?;
+    let days = b.expires_in_days.map_or(30, |w| w.0);
+    let after = b.affected_after_s.map_or(60, |w| w.0);
     let days = u32::try_from(days)
         .map_err(|_| ApiError::invalid("expires_in_days", "must be 1 to 3650"))?;
     let after = u64::try_from(after)
@@ -151,15 +178,24 @@ pub async fn issue_vouchers(
     Ok((StatusCode::CREATED, Json(v)).into_response())
 }
 
+/// `POST /admin/api/resellers/{id}/deposits`: `{"amount", "note"?}`.
+#[derive(Deserialize)]
+struct DepositBody {
+    #[serde(default)]
+    amount: Option<Whole>,
+    #[serde(default)]
+    note: Option<Text>,
+}
+
 pub async fn deposit(
     State(app): State<Arc<App>>,
     _: Admin,
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let m = json_object(body, app.settings.body_limit_bytes)?;
-    let amount = int_field(&m, "amount")?.ok_or_else(|| ApiError::missing("amount"))?;
-    let note = opt_str_field(&m, "note")?.unwrap_or("");
+    let b: DepositBody = body::read(body, app.settings.body_limit_bytes)?;
+    let Whole(amount) = required(b.amount, "amount")?;
+    let note = opt(b.note.as_ref()).unwrap_or("");
     let v = ops::deposit(app.store.as_ref(), &id, amount, note, app.now()).await?;
     Ok((StatusCode::CREATED, Json(v)).into_response())
 }
@@ -217,16 +253,24 @@ pub async fn verify(State(app): State<Arc<App>>, _: Admin) -> Result<Response, A
 
 /// `POST /admin/api/orders/{order_id}/resolve` with `{"status":"success","serial_number":"..."}`
 /// or `{"status":"failed"}`.
+#[derive(Deserialize)]
+struct ResolveBody {
+    #[serde(default)]
+    status: Option<Text>,
+    #[serde(default)]
+    serial_number: Option<Text>,
+}
+
 pub async fn resolve_order(
     State(app): State<Arc<App>>,
     _: Admin,
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let m = json_object(body, app.settings.body_limit_bytes)?;
-    let how = match str_field(&m, "status")? {
+    let b: ResolveBody = body::read(body, app.settings.body_limit_bytes)?;
+    let how = match required(b.status, "status")?.0.as_str() {
         "success" => ops::Resolution::Success {
-            sn: str_field(&m, "serial_number")?.to_owned(),
+            sn: required(b.serial_number, "serial_number")?.0,
         },
         "failed" => ops::Resolution::Failed,
         _ => return Err(ApiError::invalid("status", "must be success or failed")),
@@ -241,20 +285,35 @@ pub async fn suppliers(State(app): State<Arc<App>>, _: Admin) -> Result<Response
     Ok(Json(app.health.suppliers_json().await).into_response())
 }
 
-/// `POST /admin/api/maintenance` with `{"supplier","starts_at","ends_at","note"}`.
+/// `POST /admin/api/maintenance` with `{"supplier","starts_at","ends_at","note"?}`.
+#[derive(Deserialize)]
+struct MaintenanceBody {
+    #[serde(default)]
+    supplier: Option<Text>,
+    #[serde(default)]
+    starts_at: Option<Text>,
+    #[serde(default)]
+    ends_at: Option<Text>,
+    #[serde(default)]
+    note: Option<Text>,
+}
+
 pub async fn add_maintenance(
     State(app): State<Arc<App>>,
     _: Admin,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let m = json_object(body, app.settings.body_limit_bytes)?;
+    let b: MaintenanceBody = body::read(body, app.settings.body_limit_bytes)?;
+    let Text(supplier) = required(b.supplier, "supplier")?;
+    let Text(starts_at) = required(b.starts_at, "starts_at")?;
+    let Text(ends_at) = required(b.ends_at, "ends_at")?;
     let v = ops::add_maintenance(
         app.store.as_ref(),
         &app.settings,
-        str_field(&m, "supplier")?,
-        str_field(&m, "starts_at")?,
-        str_field(&m, "ends_at")?,
-        opt_str_field(&m, "note")?,
+        &supplier,
+        &starts_at,
+        &ends_at,
+        opt(b.note.as_ref()),
         "api",
         app.now(),
     )
@@ -290,65 +349,88 @@ pub async fn sync_prices(
     }
 }
 
-fn string_list(m: &serde_json::Map<String, Value>, field: &str) -> Result<Vec<String>, ApiError> {
-    match m.get(field) {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|v| {
-                v.as_str()
-                    .map(str::to_owned)
-                    .ok_or_else(|| ApiError::invalid(field, "must be a list of strings"))
-            })
-            .collect(),
-        Some(_) => Err(ApiError::invalid(field, "must be a list of strings")),
-    }
+/// `POST /admin/api/incidents` with `{"title","body","title_en"?,"body_en"?,"components"?,"impact"?,"status"?,"security"?}`.
+#[derive(Deserialize)]
+struct IncidentBody {
+    #[serde(default)]
+    title: Option<Text>,
+    #[serde(default)]
+    body: Option<Text>,
+    #[serde(default)]
+    title_en: Option<Text>,
+    #[serde(default)]
+    body_en: Option<Text>,
+    #[serde(default)]
+    components: Option<Texts>,
+    #[serde(default)]
+    impact: Option<Text>,
+    #[serde(default)]
+    status: Option<Text>,
+    #[serde(default)]
+    security: Option<Flag>,
 }
 
-/// `POST /admin/api/incidents` with `{"title","body","title_en"?,"body_en"?,"components"?,"impact"?,"status"?,"security"?}`.
 pub async fn open_incident(
     State(app): State<Arc<App>>,
     _: Admin,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let m = json_object(body, app.settings.body_limit_bytes)?;
-    let security = match m.get("security") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(ApiError::invalid("security", "must be true or false")),
-    };
+    let b: IncidentBody = body::read(body, app.settings.body_limit_bytes)?;
+    let Text(title) = required(b.title, "title")?;
+    let Text(text) = required(b.body, "body")?;
     let draft = ops::IncidentDraft {
-        title: str_field(&m, "title")?,
-        body: str_field(&m, "body")?,
-        title_en: opt_str_field(&m, "title_en")?,
-        body_en: opt_str_field(&m, "body_en")?,
-        components: string_list(&m, "components")?,
-        impact: opt_str_field(&m, "impact")?,
-        status: opt_str_field(&m, "status")?,
-        security,
+        title: &title,
+        body: &text,
+        title_en: opt(b.title_en.as_ref()),
+        body_en: opt(b.body_en.as_ref()),
+        components: b.components.map(|c| c.0).unwrap_or_default(),
+        impact: opt(b.impact.as_ref()),
+        status: opt(b.status.as_ref()),
+        security: b.security.is_some_and(|f| f.0),
     };
     let v = ops::open_incident(app.store.as_ref(), &app.settings, draft, app.now()).await?;
     Ok((StatusCode::CREATED, Json(v)).into_response())
 }
 
 /// `POST /admin/api/incidents/{id}/updates` with `{"status","body","body_en"?}`.
+#[derive(Deserialize)]
+struct UpdateBody {
+    #[serde(default)]
+    status: Option<Text>,
+    #[serde(default)]
+    body: Option<Text>,
+    #[serde(default)]
+    body_en: Option<Text>,
+}
+
 pub async fn incident_update(
     State(app): State<Arc<App>>,
     _: Admin,
     Path(id): Path<i64>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let m = json_object(body, app.settings.body_limit_bytes)?;
+    let b: UpdateBody = body::read(body, app.settings.body_limit_bytes)?;
+    let Text(status) = required(b.status, "status")?;
+    let Text(text) = required(b.body, "body")?;
     let v = ops::incident_update(
         app.store.as_ref(),
         id,
-        str_field(&m, "status")?,
-        str_field(&m, "body")?,
-        opt_str_field(&m, "body_en")?,
+        &status,
+        &text,
+        opt(b.body_en.as_ref()),
         app.now(),
     )
     .await?;
     Ok((StatusCode::CREATED, Json(v)).into_response())
+}
+
+/// `POST /admin/api/incidents/{id}/postmortem`: `{"body","body_en"?}`.
+#[derive(Deserialize)]
+struct PostmortemBody {
+    #[serde(default)]
+    body: Option<Text>,
+    #[serde(default)]
+    body_en: Option<Text>,
 }
 
 /// `POST /admin/api/incidents/{id}/postmortem` with `{"body","body_en"?}`.
@@ -358,12 +440,13 @@ pub async fn incident_postmortem(
     Path(id): Path<i64>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let m = json_object(body, app.settings.body_limit_bytes)?;
+    let b: PostmortemBody = body::read(body, app.settings.body_limit_bytes)?;
+    let Text(text) = required(b.body, "body")?;
     let v = ops::incident_postmortem(
         app.store.as_ref(),
         id,
-        str_field(&m, "body")?,
-        opt_str_field(&m, "body_en")?,
+        &text,
+        opt(b.body_en.as_ref()),
         app.now(),
     )
     .await?;

@@ -11,10 +11,12 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{json, Map, Value};
-use siaga_domain::{Msisdn, MsisdnError, OrderStatus, RefId};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use siaga_domain::{Msisdn, MsisdnError, OrderStatus};
 use siaga_store::{Intake, NewOrder, OrderQuery, Reseller};
 
+use super::body::{self, required, Ref, Text, Whole};
 use super::error::ApiError;
 use crate::app::App;
 use crate::clock::{parse_time, rfc3339};
@@ -55,55 +57,6 @@ impl FromRequestParts<Arc<App>> for Authed {
             return Err(ApiError::unauthorized());
         }
         Ok(Authed(r))
-    }
-}
-
-/// The body as a JSON object, or the 400/413 that says why not.
-pub fn json_object(
-    body: Result<Bytes, BytesRejection>,
-    limit: usize,
-) -> Result<Map<String, Value>, ApiError> {
-    let body = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::too_large(limit)
-        } else {
-            ApiError::bad_json(&e.body_text())
-        }
-    })?;
-    match serde_json::from_slice::<Value>(&body) {
-        Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(ApiError::bad_json("expected a JSON object")),
-        Err(e) => Err(ApiError::bad_json(&e.to_string())),
-    }
-}
-
-pub fn str_field<'a>(m: &'a Map<String, Value>, field: &str) -> Result<&'a str, ApiError> {
-    match m.get(field) {
-        None | Some(Value::Null) => Err(ApiError::missing(field)),
-        Some(Value::String(s)) => Ok(s),
-        Some(_) => Err(ApiError::invalid(field, "must be a string")),
-    }
-}
-
-pub fn opt_str_field<'a>(
-    m: &'a Map<String, Value>,
-    field: &str,
-) -> Result<Option<&'a str>, ApiError> {
-    match m.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(ApiError::invalid(field, "must be a string")),
-    }
-}
-
-pub fn int_field(m: &Map<String, Value>, field: &str) -> Result<Option<i64>, ApiError> {
-    match m.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_i64()
-            .map(Some)
-            .ok_or_else(|| ApiError::invalid(field, "must be a whole number")),
-        Some(_) => Err(ApiError::invalid(field, "must be a whole number")),
     }
 }
 
@@ -164,31 +117,43 @@ fn json_status(status: StatusCode, v: Value) -> Response {
     (status, Json(v)).into_response()
 }
 
+/// `POST /v1/orders`: `{"ref_id", "product", "destination", "max_wait_s"?}`.
+#[derive(Deserialize)]
+struct OrderBody {
+    #[serde(default)]
+    ref_id: Option<Ref>,
+    #[serde(default)]
+    product: Option<Text>,
+    #[serde(default)]
+    destination: Option<Text>,
+    #[serde(default)]
+    max_wait_s: Option<Whole>,
+}
+
 pub async fn create_order(
     State(app): State<Arc<App>>,
     Authed(r): Authed,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let m = json_object(body, app.settings.body_limit_bytes)?;
-    let ref_id = RefId::parse(str_field(&m, "ref_id")?)
-        .map_err(|e| ApiError::invalid("ref_id", &e.to_string()))?;
-    let product_code = str_field(&m, "product")?;
-    let destination = str_field(&m, "destination")?;
-    let max_wait_s = match int_field(&m, "max_wait_s")? {
-        Some(v) if !(0..=7 * 86_400).contains(&v) => {
+    let b: OrderBody = body::read(body, app.settings.body_limit_bytes)?;
+    let Ref(ref_id) = required(b.ref_id, "ref_id")?;
+    let Text(product_code) = required(b.product, "product")?;
+    let Text(destination) = required(b.destination, "destination")?;
+    let max_wait_s = match b.max_wait_s {
+        Some(Whole(v)) if !(0..=7 * 86_400).contains(&v) => {
             return Err(ApiError::invalid("max_wait_s", "must be 0 to 604800"))
         }
-        Some(v) => v,
+        Some(Whole(v)) => v,
         None => app.settings.orders.default_max_wait_s as i64,
     };
-    let product = app.settings.product(product_code).ok_or_else(|| {
+    let product = app.settings.product(&product_code).ok_or_else(|| {
         unprocessable(
             "unknown_product",
             &format!("produk {product_code:?} tidak dikenal"),
             &format!("unknown product {product_code:?}"),
         )
     })?;
-    let destination = check_destination(product, destination)?;
+    let destination = check_destination(product, &destination)?;
     let new = NewOrder {
         order_id: keys::new_id("ord"),
         reseller_id: r.id.clone(),
@@ -291,15 +256,22 @@ pub async fn balance(State(app): State<Arc<App>>, Authed(r): Authed) -> Result<R
     ))
 }
 
+/// `POST /v1/vouchers/redeem`: `{"code"}`.
+#[derive(Deserialize)]
+struct RedeemBody {
+    #[serde(default)]
+    code: Option<Text>,
+}
+
 /// `POST /v1/vouchers/redeem` `{"code"}`: credits a compensation voucher to its owner, once.
 pub async fn redeem_voucher(
     State(app): State<Arc<App>>,
     Authed(r): Authed,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let m = json_object(body, app.settings.body_limit_bytes)?;
-    let typed = str_field(&m, "code")?;
-    let Some(code) = crate::vouchers::normalise(typed) else {
+    let b: RedeemBody = body::read(body, app.settings.body_limit_bytes)?;
+    let Text(typed) = required(b.code, "code")?;
+    let Some(code) = crate::vouchers::normalise(&typed) else {
         return Err(unprocessable(
             "invalid_voucher",
             "kode voucher tidak valid (periksa penulisannya)",

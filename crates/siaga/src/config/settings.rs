@@ -1,0 +1,110 @@
+//! The running configuration ([`Settings`]): every section checked, defaults and floors
+//! applied, secrets resolved. [`validate`] runs the checks of each section in turn.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use siaga_domain::routing::Strategy;
+
+use super::locate::{ConfigError, Place, Problem};
+use super::products::Product;
+use super::raw::{CallbacksCfg, Config, HealthCfg, LimitsCfg, OrdersCfg, StatusCfg};
+use super::suppliers::Supplier;
+use super::{backup, notify, products, server, suppliers};
+
+/// The running configuration, validated and with secrets resolved.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub file: Option<PathBuf>,
+    pub listen: String,
+    pub public_url: String,
+    pub admin_token: Option<String>,
+    pub store_path: PathBuf,
+    pub body_limit_bytes: usize,
+    pub orders: OrdersCfg,
+    pub callbacks: CallbacksCfg,
+    pub suppliers: Vec<Supplier>,
+    pub products: Vec<Product>,
+    pub health: HealthCfg,
+    pub status: StatusCfg,
+    pub strategy: Strategy,
+    pub explore_share: f64,
+    pub notify: notify::NotifySettings,
+    pub limits: LimitsCfg,
+    /// Scheduled backups (`[backup]`); none without the section.
+    pub backup: Option<backup::BackupSettings>,
+}
+
+impl Settings {
+    pub fn product(&self, code: &str) -> Option<&Product> {
+        self.products.iter().find(|p| p.code.as_str() == code)
+    }
+
+    pub fn supplier(&self, id: &str) -> Option<&Supplier> {
+        self.suppliers.iter().find(|s| s.id == id)
+    }
+}
+
+/// Validates a parsed config. `text` is the file's text (for the line of a key in error);
+/// `base` is the folder relative store paths are resolved against; `getenv` resolves the
+/// secrets named by `*_env` keys.
+pub fn validate(
+    cfg: &Config,
+    text: &str,
+    file: &str,
+    base: &Path,
+    getenv: &dyn Fn(&str) -> Option<String>,
+) -> Result<Settings, ConfigError> {
+    settings(cfg, file, base, getenv).map_err(|p| Place::new(file, text, &cfg.overrides).error(p))
+}
+
+/// The checks, in the order their errors are reported.
+fn settings(
+    cfg: &Config,
+    file: &str,
+    base: &Path,
+    getenv: &dyn Fn(&str) -> Option<String>,
+) -> Result<Settings, Problem> {
+    let store_path =
+        server::store_path(&cfg.store.url, base).map_err(|m| ("store.url".to_string(), m))?;
+    server::check_listen(&cfg.server)?;
+    let suppliers = suppliers::check(&cfg.suppliers, getenv)?;
+    let ids: HashSet<&str> = suppliers.iter().map(|s| s.id.as_str()).collect();
+    let products = products::check(&cfg.products, &ids)?;
+    let (strategy, explore_share) = server::routing(&cfg.routing)?;
+    let notify = notify::validate(
+        cfg.smtp.as_ref(),
+        cfg.telegram.as_ref(),
+        &cfg.notify,
+        &cfg.webhooks,
+        getenv,
+    )?;
+    suppliers::check_contacts(&cfg.suppliers)?;
+    server::check_limits(&cfg.limits)?;
+    let backup = match &cfg.backup {
+        Some(b) => Some(backup::settings(b, base).map_err(|(k, m)| (format!("backup.{k}"), m))?),
+        None => None,
+    };
+    let mut health = cfg.health.clone();
+    health.price_sync_interval_s = health.price_sync_interval_s.max(300);
+    health.probe_interval_s = health.probe_interval_s.max(1);
+    Ok(Settings {
+        file: Some(PathBuf::from(file)),
+        listen: cfg.server.listen.clone(),
+        public_url: cfg.server.public_url.trim_end_matches('/').to_owned(),
+        admin_token: getenv(&cfg.server.admin_token_env).filter(|t| !t.is_empty()),
+        store_path,
+        body_limit_bytes: cfg.server.body_limit_bytes.max(1024),
+        orders: cfg.orders.clone(),
+        callbacks: cfg.callbacks.clone(),
+        suppliers,
+        products,
+        health,
+        status: cfg.status.clone(),
+        strategy,
+        explore_share,
+        notify,
+        limits: cfg.limits.clone(),
+        backup,
+    })
+}
