@@ -286,3 +286,49 @@ fn page(status: StatusCode, title: &str, id: &str, en: &str) -> Response {
     let html = crate::notify::subscribe::page(title, id, en);
     (status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json_err(body: &str) -> String {
+        match SubscribeBody::from_json(body.as_bytes()) {
+            Ok(b) => panic!("{body} was accepted: {b:?}"),
+            Err(e) => e.en,
+        }
+    }
+
+    #[test]
+    fn a_bad_json_body_names_its_field() {
+        assert_eq!(
+            json_err(r#"{"email": 5}"#),
+            "field `email` is invalid: must be a string"
+        );
+        for body in [r#"{"components": "XL"}"#, r#"{"components": ["XL", 1]}"#] {
+            assert_eq!(
+                json_err(body),
+                "field `components` is invalid: must be a list of component names",
+                "{body}"
+            );
+        }
+        assert!(json_err(r#"{"email": "a@b.test""#).starts_with("request body is not valid JSON"));
+        assert!(
+            json_err(r#"{"email": "a@b.test"} x"#).starts_with("request body is not valid JSON")
+        );
+        // Not an object: it has no `email` (as when the body was read as a `Value`).
+        assert_eq!(json_err(r#""a@b.test""#), "field `email` is required");
+        assert_eq!(json_err("[5]"), "field `email` is required");
+        let b =
+            SubscribeBody::from_json(br#"{"email": null, "components": null, "other": {"x": 1}}"#)
+                .unwrap();
+        assert!(b.email.is_none() && b.components.is_none());
+    }
+
+    #[test]
+    fn a_form_folds_repeated_components() {
+        let b =
+            SubscribeBody::from_form(b"email=a%40b.test&components=x,y&components[]=z").unwrap();
+        assert_eq!(b.email.as_deref(), Some("a@b.test"));
+        assert_eq!(b.components.unwrap(), ["x", "y", "z"]);
+    }
+}
