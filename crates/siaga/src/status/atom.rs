@@ -46,3 +46,53 @@ pub fn render(s: &StatusSnapshot) -> String {
     }
     .into_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_escaped_and_empty_elements_closed() {
+        let hostile = "<script>x</script> \"> & co";
+        let s = StatusSnapshot {
+            page_name: format!("Status {hostile}"),
+            public_url: "http://s.test/?a=1&b=2".into(),
+            history: vec![IncidentView {
+                id: 3,
+                title_id: format!("Judul {hostile}"),
+                title_en: "t".into(),
+                status: "investigating".into(),
+                impact: "minor".into(),
+                components: vec![],
+                security: false,
+                created_at: 0,
+                updated_at: 0,
+                resolved_at: None,
+                updates: vec![UpdateView {
+                    id: 9,
+                    status: "investigating".into(),
+                    body_id: format!("Isi {hostile}"),
+                    body_en: "b".into(),
+                    at: 1_000,
+                }],
+                postmortem_id: None,
+                postmortem_en: None,
+            }],
+            ..StatusSnapshot::default()
+        };
+        let feed = render(&s);
+        let escaped = "&lt;script&gt;x&lt;/script&gt; &quot;&gt; &amp; co";
+        assert!(!feed.contains("<script"), "{feed}");
+        for text in [
+            format!("<title>Status {escaped}</title>"),
+            format!("<title>Judul {escaped} — investigating</title>"),
+            format!("<content type=\"text\">Isi {escaped}\n\nb</content>"),
+            "<link rel=\"alternate\" href=\"http://s.test/?a=1&amp;b=2/incidents/3\"></link>"
+                .to_string(),
+        ] {
+            assert!(feed.contains(&text), "lacks {text}:\n{feed}");
+        }
+        assert!(feed.starts_with("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed "));
+        assert!(feed.ends_with("</feed>\n"));
+    }
+}
