@@ -1,5 +1,6 @@
 //! The HTTP edge: the router that ties the reseller API, admin API, supplier callbacks,
-//! health endpoints and the OpenAPI description together.
+//! the public status page and subscriptions, health endpoints and the OpenAPI description
+//! together.
 
 pub mod access;
 pub mod admin;
@@ -10,6 +11,8 @@ pub mod hooks;
 pub mod limit;
 pub mod openapi;
 pub mod serve;
+pub mod status_page;
+pub mod subscribe;
 
 use std::sync::Arc;
 
@@ -26,7 +29,30 @@ use error::ApiError;
 
 pub fn router(app: Arc<App>) -> Router {
     let limit = app.settings.body_limit_bytes;
-    let v1 = Router::new()
+    // Suppliers' callbacks (signed; their volume follows our own orders) and monitoring
+    // are not rate limited; they still get the body cap and the deadline.
+    Router::new()
+        .route(
+            "/hooks/suppliers/{supplier_id}",
+            post(hooks::supplier_callback),
+        )
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .merge(reseller_routes(&app))
+        .merge(admin_routes(&app))
+        .merge(status_routes(&app))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(from_fn_with_state(app.clone(), limit::deadline))
+        .layer(from_fn_with_state(app.clone(), error::envelope))
+        .layer(axum::middleware::from_fn(error::language))
+        .with_state(app)
+}
+
+/// The reseller API (`/v1`): key checks and per-key limits.
+fn reseller_routes(app: &Arc<App>) -> Router<Arc<App>> {
+    Router::new()
         .route(
             "/v1/orders",
             post(api::create_order)
@@ -40,8 +66,12 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/vouchers/redeem", post(api::redeem_voucher))
         // Runs after the rate limits (layers added later run first).
         .route_layer(from_fn_with_state(app.clone(), access::check))
-        .route_layer(from_fn_with_state(app.clone(), limit::api));
-    let per_ip = Router::new()
+        .route_layer(from_fn_with_state(app.clone(), limit::api))
+}
+
+/// The admin API and the OpenAPI description: limited per client address.
+fn admin_routes(app: &Arc<App>) -> Router<Arc<App>> {
+    Router::new()
         .route("/openapi.json", get(openapi::openapi))
         .route(
             "/admin/api/resellers",
@@ -83,61 +113,35 @@ pub fn router(app: Arc<App>) -> Router {
             "/admin/api/incidents/{id}/postmortem",
             post(admin::incident_postmortem),
         )
-        .route_layer(from_fn_with_state(app.clone(), limit::ip));
-    // The public status page: its own limiters, so a flood on /v1 leaves it up and the
-    // other way round.
-    let status = Router::new()
-        .route("/", get(crate::status::api::index))
-        .route("/history", get(crate::status::api::history))
-        .route("/history.atom", get(crate::status::api::atom))
-        .route("/incidents/{id}", get(crate::status::api::incident_page))
-        .route("/api/v2/summary.json", get(crate::status::api::summary))
-        .route("/api/v2/status.json", get(crate::status::api::status_json))
-        .route(
-            "/api/v2/components.json",
-            get(crate::status::api::components_json),
-        )
-        .route(
-            "/api/v2/incidents.json",
-            get(crate::status::api::incidents_json),
-        )
+        .route_layer(from_fn_with_state(app.clone(), limit::ip))
+}
+
+/// The public status page and subscriptions: their own limiters, so a flood on /v1 leaves
+/// them up and the other way round.
+fn status_routes(app: &Arc<App>) -> Router<Arc<App>> {
+    Router::new()
+        .route("/", get(status_page::index))
+        .route("/history", get(status_page::history))
+        .route("/history.atom", get(status_page::atom))
+        .route("/incidents/{id}", get(status_page::incident_page))
+        .route("/api/v2/summary.json", get(status_page::summary))
+        .route("/api/v2/status.json", get(status_page::status_json))
+        .route("/api/v2/components.json", get(status_page::components_json))
+        .route("/api/v2/incidents.json", get(status_page::incidents_json))
         .route(
             "/api/v2/scheduled-maintenances.json",
-            get(crate::status::api::maintenances_json),
+            get(status_page::maintenances_json),
         )
         .route(
             "/subscribe",
-            post(crate::notify::subscribe::subscribe)
-                .layer(from_fn_with_state(app.clone(), limit::subscribe)),
+            post(subscribe::subscribe).layer(from_fn_with_state(app.clone(), limit::subscribe)),
         )
-        .route(
-            "/subscribe/confirm/{token}",
-            get(crate::notify::subscribe::confirm),
-        )
+        .route("/subscribe/confirm/{token}", get(subscribe::confirm))
         .route(
             "/unsubscribe/{token}",
-            get(crate::notify::subscribe::unsubscribe).post(crate::notify::subscribe::unsubscribe),
+            get(subscribe::unsubscribe).post(subscribe::unsubscribe),
         )
-        .route_layer(from_fn_with_state(app.clone(), limit::status));
-    // Suppliers' callbacks (signed; their volume follows our own orders) and monitoring
-    // are not rate limited; they still get the body cap and the deadline.
-    Router::new()
-        .route(
-            "/hooks/suppliers/{supplier_id}",
-            post(hooks::supplier_callback),
-        )
-        .route("/metrics", get(metrics))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .merge(v1)
-        .merge(per_ip)
-        .merge(status)
-        .fallback(not_found)
-        .layer(DefaultBodyLimit::max(limit))
-        .layer(from_fn_with_state(app.clone(), limit::deadline))
-        .layer(from_fn_with_state(app.clone(), error::envelope))
-        .layer(axum::middleware::from_fn(error::language))
-        .with_state(app)
+        .route_layer(from_fn_with_state(app.clone(), limit::status))
 }
 
 async fn healthz() -> Response {

@@ -8,11 +8,11 @@ use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use maud::html;
 use siaga_store::NoticeBody;
 
 use super::config::{Smtp, Tls};
 use super::deliver::Failure;
-use crate::status::html::esc;
 
 pub struct Mailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
@@ -67,11 +67,12 @@ impl Mailer {
                     "List-Unsubscribe=One-Click".into(),
                 ));
             text.push_str(&format!("\nBerhenti berlangganan / Unsubscribe: {u}\n"));
-            let foot = format!(
-                "<p style=\"font-size:smaller\"><a href=\"{0}\">Berhenti berlangganan / Unsubscribe</a></p></body>",
-                esc(u)
-            );
-            html = html.replacen("</body>", &foot, 1);
+            // The stored HTML part is shared by every recipient; each one's link goes in
+            // just before `</body>`.
+            let foot = html! {
+                p style="font-size:smaller" { a href=(u) { "Berhenti berlangganan / Unsubscribe" } }
+            };
+            html = html.replacen("</body>", &format!("{}</body>", foot.into_string()), 1);
         }
         let message = b
             .multipart(MultiPart::alternative_plain_html(text, html))

@@ -1,14 +1,47 @@
 //! The words of every notice: subject, plain text and HTML (Indonesian first, then
-//! English), and the JSON `data` of its webhook message. Every value is escaped in HTML.
+//! English), and the JSON `data` of its webhook message. The HTML part is built with maud,
+//! which escapes every value; the text part, the subject and the JSON are not HTML.
 
+use maud::{html, Markup, PreEscaped};
 use serde_json::{json, Value};
 use siaga_store::{
     Attempt, Incident, IncidentUpdate, MaintenanceWindow, NoticeBody, SupplierEvent,
 };
 
-use crate::status::html::{esc, incident_state};
+use crate::status::html::incident_state;
 use crate::status::view::Lang;
 use crate::status::worker::wib;
+
+/// The lowercase doctype the emails have always had (maud's `DOCTYPE` is uppercase).
+pub const DOCTYPE: &str = "<!doctype html>";
+
+/// One paragraph; its line breaks become `<br>`.
+fn paragraph(p: &str) -> Markup {
+    html! {
+        p {
+            @for (n, line) in p.split('\n').enumerate() {
+                @if n > 0 { br; }
+                (line)
+            }
+        }
+    }
+}
+
+/// The HTML part of a notice: both languages, then the link.
+fn html_part(id: &[String], en: &[String], link: Option<&str>) -> String {
+    html! {
+        (PreEscaped(DOCTYPE))
+        html {
+            body style="font-family:sans-serif;line-height:1.5;max-width:40em" {
+                div lang="id" { @for p in id { (paragraph(p)) } }
+                hr;
+                div lang="en" { @for p in en { (paragraph(p)) } }
+                @if let Some(l) = link { p { a href=(l) { (l) } } }
+            }
+        }
+    }
+    .into_string()
+}
 
 /// A notice from paragraphs in both languages, plus an optional link.
 pub fn body(
@@ -29,28 +62,14 @@ pub fn body(
         text.push_str(p);
         text.push_str("\n\n");
     }
-    let mut html = String::from(
-        "<!doctype html><html><body style=\"font-family:sans-serif;line-height:1.5;max-width:40em\">",
-    );
-    html.push_str("<div lang=\"id\">");
-    for p in id {
-        html.push_str(&format!("<p>{}</p>", esc(p).replace('\n', "<br>")));
-    }
-    html.push_str("</div><hr><div lang=\"en\">");
-    for p in en {
-        html.push_str(&format!("<p>{}</p>", esc(p).replace('\n', "<br>")));
-    }
-    html.push_str("</div>");
     if let Some(l) = &link {
         text.push_str(&format!("{l}\n"));
-        html.push_str(&format!("<p><a href=\"{0}\">{0}</a></p>", esc(l)));
     }
-    html.push_str("</body></html>");
     NoticeBody {
         kind: kind.into(),
         subject,
         text,
-        html,
+        html: html_part(id, en, link.as_deref()),
         payload: payload.to_string(),
     }
 }

@@ -1,267 +1,48 @@
-//! The public subscription endpoints (SPEC 9): `POST /subscribe` (HTML form or JSON) with
-//! double opt-in, `GET /subscribe/confirm/{token}`, and one-click `GET`/`POST
-//! /unsubscribe/{token}`. The answer never tells whether an address was already known.
+//! The pages of the subscription flow (SPEC 9): the short bilingual answer to a form post,
+//! a confirmation or an unsubscribe. Pure HTML; the handlers are in `http::subscribe`.
 
-use std::sync::Arc;
+use maud::{html, PreEscaped};
 
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
-use axum::Json;
-use rand::RngCore;
-use serde_json::{json, Value};
-use siaga_store::Subscriber;
+use super::render::DOCTYPE;
 
-use crate::app::App;
-use crate::http::error::ApiError;
-use crate::status::html::esc;
-
-fn token() -> String {
-    let mut b = [0u8; 16];
-    rand::rngs::OsRng.fill_bytes(&mut b);
-    hex::encode(b)
-}
-
-/// What the form or JSON asked for, parsed at the edge.
-struct Request {
-    email: String,
-    components: Vec<String>,
-    form: bool,
-}
-
-fn parse(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Request, ApiError> {
-    let ctype = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let form = ctype.starts_with("application/x-www-form-urlencoded");
-    let (email, mut raw): (Option<String>, Vec<String>) = if form {
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-            .map_err(|e| ApiError::invalid("body", &e.to_string()))?;
-        let email = pairs
-            .iter()
-            .find(|(k, _)| k == "email")
-            .map(|(_, v)| v.clone());
-        let comps = pairs
-            .iter()
-            .filter(|(k, _)| k == "components" || k == "components[]")
-            .flat_map(|(_, v)| v.split(',').map(str::to_owned).collect::<Vec<_>>())
-            .collect();
-        (email, comps)
-    } else {
-        let v: Value =
-            serde_json::from_slice(body).map_err(|e| ApiError::bad_json(&e.to_string()))?;
-        let email = match v.get("email") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(_) => return Err(ApiError::invalid("email", "must be a string")),
-        };
-        let comps = match v.get("components") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(a)) => a
-                .iter()
-                .map(|c| c.as_str().map(str::to_owned))
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| {
-                    ApiError::invalid("components", "must be a list of component names")
-                })?,
-            Some(_) => {
-                return Err(ApiError::invalid(
-                    "components",
-                    "must be a list of component names",
-                ))
+/// A page with a title, one paragraph in Indonesian and one in English, and a link home.
+pub fn page(title: &str, id: &str, en: &str) -> String {
+    html! {
+        (PreEscaped(DOCTYPE))
+        html lang="id" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) }
             }
-        };
-        (email, comps)
-    };
-    let email = email
-        .map(|e| e.trim().to_lowercase())
-        .filter(|e| !e.is_empty())
-        .ok_or_else(|| ApiError::missing("email"))?;
-    if email.len() > 254 || email.parse::<lettre::Address>().is_err() {
-        return Err(ApiError::invalid("email", "must be an email address"));
-    }
-    let known = crate::status::worker::components(app);
-    let mut components = Vec::new();
-    for c in raw
-        .drain(..)
-        .map(|c| c.trim().to_owned())
-        .filter(|c| !c.is_empty())
-    {
-        let name = known
-            .iter()
-            .find(|k| **k == c || crate::status::worker::slug(k) == c)
-            .ok_or_else(|| ApiError::invalid("components", &format!("unknown component {c:?}")))?;
-        if !components.contains(name) {
-            components.push(name.clone());
+            body style="font-family:sans-serif;max-width:40em;margin:2em auto;padding:0 1em;line-height:1.5" {
+                main {
+                    h1 { (title) }
+                    p { (id) }
+                    p lang="en" { (en) }
+                    p { a href="/" { "Status" } }
+                }
+            }
         }
     }
-    Ok(Request {
-        email,
-        components,
-        form,
-    })
+    .into_string()
 }
 
-/// `POST /subscribe`
-pub async fn subscribe(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
-    match subscribe_inner(&app, &headers, &body).await {
-        Ok(form) if form => page(
-            StatusCode::OK,
-            "Periksa email Anda / Check your email",
-            "Jika alamat ini belum berlangganan, kami telah mengirim tautan konfirmasi. Langganan aktif setelah Anda mengkliknya.",
-            "If this address is not subscribed yet, we have sent it a confirmation link. The subscription starts once you click it.",
-        ),
-        Ok(_) => (
-            StatusCode::ACCEPTED,
-            Json(json!({"status": "pending", "message": "check your email for the confirmation link"})),
-        )
-            .into_response(),
-        Err(e) => e.into_response(),
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-async fn subscribe_inner(
-    app: &Arc<App>,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<bool, ApiError> {
-    let req = parse(app, headers, body)?;
-    if app.settings.notify.smtp.is_none() {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "langganan email belum tersedia di sini (SMTP belum diatur)",
-            "email subscriptions are not available here (SMTP is not configured)",
-        ));
-    }
-    let form = req.form;
-    // The answer is the same, and as fast, whether or not the address is known: the work
-    // happens after it.
-    let app = app.clone();
-    tokio::spawn(async move {
-        if let Err(e) = register(&app, req).await {
-            tracing::error!(error = %e, "subscription not recorded");
-        }
-    });
-    Ok(form)
-}
-
-/// Records a subscription request and queues its confirmation email, atomically.
-async fn register(app: &App, req: Request) -> Result<(), siaga_store::StoreError> {
-    let now = app.now();
-    let mut sub = match app.store.subscriber_by("email", &req.email).await? {
-        Some(s) if s.status == "confirmed" => return Ok(()),
-        Some(s)
-            if s.status == "pending"
-                && now - s.confirm_sent_at < app.settings.notify.confirm_resend_ms =>
-        {
-            return Ok(())
-        }
-        Some(s) => s,
-        None => Subscriber {
-            id: crate::keys::new_id("sub"),
-            email: req.email.clone(),
-            components: Vec::new(),
-            status: "pending".into(),
-            confirm_hash: None,
-            unsub_token: token(),
-            created_at: now,
-            confirm_sent_at: now,
-            confirmed_at: None,
-            unsubscribed_at: None,
-        },
-    };
-    let confirm = token();
-    sub.components = req.components;
-    sub.status = "pending".into();
-    sub.confirm_hash = Some(crate::keys::hash_key(&confirm));
-    sub.confirm_sent_at = now;
-    sub.unsubscribed_at = None;
-    let link = format!("{}/subscribe/confirm/{confirm}", app.settings.public_url);
-    let body = super::render::confirm(&link, &sub.components);
-    let topic = format!("confirm:{}:{}", sub.id, &confirm[..8]);
-    let notice = super::notice("email", &sub.email, &topic, None);
-    let fanout = siaga_store::Fanout {
-        body,
-        notices: vec![notice],
-        marks: Vec::new(),
-        coalesce_ms: 0,
-        now,
-    };
-    app.store.subscribe(sub, fanout).await?;
-    app.notify_kick.notify_one();
-    Ok(())
-}
-
-/// `GET /subscribe/confirm/{token}`
-pub async fn confirm(State(app): State<Arc<App>>, Path(token): Path<String>) -> Response {
-    let hash = crate::keys::hash_key(&token);
-    let found = match app.store.subscriber_by("confirm_hash", &hash).await {
-        Ok(f) => f,
-        Err(e) => return ApiError::internal(e).into_response(),
-    };
-    let Some(mut sub) = found else {
-        return page(
-            StatusCode::NOT_FOUND,
-            "Tautan tidak berlaku / Link not valid",
-            "Tautan konfirmasi ini tidak dikenal atau sudah diganti dengan yang lebih baru.",
-            "This confirmation link is unknown or was replaced by a newer one.",
+    #[test]
+    fn every_text_is_escaped() {
+        let p = page("<t>", "a & \"b\"", "<script>x</script>");
+        assert!(
+            p.contains("<h1>&lt;t&gt;</h1><p>a &amp; &quot;b&quot;</p>"),
+            "{p}"
         );
-    };
-    if sub.status != "confirmed" {
-        sub.status = "confirmed".into();
-        sub.confirmed_at = Some(app.now());
-        if let Err(e) = app.store.save_subscriber(sub).await {
-            return ApiError::internal(e).into_response();
-        }
-    }
-    page(
-        StatusCode::OK,
-        "Langganan dikonfirmasi / Subscription confirmed",
-        "Anda akan menerima email saat ada gangguan, pembaruan, pemulihan, dan pemeliharaan terjadwal. Setiap email memuat tautan berhenti berlangganan.",
-        "You will get an email when there is an incident, an update, a recovery or scheduled maintenance. Every email has an unsubscribe link.",
-    )
-}
-
-/// `GET` or `POST /unsubscribe/{token}` (one click, RFC 8058).
-pub async fn unsubscribe(State(app): State<Arc<App>>, Path(token): Path<String>) -> Response {
-    let found = match app.store.subscriber_by("unsub_token", &token).await {
-        Ok(f) => f,
-        Err(e) => return ApiError::internal(e).into_response(),
-    };
-    let Some(mut sub) = found else {
-        return page(
-            StatusCode::NOT_FOUND,
-            "Tautan tidak berlaku / Link not valid",
-            "Tautan berhenti berlangganan ini tidak dikenal.",
-            "This unsubscribe link is unknown.",
+        assert!(
+            p.contains("<p lang=\"en\">&lt;script&gt;x&lt;/script&gt;</p>"),
+            "{p}"
         );
-    };
-    if sub.status != "unsubscribed" {
-        sub.status = "unsubscribed".into();
-        sub.unsubscribed_at = Some(app.now());
-        sub.confirm_hash = None;
-        if let Err(e) = app.store.save_subscriber(sub).await {
-            return ApiError::internal(e).into_response();
-        }
+        assert!(!p.contains("<script>") && !p.contains("<t>"), "{p}");
     }
-    page(
-        StatusCode::OK,
-        "Berhenti berlangganan / Unsubscribed",
-        "Anda tidak akan menerima email status lagi.",
-        "You will not get status emails any more.",
-    )
-}
-
-fn page(status: StatusCode, title: &str, id: &str, en: &str) -> Response {
-    let html = format!(
-        "<!doctype html><html lang=\"id\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{t}</title></head>\
-         <body style=\"font-family:sans-serif;max-width:40em;margin:2em auto;padding:0 1em;line-height:1.5\"><main><h1>{t}</h1><p>{id}</p><p lang=\"en\">{en}</p><p><a href=\"/\">Status</a></p></main></body></html>",
-        t = esc(title),
-        id = esc(id),
-        en = esc(en)
-    );
-    (status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response()
 }

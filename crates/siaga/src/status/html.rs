@@ -1,28 +1,13 @@
 //! The server-rendered status page (`/`, `/history`, `/incidents/{id}`): plain HTML and CSS,
 //! no JavaScript, Indonesian by default and English on request, readable on a phone.
-//! Every text is escaped; nothing private is shown (SPEC 3.6).
+//! Built with maud, which escapes every value it splices in; nothing private is shown
+//! (SPEC 3.6).
 
-use std::fmt::Write;
-
+use maud::{html, Markup, PreEscaped, DOCTYPE};
 use siaga_domain::status::ComponentStatus;
 
 use super::view::*;
 use super::worker::wib;
-
-pub fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
-    o
-}
 
 fn t(lang: Lang, id: &'static str, en: &'static str) -> &'static str {
     if lang == Lang::En {
@@ -81,34 +66,62 @@ ol.tl{list-style:none;padding:0;margin:.5rem 0 0}ol.tl li{border-left:3px solid 
 footer{padding:1rem;font-size:.9rem;color:#4a5260}
 ";
 
-fn page(lang: Lang, title: &str, body: &str, s: &StatusSnapshot, path: &str) -> String {
+/// The `lang` attribute value and the query value of a language.
+fn code(lang: Lang) -> &'static str {
+    if lang == Lang::En {
+        "en"
+    } else {
+        "id"
+    }
+}
+
+fn page(lang: Lang, title: &str, body: Markup, s: &StatusSnapshot, path: &str) -> String {
     let (other, other_name) = if lang == Lang::En {
         ("id", "Bahasa Indonesia")
     } else {
         ("en", "English")
     };
-    let html_lang = if lang == Lang::En { "en" } else { "id" };
-    format!(
-        "<!DOCTYPE html>\n<html lang=\"{html_lang}\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<title>{title}</title><link rel=\"alternate\" type=\"application/atom+xml\" href=\"/history.atom\" title=\"{feed}\"><style>{CSS}</style></head><body>\
-<header><p><a href=\"/?lang={html_lang}\">{name}</a></p><nav aria-label=\"{nav}\"><a href=\"{path}?lang={other}\" lang=\"{other}\">{other_name}</a> · <a href=\"/history?lang={html_lang}\">{hist}</a> · <a href=\"/history.atom\">Atom</a></nav></header>\
-<main>{body}</main><footer><p>{foot}</p><p class=\"muted\">{updated} {at}</p></footer></body></html>\n",
-        title = esc(title),
-        name = esc(&s.page_name),
-        feed = t(lang, "Riwayat insiden", "Incident history"),
-        nav = t(lang, "Navigasi", "Navigation"),
-        hist = t(lang, "Riwayat insiden", "Incident history"),
-        foot = t(
-            lang,
-            "Uptime harian memakai rumus Statuspage: waktu gangguan = menit gangguan besar + 0,3 × menit gangguan sebagian; kinerja menurun tidak dihitung sebagai gangguan; pemeliharaan yang diumumkan tidak dihitung.",
-            "Daily uptime uses Statuspage's formula: downtime = minutes of major outage + 0.3 × minutes of partial outage; degraded performance is not downtime; announced maintenance is excluded."
-        ),
-        updated = t(lang, "Diperbarui", "Updated"),
-        at = esc(&wib(s.generated_at)),
-    )
+    let html_lang = code(lang);
+    let markup = html! {
+        (DOCTYPE) "\n"
+        html lang=(html_lang) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) }
+                link rel="alternate" type="application/atom+xml" href="/history.atom"
+                    title=(t(lang, "Riwayat insiden", "Incident history"));
+                // A constant of ours inside a raw-text element: nothing to escape.
+                style { (PreEscaped(CSS)) }
+            }
+            body {
+                header {
+                    p { a href={ "/?lang=" (html_lang) } { (s.page_name) } }
+                    nav aria-label=(t(lang, "Navigasi", "Navigation")) {
+                        a href={ (path) "?lang=" (other) } lang=(other) { (other_name) }
+                        " · "
+                        a href={ "/history?lang=" (html_lang) } { (t(lang, "Riwayat insiden", "Incident history")) }
+                        " · "
+                        a href="/history.atom" { "Atom" }
+                    }
+                }
+                main { (body) }
+                footer {
+                    p { (t(
+                        lang,
+                        "Uptime harian memakai rumus Statuspage: waktu gangguan = menit gangguan besar + 0,3 × menit gangguan sebagian; kinerja menurun tidak dihitung sebagai gangguan; pemeliharaan yang diumumkan tidak dihitung.",
+                        "Daily uptime uses Statuspage's formula: downtime = minutes of major outage + 0.3 × minutes of partial outage; degraded performance is not downtime; announced maintenance is excluded."
+                    )) }
+                    p class="muted" { (t(lang, "Diperbarui", "Updated")) " " (wib(s.generated_at)) }
+                }
+            }
+        }
+        "\n"
+    };
+    markup.into_string()
 }
 
-fn banner(s: &StatusSnapshot, lang: Lang) -> String {
+fn banner(s: &StatusSnapshot, lang: Lang) -> Markup {
     let text = match s.overall {
         ComponentStatus::Operational => t(lang, "Semua sistem normal", "All systems operational"),
         ComponentStatus::DegradedPerformance => t(
@@ -124,11 +137,7 @@ fn banner(s: &StatusSnapshot, lang: Lang) -> String {
             "Maintenance in progress",
         ),
     };
-    format!(
-        "<p class=\"banner {}\" role=\"status\">{}</p>",
-        class(s.overall),
-        text
-    )
+    html! { p class={ "banner " (class(s.overall)) } role="status" { (text) } }
 }
 
 fn day_class(d: &DayUptime) -> &'static str {
@@ -155,185 +164,157 @@ fn pct(p: Option<f64>, lang: Lang) -> String {
     }
 }
 
-fn component(c: &ComponentView, lang: Lang) -> String {
-    let counted: Vec<f64> = c.days.iter().filter_map(|d| d.uptime_pct).collect();
-    let avg = (!counted.is_empty()).then(|| counted.iter().sum::<f64>() / counted.len() as f64);
-    let mut bar = String::new();
-    for d in &c.days {
-        let detail = format!(
-            "{}: {} {}; {} {} {}, {} {} {}, {} {} {}, {} {} {}",
-            d.date,
-            t(lang, "uptime", "uptime"),
-            pct(d.uptime_pct, lang),
-            t(lang, "gangguan besar", "major outage"),
-            d.major_min,
-            t(lang, "menit", "min"),
-            t(lang, "sebagian", "partial"),
-            d.partial_min,
-            t(lang, "menit", "min"),
-            t(lang, "melambat", "degraded"),
-            d.degraded_min,
-            t(lang, "menit", "min"),
-            t(lang, "pemeliharaan", "maintenance"),
-            d.maintenance_min,
-            t(lang, "menit", "min"),
-        );
-        let _ = write!(
-            bar,
-            "<span class=\"day {}\" tabindex=\"0\" role=\"img\" aria-label=\"{}\"><span class=\"tip\" aria-hidden=\"true\">{}</span></span>",
-            day_class(d),
-            esc(&detail),
-            esc(&detail)
-        );
+/// One day of the 90-day bar: a focusable square whose tooltip and label say the detail.
+fn day(d: &DayUptime, lang: Lang) -> Markup {
+    let detail = format!(
+        "{}: {} {}; {} {} {}, {} {} {}, {} {} {}, {} {} {}",
+        d.date,
+        t(lang, "uptime", "uptime"),
+        pct(d.uptime_pct, lang),
+        t(lang, "gangguan besar", "major outage"),
+        d.major_min,
+        t(lang, "menit", "min"),
+        t(lang, "sebagian", "partial"),
+        d.partial_min,
+        t(lang, "menit", "min"),
+        t(lang, "melambat", "degraded"),
+        d.degraded_min,
+        t(lang, "menit", "min"),
+        t(lang, "pemeliharaan", "maintenance"),
+        d.maintenance_min,
+        t(lang, "menit", "min"),
+    );
+    html! {
+        span class={ "day " (day_class(d)) } tabindex="0" role="img" aria-label=(detail) {
+            span class="tip" aria-hidden="true" { (detail) }
+        }
     }
-    format!(
-        "<section class=\"card\" aria-labelledby=\"c-{id}\"><div class=\"row\"><h3 id=\"c-{id}\">{name}</h3><span class=\"st {cls}\">{word}</span></div>\
-<div class=\"bar\">{bar}</div><div class=\"row muted\"><span>{ago}</span><span>{uptime} {avg}</span><span>{today}</span></div></section>",
-        id = esc(&c.id),
-        name = esc(&c.name),
-        cls = class(c.status),
-        word = status_word(c.status, lang),
-        ago = t(lang, "90 hari lalu", "90 days ago"),
-        uptime = t(lang, "Uptime 90 hari:", "90-day uptime:"),
-        avg = pct(avg, lang),
-        today = t(lang, "Hari ini", "Today"),
-    )
 }
 
-fn incident(i: &IncidentView, lang: Lang, link: bool) -> String {
+fn component(c: &ComponentView, lang: Lang) -> Markup {
+    let counted: Vec<f64> = c.days.iter().filter_map(|d| d.uptime_pct).collect();
+    let avg = (!counted.is_empty()).then(|| counted.iter().sum::<f64>() / counted.len() as f64);
+    html! {
+        section class="card" aria-labelledby={ "c-" (c.id) } {
+            div class="row" {
+                h3 id={ "c-" (c.id) } { (c.name) }
+                span class={ "st " (class(c.status)) } { (status_word(c.status, lang)) }
+            }
+            div class="bar" { @for d in &c.days { (day(d, lang)) } }
+            div class="row muted" {
+                span { (t(lang, "90 hari lalu", "90 days ago")) }
+                span { (t(lang, "Uptime 90 hari:", "90-day uptime:")) " " (pct(avg, lang)) }
+                span { (t(lang, "Hari ini", "Today")) }
+            }
+        }
+    }
+}
+
+fn incident(i: &IncidentView, lang: Lang, link: bool) -> Markup {
     let title = if lang == Lang::En {
         &i.title_en
     } else {
         &i.title_id
     };
-    let mut tl = String::new();
-    for u in i.updates.iter().rev() {
-        let body = if lang == Lang::En {
-            &u.body_en
-        } else {
-            &u.body_id
-        };
-        let _ = write!(
-            tl,
-            "<li><strong>{}</strong> — {} <span class=\"muted\">({})</span></li>",
-            incident_state(&u.status, lang),
-            esc(body),
-            esc(&wib(u.at))
-        );
-    }
-    let heading = if link {
-        format!(
-            "<a href=\"/incidents/{}?lang={}\">{}</a>",
-            i.id,
-            if lang == Lang::En { "en" } else { "id" },
-            esc(title)
-        )
-    } else {
-        esc(title)
+    let postmortem = match (lang, &i.postmortem_id, &i.postmortem_en) {
+        (Lang::En, _, Some(p)) | (Lang::Id, Some(p), _) => Some(p),
+        _ => None,
     };
-    let sec = if i.security {
-        format!(
-            "<span class=\"tag\">{}</span>",
-            t(lang, "Keamanan", "Security")
-        )
-    } else {
-        String::new()
-    };
-    let pm = match (lang, &i.postmortem_id, &i.postmortem_en) {
-        (Lang::En, _, Some(p)) | (Lang::Id, Some(p), _) => {
-            format!(
-                "<h4>{}</h4><p>{}</p>",
-                t(lang, "Laporan pasca-insiden", "Postmortem"),
-                esc(p)
-            )
+    html! {
+        article class="card" {
+            h3 {
+                @if link {
+                    a href={ "/incidents/" (i.id) "?lang=" (code(lang)) } { (title) }
+                } @else {
+                    (title)
+                }
+                @if i.security { span class="tag" { (t(lang, "Keamanan", "Security")) } }
+            }
+            p class="muted" {
+                (t(lang, "Status", "Status")) ": " (incident_state(&i.status, lang))
+                " · " (t(lang, "Terdampak", "Affected")) ": " (i.components.join(", "))
+            }
+            ol class="tl" {
+                @for u in i.updates.iter().rev() {
+                    li {
+                        strong { (incident_state(&u.status, lang)) }
+                        " — " (if lang == Lang::En { &u.body_en } else { &u.body_id }) " "
+                        span class="muted" { "(" (wib(u.at)) ")" }
+                    }
+                }
+            }
+            @if let Some(p) = postmortem {
+                h4 { (t(lang, "Laporan pasca-insiden", "Postmortem")) }
+                p { (p) }
+            }
         }
-        _ => String::new(),
-    };
-    format!(
-        "<article class=\"card\"><h3>{heading}{sec}</h3><p class=\"muted\">{state}: {st} · {aff}: {comps}</p><ol class=\"tl\">{tl}</ol>{pm}</article>",
-        state = t(lang, "Status", "Status"),
-        st = incident_state(&i.status, lang),
-        aff = t(lang, "Terdampak", "Affected"),
-        comps = esc(&i.components.join(", ")),
-    )
+    }
 }
 
-pub fn render_index(s: &StatusSnapshot, lang: Lang) -> String {
-    let mut b = String::new();
-    let _ = write!(b, "<h1>{}</h1>{}", esc(&s.page_name), banner(s, lang));
-    if !s.active_incidents.is_empty() {
-        let _ = write!(
-            b,
-            "<h2>{}</h2>",
-            t(lang, "Insiden aktif", "Active incidents")
-        );
-        for i in &s.active_incidents {
-            b.push_str(&incident(i, lang, true));
+fn maintenance(m: &MaintenanceView, lang: Lang) -> Markup {
+    let when = if m.active {
+        t(lang, "sedang berlangsung", "in progress")
+    } else {
+        t(lang, "akan datang", "upcoming")
+    };
+    html! {
+        div class="card" {
+            strong { (m.components.join(", ")) }
+            " " (wib(m.starts_at)) " — " (wib(m.ends_at)) " "
+            span class="muted" { "(" (when) ")" }
         }
     }
-    if !s.maintenances.is_empty() {
-        let _ = write!(
-            b,
-            "<h2>{}</h2>",
-            t(lang, "Pemeliharaan terjadwal", "Scheduled maintenance")
-        );
-        for m in &s.maintenances {
-            let _ = write!(
-                b,
-                "<div class=\"card\"><strong>{}</strong> {} — {} <span class=\"muted\">({})</span></div>",
-                esc(&m.components.join(", ")),
-                esc(&wib(m.starts_at)),
-                esc(&wib(m.ends_at)),
-                if m.active { t(lang, "sedang berlangsung", "in progress") } else { t(lang, "akan datang", "upcoming") }
-            );
-        }
-    }
-    let _ = write!(b, "<h2>{}</h2>", t(lang, "Komponen", "Components"));
-    for c in &s.components {
-        b.push_str(&component(c, lang));
-    }
-    if s.subscribe {
-        let _ = write!(
-            b,
-            "<h2 id=\"subscribe\">{}</h2><form class=\"card\" method=\"post\" action=\"/subscribe\">\
-             <p>{}</p><label for=\"sub-email\">Email</label> \
-             <input id=\"sub-email\" type=\"email\" name=\"email\" autocomplete=\"email\" required> \
-             <button type=\"submit\">{}</button></form>",
-            t(lang, "Berlangganan", "Subscribe"),
-            t(
+}
+
+fn subscribe_form(lang: Lang) -> Markup {
+    html! {
+        h2 id="subscribe" { (t(lang, "Berlangganan", "Subscribe")) }
+        form class="card" method="post" action="/subscribe" {
+            p { (t(
                 lang,
                 "Dapatkan email saat ada gangguan, pembaruan, dan pemeliharaan. Kami mengirim tautan konfirmasi dulu.",
                 "Get an email when there is an incident, an update or maintenance. We send a confirmation link first."
-            ),
-            t(lang, "Berlangganan", "Subscribe")
-        );
+            )) }
+            label for="sub-email" { "Email" }
+            " "
+            input id="sub-email" type="email" name="email" autocomplete="email" required;
+            " "
+            button type="submit" { (t(lang, "Berlangganan", "Subscribe")) }
+        }
     }
-    page(lang, &s.page_name, &b, s, "/")
+}
+
+pub fn render_index(s: &StatusSnapshot, lang: Lang) -> String {
+    let body = html! {
+        h1 { (s.page_name) }
+        (banner(s, lang))
+        @if !s.active_incidents.is_empty() {
+            h2 { (t(lang, "Insiden aktif", "Active incidents")) }
+            @for i in &s.active_incidents { (incident(i, lang, true)) }
+        }
+        @if !s.maintenances.is_empty() {
+            h2 { (t(lang, "Pemeliharaan terjadwal", "Scheduled maintenance")) }
+            @for m in &s.maintenances { (maintenance(m, lang)) }
+        }
+        h2 { (t(lang, "Komponen", "Components")) }
+        @for c in &s.components { (component(c, lang)) }
+        @if s.subscribe { (subscribe_form(lang)) }
+    };
+    page(lang, &s.page_name, body, s, "/")
 }
 
 pub fn render_history(s: &StatusSnapshot, lang: Lang) -> String {
-    let mut b = format!(
-        "<h1>{}</h1>",
-        t(
-            lang,
-            "Riwayat insiden (90 hari)",
-            "Incident history (90 days)"
-        )
-    );
-    if s.history.is_empty() {
-        let _ = write!(
-            b,
-            "<p>{}</p>",
-            t(lang, "Tidak ada insiden.", "No incidents.")
-        );
-    }
-    for i in &s.history {
-        b.push_str(&incident(i, lang, true));
-    }
+    let body = html! {
+        h1 { (t(lang, "Riwayat insiden (90 hari)", "Incident history (90 days)")) }
+        @if s.history.is_empty() {
+            p { (t(lang, "Tidak ada insiden.", "No incidents.")) }
+        }
+        @for i in &s.history { (incident(i, lang, true)) }
+    };
     page(
         lang,
         t(lang, "Riwayat insiden", "Incident history"),
-        &b,
+        body,
         s,
         "/history",
     )
@@ -342,17 +323,29 @@ pub fn render_history(s: &StatusSnapshot, lang: Lang) -> String {
 pub fn render_incident(s: &StatusSnapshot, id: i64, lang: Lang) -> Option<String> {
     let i = s.history.iter().find(|i| i.id == id)?;
     let title = if lang == Lang::En {
-        i.title_en.clone()
+        &i.title_en
     } else {
-        i.title_id.clone()
+        &i.title_id
     };
     Some(page(
         lang,
-        &title,
-        &incident(i, lang, false),
+        title,
+        incident(i, lang, false),
         s,
         &format!("/incidents/{id}"),
     ))
+}
+
+/// The page for an incident id that is not in the history.
+pub fn render_not_found() -> String {
+    html! {
+        (DOCTYPE)
+        html lang="id" {
+            head { meta charset="utf-8"; title { "404" } }
+            body { main { h1 { "404" } p { a href="/" { "Status" } } } }
+        }
+    }
+    .into_string()
 }
 
 #[cfg(test)]

@@ -1,30 +1,12 @@
 //! Statuspage-compatible JSON (`/api/v2/*.json`, Atlassian Statuspage's public field names
-//! and vocabularies), served from the in-memory snapshot with cache headers.
+//! and vocabularies), built from the in-memory snapshot. The handlers that serve it, with
+//! cache headers, are in `http::status_page`.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
-use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap};
-use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use siaga_domain::status::ComponentStatus;
 
 use super::view::{IncidentView, Lang, StatusSnapshot};
-use crate::app::App;
 use crate::clock::rfc3339;
-
-pub const CACHE: &str = "public, max-age=5, stale-while-revalidate=30";
-
-/// `?lang=en|id`, else `Accept-Language`, else Indonesian.
-pub fn lang(q: &HashMap<String, String>, headers: &HeaderMap) -> Lang {
-    match q.get("lang").map(String::as_str) {
-        Some("en") => Lang::En,
-        Some("id") => Lang::Id,
-        _ if crate::http::error::wants_english(headers) => Lang::En,
-        _ => Lang::Id,
-    }
-}
 
 fn page(s: &StatusSnapshot) -> Value {
     json!({"id": "siaga", "name": s.page_name, "url": s.public_url, "time_zone": "Asia/Jakarta", "updated_at": rfc3339(s.generated_at)})
@@ -125,101 +107,33 @@ fn maintenances(s: &StatusSnapshot) -> Vec<Value> {
         .collect()
 }
 
-fn reply(v: Value) -> Response {
-    (
-        [
-            (header::CACHE_CONTROL, CACHE),
-            (header::CONTENT_TYPE, "application/json"),
-        ],
-        v.to_string(),
-    )
-        .into_response()
+/// `/api/v2/summary.json`
+pub fn summary(s: &StatusSnapshot, lang: Lang) -> Value {
+    json!({
+        "page": page(s),
+        "status": status(s),
+        "components": components(s),
+        "incidents": s.active_incidents.iter().map(|i| incident(s, i, lang)).collect::<Vec<_>>(),
+        "scheduled_maintenances": maintenances(s),
+    })
 }
 
-type Q = Query<HashMap<String, String>>;
-
-pub async fn summary(State(app): State<Arc<App>>, Query(q): Q, h: HeaderMap) -> Response {
-    let s = app.status.snapshot();
-    let lang = lang(&q, &h);
-    reply(json!({
-        "page": page(&s),
-        "status": status(&s),
-        "components": components(&s),
-        "incidents": s.active_incidents.iter().map(|i| incident(&s, i, lang)).collect::<Vec<_>>(),
-        "scheduled_maintenances": maintenances(&s),
-    }))
+/// `/api/v2/status.json`
+pub fn status_only(s: &StatusSnapshot) -> Value {
+    json!({"page": page(s), "status": status(s)})
 }
 
-pub async fn status_json(State(app): State<Arc<App>>) -> Response {
-    let s = app.status.snapshot();
-    reply(json!({"page": page(&s), "status": status(&s)}))
+/// `/api/v2/components.json`
+pub fn components_only(s: &StatusSnapshot) -> Value {
+    json!({"page": page(s), "components": components(s)})
 }
 
-pub async fn components_json(State(app): State<Arc<App>>) -> Response {
-    let s = app.status.snapshot();
-    reply(json!({"page": page(&s), "components": components(&s)}))
+/// `/api/v2/incidents.json`: every incident of the history.
+pub fn incidents(s: &StatusSnapshot, lang: Lang) -> Value {
+    json!({"page": page(s), "incidents": s.history.iter().map(|i| incident(s, i, lang)).collect::<Vec<_>>()})
 }
 
-pub async fn incidents_json(State(app): State<Arc<App>>, Query(q): Q, h: HeaderMap) -> Response {
-    let s = app.status.snapshot();
-    let lang = lang(&q, &h);
-    reply(
-        json!({"page": page(&s), "incidents": s.history.iter().map(|i| incident(&s, i, lang)).collect::<Vec<_>>()}),
-    )
-}
-
-pub async fn maintenances_json(State(app): State<Arc<App>>) -> Response {
-    let s = app.status.snapshot();
-    reply(json!({"page": page(&s), "scheduled_maintenances": maintenances(&s)}))
-}
-
-fn html(body: String) -> Response {
-    (
-        [
-            (header::CACHE_CONTROL, CACHE),
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-        ],
-        body,
-    )
-        .into_response()
-}
-
-pub async fn index(State(app): State<Arc<App>>, Query(q): Q, h: HeaderMap) -> Response {
-    html(super::html::render_index(
-        &app.status.snapshot(),
-        lang(&q, &h),
-    ))
-}
-
-pub async fn history(State(app): State<Arc<App>>, Query(q): Q, h: HeaderMap) -> Response {
-    html(super::html::render_history(
-        &app.status.snapshot(),
-        lang(&q, &h),
-    ))
-}
-
-pub async fn incident_page(
-    State(app): State<Arc<App>>,
-    axum::extract::Path(id): axum::extract::Path<String>,
-    Query(q): Q,
-    h: HeaderMap,
-) -> Response {
-    let s = app.status.snapshot();
-    let lang = lang(&q, &h);
-    match id.parse::<i64>().ok().and_then(|id| super::html::render_incident(&s, id, lang)) {
-        Some(body) => html(body),
-        None => (axum::http::StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], "<!DOCTYPE html><html lang=\"id\"><head><meta charset=\"utf-8\"><title>404</title></head><body><main><h1>404</h1><p><a href=\"/\">Status</a></p></main></body></html>").into_response(),
-    }
-}
-
-pub async fn atom(State(app): State<Arc<App>>) -> Response {
-    let body = super::atom::render(&app.status.snapshot());
-    (
-        [
-            (header::CACHE_CONTROL, CACHE),
-            (header::CONTENT_TYPE, "application/atom+xml; charset=utf-8"),
-        ],
-        body,
-    )
-        .into_response()
+/// `/api/v2/scheduled-maintenances.json`
+pub fn maintenances_only(s: &StatusSnapshot) -> Value {
+    json!({"page": page(s), "scheduled_maintenances": maintenances(s)})
 }
