@@ -395,11 +395,7 @@ async fn deliver(guard: &Delivering, item: OutboxItem) -> anyhow::Result<()> {
         Ok(()) => marks.done(item.id).await?,
         Err(why) => {
             let cfg = &app.settings.callbacks;
-            let factor = 1u64 << item.attempts.clamp(0, 20);
-            let delay = cfg
-                .retry_base_ms
-                .saturating_mul(factor)
-                .min(cfg.retry_max_ms) as i64;
+            let delay = retry_delay(cfg, item.attempts);
             let dead = now + delay > item.created_at + (cfg.give_up_after_s as i64) * 1000;
             tracing::warn!(msg = %item.msg_id, attempts = item.attempts + 1, dead, error = %why, "callback not delivered");
             app.store
@@ -408,6 +404,13 @@ async fn deliver(guard: &Delivering, item: OutboxItem) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The wait before the next try of a callback that failed `attempts` times before this
+/// one: `retry_base_ms` doubling per attempt (at most 20 doublings), capped at `retry_max_ms`.
+fn retry_delay(cfg: &crate::config::CallbacksCfg, attempts: i64) -> i64 {
+    use siaga_domain::backoff::{delay, ms};
+    delay(attempts.min(20), ms(cfg.retry_base_ms), ms(cfg.retry_max_ms))
 }
 
 /// One delivery try; `Err` carries the reason for the retry log.
@@ -563,6 +566,22 @@ mod tests {
         let (kick, next) = t.end(32);
         assert!(!kick);
         assert_eq!(next.map(|i| i.id), Some(5_000));
+    }
+
+    #[test]
+    fn retry_delays_are_the_former_doubling() {
+        let cfg = crate::config::CallbacksCfg::default();
+        for (base, max) in [(cfg.retry_base_ms, cfg.retry_max_ms), (1, u64::MAX / 2), (7, 3)] {
+            let cfg = crate::config::CallbacksCfg {
+                retry_base_ms: base,
+                retry_max_ms: max,
+                ..cfg.clone()
+            };
+            for attempts in -1..40 {
+                let old = base.saturating_mul(1u64 << attempts.clamp(0, 20)).min(max) as i64;
+                assert_eq!(retry_delay(&cfg, attempts), old, "{base} {max} {attempts}");
+            }
+        }
     }
 
     #[test]

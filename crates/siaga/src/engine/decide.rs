@@ -137,8 +137,8 @@ fn backoff(settings: &Settings, a: &Attempt, inquiries: i64, now: i64) -> i64 {
             )
         })
         .unwrap_or((60_000, 600_000));
-    let factor = 1i64 << inquiries.clamp(0, 10);
-    now + min.saturating_mul(factor).min(max).max(min)
+    // Doubling stops after 10 inquiries whatever the maximum; never below the minimum.
+    now + siaga_domain::backoff::delay(inquiries.min(10), min, max).max(min)
 }
 
 /// The store command for `reply` to `attempt` of `order`.
