@@ -6,9 +6,6 @@ use siaga_domain::{Exhausted, FailReason, Next, Outcome};
 use siaga_store::{Attempt, AttemptResult, AttemptState, Order, OrderChange, Settle};
 use siaga_suppliers::Reply;
 
-use siaga_domain::routing::{self, AdaptiveParams, Candidate};
-
-use crate::app::App;
 use crate::config::{Product, Route, Settings};
 
 /// The routes of the product (by priority) not yet tried in this round of the order.
@@ -40,40 +37,6 @@ pub fn next_route<'a>(
     untried_routes(settings, product, attempts, round)
         .into_iter()
         .next()
-}
-
-/// Usable routes (with their current cost) in the order the routing strategy says.
-pub fn by_strategy<'a>(app: &App, usable: Vec<(&'a Route, i64)>) -> Vec<(&'a Route, i64)> {
-    let cands: Vec<Candidate> = usable
-        .iter()
-        .enumerate()
-        .map(|(i, (r, cost))| {
-            let (success_rate, latency_ms, samples) = app.health.route_stats(&r.supplier, &r.sku);
-            Candidate {
-                index: i,
-                priority: r.priority,
-                cost: *cost,
-                success_rate,
-                latency_ms,
-                samples,
-            }
-        })
-        .collect();
-    let params = AdaptiveParams {
-        explore_share: app.settings.explore_share,
-        ..AdaptiveParams::default()
-    };
-    let order = routing::order(
-        app.settings.strategy,
-        &cands,
-        &params,
-        rand::random::<f64>(),
-        rand::random::<f64>(),
-    );
-    order
-        .into_iter()
-        .filter_map(|i| usable.get(i).copied())
-        .collect()
 }
 
 /// No route can take the order right now although some are untried in this round.
