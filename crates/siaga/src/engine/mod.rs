@@ -8,6 +8,8 @@
 
 pub mod callbacks;
 pub mod decide;
+#[cfg(test)]
+mod fixtures;
 pub mod intake;
 pub mod process;
 pub mod step;
