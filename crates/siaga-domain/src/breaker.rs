@@ -343,15 +343,7 @@ impl Breaker {
 
 /// `open_base_ms · 2^(opens−1)`, capped at `open_max_ms` (never below 0).
 fn backoff(cfg: &BreakerConfig, opens: u32) -> i64 {
-    let max = cfg.open_max_ms.max(0);
-    let mut ms = cfg.open_base_ms.clamp(0, max);
-    for _ in 1..opens {
-        if ms >= max {
-            break;
-        }
-        ms = ms.saturating_mul(2).min(max);
-    }
-    ms
+    crate::backoff::delay(i64::from(opens) - 1, cfg.open_base_ms, cfg.open_max_ms)
 }
 
 /// "5 s", "1.5 s", "250 ms", "5 min".
@@ -628,5 +620,32 @@ mod tests {
         assert!(b.try_acquire(6_001).0);
         assert_eq!(b.record_probe(6_002, true), None);
         assert_eq!(b.record(6_003, false).unwrap().to, BreakerState::Closed);
+    }
+
+    #[test]
+    fn open_back_off_matches_the_former_doubling_loop() {
+        // The former loop: base clamped to [0, max], doubled (opens − 1) times, capped.
+        fn old(base: i64, max: i64, opens: u32) -> i64 {
+            let max = max.max(0);
+            let mut ms = base.clamp(0, max);
+            for _ in 1..opens {
+                ms = ms.saturating_mul(2).min(max);
+            }
+            ms
+        }
+        for (base, max) in [(5_000, 300_000), (0, 10), (700, 100), (-5, 100), (5, -1)] {
+            let cfg = BreakerConfig {
+                open_base_ms: base,
+                open_max_ms: max,
+                ..BreakerConfig::default()
+            };
+            for opens in 0..70 {
+                assert_eq!(
+                    backoff(&cfg, opens),
+                    old(base, max, opens),
+                    "{base} {max} {opens}"
+                );
+            }
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! outcomes and the order state machine. No IO, no async, no clock reads: every function
 //! here maps values to values so it can be tested without a server.
 
+pub mod backoff;
 pub mod breaker;
 pub mod ids;
 pub mod limit;

@@ -111,9 +111,10 @@ pub fn on_exhausted(
     if now_ms >= wait_until_ms {
         return Exhausted::Fail(FailureCode::ProductUnavailable);
     }
-    let backoff = 1_000i64.saturating_mul(1 << round.clamp(0, 4));
+    // 1 s in round 0, doubling per round, at most 16 s.
+    let wait = crate::backoff::delay(round, 1_000, 16_000);
     Exhausted::Queue {
-        at_ms: (now_ms + backoff).min(wait_until_ms),
+        at_ms: (now_ms + wait).min(wait_until_ms),
     }
 }
 
@@ -239,5 +240,18 @@ mod tests {
             on_exhausted(&[], 0, 0, 0),
             Exhausted::Fail(FailureCode::ProductUnavailable)
         );
+    }
+
+    #[test]
+    fn queue_back_off_per_round_is_unchanged() {
+        // The numbers of the former `1_000 · (1 << round.clamp(0, 4))`, for every round.
+        for round in -2..12 {
+            let old = 1_000i64 * (1 << round.clamp(0, 4));
+            assert_eq!(
+                on_exhausted(&[FailReason::SupplierDown], round, 0, i64::MAX),
+                Exhausted::Queue { at_ms: old },
+                "round {round}"
+            );
+        }
     }
 }

@@ -8,11 +8,11 @@ use std::time::Duration;
 use siaga_store::Store;
 use siaga_suppliers::{Adapter, Digiflazz, DigiflazzConfig};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{watch, Notify};
 
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::engine::{Started, Work};
+use crate::engine::{Engine, EngineDeps, Inbox, Started};
 use crate::health::Health;
 use crate::metrics::Metrics;
 
@@ -23,20 +23,15 @@ pub struct App {
     pub adapters: HashMap<String, Arc<dyn Adapter>>,
     /// The one outbound HTTP client (suppliers and callbacks); timeouts are per request.
     pub client: reqwest::Client,
-    kick_tx: mpsc::UnboundedSender<Work>,
-    kick_rx: Mutex<Option<mpsc::UnboundedReceiver<Work>>>,
-    pub outbox_kick: Notify,
-    /// True while the callback deliverer gets fresh outbox messages from the store's feed
-    /// (then a final order need not wake its poll).
-    pub outbox_fed: std::sync::atomic::AtomicBool,
+    /// The order engine (dispatcher, callback deliverer, upkeep) and its own context.
+    pub engine: Arc<Engine>,
+    inbox: Mutex<Option<Inbox>>,
     /// Wakes the notice deliverer (SPEC 9).
     pub notify_kick: Notify,
     pub health: Arc<Health>,
     pub metrics: Arc<Metrics>,
     /// The status page's current snapshot.
     pub status: crate::status::worker::StatusBoard,
-    /// When each supplier's price list was last fetched (Digiflazz allows once per 5 min).
-    pub last_price_sync: Mutex<HashMap<String, i64>>,
     /// Overload protection: rate limiters and the bound on orders taken at once.
     pub limits: crate::http::limit::Limits,
 }
@@ -69,24 +64,30 @@ impl App {
             };
             adapters.insert(s.id.clone(), Arc::new(Digiflazz::new(cfg, client.clone())));
         }
-        let (kick_tx, kick_rx) = mpsc::unbounded_channel();
         let metrics = Arc::new(Metrics::new());
         let health = Health::new(&settings, store.clone(), clock.clone(), metrics.clone());
+        let settings = Arc::new(settings);
+        let (engine, inbox) = Engine::new(EngineDeps {
+            settings: settings.clone(),
+            store: store.clone(),
+            clock: clock.clone(),
+            adapters: adapters.clone(),
+            client: client.clone(),
+            health: health.clone(),
+            metrics: metrics.clone(),
+        });
         Ok(Arc::new(App {
             limits: crate::http::limit::Limits::new(&settings.limits),
             health,
             metrics,
             status: Default::default(),
-            last_price_sync: Mutex::default(),
-            settings: Arc::new(settings),
+            settings,
             store,
             clock,
             adapters,
             client,
-            kick_tx,
-            kick_rx: Mutex::new(Some(kick_rx)),
-            outbox_kick: Notify::new(),
-            outbox_fed: std::sync::atomic::AtomicBool::new(false),
+            engine,
+            inbox: Mutex::new(Some(inbox)),
             notify_kick: Notify::new(),
         }))
     }
@@ -98,20 +99,17 @@ impl App {
     /// An order just became final: count it and, unless its callback reaches the
     /// deliverer through the store's feed, wake the deliverer's poll.
     pub fn order_final(&self, o: &siaga_store::Order) {
-        self.metrics.order_final(&o.product, o.status.as_str());
-        if !self.outbox_fed.load(std::sync::atomic::Ordering::Relaxed) {
-            self.outbox_kick.notify_one();
-        }
+        self.engine.order_final(o);
     }
 
     /// Asks the dispatcher to look at an order now (it also polls the store).
     pub fn kick(&self, order_id: &str) {
-        let _ = self.kick_tx.send(Work::Look(order_id.to_owned()));
+        self.engine.kick(order_id);
     }
 
     /// Hands the dispatcher a new order whose first attempt is durable, to send now.
     pub fn dispatch_started(&self, started: Started) {
-        let _ = self.kick_tx.send(Work::Started(Box::new(started)));
+        self.engine.dispatch_started(started);
     }
 }
 
@@ -121,8 +119,8 @@ pub async fn run(
     listener: TcpListener,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let rx = app
-        .kick_rx
+    let inbox = app
+        .inbox
         .lock()
         .map_err(|_| anyhow::anyhow!("app state poisoned"))?
         .take()
@@ -131,12 +129,19 @@ pub async fn run(
     if let Err(e) = crate::notify::watch::init(&app).await {
         tracing::error!(error = %e, "notifier cannot set its starting point");
     }
-    let dispatcher = tokio::spawn(crate::engine::dispatcher(app.clone(), rx, shutdown.clone()));
-    let deliverer = tokio::spawn(crate::engine::callbacks::deliverer(
-        app.clone(),
+    let dispatcher = tokio::spawn(crate::engine::dispatcher(
+        app.engine.clone(),
+        inbox,
         shutdown.clone(),
     ));
-    let upkeep = tokio::spawn(crate::engine::upkeep::run(app.clone(), shutdown.clone()));
+    let deliverer = tokio::spawn(crate::engine::callbacks::deliverer(
+        app.engine.clone(),
+        shutdown.clone(),
+    ));
+    let upkeep = tokio::spawn(crate::engine::upkeep::run(
+        app.engine.clone(),
+        shutdown.clone(),
+    ));
     let primed = crate::status::worker::prime(&app).await;
     let status = tokio::spawn(crate::status::worker::run(
         app.clone(),

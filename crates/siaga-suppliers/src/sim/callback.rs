@@ -10,8 +10,14 @@ use super::engine::TxReply;
 
 /// Attempts per callback (first try included).
 const ATTEMPTS: u32 = 4;
-/// Back-off before the second attempt; tripled after each further failure.
-const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// Back-off before the second attempt, in ms; tripled after each further failure.
+const FIRST_BACKOFF_MS: i64 = 100;
+
+/// The wait after failed attempt number `attempt` (1-based): 100 ms, 300 ms, 900 ms.
+fn backoff(attempt: u32) -> Duration {
+    let ms = siaga_domain::backoff::delay_by(3, i64::from(attempt) - 1, FIRST_BACKOFF_MS, i64::MAX);
+    Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}
 
 /// `sha1=<hex hmac-sha1(secret, body)>`, the `X-Hub-Signature` header value.
 pub(super) fn signature(secret: &str, body: &[u8]) -> Option<String> {
@@ -35,7 +41,6 @@ pub(super) async fn send(
         }
     };
     let sig = secret.and_then(|s| signature(s, &body));
-    let mut backoff = FIRST_BACKOFF;
     for attempt in 1..=ATTEMPTS {
         let mut rb = client
             .post(url)
@@ -57,8 +62,7 @@ pub(super) async fn send(
                 "sim: callback failed"),
         }
         if attempt < ATTEMPTS {
-            tokio::time::sleep(backoff).await;
-            backoff *= 3;
+            tokio::time::sleep(backoff(attempt)).await;
         }
     }
     tracing::warn!(ref_id = %reply.ref_id, url, "sim: giving up on callback");
@@ -71,5 +75,13 @@ mod tests {
         // RFC 2202 test case 2.
         let sig = super::signature("Jefe", b"what do ya want for nothing?").expect("sig");
         assert_eq!(sig, "sha1=effcdf6ae5eb2fa2d27416d5f184df9c259a7c79");
+    }
+
+    #[test]
+    fn retries_wait_100_300_900_ms() {
+        let waits: Vec<u128> = (1..super::ATTEMPTS)
+            .map(|a| super::backoff(a).as_millis())
+            .collect();
+        assert_eq!(waits, [100, 300, 900]);
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use siaga_store::OutboxItem;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::app::App;
+use super::Engine;
 use crate::webhook;
 use crate::wire;
 
@@ -158,7 +158,7 @@ impl Tracker {
 
 /// One delivery's places in the tracker, given back when it ends, even by a panic.
 struct Delivering {
-    app: Arc<App>,
+    engine: Arc<Engine>,
     tracker: Arc<Mutex<Tracker>>,
     marks: Marks,
     /// Where a queued message that takes this one's place goes to be started.
@@ -190,7 +190,7 @@ impl Delivering {
             let _ = self.ready.send(item);
         }
         if was_full {
-            self.app.outbox_kick.notify_one();
+            self.engine.outbox_kick.notify_one();
         }
     }
 }
@@ -203,13 +203,13 @@ impl Drop for Delivering {
     }
 }
 
-pub async fn deliverer(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
+pub async fn deliverer(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
     let tracker: Arc<Mutex<Tracker>> = Arc::default();
-    let marks = Marks::start(app.clone());
+    let marks = Marks::start(engine.clone());
     // Fresh messages come straight from the store once committed; the poll is for retries,
     // for what was pending at start, and for what the feed could not take.
-    let mut feed = app.store.subscribe_outbox();
-    app.outbox_fed.store(feed.is_some(), Ordering::Relaxed);
+    let mut feed = engine.store.subscribe_outbox();
+    engine.outbox_fed.store(feed.is_some(), Ordering::Relaxed);
     let (ready_tx, mut ready) = mpsc::unbounded_channel::<OutboxItem>();
     let starter = Starter {
         marks,
@@ -222,22 +222,22 @@ pub async fn deliverer(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
             _ = tick.tick() => {}
             Some(item) = ready.recv() => {
                 // Already taken in the tracker when its place came free.
-                spawn_delivery(&app, &tracker, &starter, item);
+                spawn_delivery(&engine, &tracker, &starter, item);
                 continue;
             }
-            _ = app.outbox_kick.notified() => {}
+            _ = engine.outbox_kick.notified() => {}
             fresh = next(&mut feed) => {
                 match fresh {
                     // Poll 0: left alone if in flight or delivered since the last poll.
                     Some(item) => {
                         let now = tracker.lock().ok().and_then(|mut t| t.take_fresh(item));
                         if let Some(item) = now {
-                            spawn_delivery(&app, &tracker, &starter, item);
+                            spawn_delivery(&engine, &tracker, &starter, item);
                         }
                     }
                     None => {
                         feed = None;
-                        app.outbox_fed.store(false, Ordering::Relaxed);
+                        engine.outbox_fed.store(false, Ordering::Relaxed);
                     }
                 }
                 continue;
@@ -259,7 +259,11 @@ pub async fn deliverer(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
             }
             Err(_) => return,
         };
-        let items = match app.store.due_outbox(app.now(), limit as u32, &skip).await {
+        let items = match engine
+            .store
+            .due_outbox(engine.now(), limit as u32, &skip)
+            .await
+        {
             Ok(items) => items,
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the outbox");
@@ -275,7 +279,7 @@ pub async fn deliverer(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
                 })
                 .unwrap_or(false);
             if fresh {
-                spawn_delivery(&app, &tracker, &starter, item);
+                spawn_delivery(&engine, &tracker, &starter, item);
             }
         }
     }
@@ -289,7 +293,7 @@ async fn next(feed: &mut Option<mpsc::Receiver<OutboxItem>>) -> Option<OutboxIte
     }
 }
 
-/// What a delivery task needs besides the app and tracker.
+/// What a delivery task needs besides the engine and tracker.
 struct Starter {
     marks: Marks,
     ready: mpsc::UnboundedSender<OutboxItem>,
@@ -297,13 +301,13 @@ struct Starter {
 
 /// Delivers `item`, already taken in the tracker, in a task of its own.
 fn spawn_delivery(
-    app: &Arc<App>,
+    engine: &Arc<Engine>,
     tracker: &Arc<Mutex<Tracker>>,
     start: &Starter,
     item: OutboxItem,
 ) {
     let guard = Delivering {
-        app: app.clone(),
+        engine: engine.clone(),
         tracker: tracker.clone(),
         marks: start.marks.clone(),
         ready: start.ready.clone(),
@@ -323,10 +327,10 @@ fn spawn_delivery(
                 // A bug, not the endpoint: backed off like a failure, not re-polled
                 // four times a second.
                 tracing::error!(outbox = id, "a callback delivery panicked");
-                let delay = guard.app.settings.callbacks.retry_max_ms as i64;
-                let at = guard.app.now() + delay;
+                let delay = guard.engine.settings.callbacks.retry_max_ms as i64;
+                let at = guard.engine.now() + delay;
                 let _ = guard
-                    .app
+                    .engine
                     .store
                     .outbox_retry(id, at, "delivery panicked", false)
                     .await;
@@ -346,7 +350,7 @@ type Mark = (i64, oneshot::Sender<Result<(), String>>);
 struct Marks(mpsc::Sender<Mark>);
 
 impl Marks {
-    fn start(app: Arc<App>) -> Marks {
+    fn start(engine: Arc<Engine>) -> Marks {
         let (tx, mut rx) = mpsc::channel::<Mark>(MAX_INFLIGHT);
         tokio::spawn(async move {
             let mut batch: Vec<Mark> = Vec::new();
@@ -359,9 +363,9 @@ impl Marks {
                     }
                 }
                 let ids = batch.iter().map(|m| m.0).collect();
-                let res = app
+                let res = engine
                     .store
-                    .outbox_done_many(ids, app.now())
+                    .outbox_done_many(ids, engine.now())
                     .await
                     .map_err(|e| e.to_string());
                 for (_, reply) in batch.drain(..) {
@@ -386,23 +390,20 @@ impl Marks {
 }
 
 async fn deliver(guard: &Delivering, item: OutboxItem) -> anyhow::Result<()> {
-    let (app, marks) = (&*guard.app, &guard.marks);
-    let result = attempt(app, &item).await;
+    let (engine, marks) = (&*guard.engine, &guard.marks);
+    let result = attempt(engine, &item).await;
     // The endpoint is free for the next message while the outcome is written.
     guard.leave_endpoint();
-    let now = app.now();
+    let now = engine.now();
     match result {
         Ok(()) => marks.done(item.id).await?,
         Err(why) => {
-            let cfg = &app.settings.callbacks;
-            let factor = 1u64 << item.attempts.clamp(0, 20);
-            let delay = cfg
-                .retry_base_ms
-                .saturating_mul(factor)
-                .min(cfg.retry_max_ms) as i64;
+            let cfg = &engine.settings.callbacks;
+            let delay = retry_delay(cfg, item.attempts);
             let dead = now + delay > item.created_at + (cfg.give_up_after_s as i64) * 1000;
             tracing::warn!(msg = %item.msg_id, attempts = item.attempts + 1, dead, error = %why, "callback not delivered");
-            app.store
+            engine
+                .store
                 .outbox_retry(item.id, now + delay, &why, dead)
                 .await?;
         }
@@ -410,8 +411,19 @@ async fn deliver(guard: &Delivering, item: OutboxItem) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The wait before the next try of a callback that failed `attempts` times before this
+/// one: `retry_base_ms` doubling per attempt (at most 20 doublings), capped at `retry_max_ms`.
+fn retry_delay(cfg: &crate::config::CallbacksCfg, attempts: i64) -> i64 {
+    use siaga_domain::backoff::{delay, ms};
+    delay(
+        attempts.min(20),
+        ms(cfg.retry_base_ms),
+        ms(cfg.retry_max_ms),
+    )
+}
+
 /// One delivery try; `Err` carries the reason for the retry log.
-async fn attempt(app: &App, item: &OutboxItem) -> Result<(), String> {
+async fn attempt(engine: &Engine, item: &OutboxItem) -> Result<(), String> {
     let order_id = item
         .order_id
         .as_deref()
@@ -422,7 +434,7 @@ async fn attempt(app: &App, item: &OutboxItem) -> Result<(), String> {
     let order = match &item.order {
         Some(o) => o,
         None => {
-            read = app
+            read = engine
                 .store
                 .order(order_id)
                 .await
@@ -435,7 +447,7 @@ async fn attempt(app: &App, item: &OutboxItem) -> Result<(), String> {
         .reseller_id
         .as_deref()
         .ok_or("outbox item without reseller")?;
-    let reseller = app
+    let reseller = engine
         .store
         .reseller(reseller_id)
         .await
@@ -446,13 +458,13 @@ async fn attempt(app: &App, item: &OutboxItem) -> Result<(), String> {
         "data": wire::order_json(order),
     }))
     .map_err(|e| e.to_string())?;
-    let ts = app.now() / 1000;
+    let ts = engine.now() / 1000;
     let sig = webhook::sign(&reseller.webhook_secret, &item.msg_id, ts, &body)
         .map_err(|e| e.to_string())?;
-    let resp = app
+    let resp = engine
         .client
         .post(&item.target)
-        .timeout(Duration::from_millis(app.settings.callbacks.timeout_ms))
+        .timeout(Duration::from_millis(engine.settings.callbacks.timeout_ms))
         .header("content-type", "application/json")
         .header("webhook-id", &item.msg_id)
         .header("webhook-timestamp", ts.to_string())
@@ -563,6 +575,26 @@ mod tests {
         let (kick, next) = t.end(32);
         assert!(!kick);
         assert_eq!(next.map(|i| i.id), Some(5_000));
+    }
+
+    #[test]
+    fn retry_delays_are_the_former_doubling() {
+        let cfg = crate::config::CallbacksCfg::default();
+        for (base, max) in [
+            (cfg.retry_base_ms, cfg.retry_max_ms),
+            (1, u64::MAX / 2),
+            (7, 3),
+        ] {
+            let cfg = crate::config::CallbacksCfg {
+                retry_base_ms: base,
+                retry_max_ms: max,
+                ..cfg.clone()
+            };
+            for attempts in -1..40 {
+                let old = base.saturating_mul(1u64 << attempts.clamp(0, 20)).min(max) as i64;
+                assert_eq!(retry_delay(&cfg, attempts), old, "{base} {max} {attempts}");
+            }
+        }
     }
 
     #[test]

@@ -6,9 +6,6 @@ use siaga_domain::{Exhausted, FailReason, Next, Outcome};
 use siaga_store::{Attempt, AttemptResult, AttemptState, Order, OrderChange, Settle};
 use siaga_suppliers::Reply;
 
-use siaga_domain::routing::{self, AdaptiveParams, Candidate};
-
-use crate::app::App;
 use crate::config::{Product, Route, Settings};
 
 /// The routes of the product (by priority) not yet tried in this round of the order.
@@ -40,40 +37,6 @@ pub fn next_route<'a>(
     untried_routes(settings, product, attempts, round)
         .into_iter()
         .next()
-}
-
-/// Usable routes (with their current cost) in the order the routing strategy says.
-pub fn by_strategy<'a>(app: &App, usable: Vec<(&'a Route, i64)>) -> Vec<(&'a Route, i64)> {
-    let cands: Vec<Candidate> = usable
-        .iter()
-        .enumerate()
-        .map(|(i, (r, cost))| {
-            let (success_rate, latency_ms, samples) = app.health.route_stats(&r.supplier, &r.sku);
-            Candidate {
-                index: i,
-                priority: r.priority,
-                cost: *cost,
-                success_rate,
-                latency_ms,
-                samples,
-            }
-        })
-        .collect();
-    let params = AdaptiveParams {
-        explore_share: app.settings.explore_share,
-        ..AdaptiveParams::default()
-    };
-    let order = routing::order(
-        app.settings.strategy,
-        &cands,
-        &params,
-        rand::random::<f64>(),
-        rand::random::<f64>(),
-    );
-    order
-        .into_iter()
-        .filter_map(|i| usable.get(i).copied())
-        .collect()
 }
 
 /// No route can take the order right now although some are untried in this round.
@@ -137,8 +100,8 @@ fn backoff(settings: &Settings, a: &Attempt, inquiries: i64, now: i64) -> i64 {
             )
         })
         .unwrap_or((60_000, 600_000));
-    let factor = 1i64 << inquiries.clamp(0, 10);
-    now + min.saturating_mul(factor).min(max).max(min)
+    // Doubling stops after 10 inquiries whatever the maximum; never below the minimum.
+    now + siaga_domain::backoff::delay(inquiries.min(10), min, max).max(min)
 }
 
 /// The store command for `reply` to `attempt` of `order`.
@@ -234,5 +197,274 @@ pub fn charged(attempt: &Attempt, price: Option<i64>) -> Option<i64> {
             "the supplier's reported price is not believable; the configured cost is booked"
         );
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use siaga_domain::{FailReason, FailureCode, Outcome};
+    use siaga_store::{AttemptState, OrderChange};
+
+    use super::super::fixtures::{attempt, failed, order, reply, settings, T0};
+    use super::*;
+
+    #[test]
+    fn untried_routes_skip_this_rounds_attempts_and_unknown_suppliers() {
+        let s = settings();
+        let mut p = s.product("TSEL10").expect("product").clone();
+        let names = |rs: Vec<&Route>| rs.iter().map(|r| r.supplier.clone()).collect::<Vec<_>>();
+        assert_eq!(names(untried_routes(&s, &p, &[], 0)), ["a", "b"]);
+        let tried = [failed(1, "a", FailReason::SupplierDown)];
+        assert_eq!(names(untried_routes(&s, &p, &tried, 0)), ["b"]);
+        assert_eq!(
+            next_route(&s, &p, &tried, 0).map(|r| r.supplier.as_str()),
+            Some("b")
+        );
+        // An attempt of an earlier round does not count in the next one.
+        assert_eq!(names(untried_routes(&s, &p, &tried, 1)), ["a", "b"]);
+        // A route to a supplier no longer configured is never tried.
+        p.routes[1].supplier = "gone".into();
+        assert_eq!(
+            names(untried_routes(&s, &p, &tried, 0)),
+            Vec::<String>::new()
+        );
+        assert!(next_route(&s, &p, &tried, 0).is_none());
+    }
+
+    #[test]
+    fn hold_waits_until_the_deadline_then_fails() {
+        let o = order();
+        let now = T0 + 1_000;
+        assert_eq!(hold(&o, false, now), OrderChange::Hold { at: now + 500 });
+        assert_eq!(hold(&o, true, now), OrderChange::Hold { at: now + 50 });
+        // Never past the deadline.
+        let near = o.wait_until - 20;
+        assert_eq!(
+            hold(&o, false, near),
+            OrderChange::Hold { at: o.wait_until }
+        );
+        let unavailable = OrderChange::Fail {
+            code: FailureCode::ProductUnavailable,
+        };
+        assert_eq!(hold(&o, false, o.wait_until), unavailable);
+        // An order that may not wait still gets 10 s for a concurrency slot.
+        let no_wait = Order {
+            wait_until: T0,
+            max_wait_s: 0,
+            ..order()
+        };
+        assert_eq!(hold(&no_wait, false, T0), unavailable);
+        assert_eq!(hold(&no_wait, true, T0), OrderChange::Hold { at: T0 + 50 });
+        assert_eq!(
+            hold(&no_wait, true, T0 + 9_990),
+            OrderChange::Hold { at: T0 + 10_000 }
+        );
+        assert_eq!(hold(&no_wait, true, T0 + 10_000), unavailable);
+    }
+
+    #[test]
+    fn round_failures_are_this_rounds_known_reasons() {
+        let mut odd = failed(3, "a", FailReason::Other);
+        odd.reason = Some("no such reason".into());
+        let mut earlier = failed(4, "b", FailReason::Config);
+        earlier.round = 1;
+        let attempts = [
+            failed(1, "a", FailReason::SupplierDown),
+            attempt(2, "b", AttemptState::Pending),
+            odd,
+            earlier,
+        ];
+        assert_eq!(round_failures(&attempts, 0), [FailReason::SupplierDown]);
+        assert_eq!(round_failures(&attempts, 1), [FailReason::Config]);
+    }
+
+    #[test]
+    fn exhausted_queues_on_unavailability_and_fails_otherwise() {
+        let o = order();
+        let now = T0 + 1_000;
+        assert_eq!(
+            exhausted(&o, &[FailReason::Maintenance], now),
+            OrderChange::Queue { at: now + 1_000 }
+        );
+        assert_eq!(
+            exhausted(&o, &[FailReason::Other], now),
+            OrderChange::Fail {
+                code: FailureCode::SupplierRejected
+            }
+        );
+        assert_eq!(
+            exhausted(&o, &[], o.wait_until),
+            OrderChange::Fail {
+                code: FailureCode::ProductUnavailable
+            }
+        );
+    }
+
+    #[test]
+    fn inquiry_due_is_scheduled_or_the_suppliers_minimum() {
+        let s = settings();
+        let a = attempt(1, "a", AttemptState::Pending);
+        assert_eq!(inquiry_due(&s, &a), T0 + 60_000);
+        let b = attempt(1, "b", AttemptState::Unknown);
+        assert_eq!(inquiry_due(&s, &b), T0 + 30_000);
+        let gone = attempt(1, "gone", AttemptState::Unknown);
+        assert_eq!(inquiry_due(&s, &gone), T0 + 60_000, "default minimum");
+        let scheduled = Attempt {
+            next_inquiry_at: Some(T0 + 5),
+            ..a
+        };
+        assert_eq!(inquiry_due(&s, &scheduled), T0 + 5);
+    }
+
+    #[test]
+    fn inquiry_back_off_is_the_former_doubling() {
+        let s = settings();
+        // (supplier, min, max): a doubles 60 s → 600 s, b 30 s → 100 s; an unknown
+        // supplier gets 60 s → 600 s.
+        for (supplier, min, max) in [
+            ("a", 60_000, 600_000),
+            ("b", 30_000, 100_000),
+            ("x", 60_000, 600_000),
+        ] {
+            let a = attempt(1, supplier, AttemptState::Pending);
+            for n in -1..40 {
+                let old = T0 + (min * (1i64 << n.clamp(0, 10))).min(max).max(min);
+                assert_eq!(backoff(&s, &a, n, T0), old, "{supplier} {n}");
+            }
+        }
+        // A minimum above the maximum wins (as before).
+        let mut odd = s.clone();
+        odd.suppliers[0].inquiry_max_interval = std::time::Duration::from_secs(10);
+        let a = attempt(1, "a", AttemptState::Pending);
+        assert_eq!(backoff(&odd, &a, 3, T0), T0 + 60_000);
+    }
+
+    fn settle_at(a: &[Attempt], r: Outcome, inquiry: bool, now: i64) -> Settle {
+        let open = a.last().expect("an attempt");
+        settle(&settings(), &order(), a, open, &reply(r), inquiry, now)
+    }
+
+    #[test]
+    fn success_succeeds_with_the_serial_and_what_was_charged() {
+        let open = [attempt(1, "a", AttemptState::Sending)];
+        let mut r = reply(Outcome::Success { sn: "SN9".into() });
+        r.price = Some(10_100);
+        let s = settle(&settings(), &order(), &open, &open[0], &r, false, T0 + 10);
+        assert_eq!(s.state, AttemptState::Success);
+        assert_eq!(s.change, OrderChange::Succeed { sn: "SN9".into() });
+        assert_eq!(s.result.sn.as_deref(), Some("SN9"));
+        assert_eq!(s.result.charged, Some(10_100));
+        assert_eq!((s.order_version, s.now), (3, T0 + 10));
+    }
+
+    #[test]
+    fn a_destination_error_stops_even_with_routes_left() {
+        let open = [attempt(1, "a", AttemptState::Sending)];
+        let s = settle_at(&open, Outcome::Failed(FailReason::Destination), false, T0);
+        assert_eq!(s.state, AttemptState::Failed);
+        assert_eq!(
+            s.change,
+            OrderChange::Fail {
+                code: FailureCode::DestinationRejected
+            }
+        );
+        assert_eq!(s.result.reason.as_deref(), Some("destination"));
+    }
+
+    #[test]
+    fn other_failures_try_the_next_route() {
+        for reason in FailReason::ALL {
+            if reason == FailReason::Destination {
+                continue;
+            }
+            let open = [attempt(1, "a", AttemptState::Sending)];
+            let s = settle_at(&open, Outcome::Failed(reason), false, T0 + 7);
+            assert_eq!(s.state, AttemptState::Failed, "{reason:?}");
+            assert_eq!(s.change, OrderChange::Dispatch { at: T0 + 7 }, "{reason:?}");
+            assert_eq!(s.result.reason.as_deref(), Some(reason.as_str()));
+        }
+    }
+
+    #[test]
+    fn the_last_routes_failure_queues_or_fails_the_order() {
+        let now = T0 + 2_000;
+        // b was the last route; a was only down: a new round.
+        let down = [
+            failed(1, "a", FailReason::SupplierDown),
+            attempt(2, "b", AttemptState::Sending),
+        ];
+        let s = settle_at(&down, Outcome::Failed(FailReason::Other), false, now);
+        assert_eq!(s.change, OrderChange::Queue { at: now + 1_000 });
+        // Both said a definitive no (this reply counts too): failed.
+        let no = [
+            failed(1, "a", FailReason::Other),
+            attempt(2, "b", AttemptState::Sending),
+        ];
+        let s = settle_at(&no, Outcome::Failed(FailReason::Config), false, now);
+        assert_eq!(
+            s.change,
+            OrderChange::Fail {
+                code: FailureCode::SupplierRejected
+            }
+        );
+        // This reply alone says unavailable: a new round.
+        let s = settle_at(&no, Outcome::Failed(FailReason::Maintenance), false, now);
+        assert_eq!(s.change, OrderChange::Queue { at: now + 1_000 });
+    }
+
+    #[test]
+    fn pending_and_unknown_wait_for_the_supplier() {
+        let open = [attempt(1, "a", AttemptState::Sending)];
+        let now = T0 + 1_000;
+        let s = settle_at(&open, Outcome::Pending, false, now);
+        assert_eq!(s.state, AttemptState::Pending);
+        assert_eq!(s.change, OrderChange::Await { at: now + 60_000 });
+        let s = settle_at(&open, Outcome::Unknown, false, now);
+        assert_eq!(s.state, AttemptState::Unknown);
+        assert_eq!(s.change, OrderChange::Await { at: now + 60_000 });
+        // An inquiry counts: the next one waits twice as long.
+        let asked = [Attempt {
+            inquiries: 1,
+            ..attempt(1, "a", AttemptState::Pending)
+        }];
+        let s = settle_at(&asked, Outcome::Pending, true, now);
+        assert!(s.inquiry);
+        assert_eq!(s.change, OrderChange::Await { at: now + 240_000 });
+        // Never past the time for manual review (one hour after the start).
+        let s = settle_at(&asked, Outcome::Pending, true, T0 + 3_500_000);
+        assert_eq!(s.change, OrderChange::Await { at: T0 + 3_600_000 });
+    }
+
+    #[test]
+    fn an_attempt_open_too_long_goes_to_manual_review() {
+        let open = [attempt(1, "a", AttemptState::Unknown)];
+        let s = settle_at(&open, Outcome::Unknown, true, T0 + 3_600_000);
+        assert_eq!(s.state, AttemptState::Unknown);
+        assert_eq!(s.change, OrderChange::ManualReview);
+    }
+
+    #[test]
+    fn an_inquiry_that_did_not_reach_the_supplier_says_nothing() {
+        let open = [attempt(1, "a", AttemptState::Unknown)];
+        for reason in [FailReason::NotSent, FailReason::Config] {
+            let s = settle_at(&open, Outcome::Failed(reason), true, T0 + 1_000);
+            assert_eq!(s.state, AttemptState::Unknown, "{reason:?}");
+            assert!(matches!(s.change, OrderChange::Await { .. }));
+            assert_eq!(s.result.reason, None);
+        }
+        // The same reply to the request itself is a failure.
+        let s = settle_at(&open, Outcome::Failed(FailReason::NotSent), false, T0);
+        assert_eq!(s.state, AttemptState::Failed);
+    }
+
+    #[test]
+    fn a_charged_price_counts_only_within_half_to_twice_the_cost() {
+        let a = attempt(1, "a", AttemptState::Success);
+        assert_eq!(charged(&a, None), None);
+        assert_eq!(charged(&a, Some(10_150)), Some(10_150));
+        assert_eq!(charged(&a, Some(5_075)), Some(5_075));
+        assert_eq!(charged(&a, Some(20_300)), Some(20_300));
+        assert_eq!(charged(&a, Some(5_074)), None);
+        assert_eq!(charged(&a, Some(20_301)), None);
     }
 }

@@ -9,37 +9,37 @@ use serde_json::json;
 use siaga_store::{SupplierEvent, SupplierProduct};
 use tokio::sync::watch;
 
-use crate::app::App;
+use super::Engine;
 
 /// Digiflazz allows the full price list once per 5 minutes (rc 83 otherwise).
 pub const PRICE_SYNC_FLOOR_MS: i64 = 300_000;
 
-pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
-    if let Ok(items) = app.store.supplier_products().await {
-        for id in app.health.supplier_ids() {
+pub async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
+    if let Ok(items) = engine.store.supplier_products().await {
+        for id in engine.health.supplier_ids() {
             let mine: Vec<SupplierProduct> = items
                 .iter()
                 .filter(|(s, _)| *s == id)
                 .map(|(_, p)| p.clone())
                 .collect();
-            app.health.set_learnt(&id, &mine);
+            engine.health.set_learnt(&id, &mine);
         }
     }
     let mut reload = tokio::time::interval(Duration::from_secs(2));
     let mut probe =
-        tokio::time::interval(Duration::from_secs(app.settings.health.probe_interval_s));
-    let every = Duration::from_secs(app.settings.health.price_sync_interval_s);
+        tokio::time::interval(Duration::from_secs(engine.settings.health.probe_interval_s));
+    let every = Duration::from_secs(engine.settings.health.price_sync_interval_s);
     let mut sync = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     for t in [&mut reload, &mut probe, &mut sync] {
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     }
     loop {
         tokio::select! {
-            _ = reload.tick() => reload_windows(&app).await,
-            _ = probe.tick() => probe_all(&app).await,
+            _ = reload.tick() => reload_windows(&engine).await,
+            _ = probe.tick() => probe_all(&engine).await,
             _ = sync.tick() => {
-                for id in app.health.supplier_ids() {
-                    if let Err(e) = sync_prices(&app, &id).await {
+                for id in engine.health.supplier_ids() {
+                    if let Err(e) = sync_prices(&engine, &id).await {
                         tracing::warn!(supplier = %id, error = %e, "price list sync failed");
                     }
                 }
@@ -49,21 +49,25 @@ pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-pub async fn reload_windows(app: &App) {
-    match app.store.maintenance_windows(app.now() - 86_400_000).await {
-        Ok(w) => app.health.set_announced(w),
+pub async fn reload_windows(engine: &Engine) {
+    match engine
+        .store
+        .maintenance_windows(engine.now() - 86_400_000)
+        .await
+    {
+        Ok(w) => engine.health.set_announced(w),
         Err(e) => tracing::error!(error = %e, "cannot read maintenance windows"),
     }
 }
 
-async fn probe_all(app: &App) {
-    let probes = app.adapters.iter().map(|(id, a)| async move {
+async fn probe_all(engine: &Engine) {
+    let probes = engine.adapters.iter().map(|(id, a)| async move {
         let r = tokio::time::timeout(Duration::from_secs(10), a.balance()).await;
         let r = r.unwrap_or_else(|_| Err("balance check timed out".into()));
         (id.clone(), r)
     });
     for (id, r) in futures::future::join_all(probes).await {
-        app.health.record_probe(&id, r);
+        engine.health.record_probe(&id, r);
     }
 }
 
@@ -81,14 +85,17 @@ pub enum SyncError {
 
 /// Fetches one supplier's price list, stores it, feeds it to routing, and records routes
 /// whose cost rose above the product's price (disabled) or came back under it.
-pub async fn sync_prices(app: &App, supplier_id: &str) -> Result<serde_json::Value, SyncError> {
-    let adapter = app
+pub async fn sync_prices(
+    engine: &Engine,
+    supplier_id: &str,
+) -> Result<serde_json::Value, SyncError> {
+    let adapter = engine
         .adapters
         .get(supplier_id)
         .ok_or_else(|| SyncError::UnknownSupplier(supplier_id.into()))?;
-    let now = app.now();
+    let now = engine.now();
     {
-        let mut last = app
+        let mut last = engine
             .last_price_sync
             .lock()
             .map_err(|_| SyncError::Supplier("state poisoned".into()))?;
@@ -114,9 +121,9 @@ pub async fn sync_prices(app: &App, supplier_id: &str) -> Result<serde_json::Val
         .collect();
     let mut disabled = Vec::new();
     let mut enabled = Vec::new();
-    for p in &app.settings.products {
+    for p in &engine.settings.products {
         for r in p.routes.iter().filter(|r| r.supplier == supplier_id) {
-            let old = app
+            let old = engine
                 .health
                 .learnt(supplier_id, &r.sku)
                 .map(|l| l.price)
@@ -134,7 +141,8 @@ pub async fn sync_prices(app: &App, supplier_id: &str) -> Result<serde_json::Val
                 };
                 let detail = json!({"product": p.code.as_str(), "sku": r.sku, "old_cost": old, "cost": new.price, "price": price});
                 tracing::warn!(supplier = supplier_id, %detail, kind, "route cost changed");
-                app.store
+                engine
+                    .store
                     .add_supplier_event(SupplierEvent {
                         supplier_id: supplier_id.to_owned(),
                         kind: kind.into(),
@@ -152,10 +160,11 @@ pub async fn sync_prices(app: &App, supplier_id: &str) -> Result<serde_json::Val
             }
         }
     }
-    app.store
+    engine
+        .store
         .replace_supplier_products(supplier_id, items.clone())
         .await?;
-    app.health.set_learnt(supplier_id, &items);
+    engine.health.set_learnt(supplier_id, &items);
     Ok(
         json!({"supplier": supplier_id, "items": items.len(), "disabled": disabled, "enabled": enabled}),
     )

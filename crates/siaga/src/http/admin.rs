@@ -276,7 +276,7 @@ pub async fn resolve_order(
         _ => return Err(ApiError::invalid("status", "must be success or failed")),
     };
     let v = ops::resolve(app.store.as_ref(), &id, how, app.now()).await?;
-    app.outbox_kick.notify_one();
+    app.engine.outbox_kick.notify_one();
     Ok(Json(v).into_response())
 }
 
@@ -318,7 +318,7 @@ pub async fn add_maintenance(
         app.now(),
     )
     .await?;
-    crate::engine::upkeep::reload_windows(&app).await;
+    crate::engine::upkeep::reload_windows(&app.engine).await;
     Ok((StatusCode::CREATED, Json(v)).into_response())
 }
 
@@ -329,7 +329,7 @@ pub async fn sync_prices(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     use crate::engine::upkeep::{sync_prices, SyncError};
-    match sync_prices(&app, &id).await {
+    match sync_prices(&app.engine, &id).await {
         Ok(v) => Ok(Json(v).into_response()),
         Err(SyncError::UnknownSupplier(_)) => Err(ApiError::not_found("supplier")),
         Err(e @ SyncError::TooSoon(..)) => {

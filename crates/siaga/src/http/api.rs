@@ -166,7 +166,7 @@ pub async fn create_order(
     };
     // Taken in a task of its own: a client that hangs up or the request deadline cannot
     // cut between the commit and the hand-off to the dispatcher.
-    let intake = tokio::spawn(engine::take(app.clone(), new))
+    let intake = tokio::spawn(engine::take(app.engine.clone(), new))
         .await
         .map_err(|e| ApiError::internal(format!("order intake task: {e}")))??;
     match intake {

@@ -86,7 +86,7 @@ pub async fn supplier_callback(
             return Err(ApiError::internal("attempt without order"));
         };
         let attempts = app.store.attempts(&order.id).await?;
-        crate::engine::learn_charged(&app, &order, &attempt, &report.reply).await;
+        crate::engine::learn_charged(&app.engine, &order, &attempt, &report.reply).await;
         let settle = decide::settle(
             &app.settings,
             &order,

@@ -1,0 +1,383 @@
+//! The executor of the order step: reads the order, asks [`super::step`] what to do, does
+//! the IO (store commands, supplier requests) and loops until the order rests.
+
+use siaga_domain::routing::{self, AdaptiveParams, Candidate};
+use siaga_store::{Attempt, ChangeOrder, Order, OrderChange, Transition};
+use siaga_suppliers::{Adapter, Reply, TopupRequest};
+
+use super::step::{self, After, Choice, Routes, Step};
+use super::{decide, intake, Engine, Started};
+use crate::config::{Product, Route};
+use crate::health::Permit;
+
+/// Re-reads after a lost race before giving up until the next poll.
+const MAX_ROUNDS: usize = 16;
+
+/// A reply that lost a race with a supplier callback, with its attempt's id.
+type Late = Option<(String, Reply)>;
+
+/// Whether the executor looks at the order again now.
+enum Flow {
+    Stop,
+    Again,
+}
+
+/// Moves one order forward as far as it can go now.
+pub async fn process(engine: &Engine, order_id: &str) -> anyhow::Result<()> {
+    process_from(engine, order_id, None).await
+}
+
+/// A new order whose first attempt is durable: sends it, then carries on as [`process`].
+pub(super) async fn process_started(engine: &Engine, s: Started) -> anyhow::Result<()> {
+    let Started {
+        order,
+        attempt,
+        permit,
+    } = s;
+    let id = order.id.clone();
+    let Some(adapter) = engine.adapters.get(&attempt.supplier_id).cloned() else {
+        return process(engine, &id).await;
+    };
+    match send(engine, order, Vec::new(), attempt, permit, adapter.as_ref()).await? {
+        Sent::Finished => Ok(()),
+        Sent::Again(late) => process_from(engine, &id, late).await,
+    }
+}
+
+/// After a request: whether the order needs another look, with a reply that lost a race.
+enum Sent {
+    Finished,
+    Again(Late),
+}
+
+/// Sends the durable attempt `attempt` of `order` (as it was before the attempt started;
+/// `before` are its earlier attempts) and settles it with the reply.
+async fn send(
+    engine: &Engine,
+    order: Order,
+    before: Vec<Attempt>,
+    attempt: Attempt,
+    permit: Permit,
+    adapter: &dyn Adapter,
+) -> anyhow::Result<Sent> {
+    let req = TopupRequest {
+        supplier_ref: &attempt.supplier_ref,
+        sku: &attempt.sku,
+        destination: &order.destination,
+    };
+    let sent = std::time::Instant::now();
+    let reply = adapter.topup(&req).await;
+    let took = sent.elapsed().as_millis() as i64;
+    engine.health.record(permit, &attempt.sku, &reply, took);
+    learn_charged(engine, &order, &attempt, &reply).await;
+    let mut order = order;
+    order.version += 1;
+    let mut all = before;
+    all.push(attempt.clone());
+    let settle = decide::settle(
+        &engine.settings,
+        &order,
+        &all,
+        &attempt,
+        &reply,
+        false,
+        engine.now(),
+    );
+    debug_assert!(settle.state != siaga_store::AttemptState::Sending);
+    Ok(match engine.store.settle_attempt(settle).await? {
+        Transition::Done(o) => match step::after_settle(&o) {
+            After::Final => {
+                engine.order_final(&o);
+                Sent::Finished
+            }
+            After::Again => Sent::Again(None),
+            After::Rest => Sent::Finished,
+        },
+        Transition::Stale => Sent::Again(Some((attempt.id.clone(), reply))),
+    })
+}
+
+/// A success that says what the supplier charged teaches the route its real cost. When
+/// the cost rises, the owner hears of it (a supplier event and an alert); above the
+/// product's price the route stops being used at once (no selling at a loss).
+/// Every way a success arrives goes through it: the request's reply, an inquiry, and the
+/// supplier's callback.
+pub async fn learn_charged(engine: &Engine, order: &Order, attempt: &Attempt, reply: &Reply) {
+    if !matches!(reply.outcome, siaga_domain::Outcome::Success { .. }) {
+        return;
+    }
+    let Some(charged) = decide::charged(attempt, reply.price) else {
+        return;
+    };
+    let configured = engine
+        .settings
+        .product(&order.product)
+        .and_then(|p| {
+            p.routes
+                .iter()
+                .find(|r| r.supplier == attempt.supplier_id && r.sku == attempt.sku)
+        })
+        .map(|r| r.cost.get())
+        .unwrap_or(attempt.cost);
+    let Some(old) =
+        engine
+            .health
+            .learn_charged(&attempt.supplier_id, &attempt.sku, charged, configured)
+    else {
+        return;
+    };
+    if charged <= old {
+        return;
+    }
+    let kind = if charged > order.price {
+        "cost_above_price"
+    } else {
+        "charged_above_cost"
+    };
+    let detail = serde_json::json!({
+        "product": order.product, "sku": attempt.sku, "old_cost": old, "cost": charged,
+        "price": order.price, "order_id": order.id,
+    });
+    tracing::warn!(supplier = %attempt.supplier_id, %detail, kind, "the supplier charged more than the known cost");
+    let e = siaga_store::SupplierEvent {
+        supplier_id: attempt.supplier_id.clone(),
+        kind: kind.into(),
+        from_state: None,
+        to_state: None,
+        detail: detail.to_string(),
+        at: engine.now(),
+    };
+    if let Err(err) = engine.store.add_supplier_event(e).await {
+        tracing::error!(error = %err, "cannot record a supplier event");
+    }
+}
+
+/// As [`process`], with `late`: a reply that lost a race with a supplier callback (the
+/// order's version moved while the request was out), applied to its attempt if that is
+/// still open instead of waiting for the next inquiry.
+async fn process_from(engine: &Engine, order_id: &str, mut late: Late) -> anyhow::Result<()> {
+    for _ in 0..MAX_ROUNDS {
+        let Some(order) = engine.store.order(order_id).await? else {
+            return Ok(());
+        };
+        // The same test `next_step` starts with, before the attempts are read.
+        if !step::is_live(&order) {
+            return Ok(());
+        }
+        let now = engine.now();
+        let attempts = engine.store.attempts(order_id).await?;
+        let supplier_known = attempts
+            .last()
+            .is_some_and(|a| engine.adapters.contains_key(&a.supplier_id));
+        let held = late.take();
+        let next = step::next_step(
+            &engine.settings,
+            &order,
+            &attempts,
+            held.as_ref(),
+            supplier_known,
+            now,
+        );
+        let flow = match next {
+            Step::Leave | Step::Wait => Flow::Stop,
+            Step::ApplyLate(settle) => match engine.store.settle_attempt(*settle).await? {
+                Transition::Stale => {
+                    late = held;
+                    Flow::Again
+                }
+                t => settled(engine, t),
+            },
+            Step::ManualReview => {
+                // Done whatever the store says: a human takes it from here.
+                let change = change(&order, OrderChange::ManualReview, now);
+                engine.store.change_order(change).await?;
+                Flow::Stop
+            }
+            Step::Change(c) => changed(engine, &order, c, now).await?,
+            Step::Inquire(open) => inquire(engine, &order, &attempts, open).await?,
+            Step::Choose => {
+                let routes = engine.routes(
+                    engine.settings.product(&order.product),
+                    &attempts,
+                    order.round,
+                );
+                match step::choose(&order, &attempts, routes, now) {
+                    Choice::Change(c) => changed(engine, &order, c, now).await?,
+                    Choice::Send { routes, otherwise } => {
+                        let (flow, l) =
+                            dispatch(engine, order, attempts, &routes, otherwise, now).await?;
+                        late = l;
+                        flow
+                    }
+                }
+            }
+        };
+        if let Flow::Stop = flow {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// The order's change at `now`, on the version read.
+fn change(order: &Order, change: OrderChange, now: i64) -> ChangeOrder {
+    ChangeOrder {
+        order_id: order.id.clone(),
+        order_version: order.version,
+        change,
+        now,
+    }
+}
+
+/// Applies an order change; a final order is counted. Looks again only after a lost race.
+async fn changed(engine: &Engine, order: &Order, c: OrderChange, now: i64) -> anyhow::Result<Flow> {
+    Ok(
+        match engine.store.change_order(change(order, c, now)).await? {
+            Transition::Done(o) => {
+                if o.status.is_final() {
+                    engine.order_final(&o);
+                }
+                Flow::Stop
+            }
+            Transition::Stale => Flow::Again,
+        },
+    )
+}
+
+/// What the executor does once the store settled an attempt (or lost the race).
+fn settled(engine: &Engine, t: Transition<Order>) -> Flow {
+    match t {
+        Transition::Done(o) => match step::after_settle(&o) {
+            After::Final => {
+                engine.order_final(&o);
+                Flow::Stop
+            }
+            After::Again => Flow::Again,
+            After::Rest => Flow::Stop,
+        },
+        Transition::Stale => Flow::Again,
+    }
+}
+
+/// Asks the open attempt's supplier about it and settles it with the answer.
+async fn inquire(
+    engine: &Engine,
+    order: &Order,
+    attempts: &[Attempt],
+    open: &Attempt,
+) -> anyhow::Result<Flow> {
+    let Some(adapter) = engine.adapters.get(&open.supplier_id) else {
+        // `next_step` asks for an inquiry only at a known supplier.
+        return Ok(Flow::Again);
+    };
+    let req = TopupRequest {
+        supplier_ref: &open.supplier_ref,
+        sku: &open.sku,
+        destination: &order.destination,
+    };
+    let reply = adapter.inquiry(&req).await;
+    learn_charged(engine, order, open, &reply).await;
+    let settle = decide::settle(
+        &engine.settings,
+        order,
+        attempts,
+        open,
+        &reply,
+        true,
+        engine.now(),
+    );
+    Ok(settled(engine, engine.store.settle_attempt(settle).await?))
+}
+
+/// Starts an attempt on the first of `routes` that grants a permit and sends it; with no
+/// permit anywhere, changes the order by `otherwise`. Returns a late reply to apply.
+async fn dispatch(
+    engine: &Engine,
+    order: Order,
+    attempts: Vec<Attempt>,
+    routes: &[(&Route, i64)],
+    otherwise: OrderChange,
+    now: i64,
+) -> anyhow::Result<(Flow, Late)> {
+    let chosen = routes
+        .iter()
+        .find_map(|(r, cost)| engine.health.acquire(&r.supplier).map(|p| (*r, *cost, p)));
+    let Some((route, cost, permit)) = chosen else {
+        return Ok((changed(engine, &order, otherwise, now).await?, None));
+    };
+    let Some(adapter) = engine.adapters.get(&route.supplier).cloned() else {
+        return Ok((Flow::Again, None));
+    };
+    let new = intake::new_attempt(engine, &order.id, order.version, route, cost, now);
+    let attempt = match engine.store.start_attempt(new).await? {
+        Transition::Done(a) => a,
+        Transition::Stale => return Ok((Flow::Again, None)),
+    };
+    // The attempt is durable: only now may the request leave.
+    Ok(
+        match send(engine, order, attempts, attempt, permit, adapter.as_ref()).await? {
+            Sent::Finished => (Flow::Stop, None),
+            Sent::Again(l) => (Flow::Again, l),
+        },
+    )
+}
+
+impl Engine {
+    /// The routes of `product` for an order in `round` with `attempts`, as health sees
+    /// them now (usable ones with their current cost, by the routing strategy).
+    pub fn routes<'s>(
+        &'s self,
+        product: Option<&'s Product>,
+        attempts: &[Attempt],
+        round: i64,
+    ) -> Routes<'s> {
+        let Some(product) = product else {
+            return Routes::default();
+        };
+        let untried = decide::untried_routes(&self.settings, product, attempts, round);
+        let price = product.price.get();
+        let usable: Vec<_> = untried
+            .iter()
+            .filter_map(|r| self.health.check(r, price).ok().map(|cost| (*r, cost)))
+            .collect();
+        Routes {
+            untried: !untried.is_empty(),
+            usable: self.by_strategy(usable),
+        }
+    }
+
+    /// Usable routes (with their current cost) in the order the routing strategy says.
+    fn by_strategy<'a>(&self, usable: Vec<(&'a Route, i64)>) -> Vec<(&'a Route, i64)> {
+        let cands: Vec<Candidate> = usable
+            .iter()
+            .enumerate()
+            .map(|(i, (r, cost))| {
+                let (success_rate, latency_ms, samples) =
+                    self.health.route_stats(&r.supplier, &r.sku);
+                Candidate {
+                    index: i,
+                    priority: r.priority,
+                    cost: *cost,
+                    success_rate,
+                    latency_ms,
+                    samples,
+                }
+            })
+            .collect();
+        let params = AdaptiveParams {
+            explore_share: self.settings.explore_share,
+            ..AdaptiveParams::default()
+        };
+        let order = routing::order(
+            self.settings.strategy,
+            &cands,
+            &params,
+            rand::random::<f64>(),
+            rand::random::<f64>(),
+        );
+        order
+            .into_iter()
+            .filter_map(|i| usable.get(i).copied())
+            .collect()
+    }
+}
