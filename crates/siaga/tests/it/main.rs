@@ -14,4 +14,5 @@ mod notify;
 mod orders;
 mod overload;
 mod status;
+mod tidy;
 mod vouchers;
