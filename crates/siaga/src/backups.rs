@@ -10,8 +10,8 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::sync::watch;
 
-use crate::app::App;
 pub use crate::config::backup::{BackupCfg, BackupSettings};
+use crate::notify::Notifier;
 
 /// The copies in `dir`, oldest first (their names sort by time).
 fn copies(dir: &Path) -> Vec<PathBuf> {
@@ -45,8 +45,9 @@ fn is_copy_name(n: &str) -> bool {
         })
 }
 
-/// Runs the schedule until shutdown.
-pub async fn run(app: Arc<App>, cfg: BackupSettings, mut shutdown: watch::Receiver<bool>) {
+/// Runs the schedule until shutdown. The notifier is how a failed backup reaches the owner;
+/// its settings name the database and its clock names the copies.
+pub async fn run(alerts: Arc<Notifier>, cfg: BackupSettings, mut shutdown: watch::Receiver<bool>) {
     // Due `every` after the newest copy (a restart does not reset the clock).
     let newest_age = copies(&cfg.dir)
         .last()
@@ -63,7 +64,7 @@ pub async fn run(app: Arc<App>, cfg: BackupSettings, mut shutdown: watch::Receiv
             _ = shutdown.changed() => return,
         }
         wait = cfg.every;
-        match once(&app, &cfg).await {
+        match once(&alerts.settings.store_path, alerts.now(), &cfg).await {
             Ok(out) => tracing::info!(file = %out.display(), "backup written and checked"),
             Err(e) => {
                 tracing::error!(error = %e, "backup failed");
@@ -75,7 +76,7 @@ pub async fn run(app: Arc<App>, cfg: BackupSettings, mut shutdown: watch::Receiv
                     json!({"dir": cfg.dir.display().to_string(), "error": e}),
                 );
                 if let Err(e) =
-                    crate::notify::alert_owner(&app, "alert:backup", body, Vec::new()).await
+                    crate::notify::alert_owner(&alerts, "alert:backup", body, Vec::new()).await
                 {
                     tracing::error!(error = %e, "cannot queue the backup alert");
                 }
@@ -84,15 +85,16 @@ pub async fn run(app: Arc<App>, cfg: BackupSettings, mut shutdown: watch::Receiv
     }
 }
 
-/// One backup now, then the oldest copies beyond `keep` are removed.
-pub async fn once(app: &App, cfg: &BackupSettings) -> Result<PathBuf, String> {
+/// One backup of the database at `src` now (named by `now`), then the oldest copies beyond
+/// `keep` are removed.
+pub async fn once(src: &Path, now: i64, cfg: &BackupSettings) -> Result<PathBuf, String> {
     let name = format!(
         "siaga-{}.db",
-        jiff::Timestamp::from_millisecond(app.now())
+        jiff::Timestamp::from_millisecond(now)
             .unwrap_or_else(|_| jiff::Timestamp::now())
             .strftime("%Y%m%dT%H%M%S%.3fZ")
     );
-    let (src, dir, keep) = (app.settings.store_path.clone(), cfg.dir.clone(), cfg.keep);
+    let (src, dir, keep) = (src.to_path_buf(), cfg.dir.clone(), cfg.keep);
     tokio::task::spawn_blocking(move || {
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;

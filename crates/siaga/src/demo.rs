@@ -14,13 +14,13 @@ use siaga_suppliers::sim::{ModeRequest, Sim, SimConfig, SimMode, SimProduct};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::app::{self, App};
+use crate::app::App;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{
     CallbacksCfg, DestinationRule, HealthCfg, OrdersCfg, Product, Route, Settings, StatusCfg,
     Supplier,
 };
-use crate::{keys, ops};
+use crate::{keys, ops, server};
 use siaga_domain::routing::Strategy;
 
 const SUPPLIERS: [&str; 3] = ["alpha", "beta", "gamma"];
@@ -225,7 +225,7 @@ pub async fn run(port: u16) -> anyhow::Result<()> {
     .await?;
     let app = App::new(settings, store.clone(), Arc::new(SystemClock))?;
     let (tx, rx) = watch::channel(false);
-    let server = tokio::spawn(app::run(app, listener, rx.clone()));
+    let server = tokio::spawn(server::run(app, listener, rx.clone()));
 
     println!("siaga demo is running (Ctrl-C to stop)\n");
     println!(
@@ -265,7 +265,7 @@ pub async fn run(port: u16) -> anyhow::Result<()> {
         creds.id.clone(),
     ));
     let script = tokio::spawn(outages(sims));
-    crate::cli::stop_signal().await;
+    server::stop_signal().await;
     let _ = tx.send(true);
     traffic.abort();
     script.abort();

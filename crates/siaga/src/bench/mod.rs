@@ -22,7 +22,7 @@ use siaga_store::{SqliteStore, Store};
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 
-use crate::app::{self, App};
+use crate::app::App;
 use crate::clock::SystemClock;
 use crate::config::{
     CallbacksCfg, DestinationRule, HealthCfg, LimitsCfg, OrdersCfg, Product, Route, Settings,
@@ -305,7 +305,7 @@ async fn rig() -> anyhow::Result<Rig> {
     ops::deposit(store.as_ref(), &creds.id, 900_000_000_000, "bench", 0).await?;
     let app = App::new(settings, store.clone(), Arc::new(SystemClock))?;
     let (tx, rx) = watch::channel(false);
-    tokio::spawn(app::run(app, listener, rx));
+    tokio::spawn(crate::server::run(app, listener, rx));
     Ok(Rig {
         orders_url: reqwest::Url::parse(&format!("{base}/v1/orders"))?,
         auth: format!("Bearer {}", creds.api_key),

@@ -10,31 +10,10 @@ use siaga_suppliers::sim::{Sim, SimConfig, SimMode};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::app::{self, App};
+use crate::app::App;
 use crate::clock::SystemClock;
 use crate::config;
-
-/// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
-pub async fn stop_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
-    }
-}
+use crate::server::{self, stop_signal};
 
 pub async fn serve(cfg: &Path) -> anyhow::Result<()> {
     let settings = config::load(cfg)?;
@@ -57,7 +36,7 @@ pub async fn serve(cfg: &Path) -> anyhow::Result<()> {
         stop_signal().await;
         let _ = tx.send(true);
     });
-    app::run(app, listener, rx).await
+    server::run(app, listener, rx).await
 }
 
 #[derive(clap::Args, Debug)]

@@ -7,14 +7,17 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use siaga_domain::status::{daily_uptime, derive, ComponentStatus, Serve};
-use siaga_store::{ComponentChange, Incident, NewIncident};
+use siaga_store::{ComponentChange, Incident, NewIncident, Store};
 use tokio::sync::watch;
 
 use super::text;
 use super::view::*;
-use crate::app::App;
-use crate::config::Product;
-use crate::health::Blocked;
+/// Where other modules found it first; it lives with the other time formats.
+pub use crate::clock::wib;
+use crate::clock::Clock;
+use crate::config::{Product, Settings};
+use crate::health::{Blocked, Health};
+use crate::metrics::Metrics;
 
 pub const API: &str = "API";
 const DAY_MS: i64 = 86_400_000;
@@ -40,6 +43,24 @@ impl StatusBoard {
     }
 }
 
+/// What the status worker works with: its store, clock, the route health it reads, the
+/// metrics it sets and the board it fills; not the whole switch.
+pub struct StatusWorker {
+    pub settings: Arc<Settings>,
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub health: Arc<Health>,
+    pub metrics: Arc<Metrics>,
+    /// Where each new snapshot goes; the page handlers read it.
+    pub board: Arc<StatusBoard>,
+}
+
+impl StatusWorker {
+    fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+}
+
 /// An automatic incident the worker follows: one per outage event, covering every
 /// component that went bad together (one supplier down touches several groups).
 struct Followed {
@@ -58,13 +79,8 @@ struct State {
     log_loaded_at: i64,
 }
 
-/// The component names: product groups in config order, then "API".
-pub fn components(app: &App) -> Vec<String> {
-    component_names(&app.settings)
-}
-
-/// The component names of a configuration.
-pub fn component_names(settings: &crate::config::Settings) -> Vec<String> {
+/// The component names of a configuration: product groups in config order, then "API".
+pub fn component_names(settings: &Settings) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for p in &settings.products {
         if !out.contains(&p.group) {
@@ -87,13 +103,13 @@ pub fn slug(name: &str) -> String {
     s.trim_matches('-').to_string()
 }
 
-fn serve(app: &App, p: &Product) -> Serve {
+fn serve(ctx: &StatusWorker, p: &Product) -> Serve {
     let price = p.price.get();
     let mut primary_ok = false;
     let mut any_ok = false;
     let mut all_maintenance = !p.routes.is_empty();
     for (i, r) in p.routes.iter().enumerate() {
-        match app.health.check_proven(r, price) {
+        match ctx.health.check_proven(r, price) {
             Ok(_) => {
                 any_ok = true;
                 all_maintenance = false;
@@ -112,20 +128,20 @@ fn serve(app: &App, p: &Product) -> Serve {
 }
 
 /// Current status of every component.
-pub fn derive_all(app: &App) -> Vec<(String, ComponentStatus)> {
+pub fn derive_all(ctx: &StatusWorker) -> Vec<(String, ComponentStatus)> {
     let mut out = Vec::new();
-    for name in components(app) {
+    for name in component_names(&ctx.settings) {
         if name == API {
             // The API answers (this code runs in it); siaga's own trouble shows only here.
             out.push((name, ComponentStatus::Operational));
             continue;
         }
-        let serves: Vec<Serve> = app
+        let serves: Vec<Serve> = ctx
             .settings
             .products
             .iter()
             .filter(|p| p.group == name)
-            .map(|p| serve(app, p))
+            .map(|p| serve(ctx, p))
             .collect();
         out.push((name, derive(&serves)));
     }
@@ -136,9 +152,9 @@ pub fn derive_all(app: &App) -> Vec<(String, ComponentStatus)> {
 pub struct Primed(State);
 
 /// Loads what the worker follows and builds the first snapshot.
-pub async fn prime(app: &App) -> Primed {
+pub async fn prime(ctx: &StatusWorker) -> Primed {
     let mut st = State::default();
-    if let Ok(incidents) = app.store.incidents(app.now() - DAYS * DAY_MS).await {
+    if let Ok(incidents) = ctx.store.incidents(ctx.now() - DAYS * DAY_MS).await {
         for i in incidents.iter().filter(|i| i.resolved_at.is_none()) {
             if i.auto_component.is_some() {
                 st.followed.push(Followed {
@@ -149,11 +165,11 @@ pub async fn prime(app: &App) -> Primed {
             }
         }
     }
-    step(app, &mut st).await;
+    step(ctx, &mut st).await;
     Primed(st)
 }
 
-pub async fn run(app: Arc<App>, primed: Primed, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(ctx: Arc<StatusWorker>, primed: Primed, mut shutdown: watch::Receiver<bool>) {
     let mut st = primed.0;
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -162,23 +178,23 @@ pub async fn run(app: Arc<App>, primed: Primed, mut shutdown: watch::Receiver<bo
             _ = tick.tick() => {}
             _ = shutdown.changed() => return,
         }
-        step(&app, &mut st).await;
+        step(&ctx, &mut st).await;
     }
 }
 
-async fn step(app: &App, st: &mut State) {
-    let now = app.now();
-    let statuses = derive_all(app);
+async fn step(ctx: &StatusWorker, st: &mut State) {
+    let now = ctx.now();
+    let statuses = derive_all(ctx);
     let mut changed = false;
     for (name, status) in &statuses {
-        app.metrics.set_component_status(name, status.level());
+        ctx.metrics.set_component_status(name, status.level());
         if st.current.get(name).map(|(s, _)| s) != Some(status) {
             let ch = ComponentChange {
                 component: name.clone(),
                 status: status.as_str().into(),
                 at: now,
             };
-            if let Err(e) = app.store.record_component_status(ch.clone()).await {
+            if let Err(e) = ctx.store.record_component_status(ch.clone()).await {
                 tracing::error!(error = %e, "cannot record a component status");
             }
             st.log.push(ch);
@@ -191,17 +207,17 @@ async fn step(app: &App, st: &mut State) {
             st.bad_since.entry(name.clone()).or_insert(now);
         }
     }
-    if let Err(e) = follow_incidents(app, st, &statuses, now).await {
+    if let Err(e) = follow_incidents(ctx, st, &statuses, now).await {
         tracing::error!(error = %e, "automatic incident bookkeeping failed");
     }
     if changed || now - st.log_loaded_at > 60_000 {
-        if let Ok(log) = app.store.component_log(now - DAYS * DAY_MS).await {
+        if let Ok(log) = ctx.store.component_log(now - DAYS * DAY_MS).await {
             st.log = log;
             st.log_loaded_at = now;
         }
     }
-    match app.store.incidents(now - DAYS * DAY_MS).await {
-        Ok(incidents) => app.status.set(build(app, st, &incidents, now)),
+    match ctx.store.incidents(now - DAYS * DAY_MS).await {
+        Ok(incidents) => ctx.board.set(build(ctx, st, &incidents, now)),
         // Keep serving the last snapshot while the store is unavailable.
         Err(e) => tracing::warn!(error = %e, "status snapshot not refreshed"),
     }
@@ -217,13 +233,13 @@ fn is_bad(s: ComponentStatus) -> bool {
 /// Opens, updates and resolves automatic incidents. Components that cross the debounce in
 /// the same step share one incident.
 async fn follow_incidents(
-    app: &App,
+    ctx: &StatusWorker,
     st: &mut State,
     statuses: &[(String, ComponentStatus)],
     now: i64,
 ) -> anyhow::Result<()> {
-    let cfg = &app.settings.status;
-    let wait = app.settings.orders.default_max_wait_s;
+    let cfg = &ctx.settings.status;
+    let wait = ctx.settings.orders.default_max_wait_s;
     let status_of = |name: &str| {
         statuses
             .iter()
@@ -264,7 +280,7 @@ async fn follow_incidents(
                     let (ri, re) = text::recovering(&recovered.join(", "));
                     (format!("{ri} {body_id}"), format!("{re} {body_en}"))
                 };
-                app.store
+                ctx.store
                     .add_incident_update(f.id, "identified", &body_id, &body_en, now)
                     .await?;
                 f.recovering_since = None;
@@ -273,14 +289,14 @@ async fn follow_incidents(
             match f.recovering_since {
                 None => {
                     let (body_id, body_en) = text::recovering(&names.join(", "));
-                    app.store
+                    ctx.store
                         .add_incident_update(f.id, "monitoring", &body_id, &body_en, now)
                         .await?;
                     f.recovering_since = Some(now);
                 }
                 Some(since) if now - since >= cfg.resolve_after_s as i64 * 1000 => {
                     let (body_id, body_en) = text::resolved(&names.join(", "), &wib(since));
-                    app.store
+                    ctx.store
                         .add_incident_update(f.id, "resolved", &body_id, &body_en, now)
                         .await?;
                     tracing::info!(incident = f.id, "incident resolved");
@@ -323,7 +339,7 @@ async fn follow_incidents(
         .unwrap_or_default();
     let (title_id, title_en) = text::title(&opening.join(", "), worst);
     let (body_id, body_en) = text::body_many(&bad);
-    let id = app
+    let id = ctx
         .store
         .create_incident(NewIncident {
             title_id,
@@ -348,17 +364,6 @@ async fn follow_incidents(
         recovering_since: None,
     });
     Ok(())
-}
-
-/// A display time in WIB, e.g. `22 Nov 2026 15:04 WIB`.
-pub fn wib(ms: i64) -> String {
-    match jiff::Timestamp::from_millisecond(ms) {
-        Ok(t) => t
-            .to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(7)))
-            .strftime("%-d %b %Y %H:%M WIB")
-            .to_string(),
-        Err(_) => String::new(),
-    }
 }
 
 fn day_start(ms: i64) -> i64 {
@@ -446,8 +451,8 @@ pub fn incident_view(i: &Incident) -> IncidentView {
     }
 }
 
-fn build(app: &App, st: &State, incidents: &[Incident], now: i64) -> StatusSnapshot {
-    let comps: Vec<ComponentView> = components(app)
+fn build(ctx: &StatusWorker, st: &State, incidents: &[Incident], now: i64) -> StatusSnapshot {
+    let comps: Vec<ComponentView> = component_names(&ctx.settings)
         .into_iter()
         .map(|name| {
             let (status, since) = st
@@ -475,14 +480,14 @@ fn build(app: &App, st: &State, incidents: &[Incident], now: i64) -> StatusSnaps
         .filter(|i| i.resolved_at.is_none())
         .cloned()
         .collect();
-    let maintenances = app
+    let maintenances = ctx
         .health
         .announced()
         .into_iter()
         .filter(|w| w.ends_at > now)
         .map(|w| MaintenanceView {
             id: w.id,
-            components: app
+            components: ctx
                 .settings
                 .products
                 .iter()
@@ -500,10 +505,10 @@ fn build(app: &App, st: &State, incidents: &[Incident], now: i64) -> StatusSnaps
         })
         .collect();
     StatusSnapshot {
-        subscribe: app.settings.notify.smtp.is_some(),
+        subscribe: ctx.settings.notify.smtp.is_some(),
         generated_at: now,
-        page_name: app.settings.status.page_name.clone(),
-        public_url: app.settings.public_url.clone(),
+        page_name: ctx.settings.status.page_name.clone(),
+        public_url: ctx.settings.public_url.clone(),
         overall,
         components: comps,
         active_incidents,

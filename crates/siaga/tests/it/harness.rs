@@ -9,12 +9,13 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::http::HeaderMap;
 use serde_json::{json, Value};
-use siaga::app::{self, App};
+use siaga::app::App;
 use siaga::clock::{Clock, ManualClock, SystemClock};
 use siaga::config::{
     CallbacksCfg, DestinationRule, HealthCfg, LimitsCfg, OrdersCfg, Product, Route, Settings,
     StatusCfg, Supplier,
 };
+use siaga::server;
 use siaga_domain::routing::Strategy;
 use siaga_domain::window::Window;
 use siaga_domain::{Operator, ProductCode, Rupiah};
@@ -294,7 +295,7 @@ impl TestApp {
         };
         let app = App::new(settings.clone(), store, clock.clone()).unwrap();
         let (tx, rx) = watch::channel(false);
-        let task = tokio::spawn(app::run(app.clone(), listener, rx));
+        let task = tokio::spawn(server::run(app.clone(), listener, rx));
         let (raddr, received) = receiver().await;
         let http = reqwest::Client::new();
         let creds: Value = http
@@ -496,7 +497,7 @@ impl TestApp {
         let store = Arc::new(SqliteStore::open(&self.settings.store_path).unwrap());
         let app = App::new(self.settings.clone(), store, self.clock.clone()).unwrap();
         let (tx, rx) = watch::channel(false);
-        self.task = Some(tokio::spawn(app::run(app.clone(), listener, rx)));
+        self.task = Some(tokio::spawn(server::run(app.clone(), listener, rx)));
         self.shutdown = tx;
         self.app = app;
     }
