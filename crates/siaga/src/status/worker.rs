@@ -7,10 +7,13 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use siaga_domain::status::{daily_uptime, derive, ComponentStatus, Serve};
-use siaga_store::{ComponentChange, Incident, NewIncident, Store};
+use siaga_store::{ComponentChange, Incident, Store};
 use tokio::sync::watch;
 
-use super::text;
+mod follow;
+
+use follow::{Followed, Rules};
+
 use super::view::*;
 /// Where other modules found it first; it lives with the other time formats.
 pub use crate::clock::wib;
@@ -59,15 +62,6 @@ impl StatusWorker {
     fn now(&self) -> i64 {
         self.clock.now_ms()
     }
-}
-
-/// An automatic incident the worker follows: one per outage event, covering every
-/// component that went bad together (one supplier down touches several groups).
-struct Followed {
-    id: i64,
-    /// Component → the status last described in the incident (None: unknown after restart).
-    posted: Vec<(String, Option<ComponentStatus>)>,
-    recovering_since: Option<i64>,
 }
 
 #[derive(Default)]
@@ -185,27 +179,16 @@ pub async fn run(ctx: Arc<StatusWorker>, primed: Primed, mut shutdown: watch::Re
 async fn step(ctx: &StatusWorker, st: &mut State) {
     let now = ctx.now();
     let statuses = derive_all(ctx);
-    let mut changed = false;
     for (name, status) in &statuses {
         ctx.metrics.set_component_status(name, status.level());
-        if st.current.get(name).map(|(s, _)| s) != Some(status) {
-            let ch = ComponentChange {
-                component: name.clone(),
-                status: status.as_str().into(),
-                at: now,
-            };
-            if let Err(e) = ctx.store.record_component_status(ch.clone()).await {
-                tracing::error!(error = %e, "cannot record a component status");
-            }
-            st.log.push(ch);
-            st.current.insert(name.clone(), (*status, now));
-            changed = true;
+    }
+    let changes = follow::note_statuses(&mut st.current, &mut st.bad_since, &statuses, now);
+    let changed = !changes.is_empty();
+    for ch in changes {
+        if let Err(e) = ctx.store.record_component_status(ch.clone()).await {
+            tracing::error!(error = %e, "cannot record a component status");
         }
-        if *status == ComponentStatus::Operational || *status == ComponentStatus::UnderMaintenance {
-            st.bad_since.remove(name);
-        } else {
-            st.bad_since.entry(name.clone()).or_insert(now);
-        }
+        st.log.push(ch);
     }
     if let Err(e) = follow_incidents(ctx, st, &statuses, now).await {
         tracing::error!(error = %e, "automatic incident bookkeeping failed");
@@ -223,15 +206,8 @@ async fn step(ctx: &StatusWorker, st: &mut State) {
     }
 }
 
-fn is_bad(s: ComponentStatus) -> bool {
-    !matches!(
-        s,
-        ComponentStatus::Operational | ComponentStatus::UnderMaintenance
-    )
-}
-
-/// Opens, updates and resolves automatic incidents. Components that cross the debounce in
-/// the same step share one incident.
+/// Opens, updates and resolves automatic incidents (the decisions are `follow`'s).
+/// Components that cross the debounce in the same step share one incident.
 async fn follow_incidents(
     ctx: &StatusWorker,
     st: &mut State,
@@ -239,130 +215,38 @@ async fn follow_incidents(
     now: i64,
 ) -> anyhow::Result<()> {
     let cfg = &ctx.settings.status;
-    let wait = ctx.settings.orders.default_max_wait_s;
-    let status_of = |name: &str| {
-        statuses
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, s)| *s)
-            .unwrap_or_default()
+    let rules = Rules {
+        incident_after_ms: cfg.incident_after_s as i64 * 1000,
+        resolve_after_ms: cfg.resolve_after_s as i64 * 1000,
+        max_wait_s: ctx.settings.orders.default_max_wait_s,
     };
-    let parts = |names: &[String]| -> Vec<(String, ComponentStatus, text::Action)> {
-        names
-            .iter()
-            .map(|n| {
-                (
-                    n.clone(),
-                    status_of(n),
-                    text::action_for(status_of(n), wait),
-                )
-            })
-            .filter(|(_, s, _)| is_bad(*s))
-            .collect()
-    };
-    // Follow up the open ones.
+    // Follow up the open ones; a failed write stops here and the next step tries again.
     let mut done = Vec::new();
     for (k, f) in st.followed.iter_mut().enumerate() {
-        let names: Vec<String> = f.posted.iter().map(|(n, _)| n.clone()).collect();
-        let bad = parts(&names);
-        let changed = f.posted.iter().any(|(n, p)| *p != Some(status_of(n)));
-        if !bad.is_empty() {
-            if changed || f.recovering_since.is_some() {
-                let (body_id, body_en) = text::body_many(&bad);
-                let recovered: Vec<String> = names
-                    .iter()
-                    .filter(|n| !is_bad(status_of(n)))
-                    .cloned()
-                    .collect();
-                let (body_id, body_en) = if recovered.is_empty() {
-                    (body_id, body_en)
-                } else {
-                    let (ri, re) = text::recovering(&recovered.join(", "));
-                    (format!("{ri} {body_id}"), format!("{re} {body_en}"))
-                };
-                ctx.store
-                    .add_incident_update(f.id, "identified", &body_id, &body_en, now)
-                    .await?;
-                f.recovering_since = None;
-            }
-        } else {
-            match f.recovering_since {
-                None => {
-                    let (body_id, body_en) = text::recovering(&names.join(", "));
-                    ctx.store
-                        .add_incident_update(f.id, "monitoring", &body_id, &body_en, now)
-                        .await?;
-                    f.recovering_since = Some(now);
-                }
-                Some(since) if now - since >= cfg.resolve_after_s as i64 * 1000 => {
-                    let (body_id, body_en) = text::resolved(&names.join(", "), &wib(since));
-                    ctx.store
-                        .add_incident_update(f.id, "resolved", &body_id, &body_en, now)
-                        .await?;
-                    tracing::info!(incident = f.id, "incident resolved");
-                    done.push(k);
-                }
-                Some(_) => {}
+        let up = follow::follow_up(f, statuses, now, rules);
+        if let Some((status, body_id, body_en)) = &up.post {
+            ctx.store
+                .add_incident_update(f.id, status, body_id, body_en, now)
+                .await?;
+            if up.done {
+                tracing::info!(incident = f.id, "incident resolved");
+                done.push(k);
             }
         }
+        f.recovering_since = up.recovering_since;
         for (n, p) in &mut f.posted {
-            *p = Some(status_of(n));
+            *p = Some(follow::status_of(statuses, n));
         }
     }
     for k in done.into_iter().rev() {
         st.followed.remove(k);
     }
-    // Open one incident for every component past the debounce that no incident follows.
-    let followed: Vec<&String> = st
-        .followed
-        .iter()
-        .flat_map(|f| f.posted.iter().map(|(n, _)| n))
-        .collect();
-    let opening: Vec<String> = statuses
-        .iter()
-        .filter(|(n, s)| n != API && is_bad(*s) && !followed.contains(&n))
-        .filter(|(n, _)| {
-            st.bad_since
-                .get(n)
-                .is_some_and(|since| now - since >= cfg.incident_after_s as i64 * 1000)
-        })
-        .map(|(n, _)| n.clone())
-        .collect();
-    if opening.is_empty() {
+    let Some(inc) = follow::to_open(statuses, &st.followed, &st.bad_since, now, rules) else {
         return Ok(());
-    }
-    let bad = parts(&opening);
-    let worst = bad
-        .iter()
-        .map(|(_, s, _)| *s)
-        .max_by_key(|s| s.severity())
-        .unwrap_or_default();
-    let (title_id, title_en) = text::title(&opening.join(", "), worst);
-    let (body_id, body_en) = text::body_many(&bad);
-    let id = ctx
-        .store
-        .create_incident(NewIncident {
-            title_id,
-            title_en,
-            status: "investigating".into(),
-            impact: text::impact(worst).into(),
-            components: opening.clone(),
-            auto_component: opening.first().cloned(),
-            security: false,
-            body_id,
-            body_en,
-            at: now,
-        })
-        .await?;
-    tracing::warn!(incident = id, components = ?opening, status = worst.as_str(), "incident opened");
-    st.followed.push(Followed {
-        id,
-        posted: opening
-            .iter()
-            .map(|n| (n.clone(), Some(status_of(n))))
-            .collect(),
-        recovering_since: None,
-    });
+    };
+    let id = ctx.store.create_incident(inc.clone()).await?;
+    tracing::warn!(incident = id, components = ?inc.components, impact = %inc.impact, "incident opened");
+    st.followed.push(follow::followed_from(id, &inc, statuses));
     Ok(())
 }
 
