@@ -14,7 +14,11 @@ use tokio::sync::watch;
 
 use super::deliver::{self, Channels};
 use super::Notifier;
+
+mod decide;
+
 use super::{alert_owner, announce, notice, owner_notices, render};
+use decide::{OutageFacts, OutageStep, Told};
 
 const TICK: Duration = Duration::from_secs(1);
 /// How often the owner is told that the store is failing (sent directly, not queued).
@@ -156,32 +160,6 @@ async fn security(
     Ok(())
 }
 
-/// The product groups that route through `supplier`: those whose every product has a route
-/// through another supplier (routed to a backup meanwhile), and the others (held).
-fn affected(ctx: &Notifier, supplier: &str) -> (Vec<String>, Vec<String>) {
-    let mut groups: Vec<(String, bool)> = Vec::new();
-    for p in &ctx.settings.products {
-        if p.routes.iter().any(|r| r.supplier == supplier) {
-            let backup = p.routes.iter().any(|r| r.supplier != supplier);
-            match groups.iter_mut().find(|(g, _)| *g == p.group) {
-                Some((_, b)) => *b &= backup,
-                None => groups.push((p.group.clone(), backup)),
-            }
-        }
-    }
-    let routed = groups
-        .iter()
-        .filter(|(_, b)| *b)
-        .map(|(g, _)| g.clone())
-        .collect();
-    let held = groups
-        .iter()
-        .filter(|(_, b)| !*b)
-        .map(|(g, _)| g.clone())
-        .collect();
-    (routed, held)
-}
-
 async fn maintenance(ctx: &Notifier, after: i64) -> Result<(), StoreError> {
     let now = ctx.now();
     let url = &ctx.settings.public_url;
@@ -189,63 +167,37 @@ async fn maintenance(ctx: &Notifier, after: i64) -> Result<(), StoreError> {
     // The cursor follows ids: take new windows in id order, whatever their start times.
     windows.sort_by_key(|w| w.id);
     for w in windows {
-        let (routed, held) = affected(ctx, &w.supplier_id);
+        let (routed, held) = decide::affected(&ctx.settings.products, &w.supplier_id);
         let components: Vec<String> = routed.iter().chain(&held).cloned().collect();
         let key = |phase: &str| format!("maint:{}:{phase}", w.id);
-        if w.id > after {
-            let mut done = vec![("cursor:maint".to_string(), w.id.to_string())];
-            if w.ends_at > now && !components.is_empty() {
-                done.push((key("scheduled"), "sent".into()));
-                let body = render::maintenance(&w, "scheduled", &routed, &held, url);
-                let topic = key("scheduled");
-                announce(
-                    ctx,
-                    &topic,
-                    &components,
-                    body,
-                    &format!("fanout:{topic}"),
-                    done,
-                )
+        let told = Told {
+            scheduled: mark(ctx, &key("scheduled")).await?.is_some(),
+            started: mark(ctx, &key("started")).await?.is_some(),
+            completed: mark(ctx, &key("completed")).await?.is_some(),
+        };
+        let todo = decide::phases(&w, now, after, !components.is_empty(), told);
+        if todo.skip {
+            ctx.store
+                .set_notify_mark("cursor:maint", &w.id.to_string(), now)
                 .await?;
-            } else {
-                ctx.store
-                    .set_notify_mark("cursor:maint", &w.id.to_string(), now)
-                    .await?;
+        }
+        for (phase, due) in [
+            ("scheduled", todo.scheduled),
+            ("started", todo.started),
+            ("completed", todo.completed),
+        ] {
+            if !due {
+                continue;
             }
-        }
-        if components.is_empty() {
-            continue;
-        }
-        let (started, completed) = (key("started"), key("completed"));
-        if now >= w.starts_at && now < w.ends_at && mark(ctx, &started).await?.is_none() {
-            let body = render::maintenance(&w, "started", &routed, &held, url);
-            let done = vec![(started.clone(), "sent".to_string())];
-            announce(
-                ctx,
-                &started,
-                &components,
-                body,
-                &format!("fanout:{started}"),
-                done,
-            )
-            .await?;
-        }
-        // "Completed" follows whatever was told (a window missed while siaga was down still
-        // gets its end), and nothing if nothing was.
-        let told =
-            mark(ctx, &started).await?.is_some() || mark(ctx, &key("scheduled")).await?.is_some();
-        if now >= w.ends_at && told && mark(ctx, &completed).await?.is_none() {
-            let body = render::maintenance(&w, "completed", &routed, &held, url);
-            let done = vec![(completed.clone(), "sent".to_string())];
-            announce(
-                ctx,
-                &completed,
-                &components,
-                body,
-                &format!("fanout:{completed}"),
-                done,
-            )
-            .await?;
+            let topic = key(phase);
+            let mut done = vec![(topic.clone(), "sent".to_string())];
+            if phase == "scheduled" {
+                // The cursor moves with the first news of the window.
+                done.insert(0, ("cursor:maint".to_string(), w.id.to_string()));
+            }
+            let body = render::maintenance(&w, phase, &routed, &held, url);
+            let progress = format!("fanout:{topic}");
+            announce(ctx, &topic, &components, body, &progress, done).await?;
         }
     }
     Ok(())
@@ -254,9 +206,20 @@ async fn maintenance(ctx: &Notifier, after: i64) -> Result<(), StoreError> {
 async fn supplier_events(ctx: &Notifier, after: i64) -> Result<(), StoreError> {
     for (id, e) in ctx.store.supplier_events_after(after, 100).await? {
         let mut marks = vec![("cursor:events".to_string(), id.to_string())];
-        let alert = event_alert(ctx, &e, &mut marks).await?;
-        match alert {
-            Some((topic, body)) => alert_owner(ctx, &topic, body, marks).await?,
+        let outage_key = format!("outage:{}", e.supplier_id);
+        let down_since = mark(ctx, &outage_key)
+            .await?
+            .and_then(|v| v.parse::<i64>().ok());
+        match decide::event_alert(&e, down_since) {
+            Some(a) => {
+                if let Some(v) = a.outage {
+                    marks.push((outage_key, v));
+                }
+                if let Some(since) = a.ended {
+                    recovery_note(ctx, &e.supplier_id, since, e.at).await?;
+                }
+                alert_owner(ctx, &a.topic, a.body, marks).await?
+            }
             None => {
                 for (k, v) in marks {
                     ctx.store.set_notify_mark(&k, &v, ctx.now()).await?;
@@ -267,129 +230,20 @@ async fn supplier_events(ctx: &Notifier, after: i64) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// The owner alert for one supplier event, if it deserves one; updates outage marks.
-async fn event_alert(
-    ctx: &Notifier,
-    e: &SupplierEvent,
-    marks: &mut Vec<(String, String)>,
-) -> Result<Option<(String, siaga_store::NoticeBody)>, StoreError> {
-    let s = &e.supplier_id;
-    let detail: serde_json::Value = serde_json::from_str(&e.detail).unwrap_or_default();
-    let outage_key = format!("outage:{s}");
-    let down_since = mark(ctx, &outage_key)
-        .await?
-        .and_then(|v| v.parse::<i64>().ok());
-    let out = match (e.kind.as_str(), e.to_state.as_deref()) {
-        ("breaker", Some("open")) => {
-            if down_since.is_some() {
-                return Ok(None); // still the same outage (a failed trial)
-            }
-            marks.push((outage_key, e.at.to_string()));
-            let reason = detail.get("reason").and_then(|r| r.as_str()).unwrap_or("");
-            (
-                format!("alert:supplier:{s}"),
-                render::alert(
-                    "supplier_down",
-                    format!("Pemasok {s} gangguan / Supplier {s} down"),
-                    format!("Pemasok {s} tidak dapat dipakai sejak {} ({reason}). Pesanan dialihkan ke rute cadangan bila ada.", crate::clock::wib(e.at)),
-                    format!("Supplier {s} is unusable since {} ({reason}). Orders go to backup routes where there are any.", crate::clock::wib(e.at)),
-                    detail,
-                ),
-            )
-        }
-        ("breaker", Some("closed")) => {
-            let Some(since) = down_since else {
-                return Ok(None);
-            };
-            marks.push((outage_key, String::new()));
-            recovery_note(ctx, s, since, e.at).await?;
-            (format!("alert:supplier:{s}"), recovered_alert(s, e.at, detail))
-        }
-        ("low_balance", _) => (
-            format!("alert:balance:{s}"),
-            render::alert(
-                "low_balance",
-                format!("Saldo pemasok {s} menipis / Supplier {s} balance low"),
-                format!("Saldo deposit di {s}: Rp{}. Segera isi ulang.", detail["balance"]),
-                format!("Deposit balance at {s}: Rp{}. Top it up soon.", detail["balance"]),
-                detail,
-            ),
-        ),
-        ("cost_above_price", _) => (
-            format!("alert:cost:{s}:{}", detail["sku"].as_str().unwrap_or("")),
-            render::alert(
-                "cost_above_price",
-                format!("Harga modal di atas harga jual / Cost above price: {s}"),
-                format!("Rute {s} untuk {} kini Rp{} di atas harga jual Rp{}; rute ini tidak dipakai.", detail["product"], detail["cost"], detail["price"]),
-                format!("Route {s} for {} now costs Rp{}, above the price Rp{}; it is not used.", detail["product"], detail["cost"], detail["price"]),
-                detail,
-            ),
-        ),
-        ("charged_above_cost", _) => (
-            format!("alert:charged:{s}:{}", detail["sku"].as_str().unwrap_or("")),
-            render::alert(
-                "charged_above_cost",
-                format!("Pemasok {s} menaikkan harga / Supplier {s} charges more"),
-                format!("{s} menagih Rp{} untuk {} (sebelumnya Rp{}); harga jual Rp{}. Rute memakai harga baru.", detail["cost"], detail["product"], detail["old_cost"], detail["price"]),
-                format!("{s} charged Rp{} for {} (was Rp{}); the price is Rp{}. Routing now uses the new cost.", detail["cost"], detail["product"], detail["old_cost"], detail["price"]),
-                detail,
-            ),
-        ),
-        ("config_error", _) => (
-            format!("alert:config:{s}"),
-            render::alert(
-                "config_error",
-                format!("Kesalahan konfigurasi di pemasok {s} / Config error at supplier {s}"),
-                format!("Pemasok {s} menolak permintaan kami karena konfigurasi (rc {}): {}", detail["rc"], detail["message"]),
-                format!("Supplier {s} refused our request for a configuration reason (rc {}): {}", detail["rc"], detail["message"]),
-                detail,
-            ),
-        ),
-        ("contradicting_callback", _) => (
-            format!("alert:contradiction:{s}"),
-            render::alert(
-                "contradicting_callback",
-                format!("Callback bertentangan dari {s} / Contradicting callback from {s}"),
-                "Pemasok mengirim callback yang bertentangan dengan transaksi yang sudah selesai. Periksa buktinya di dasbor.".into(),
-                "The supplier sent a callback that contradicts a settled attempt. Check the evidence on the dashboard.".into(),
-                detail,
-            ),
-        ),
-        _ => return Ok(None),
-    };
-    Ok(Some(out))
-}
-
 async fn manual_review(ctx: &Notifier) -> Result<(), StoreError> {
     let orders = ctx.store.manual_review_orders(50).await?;
-    let Some(newest) = orders.iter().map(|o| o.2).max() else {
+    if orders.is_empty() {
         return Ok(());
-    };
+    }
     let last = mark(ctx, "review:last")
         .await?
         .and_then(|v| v.parse::<i64>().ok())
         .unwrap_or(0);
-    if newest <= last {
+    let Some((newest, body)) = decide::review_alert(&orders, last) else {
         return Ok(());
-    }
-    let refs: Vec<String> = orders
-        .iter()
-        .map(|(id, r, _)| format!("{id} ({r})"))
-        .collect();
-    let body = render::alert(
-        "manual_review",
-        format!("{} pesanan menunggu tinjauan / {} orders in manual review", orders.len(), orders.len()),
-        format!("Pesanan ini hasilnya belum pasti dan menunggu keputusan Anda (siaga order resolve): {}", refs.join(", ")),
-        format!("These orders have an unknown outcome and wait for your decision (siaga order resolve): {}", refs.join(", ")),
-        json!({"orders": refs}),
-    );
-    alert_owner(
-        ctx,
-        "alert:review",
-        body,
-        vec![("review:last".into(), newest.to_string())],
-    )
-    .await
+    };
+    let marks = vec![("review:last".into(), newest.to_string())];
+    alert_owner(ctx, "alert:review", body, marks).await
 }
 
 async fn outage_reports(ctx: &Notifier) -> Result<(), StoreError> {
@@ -402,65 +256,84 @@ async fn outage_reports(ctx: &Notifier) -> Result<(), StoreError> {
         else {
             continue;
         };
-        // The breaker lives in memory: after a restart, or if its "closed" event was lost,
-        // the live circuit says the outage is over.
-        if ctx.health.circuit_closed(&s.id) {
-            recovery_note(ctx, &s.id, since, now).await?;
-            let body = recovered_alert(&s.id, now, json!({"reason": "circuit closed"}));
-            let topic = format!("alert:supplier:{}", s.id);
-            alert_owner(ctx, &topic, body, vec![(outage_key, String::new())]).await?;
-            continue;
-        }
-        let Some(contact) = &s.contact_email else {
-            continue;
-        };
         let report_key = format!("report:{}", s.id);
-        if now - since < s.report_after.as_millis() as i64
-            || ctx.health.in_window(&s.id)
-            || mark(ctx, &report_key).await?.as_deref() == Some(since.to_string().as_str())
-            || ctx.settings.notify.smtp.is_none()
-        {
-            continue;
+        let reported = mark(ctx, &report_key).await?;
+        let facts = OutageFacts {
+            now,
+            since,
+            // The breaker lives in memory: after a restart, or if its "closed" event was
+            // lost, the live circuit says the outage is over.
+            circuit_closed: ctx.health.circuit_closed(&s.id),
+            has_contact: s.contact_email.is_some(),
+            report_after_ms: s.report_after.as_millis() as i64,
+            in_window: ctx.health.in_window(&s.id),
+            reported: reported.as_deref(),
+            smtp: ctx.settings.notify.smtp.is_some(),
+        };
+        match decide::outage_step(facts) {
+            OutageStep::Nothing => {}
+            OutageStep::Over => {
+                recovery_note(ctx, &s.id, since, now).await?;
+                let body = decide::recovered_alert(&s.id, now, json!({"reason": "circuit closed"}));
+                let topic = format!("alert:supplier:{}", s.id);
+                alert_owner(ctx, &topic, body, vec![(outage_key, String::new())]).await?;
+            }
+            OutageStep::Report => {
+                if let Some(contact) = &s.contact_email {
+                    outage_report(ctx, &s.id, contact, since, report_key).await?;
+                }
+            }
         }
-        let events: Vec<SupplierEvent> = ctx
-            .store
-            .supplier_events(&s.id, 50)
-            .await?
-            .into_iter()
-            .filter(|e| e.at >= since - 600_000)
-            .collect();
-        let skus: Vec<String> = ctx
-            .settings
-            .products
-            .iter()
-            .flat_map(|p| {
-                p.routes
-                    .iter()
-                    .filter(|r| r.supplier == s.id)
-                    .map(|r| format!("{} ({})", r.sku, p.code.as_str()))
-            })
-            .collect();
-        let awaiting = ctx.store.awaiting_attempts(&s.id, 200).await?;
-        let body = render::outage_report(&s.id, since, &events, &skus, &awaiting);
-        let topic = format!("report:{}:{since}", s.id);
-        let mut notices = vec![notice("email", contact, &topic, None)];
-        // The owner gets a copy, so they know the supplier was told.
-        notices.extend(
-            owner_notices(ctx, &topic)
-                .into_iter()
-                .filter(|n| n.channel == "email"),
-        );
-        ctx.store
-            .enqueue_notices(siaga_store::Fanout {
-                body,
-                notices,
-                marks: vec![(report_key, since.to_string())],
-                coalesce_ms: 0,
-                now,
-            })
-            .await?;
-        ctx.kick.notify_one();
     }
+    Ok(())
+}
+
+/// Sends the supplier's contact (and the owner, a copy) the report of an ongoing outage.
+async fn outage_report(
+    ctx: &Notifier,
+    supplier: &str,
+    contact: &str,
+    since: i64,
+    report_key: String,
+) -> Result<(), StoreError> {
+    let events: Vec<SupplierEvent> = ctx
+        .store
+        .supplier_events(supplier, 50)
+        .await?
+        .into_iter()
+        .filter(|e| e.at >= since - 600_000)
+        .collect();
+    let skus: Vec<String> = ctx
+        .settings
+        .products
+        .iter()
+        .flat_map(|p| {
+            p.routes
+                .iter()
+                .filter(|r| r.supplier == supplier)
+                .map(|r| format!("{} ({})", r.sku, p.code.as_str()))
+        })
+        .collect();
+    let awaiting = ctx.store.awaiting_attempts(supplier, 200).await?;
+    let body = render::outage_report(supplier, since, &events, &skus, &awaiting);
+    let topic = format!("report:{supplier}:{since}");
+    let mut notices = vec![notice("email", contact, &topic, None)];
+    // The owner gets a copy, so they know the supplier was told.
+    notices.extend(
+        owner_notices(ctx, &topic)
+            .into_iter()
+            .filter(|n| n.channel == "email"),
+    );
+    ctx.store
+        .enqueue_notices(siaga_store::Fanout {
+            body,
+            notices,
+            marks: vec![(report_key, since.to_string())],
+            coalesce_ms: 0,
+            now: ctx.now(),
+        })
+        .await?;
+    ctx.kick.notify_one();
     Ok(())
 }
 
@@ -495,22 +368,6 @@ async fn recovery_note(
         })
         .await?;
     Ok(())
-}
-
-fn recovered_alert(s: &str, at: i64, detail: serde_json::Value) -> siaga_store::NoticeBody {
-    render::alert(
-        "supplier_recovered",
-        format!("Pemasok {s} pulih / Supplier {s} recovered"),
-        format!(
-            "Pemasok {s} kembali normal sejak {}.",
-            crate::clock::wib(at)
-        ),
-        format!(
-            "Supplier {s} is healthy again since {}.",
-            crate::clock::wib(at)
-        ),
-        detail,
-    )
 }
 
 /// The store is failing: tell the owner directly (the outbox lives in the store).
