@@ -1,5 +1,7 @@
-//! The running switch: shared state ([`App`]) and [`run`], which serves HTTP on a listener
-//! and runs the background workers until shutdown.
+//! The HTTP edge's shared state ([`App`]): what the request handlers reach (settings, store,
+//! clock, the engine's entry points, route health, metrics, the status board, the limits,
+//! the notifier's wake handle). It sits above the workers and below the edge; it never
+//! runs them: `server` does.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -7,14 +9,16 @@ use std::time::Duration;
 
 use siaga_store::Store;
 use siaga_suppliers::{Adapter, Digiflazz, DigiflazzConfig};
-use tokio::net::TcpListener;
-use tokio::sync::{watch, Notify};
+use tokio::sync::Notify;
 
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::engine::{Engine, EngineDeps, Inbox, Started};
 use crate::health::Health;
+use crate::limits::Limits;
 use crate::metrics::Metrics;
+use crate::notify::Notifier;
+use crate::status::worker::{StatusBoard, StatusWorker};
 
 pub struct App {
     pub settings: Arc<Settings>,
@@ -26,14 +30,14 @@ pub struct App {
     /// The order engine (dispatcher, callback deliverer, upkeep) and its own context.
     pub engine: Arc<Engine>,
     inbox: Mutex<Option<Inbox>>,
-    /// Wakes the notice deliverer (SPEC 9).
-    pub notify_kick: Notify,
+    /// Wakes the notice deliverer (SPEC 9); the notifier holds the same handle.
+    pub notify_kick: Arc<Notify>,
     pub health: Arc<Health>,
     pub metrics: Arc<Metrics>,
-    /// The status page's current snapshot.
-    pub status: crate::status::worker::StatusBoard,
+    /// The status page's current snapshot (the status worker fills it).
+    pub status: Arc<StatusBoard>,
     /// Overload protection: rate limiters and the bound on orders taken at once.
-    pub limits: crate::http::limit::Limits,
+    pub limits: Limits,
 }
 
 impl App {
@@ -77,7 +81,7 @@ impl App {
             metrics: metrics.clone(),
         });
         Ok(Arc::new(App {
-            limits: crate::http::limit::Limits::new(&settings.limits),
+            limits: Limits::new(&settings.limits),
             health,
             metrics,
             status: Default::default(),
@@ -88,7 +92,7 @@ impl App {
             client,
             engine,
             inbox: Mutex::new(Some(inbox)),
-            notify_kick: Notify::new(),
+            notify_kick: Arc::new(Notify::new()),
         }))
     }
 
@@ -111,63 +115,38 @@ impl App {
     pub fn dispatch_started(&self, started: Started) {
         self.engine.dispatch_started(started);
     }
-}
 
-/// Serves the HTTP API on `listener` and runs the workers until `shutdown` turns true.
-pub async fn run(
-    app: Arc<App>,
-    listener: TcpListener,
-    shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<()> {
-    let inbox = app
-        .inbox
-        .lock()
-        .map_err(|_| anyhow::anyhow!("app state poisoned"))?
-        .take()
-        .ok_or_else(|| anyhow::anyhow!("this App is already running"))?;
-    // Before anything can make news (requests, probes): the notifier's starting point.
-    if let Err(e) = crate::notify::watch::init(&app).await {
-        tracing::error!(error = %e, "notifier cannot set its starting point");
+    /// The dispatcher's inbox, taken once by the server that runs this switch.
+    pub(crate) fn take_inbox(&self) -> anyhow::Result<Inbox> {
+        self.inbox
+            .lock()
+            .map_err(|_| anyhow::anyhow!("app state poisoned"))?
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("this App is already running"))
     }
-    let dispatcher = tokio::spawn(crate::engine::dispatcher(
-        app.engine.clone(),
-        inbox,
-        shutdown.clone(),
-    ));
-    let deliverer = tokio::spawn(crate::engine::callbacks::deliverer(
-        app.engine.clone(),
-        shutdown.clone(),
-    ));
-    let upkeep = tokio::spawn(crate::engine::upkeep::run(
-        app.engine.clone(),
-        shutdown.clone(),
-    ));
-    let primed = crate::status::worker::prime(&app).await;
-    let status = tokio::spawn(crate::status::worker::run(
-        app.clone(),
-        primed,
-        shutdown.clone(),
-    ));
-    let notices = tokio::spawn(crate::notify::deliver::deliverer(
-        app.clone(),
-        shutdown.clone(),
-    ));
-    let notifier = tokio::spawn(crate::notify::watch::run(app.clone(), shutdown.clone()));
-    let backups = app
-        .settings
-        .backup
-        .clone()
-        .map(|b| tokio::spawn(crate::backups::run(app.clone(), b, shutdown.clone())));
-    crate::http::serve::serve(app.clone(), listener, shutdown).await?;
-    dispatcher.abort();
-    deliverer.abort();
-    upkeep.abort();
-    status.abort();
-    notifier.abort();
-    if let Some(b) = backups {
-        b.abort();
+
+    /// The notifier's context: the switch's store, clock, health and wake handle.
+    pub fn notifier(&self) -> Notifier {
+        Notifier {
+            settings: self.settings.clone(),
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+            health: self.health.clone(),
+            metrics: self.metrics.clone(),
+            client: self.client.clone(),
+            kick: self.notify_kick.clone(),
+        }
     }
-    // The deliverer lets its sends in flight finish (bounded) before it returns.
-    let _ = tokio::time::timeout(Duration::from_secs(12), notices).await;
-    Ok(())
+
+    /// The status worker's context: it fills this switch's status board.
+    pub fn status_worker(&self) -> StatusWorker {
+        StatusWorker {
+            settings: self.settings.clone(),
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+            health: self.health.clone(),
+            metrics: self.metrics.clone(),
+            board: self.status.clone(),
+        }
+    }
 }

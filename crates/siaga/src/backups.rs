@@ -8,10 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
+use siaga_store::Store;
 use tokio::sync::watch;
 
-use crate::app::App;
 pub use crate::config::backup::{BackupCfg, BackupSettings};
+use crate::notify::Notifier;
 
 /// The copies in `dir`, oldest first (their names sort by time).
 fn copies(dir: &Path) -> Vec<PathBuf> {
@@ -45,8 +46,9 @@ fn is_copy_name(n: &str) -> bool {
         })
 }
 
-/// Runs the schedule until shutdown.
-pub async fn run(app: Arc<App>, cfg: BackupSettings, mut shutdown: watch::Receiver<bool>) {
+/// Runs the schedule until shutdown. The notifier is how a failed backup reaches the owner;
+/// its settings name the database and its clock names the copies.
+pub async fn run(alerts: Arc<Notifier>, cfg: BackupSettings, mut shutdown: watch::Receiver<bool>) {
     // Due `every` after the newest copy (a restart does not reset the clock).
     let newest_age = copies(&cfg.dir)
         .last()
@@ -63,7 +65,7 @@ pub async fn run(app: Arc<App>, cfg: BackupSettings, mut shutdown: watch::Receiv
             _ = shutdown.changed() => return,
         }
         wait = cfg.every;
-        match once(&app, &cfg).await {
+        match once(alerts.store.as_ref(), alerts.now(), &cfg).await {
             Ok(out) => tracing::info!(file = %out.display(), "backup written and checked"),
             Err(e) => {
                 tracing::error!(error = %e, "backup failed");
@@ -75,7 +77,7 @@ pub async fn run(app: Arc<App>, cfg: BackupSettings, mut shutdown: watch::Receiv
                     json!({"dir": cfg.dir.display().to_string(), "error": e}),
                 );
                 if let Err(e) =
-                    crate::notify::alert_owner(&app, "alert:backup", body, Vec::new()).await
+                    crate::notify::alert_owner(&alerts, "alert:backup", body, Vec::new()).await
                 {
                     tracing::error!(error = %e, "cannot queue the backup alert");
                 }
@@ -84,30 +86,35 @@ pub async fn run(app: Arc<App>, cfg: BackupSettings, mut shutdown: watch::Receiv
     }
 }
 
-/// One backup now, then the oldest copies beyond `keep` are removed.
-pub async fn once(app: &App, cfg: &BackupSettings) -> Result<PathBuf, String> {
+/// One backup of `store` now (named by `now`), through the store interface, then the oldest
+/// copies beyond `keep` are removed.
+pub async fn once(store: &dyn Store, now: i64, cfg: &BackupSettings) -> Result<PathBuf, String> {
     let name = format!(
         "siaga-{}.db",
-        jiff::Timestamp::from_millisecond(app.now())
+        jiff::Timestamp::from_millisecond(now)
             .unwrap_or_else(|_| jiff::Timestamp::now())
             .strftime("%Y%m%dT%H%M%S%.3fZ")
     );
-    let (src, dir, keep) = (app.settings.store_path.clone(), cfg.dir.clone(), cfg.keep);
+    let dir = cfg.dir.clone();
+    let made = dir.clone();
+    tokio::task::spawn_blocking(move || std::fs::create_dir_all(&made))
+        .await
+        .map_err(|e| format!("backup task: {e}"))?
+        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let out = dir.join(name);
+    store.backup_to(&out).await.map_err(|e| e.to_string())?;
+    let keep = cfg.keep;
     tokio::task::spawn_blocking(move || {
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let out = dir.join(name);
-        siaga_store::backup::backup(&src, &out, &mut |_, _| {}).map_err(|e| e.to_string())?;
         let all = copies(&dir);
         for old in all.iter().take(all.len().saturating_sub(keep)) {
             if let Err(e) = std::fs::remove_file(old) {
                 tracing::warn!(file = %old.display(), error = %e, "cannot remove an old backup");
             }
         }
-        Ok(out)
     })
     .await
-    .map_err(|e| format!("backup task: {e}"))?
+    .map_err(|e| format!("backup task: {e}"))?;
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -52,3 +52,14 @@ pub fn parse_time(s: &str) -> Option<i64> {
         .ok()
         .map(|t| t.as_millisecond())
 }
+
+/// A display time in WIB (UTC+7 all year), e.g. `22 Nov 2026 15:04 WIB`.
+pub fn wib(ms: i64) -> String {
+    match jiff::Timestamp::from_millisecond(ms) {
+        Ok(t) => t
+            .to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(7)))
+            .strftime("%-d %b %Y %H:%M WIB")
+            .to_string(),
+        Err(_) => String::new(),
+    }
+}

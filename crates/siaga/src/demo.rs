@@ -9,18 +9,18 @@ use anyhow::Context;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 use siaga_domain::{Operator, ProductCode, Rupiah};
-use siaga_store::{SqliteStore, Store};
+use siaga_store::Store;
 use siaga_suppliers::sim::{ModeRequest, Sim, SimConfig, SimMode, SimProduct};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::app::{self, App};
+use crate::app::App;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{
     CallbacksCfg, DestinationRule, HealthCfg, OrdersCfg, Product, Route, Settings, StatusCfg,
     Supplier,
 };
-use crate::{keys, ops};
+use crate::{keys, ops, server};
 use siaga_domain::routing::Strategy;
 
 const SUPPLIERS: [&str; 3] = ["alpha", "beta", "gamma"];
@@ -119,7 +119,42 @@ pub async fn run(port: u16) -> anyhow::Result<()> {
         })?;
     let addr = listener.local_addr()?;
     let base = format!("http://{addr}");
+    let (sims, suppliers) = start_sims(&base).await?;
+    let admin_token = keys::new_api_key().replacen("sk_", "adm_", 1);
+    let settings = settings(&base, &admin_token, dir.path(), suppliers, products()?);
+    let store: Arc<dyn Store> = siaga_store::open(&settings.store_path)?;
+    let clock = SystemClock;
+    let creds =
+        ops::add_reseller(store.as_ref(), "Konter Demo", None, None, clock.now_ms()).await?;
+    ops::deposit(
+        store.as_ref(),
+        &creds.id,
+        50_000_000,
+        "demo opening balance",
+        clock.now_ms(),
+    )
+    .await?;
+    let app = App::new(settings, store.clone(), Arc::new(SystemClock))?;
+    let (tx, rx) = watch::channel(false);
+    let server = tokio::spawn(server::run(app, listener, rx.clone()));
+    banner(&base, &creds.api_key, &admin_token, &sims);
+    let traffic = tokio::spawn(traffic(
+        base.clone(),
+        creds.api_key.clone(),
+        store.clone(),
+        creds.id.clone(),
+    ));
+    let script = tokio::spawn(outages(sims));
+    server::stop_signal().await;
+    let _ = tx.send(true);
+    traffic.abort();
+    script.abort();
+    let _ = server.await;
+    Ok(())
+}
 
+/// The three simulated suppliers, calling back to the switch at `base`, and their config.
+async fn start_sims(base: &str) -> anyhow::Result<(Vec<Sim>, Vec<Supplier>)> {
     let mut sims = Vec::new();
     let mut suppliers = Vec::new();
     for (i, name) in SUPPLIERS.iter().enumerate() {
@@ -154,6 +189,11 @@ pub async fn run(port: u16) -> anyhow::Result<()> {
         });
         sims.push(sim);
     }
+    Ok((sims, suppliers))
+}
+
+/// The demo's products, each routed through every supplier (alpha first, cheapest).
+fn products() -> anyhow::Result<Vec<Product>> {
     let mut products = Vec::new();
     for p in PRODUCTS {
         products.push(Product {
@@ -176,13 +216,23 @@ pub async fn run(port: u16) -> anyhow::Result<()> {
                 .collect::<anyhow::Result<Vec<_>>>()?,
         });
     }
-    let admin_token = keys::new_api_key().replacen("sk_", "adm_", 1);
-    let settings = Settings {
+    Ok(products)
+}
+
+/// The demo switch's settings: listens at `base`, its database in `dir`.
+fn settings(
+    base: &str,
+    admin_token: &str,
+    dir: &std::path::Path,
+    suppliers: Vec<Supplier>,
+    products: Vec<Product>,
+) -> Settings {
+    Settings {
         file: None,
-        listen: addr.to_string(),
-        public_url: base.clone(),
-        admin_token: Some(admin_token.clone()),
-        store_path: dir.path().join("siaga.db"),
+        listen: base.trim_start_matches("http://").to_owned(),
+        public_url: base.to_owned(),
+        admin_token: Some(admin_token.to_owned()),
+        store_path: dir.join("siaga.db"),
         body_limit_bytes: 64 * 1024,
         orders: OrdersCfg {
             default_max_wait_s: 300,
@@ -210,32 +260,20 @@ pub async fn run(port: u16) -> anyhow::Result<()> {
         notify: Default::default(),
         limits: crate::config::LimitsCfg::default(),
         backup: None,
-    };
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&settings.store_path)?);
-    let clock = SystemClock;
-    let creds =
-        ops::add_reseller(store.as_ref(), "Konter Demo", None, None, clock.now_ms()).await?;
-    ops::deposit(
-        store.as_ref(),
-        &creds.id,
-        50_000_000,
-        "demo opening balance",
-        clock.now_ms(),
-    )
-    .await?;
-    let app = App::new(settings, store.clone(), Arc::new(SystemClock))?;
-    let (tx, rx) = watch::channel(false);
-    let server = tokio::spawn(app::run(app, listener, rx.clone()));
+    }
+}
 
+/// What is running and how to try it.
+fn banner(base: &str, api_key: &str, admin_token: &str, sims: &[Sim]) {
     println!("siaga demo is running (Ctrl-C to stop)\n");
     println!(
         "  status page    {base}/   (English: {base}/?lang=en, JSON: {base}/api/v2/summary.json)"
     );
     println!("  reseller API   {base}/v1   (OpenAPI: {base}/openapi.json)");
-    println!("  reseller key   {}", creds.api_key);
+    println!("  reseller key   {}", api_key);
     println!("  admin API      {base}/admin/api");
     println!("  admin token    {admin_token}");
-    for (name, sim) in SUPPLIERS.iter().zip(&sims) {
+    for (name, sim) in SUPPLIERS.iter().zip(sims) {
         println!(
             "  supplier {name:<6} {}   control http://{}/_sim/stats",
             sim.base_url(),
@@ -245,32 +283,18 @@ pub async fn run(port: u16) -> anyhow::Result<()> {
     println!("\nTry:");
     println!(
         "  curl -s -H 'Authorization: Bearer {}' {base}/v1/orders?limit=5",
-        creds.api_key
+        api_key
     );
     println!(
         "  curl -s -H 'Authorization: Bearer {}' {base}/v1/balance",
-        creds.api_key
+        api_key
     );
     println!(
         "  curl -s -H 'Authorization: Bearer {}' -d '{{\"ref_id\":\"try-1\",\"product\":\"TSEL10\",\"destination\":\"081234567890\"}}' {base}/v1/orders\n",
-        creds.api_key
+        api_key
     );
     println!("Every 2 minutes the outage script takes alpha down, puts beta in maintenance and makes gamma slow;");
     println!("orders keep flowing to whichever supplier can serve them.\n");
-
-    let traffic = tokio::spawn(traffic(
-        base.clone(),
-        creds.api_key.clone(),
-        store.clone(),
-        creds.id.clone(),
-    ));
-    let script = tokio::spawn(outages(sims));
-    crate::cli::stop_signal().await;
-    let _ = tx.send(true);
-    traffic.abort();
-    script.abort();
-    let _ = server.await;
-    Ok(())
 }
 
 /// Steady synthetic orders through the real API, with a summary every 10 seconds.

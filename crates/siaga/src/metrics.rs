@@ -145,7 +145,7 @@ impl Metrics {
             "Requests turned away at the HTTP edge, by reason (rate limits, load shedding, deadline, body cap)",
             m.rejected.clone(),
         );
-        for reason in crate::http::limit::REASONS {
+        for reason in crate::limits::REASONS {
             let _ = m.rejected.get_or_create(&ReasonLabel {
                 reason: reason.into(),
             });
@@ -229,7 +229,7 @@ impl Metrics {
             .inc();
     }
 
-    /// A request turned away at the HTTP edge (`reason`: one of `http::limit::REASONS`).
+    /// A request turned away at the HTTP edge (`reason`: one of `limits::REASONS`).
     pub fn rejected(&self, reason: &str) {
         self.rejected
             .get_or_create(&ReasonLabel {

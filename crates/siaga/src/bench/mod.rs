@@ -18,11 +18,11 @@ use axum::body::Bytes;
 use serde_json::{json, Value};
 use siaga_domain::routing::Strategy;
 use siaga_domain::{Operator, ProductCode, Rupiah};
-use siaga_store::{SqliteStore, Store};
+use siaga_store::Store;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 
-use crate::app::{self, App};
+use crate::app::App;
 use crate::clock::SystemClock;
 use crate::config::{
     CallbacksCfg, DestinationRule, HealthCfg, LimitsCfg, OrdersCfg, Product, Route, Settings,
@@ -204,10 +204,8 @@ impl Rig {
     }
 }
 
-async fn rig() -> anyhow::Result<Rig> {
-    let dir = tempfile::tempdir()?;
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
+/// Three simulated suppliers in their own processes, calling back to the switch at `base`.
+async fn start_sims(base: &str) -> anyhow::Result<(Vec<SimProc>, Vec<Supplier>)> {
     let mut sims = Vec::new();
     let mut suppliers = Vec::new();
     let control = reqwest::Client::new();
@@ -244,6 +242,15 @@ async fn rig() -> anyhow::Result<Rig> {
         });
         sims.push(sim);
     }
+    Ok((sims, suppliers))
+}
+
+/// One product routed through the three suppliers by priority; the database in `dir`.
+fn settings(
+    base: &str,
+    dir: &std::path::Path,
+    suppliers: Vec<Supplier>,
+) -> anyhow::Result<Settings> {
     let routes = (0..3)
         .map(|i| {
             Ok(Route {
@@ -254,12 +261,12 @@ async fn rig() -> anyhow::Result<Rig> {
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let settings = Settings {
+    Ok(Settings {
         file: None,
         listen: "127.0.0.1:0".into(),
-        public_url: base.clone(),
+        public_url: base.to_owned(),
         admin_token: None,
-        store_path: dir.path().join("bench.db"),
+        store_path: dir.join("bench.db"),
         body_limit_bytes: 64 * 1024,
         orders: OrdersCfg {
             default_max_wait_s: 30,
@@ -290,8 +297,16 @@ async fn rig() -> anyhow::Result<Rig> {
         notify: Default::default(),
         limits: bench_limits(),
         backup: None,
-    };
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&settings.store_path)?);
+    })
+}
+
+async fn rig() -> anyhow::Result<Rig> {
+    let dir = tempfile::tempdir()?;
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let (sims, suppliers) = start_sims(&base).await?;
+    let settings = settings(&base, dir.path(), suppliers)?;
+    let store: Arc<dyn Store> = siaga_store::open(&settings.store_path)?;
     let arrivals = Arc::new(Arrivals::default());
     let raddr = receiver(arrivals.clone()).await?;
     let creds = ops::add_reseller(
@@ -305,7 +320,7 @@ async fn rig() -> anyhow::Result<Rig> {
     ops::deposit(store.as_ref(), &creds.id, 900_000_000_000, "bench", 0).await?;
     let app = App::new(settings, store.clone(), Arc::new(SystemClock))?;
     let (tx, rx) = watch::channel(false);
-    tokio::spawn(app::run(app, listener, rx));
+    tokio::spawn(crate::server::run(app, listener, rx));
     Ok(Rig {
         orders_url: reqwest::Url::parse(&format!("{base}/v1/orders"))?,
         auth: format!("Bearer {}", creds.api_key),

@@ -7,7 +7,6 @@ use std::time::Instant;
 
 use anyhow::Context;
 use serde_json::json;
-use siaga_store::backup;
 
 use crate::config;
 
@@ -89,9 +88,9 @@ pub async fn backup(cfg: &Path, out: &Path) -> anyhow::Result<()> {
     let (src, out) = (settings.store_path.clone(), out.to_owned());
     let started = Instant::now();
     let shown = out.clone();
-    let (copied, report) = tokio::task::spawn_blocking(move || {
+    let siaga_store::BackupInfo { copied, report } = tokio::task::spawn_blocking(move || {
         let mut bar = Bar::new("backup");
-        backup::backup(&src, &out, &mut |d, t| bar.show(d, t))
+        siaga_store::backup_to(src.as_path(), &out, &mut |d, t| bar.show(d, t))
     })
     .await??;
     println!(
@@ -132,7 +131,7 @@ pub async fn restore(cfg: &Path, file: &Path, force: bool) -> anyhow::Result<()>
     let started = Instant::now();
     let result = tokio::task::spawn_blocking(move || {
         // Checked before anything is touched.
-        backup::check_file(&file)?;
+        siaga_store::check_backup(&file)?;
         let kept = if live {
             // What is being replaced stays beside it, so a mistaken restore can be undone.
             let at = jiff::Timestamp::now()
@@ -141,13 +140,14 @@ pub async fn restore(cfg: &Path, file: &Path, force: bool) -> anyhow::Result<()>
             let keep = target.with_extension(format!("before-restore-{at}.db"));
             // Kept as it is, unchecked: it may be the damaged one, and it is still the only
             // record of what happened since the backup. No copy, no restore.
-            backup::keep_as_is(&target, &keep)?;
+            siaga_store::keep_as_is(target.as_path(), &keep)?;
             Some(keep)
         } else {
             None
         };
         let mut bar = Bar::new("restore");
-        let (copied, report) = backup::restore(&file, &target, &mut |d, t| bar.show(d, t))?;
+        let siaga_store::BackupInfo { copied, report } =
+            siaga_store::restore_from(&file, target.as_path(), &mut |d, t| bar.show(d, t))?;
         Ok::<_, siaga_store::StoreError>((copied, report, kept))
     })
     .await?;

@@ -5,7 +5,7 @@ mod backup;
 mod owner;
 mod serve;
 
-pub use serve::stop_signal;
+pub use crate::server::stop_signal;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

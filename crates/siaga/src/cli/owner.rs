@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use serde_json::{json, Value};
-use siaga_store::{SqliteStore, Store};
+use siaga_store::Store;
 
 use super::{IncidentCmd, OrderCmd, ResellerCmd};
 use crate::clock::{Clock, SystemClock};
@@ -29,9 +29,9 @@ pub fn init(path: &Path) -> anyhow::Result<()> {
 
 pub fn open_store(cfg: &Path) -> anyhow::Result<Arc<dyn Store>> {
     let settings = config::load(cfg)?;
-    let store = SqliteStore::open(&settings.store_path)
+    let store = siaga_store::open(&settings.store_path)
         .with_context(|| format!("cannot open the database {}", settings.store_path.display()))?;
-    Ok(Arc::new(store))
+    Ok(store)
 }
 
 fn print(v: &Value) {
@@ -178,10 +178,10 @@ pub async fn maintenance_add(
     note: Option<&str>,
 ) -> anyhow::Result<()> {
     let settings = config::load(cfg)?;
-    let store = SqliteStore::open(&settings.store_path)
+    let store = siaga_store::open(&settings.store_path)
         .with_context(|| format!("cannot open the database {}", settings.store_path.display()))?;
     let v = ops::add_maintenance(
-        &store,
+        &*store,
         &settings,
         supplier,
         from,
@@ -197,7 +197,7 @@ pub async fn maintenance_add(
 
 pub async fn incident(cfg: &Path, cmd: IncidentCmd) -> anyhow::Result<()> {
     let settings = config::load(cfg)?;
-    let store = SqliteStore::open(&settings.store_path)
+    let store = siaga_store::open(&settings.store_path)
         .with_context(|| format!("cannot open the database {}", settings.store_path.display()))?;
     let now = SystemClock.now_ms();
     let v = match cmd {
@@ -221,19 +221,19 @@ pub async fn incident(cfg: &Path, cmd: IncidentCmd) -> anyhow::Result<()> {
                 status: status.as_deref(),
                 security,
             };
-            ops::open_incident(&store, &settings, draft, now).await?
+            ops::open_incident(&*store, &settings, draft, now).await?
         }
         IncidentCmd::Update {
             id,
             status,
             body,
             body_en,
-        } => ops::incident_update(&store, id, &status, &body, body_en.as_deref(), now).await?,
+        } => ops::incident_update(&*store, id, &status, &body, body_en.as_deref(), now).await?,
         IncidentCmd::Resolve { id, body, body_en } => {
-            ops::incident_update(&store, id, "resolved", &body, Some(&body_en), now).await?
+            ops::incident_update(&*store, id, "resolved", &body, Some(&body_en), now).await?
         }
         IncidentCmd::Postmortem { id, body, body_en } => {
-            ops::incident_postmortem(&store, id, &body, body_en.as_deref(), now).await?
+            ops::incident_postmortem(&*store, id, &body, body_en.as_deref(), now).await?
         }
         IncidentCmd::List => {
             let list = store.incidents(now - 90 * 86_400_000).await?;

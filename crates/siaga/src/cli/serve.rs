@@ -5,42 +5,20 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use siaga_store::SqliteStore;
 use siaga_suppliers::sim::{Sim, SimConfig, SimMode};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::app::{self, App};
+use crate::app::App;
 use crate::clock::SystemClock;
 use crate::config;
-
-/// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
-pub async fn stop_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
-    }
-}
+use crate::server::{self, stop_signal};
 
 pub async fn serve(cfg: &Path) -> anyhow::Result<()> {
     let settings = config::load(cfg)?;
     // Held while serving, so `siaga restore` knows not to swap the database underneath.
     let _serving = super::backup::serving_lock(&settings.store_path)?;
-    let store = SqliteStore::open(&settings.store_path)
+    let store = siaga_store::open(&settings.store_path)
         .with_context(|| format!("cannot open the database {}", settings.store_path.display()))?;
     let listener = TcpListener::bind(&settings.listen)
         .await
@@ -49,7 +27,7 @@ pub async fn serve(cfg: &Path) -> anyhow::Result<()> {
     if settings.admin_token.is_none() {
         tracing::warn!("no admin token is set: the admin API is disabled");
     }
-    let app = App::new(settings, Arc::new(store), Arc::new(SystemClock))?;
+    let app = App::new(settings, store, Arc::new(SystemClock))?;
     tracing::info!(%addr, "siaga is serving");
     println!("siaga listening on http://{addr}");
     let (tx, rx) = watch::channel(false);
@@ -57,7 +35,7 @@ pub async fn serve(cfg: &Path) -> anyhow::Result<()> {
         stop_signal().await;
         let _ = tx.send(true);
     });
-    app::run(app, listener, rx).await
+    server::run(app, listener, rx).await
 }
 
 #[derive(clap::Args, Debug)]

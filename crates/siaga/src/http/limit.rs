@@ -1,98 +1,22 @@
-//! Overload protection at the HTTP edge (SPEC 15): GCRA rate limits per API key, per client
-//! IP and for the public status page (limiters of its own, so a flood on `/v1` leaves the
-//! page up and the other way round), a bound on orders being taken at once, and a deadline
-//! on every request. Rejections are the JSON envelope with `Retry-After`, counted in
+//! Overload protection at the HTTP edge (SPEC 15): the middleware that applies the
+//! switch's [`Limits`] (rate limits per API key, per client IP and for the public status
+//! page, the bound on orders being taken at once, the deadline on every request).
+//! Rejections are the JSON envelope with `Retry-After`, counted in
 //! `siaga_http_rejected_total{reason}`.
 
 use std::net::{IpAddr, SocketAddr};
-use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota};
 use sha2::{Digest, Sha256};
-use tokio::sync::Semaphore;
 
 use super::error::ApiError;
 use crate::app::App;
-use crate::config::LimitsCfg;
-
-/// Why a request was turned away: the `reason` label of `siaga_http_rejected_total`.
-pub const REASONS: [&str; 6] = [
-    "rate_limited_key",
-    "rate_limited_ip",
-    "rate_limited_status",
-    "overloaded",
-    "timeout",
-    "too_large",
-];
-
-/// The limiters and the order bound of one running switch.
-pub struct Limits {
-    per_key: Option<DefaultKeyedRateLimiter<[u8; 32]>>,
-    per_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
-    status_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
-    status_total: Option<DefaultDirectRateLimiter>,
-    subscribe_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
-    orders: Arc<Semaphore>,
-    request_timeout: Duration,
-}
-
-/// A GCRA quota of `per_s` a second with bursts of `burst`; `None` (no limit) when `per_s` is 0.
-fn quota(per_s: u32, burst: u32) -> Option<Quota> {
-    let rate = NonZeroU32::new(per_s)?;
-    let burst = NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN);
-    Some(Quota::per_second(rate).allow_burst(burst))
-}
-
-impl Limits {
-    pub fn new(cfg: &LimitsCfg) -> Limits {
-        Limits {
-            per_key: quota(cfg.per_key_per_s, cfg.per_key_burst)
-                .map(DefaultKeyedRateLimiter::keyed),
-            per_ip: quota(cfg.per_ip_per_s, cfg.per_ip_burst).map(DefaultKeyedRateLimiter::keyed),
-            status_ip: quota(cfg.status_per_ip_per_s, cfg.status_per_ip_burst)
-                .map(DefaultKeyedRateLimiter::keyed),
-            status_total: quota(cfg.status_total_per_s, cfg.status_total_burst)
-                .map(DefaultDirectRateLimiter::direct),
-            subscribe_ip: NonZeroU32::new(cfg.subscribe_per_ip_per_min)
-                .map(|n| DefaultKeyedRateLimiter::keyed(Quota::per_minute(n))),
-            orders: Arc::new(Semaphore::new(cfg.max_inflight_orders.max(1) as usize)),
-            request_timeout: Duration::from_millis(cfg.request_timeout_ms.max(1)),
-        }
-    }
-
-    /// Forgets keys whose bucket is full again (indistinguishable from a new key), so a
-    /// flood of distinct keys or addresses leaves no memory behind. Called from a timer.
-    pub fn upkeep(&self) {
-        if let Some(l) = &self.per_key {
-            l.retain_recent();
-            l.shrink_to_fit();
-        }
-        for l in [&self.per_ip, &self.status_ip, &self.subscribe_ip]
-            .into_iter()
-            .flatten()
-        {
-            l.retain_recent();
-            l.shrink_to_fit();
-        }
-    }
-
-    /// Keys held by the keyed limiters (for tests and the upkeep log).
-    pub fn tracked_keys(&self) -> usize {
-        self.per_key.as_ref().map_or(0, |l| l.len())
-            + [&self.per_ip, &self.status_ip]
-                .into_iter()
-                .flatten()
-                .map(|l| l.len())
-                .sum::<usize>()
-    }
-}
+pub use crate::limits::{Limits, REASONS};
 
 /// Seconds until a limited caller may try again (at least 1), for `Retry-After`.
 fn retry_after(not_until: &governor::NotUntil<<DefaultClock as Clock>::Instant>) -> u64 {
@@ -244,13 +168,10 @@ pub async fn deadline(State(app): State<Arc<App>>, req: Request, next: Next) -> 
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use governor::DefaultKeyedRateLimiter;
 
-    #[test]
-    fn zero_rate_turns_a_limit_off() {
-        assert!(quota(0, 10).is_none());
-        assert!(quota(5, 0).is_some());
-    }
+    use super::*;
+    use crate::limits::quota;
 
     #[test]
     fn a_key_over_its_burst_is_refused_with_a_wait_and_others_are_not() {
@@ -261,22 +182,5 @@ mod tests {
         let n = l.check_key(&1u8).unwrap_err();
         assert!((1..=2).contains(&retry_after(&n)));
         assert!(l.check_key(&2u8).is_ok());
-    }
-
-    #[test]
-    fn upkeep_forgets_idle_keys() {
-        let limits = Limits::new(&LimitsCfg {
-            per_ip_per_s: 1_000_000,
-            per_ip_burst: 1,
-            ..LimitsCfg::default()
-        });
-        let l = limits.per_ip.as_ref().unwrap();
-        for i in 0..1000u32 {
-            let _ = l.check_key(&IpAddr::from(i.to_be_bytes()));
-        }
-        assert_eq!(limits.tracked_keys(), 1000);
-        std::thread::sleep(Duration::from_millis(5));
-        limits.upkeep();
-        assert_eq!(limits.tracked_keys(), 0);
     }
 }

@@ -107,7 +107,7 @@ fn parse(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Request, ApiErro
     if email.len() > 254 || email.parse::<lettre::Address>().is_err() {
         return Err(ApiError::invalid("email", "must be an email address"));
     }
-    let known = crate::status::worker::components(app);
+    let known = crate::status::worker::component_names(&app.settings);
     let mut components = Vec::new();
     for c in b
         .components

@@ -13,7 +13,7 @@ use tokio::sync::{watch, Semaphore};
 
 use super::config::Format;
 use super::email::Mailer;
-use crate::app::App;
+use super::Notifier;
 use crate::webhook;
 
 const POLL: Duration = Duration::from_millis(250);
@@ -41,8 +41,8 @@ pub struct Channels {
 }
 
 impl Channels {
-    pub fn new(app: &App) -> anyhow::Result<Channels> {
-        let n = &app.settings.notify;
+    pub fn new(ctx: &Notifier) -> anyhow::Result<Channels> {
+        let n = &ctx.settings.notify;
         let nz = |v: u32| NonZeroU32::new(v.max(1)).unwrap_or(NonZeroU32::MIN);
         let mailer = n.smtp.as_ref().map(Mailer::new).transpose()?;
         Ok(Channels {
@@ -78,8 +78,8 @@ impl Lane {
     }
 }
 
-pub async fn deliverer(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
-    let channels = match Channels::new(&app) {
+pub async fn deliverer(ctx: Arc<Notifier>, mut shutdown: watch::Receiver<bool>) {
+    let channels = match Channels::new(&ctx) {
         Ok(c) => Arc::new(c),
         Err(e) => {
             tracing::error!(error = %e, "notifications cannot start");
@@ -87,10 +87,10 @@ pub async fn deliverer(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
         }
     };
     // One node sends notices: claims left by a previous run of it are ours to retry now.
-    if let Err(e) = app.store.release_notices(app.now()).await {
+    if let Err(e) = ctx.store.release_notices(ctx.now()).await {
         tracing::error!(error = %e, "cannot release claimed notices");
     }
-    let email_cap = app
+    let email_cap = ctx
         .settings
         .notify
         .smtp
@@ -107,11 +107,11 @@ pub async fn deliverer(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            _ = app.notify_kick.notified() => {}
+            _ = ctx.kick.notified() => {}
             _ = shutdown.changed() => break,
         }
         for lane in &lanes {
-            claim_lane(&app, &channels, lane).await;
+            claim_lane(&ctx, &channels, lane).await;
         }
     }
     // Let sends in flight finish and be recorded, so a restart does not repeat them.
@@ -124,15 +124,15 @@ pub async fn deliverer(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-async fn claim_lane(app: &Arc<App>, channels: &Arc<Channels>, lane: &Lane) {
+async fn claim_lane(ctx: &Arc<Notifier>, channels: &Arc<Channels>, lane: &Lane) {
     loop {
         let want = lane.slots.available_permits().min(128);
         if want == 0 {
             return;
         }
-        let items = match app
+        let items = match ctx
             .store
-            .claim_notices(lane.channel, app.now(), want as u32, LEASE_MS)
+            .claim_notices(lane.channel, ctx.now(), want as u32, LEASE_MS)
             .await
         {
             Ok(items) => items,
@@ -146,10 +146,10 @@ async fn claim_lane(app: &Arc<App>, channels: &Arc<Channels>, lane: &Lane) {
             let Ok(permit) = lane.slots.clone().acquire_owned().await else {
                 return;
             };
-            let (app, channels) = (app.clone(), channels.clone());
+            let (ctx, channels) = (ctx.clone(), channels.clone());
             tokio::spawn(async move {
                 let id = n.id;
-                if let Err(e) = deliver(&app, &channels, n).await {
+                if let Err(e) = deliver(&ctx, &channels, n).await {
                     tracing::error!(notice = id, error = %e, "notice bookkeeping failed");
                 }
                 drop(permit);
@@ -161,20 +161,20 @@ async fn claim_lane(app: &Arc<App>, channels: &Arc<Channels>, lane: &Lane) {
     }
 }
 
-async fn deliver(app: &App, ch: &Channels, n: Notice) -> anyhow::Result<()> {
+async fn deliver(ctx: &Notifier, ch: &Channels, n: Notice) -> anyhow::Result<()> {
     if let Some(token) = &n.unsub {
         // A subscriber who left after this was queued gets nothing more.
-        let sub = app.store.subscriber_by("unsub_token", token).await?;
+        let sub = ctx.store.subscriber_by("unsub_token", token).await?;
         if sub.is_none_or(|s| s.status != "confirmed") {
-            app.metrics.notification(&n.channel, "dropped");
-            app.store
-                .notice_retry(n.id, app.now(), "unsubscribed", true)
+            ctx.metrics.notification(&n.channel, "dropped");
+            ctx.store
+                .notice_retry(n.id, ctx.now(), "unsubscribed", true)
                 .await?;
             return Ok(());
         }
     }
     let result = send(
-        app,
+        ctx,
         ch,
         &n.channel,
         &n.target,
@@ -183,35 +183,36 @@ async fn deliver(app: &App, ch: &Channels, n: Notice) -> anyhow::Result<()> {
         n.unsub.as_deref(),
     )
     .await;
-    let now = app.now();
-    let cfg = &app.settings.notify;
+    let now = ctx.now();
+    let cfg = &ctx.settings.notify;
     match result {
         Ok(()) => {
-            app.metrics.notification(&n.channel, "delivered");
-            app.store.notice_done(n.id, now).await?;
+            ctx.metrics.notification(&n.channel, "delivered");
+            ctx.store.notice_done(n.id, now).await?;
         }
         Err(Failure::Retry(why, after)) => {
-            let factor = 1u64 << n.attempts.clamp(0, 20);
-            let backoff = cfg
-                .retry_base_ms
-                .saturating_mul(factor)
-                .min(cfg.retry_max_ms);
+            // retry_base_ms doubling per attempt (at most 20 doublings), up to retry_max_ms
+            let backoff = siaga_domain::backoff::delay(
+                n.attempts.min(20),
+                siaga_domain::backoff::ms(cfg.retry_base_ms),
+                siaga_domain::backoff::ms(cfg.retry_max_ms),
+            ) as u64;
             let delay = after
                 .map(|d| d.as_millis() as u64)
                 .unwrap_or(backoff)
                 .max(cfg.retry_base_ms) as i64;
             let dead = now + delay > n.created_at + (cfg.give_up_after_s as i64) * 1000;
-            app.metrics
+            ctx.metrics
                 .notification(&n.channel, if dead { "dead" } else { "retry" });
             tracing::warn!(msg = %n.msg_id, channel = %n.channel, attempts = n.attempts + 1, dead, error = %why, "notice not delivered");
-            app.store
+            ctx.store
                 .notice_retry(n.id, now + delay, &why, dead)
                 .await?;
         }
         Err(Failure::Permanent(why)) => {
-            app.metrics.notification(&n.channel, "dead");
+            ctx.metrics.notification(&n.channel, "dead");
             tracing::warn!(msg = %n.msg_id, channel = %n.channel, error = %why, "notice cannot be delivered");
-            app.store.notice_retry(n.id, now, &why, true).await?;
+            ctx.store.notice_retry(n.id, now, &why, true).await?;
         }
     }
     Ok(())
@@ -220,7 +221,7 @@ async fn deliver(app: &App, ch: &Channels, n: Notice) -> anyhow::Result<()> {
 /// Sends one message on its channel now (also used for alerts that cannot wait for the
 /// store, such as "the store is failing").
 pub async fn send(
-    app: &App,
+    ctx: &Notifier,
     ch: &Channels,
     channel: &str,
     target: &str,
@@ -241,15 +242,15 @@ pub async fn send(
                 .acquire()
                 .await
                 .map_err(|_| Failure::Retry("shutting down".into(), None))?;
-            let link = unsub.map(|t| format!("{}/unsubscribe/{t}", app.settings.public_url));
+            let link = unsub.map(|t| format!("{}/unsubscribe/{t}", ctx.settings.public_url));
             mailer.send(target, msg_id, body, link.as_deref()).await
         }
-        "webhook" => send_webhook(app, target, msg_id, body).await,
+        "webhook" => send_webhook(ctx, target, msg_id, body).await,
         "telegram" => {
             if let Some(r) = &ch.telegram_rate {
                 r.until_key_ready(&target.to_owned()).await;
             }
-            send_telegram(app, target, body).await
+            send_telegram(ctx, target, body).await
         }
         other => Err(Failure::Permanent(format!("unknown channel {other}"))),
     }
@@ -267,12 +268,12 @@ fn status_failure(status: reqwest::StatusCode, retry_after: Option<Duration>) ->
 }
 
 async fn send_webhook(
-    app: &App,
+    ctx: &Notifier,
     name: &str,
     msg_id: &str,
     body: &NoticeBody,
 ) -> Result<(), Failure> {
-    let Some(hook) = app.settings.notify.webhooks.iter().find(|w| w.name == name) else {
+    let Some(hook) = ctx.settings.notify.webhooks.iter().find(|w| w.name == name) else {
         return Err(Failure::Permanent(format!(
             "webhook {name:?} is no longer configured"
         )));
@@ -281,7 +282,7 @@ async fn send_webhook(
     let payload = match hook.format {
         Format::Standard => json!({
             "type": body.kind,
-            "timestamp": crate::clock::rfc3339(app.now()),
+            "timestamp": crate::clock::rfc3339(ctx.now()),
             "data": data,
         }),
         Format::Chat => {
@@ -291,8 +292,8 @@ async fn send_webhook(
         }
     };
     let bytes = serde_json::to_vec(&payload).map_err(|e| Failure::Permanent(e.to_string()))?;
-    let ts = app.now() / 1000;
-    let mut req = app
+    let ts = ctx.now() / 1000;
+    let mut req = ctx
         .client
         .post(&hook.url)
         .timeout(WEBHOOK_TIMEOUT)
@@ -324,8 +325,8 @@ fn retry_after(h: &reqwest::header::HeaderMap) -> Option<Duration> {
         .map(|s| Duration::from_secs(s.min(3600)))
 }
 
-async fn send_telegram(app: &App, chat: &str, body: &NoticeBody) -> Result<(), Failure> {
-    let Some(tg) = &app.settings.notify.telegram else {
+async fn send_telegram(ctx: &Notifier, chat: &str, body: &NoticeBody) -> Result<(), Failure> {
+    let Some(tg) = &ctx.settings.notify.telegram else {
         return Err(Failure::Retry("[telegram] is not configured".into(), None));
     };
     let text: String = format!("{}\n\n{}", body.subject, body.text)
@@ -333,7 +334,7 @@ async fn send_telegram(app: &App, chat: &str, body: &NoticeBody) -> Result<(), F
         .take(4096)
         .collect();
     let url = format!("{}/bot{}/sendMessage", tg.api_base, tg.token);
-    let resp = app
+    let resp = ctx
         .client
         .post(url)
         .timeout(WEBHOOK_TIMEOUT)

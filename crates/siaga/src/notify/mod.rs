@@ -13,9 +13,36 @@ pub mod render;
 pub mod subscribe;
 pub mod watch;
 
-use siaga_store::{Fanout, NewNotice, NoticeBody, StoreError, Subscriber};
+use std::sync::Arc;
 
-use crate::app::App;
+use siaga_store::{Fanout, NewNotice, NoticeBody, Store, StoreError, Subscriber};
+use tokio::sync::Notify;
+
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::health::Health;
+use crate::metrics::Metrics;
+
+/// What the notifier (watcher and deliverer) works with: its store, clock, the settings it
+/// reads (the notify section, suppliers and products for who is affected), the live route
+/// health (is an outage over, is a supplier in maintenance), its metrics, the outbound
+/// HTTP client and its wake handle; not the whole switch.
+pub struct Notifier {
+    pub settings: Arc<Settings>,
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub health: Arc<Health>,
+    pub metrics: Arc<Metrics>,
+    pub client: reqwest::Client,
+    /// Wakes the deliverer (shared with whoever queues notices: the admin API too).
+    pub kick: Arc<Notify>,
+}
+
+impl Notifier {
+    pub fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+}
 
 /// A new Standard Webhooks message id.
 pub fn msg_id() -> String {
@@ -30,8 +57,8 @@ fn wants(list: &[String], components: &[String]) -> bool {
 }
 
 /// Recipients of status news that are not subscribers: webhooks and the Telegram channel.
-fn channel_notices(app: &App, topic: &str, components: &[String]) -> Vec<NewNotice> {
-    let n = &app.settings.notify;
+fn channel_notices(ctx: &Notifier, topic: &str, components: &[String]) -> Vec<NewNotice> {
+    let n = &ctx.settings.notify;
     let mut out = Vec::new();
     for w in n
         .webhooks
@@ -47,8 +74,8 @@ fn channel_notices(app: &App, topic: &str, components: &[String]) -> Vec<NewNoti
 }
 
 /// The owner's alert recipients.
-pub fn owner_notices(app: &App, topic: &str) -> Vec<NewNotice> {
-    let n = &app.settings.notify;
+pub fn owner_notices(ctx: &Notifier, topic: &str) -> Vec<NewNotice> {
+    let n = &ctx.settings.notify;
     let mut out = Vec::new();
     if n.smtp.is_some() {
         for e in &n.owner_emails {
@@ -75,7 +102,7 @@ pub fn notice(channel: &str, target: &str, topic: &str, unsub: Option<&str>) -> 
 }
 
 fn fanout(
-    app: &App,
+    ctx: &Notifier,
     body: NoticeBody,
     notices: Vec<NewNotice>,
     marks: Vec<(String, String)>,
@@ -84,23 +111,23 @@ fn fanout(
         body,
         notices,
         marks,
-        coalesce_ms: app.settings.notify.coalesce_ms,
-        now: app.now(),
+        coalesce_ms: ctx.settings.notify.coalesce_ms,
+        now: ctx.now(),
     }
 }
 
 /// Enqueues a notice for the owner's alert channels (and `marks`, atomically).
 pub async fn alert_owner(
-    app: &App,
+    ctx: &Notifier,
     topic: &str,
     body: NoticeBody,
     marks: Vec<(String, String)>,
 ) -> Result<(), StoreError> {
-    let notices = owner_notices(app, topic);
-    app.store
-        .enqueue_notices(fanout(app, body, notices, marks))
+    let notices = owner_notices(ctx, topic);
+    ctx.store
+        .enqueue_notices(fanout(ctx, body, notices, marks))
         .await?;
-    app.notify_kick.notify_one();
+    ctx.kick.notify_one();
     Ok(())
 }
 
@@ -108,20 +135,20 @@ pub async fn alert_owner(
 /// resumable through the `progress` mark), status webhooks and the Telegram channel. `done`
 /// marks are written with the last chunk, so a crash mid-way resumes instead of repeating.
 pub async fn announce(
-    app: &App,
+    ctx: &Notifier,
     topic: &str,
     components: &[String],
     body: NoticeBody,
     progress: &str,
     done: Vec<(String, String)>,
 ) -> Result<(), StoreError> {
-    let mut after = app.store.notify_mark(progress).await?.unwrap_or_default();
+    let mut after = ctx.store.notify_mark(progress).await?.unwrap_or_default();
     if after.is_empty() {
         // First chunk: the non-subscriber channels go with it.
-        let first = channel_notices(app, topic, components);
-        app.store
+        let first = channel_notices(ctx, topic, components);
+        ctx.store
             .enqueue_notices(fanout(
-                app,
+                ctx,
                 body.clone(),
                 first,
                 vec![(progress.into(), " ".into())],
@@ -129,10 +156,10 @@ pub async fn announce(
             .await?;
         after = " ".into();
     }
-    if app.settings.notify.smtp.is_some() {
+    if ctx.settings.notify.smtp.is_some() {
         loop {
             let page: Vec<Subscriber> =
-                app.store.confirmed_subscribers(after.trim(), CHUNK).await?;
+                ctx.store.confirmed_subscribers(after.trim(), CHUNK).await?;
             let Some(last) = page.last().map(|s| s.id.clone()) else {
                 break;
             };
@@ -141,24 +168,24 @@ pub async fn announce(
                 .filter(|s| wants(&s.components, components))
                 .map(|s| notice("email", &s.email, topic, Some(&s.unsub_token)))
                 .collect();
-            app.store
+            ctx.store
                 .enqueue_notices(fanout(
-                    app,
+                    ctx,
                     body.clone(),
                     notices,
                     vec![(progress.into(), last.clone())],
                 ))
                 .await?;
-            app.notify_kick.notify_one();
+            ctx.kick.notify_one();
             if page.len() < CHUNK as usize {
                 break;
             }
             after = last;
         }
     }
-    app.store
-        .enqueue_notices(fanout(app, body, Vec::new(), done))
+    ctx.store
+        .enqueue_notices(fanout(ctx, body, Vec::new(), done))
         .await?;
-    app.notify_kick.notify_one();
+    ctx.kick.notify_one();
     Ok(())
 }

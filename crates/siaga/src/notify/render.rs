@@ -8,9 +8,9 @@ use siaga_store::{
     Attempt, Incident, IncidentUpdate, MaintenanceWindow, NoticeBody, SupplierEvent,
 };
 
+use crate::clock::wib;
 use crate::status::html::incident_state;
 use crate::status::view::Lang;
-use crate::status::worker::wib;
 
 /// The lowercase doctype the emails have always had (maud's `DOCTYPE` is uppercase).
 pub const DOCTYPE: &str = "<!doctype html>";
@@ -401,7 +401,7 @@ pub fn recovery_note(supplier: &str, since: i64, until: i64) -> NoticeBody {
 
 /// The email that carries a reseller's compensation voucher.
 pub fn voucher(inc: &Incident, v: &siaga_store::Voucher) -> NoticeBody {
-    let until = crate::status::worker::wib(v.expires_at);
+    let until = crate::clock::wib(v.expires_at);
     body(
         "voucher",
         format!("Voucher kompensasi Rp{} / Compensation voucher", v.amount),

@@ -13,8 +13,12 @@ use siaga_store::{StoreError, SupplierEvent};
 use tokio::sync::watch;
 
 use super::deliver::{self, Channels};
+use super::Notifier;
+
+mod decide;
+
 use super::{alert_owner, announce, notice, owner_notices, render};
-use crate::app::App;
+use decide::{OutageFacts, OutageStep, Told};
 
 const TICK: Duration = Duration::from_secs(1);
 /// How often the owner is told that the store is failing (sent directly, not queued).
@@ -23,8 +27,8 @@ const STORE_ALERT_EVERY_MS: i64 = 600_000;
 const KEEP_MS: i64 = 30 * 86_400_000;
 const PRUNE_EVERY_MS: i64 = 3_600_000;
 
-pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
-    let channels = Channels::new(&app).ok();
+pub async fn run(ctx: Arc<Notifier>, mut shutdown: watch::Receiver<bool>) {
+    let channels = Channels::new(&ctx).ok();
     let mut last_store_alert = i64::MIN / 2;
     let mut last_prune = i64::MIN / 2;
     let mut tick = tokio::time::interval(TICK);
@@ -34,22 +38,22 @@ pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
             _ = tick.tick() => {}
             _ = shutdown.changed() => return,
         }
-        let now = app.now();
+        let now = ctx.now();
         if now - last_prune >= PRUNE_EVERY_MS {
             last_prune = now;
-            match app.store.prune_notices(now - KEEP_MS).await {
+            match ctx.store.prune_notices(now - KEEP_MS).await {
                 Ok(n) if n > 0 => tracing::info!(notices = n, "old notices pruned"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "cannot prune notices"),
             }
         }
-        if let Err(e) = step(&app).await {
+        if let Err(e) = step(&ctx).await {
             tracing::error!(error = %e, "notifier cannot read or write the store");
-            let now = app.now();
+            let now = ctx.now();
             if now - last_store_alert >= STORE_ALERT_EVERY_MS {
                 last_store_alert = now;
                 if let Some(ch) = &channels {
-                    store_alert(&app, ch, &e.to_string()).await;
+                    store_alert(&ctx, ch, &e.to_string()).await;
                 }
             }
         }
@@ -59,58 +63,58 @@ pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
 /// Sets the cursors of a fresh install to the current heads (no old news is sent). Run
 /// before the server takes requests: otherwise news made in the moments before the first
 /// pass (an incident opened right after start) would be taken for old news and never sent.
-pub async fn init(app: &App) -> Result<(), StoreError> {
-    let (updates, events, windows) = app.store.notify_heads().await?;
-    cursor(app, "cursor:updates", updates).await?;
-    cursor(app, "cursor:events", events).await?;
-    cursor(app, "cursor:maint", windows).await?;
+pub async fn init(ctx: &Notifier) -> Result<(), StoreError> {
+    let (updates, events, windows) = ctx.store.notify_heads().await?;
+    cursor(ctx, "cursor:updates", updates).await?;
+    cursor(ctx, "cursor:events", events).await?;
+    cursor(ctx, "cursor:maint", windows).await?;
     Ok(())
 }
 
 /// One pass over everything the notifier follows.
-pub async fn step(app: &App) -> Result<(), StoreError> {
-    let (updates, events, windows) = app.store.notify_heads().await?;
-    let cu = cursor(app, "cursor:updates", updates).await?;
-    let ce = cursor(app, "cursor:events", events).await?;
-    let cm = cursor(app, "cursor:maint", windows).await?;
-    incident_updates(app, cu).await?;
-    supplier_events(app, ce).await?;
-    maintenance(app, cm).await?;
-    manual_review(app).await?;
-    outage_reports(app).await?;
+pub async fn step(ctx: &Notifier) -> Result<(), StoreError> {
+    let (updates, events, windows) = ctx.store.notify_heads().await?;
+    let cu = cursor(ctx, "cursor:updates", updates).await?;
+    let ce = cursor(ctx, "cursor:events", events).await?;
+    let cm = cursor(ctx, "cursor:maint", windows).await?;
+    incident_updates(ctx, cu).await?;
+    supplier_events(ctx, ce).await?;
+    maintenance(ctx, cm).await?;
+    manual_review(ctx).await?;
+    outage_reports(ctx).await?;
     Ok(())
 }
 
 /// A cursor's value; a fresh install starts at the current head (no old news is sent).
-async fn cursor(app: &App, key: &str, head: i64) -> Result<i64, StoreError> {
-    match app.store.notify_mark(key).await? {
+async fn cursor(ctx: &Notifier, key: &str, head: i64) -> Result<i64, StoreError> {
+    match ctx.store.notify_mark(key).await? {
         Some(v) => Ok(v.parse().unwrap_or(head)),
         None => {
-            app.store
-                .set_notify_mark(key, &head.to_string(), app.now())
+            ctx.store
+                .set_notify_mark(key, &head.to_string(), ctx.now())
                 .await?;
             Ok(head)
         }
     }
 }
 
-async fn mark(app: &App, key: &str) -> Result<Option<String>, StoreError> {
-    app.store.notify_mark(key).await
+async fn mark(ctx: &Notifier, key: &str) -> Result<Option<String>, StoreError> {
+    ctx.store.notify_mark(key).await
 }
 
-async fn incident_updates(app: &App, after: i64) -> Result<(), StoreError> {
-    let url = &app.settings.public_url;
-    for (incident_id, u) in app.store.incident_updates_after(after, 20).await? {
-        let Some(inc) = app.store.incident(incident_id).await? else {
-            app.store
-                .set_notify_mark("cursor:updates", &u.id.to_string(), app.now())
+async fn incident_updates(ctx: &Notifier, after: i64) -> Result<(), StoreError> {
+    let url = &ctx.settings.public_url;
+    for (incident_id, u) in ctx.store.incident_updates_after(after, 20).await? {
+        let Some(inc) = ctx.store.incident(incident_id).await? else {
+            ctx.store
+                .set_notify_mark("cursor:updates", &u.id.to_string(), ctx.now())
                 .await?;
             continue;
         };
         let done = vec![("cursor:updates".to_string(), u.id.to_string())];
         let created = render::incident_kind(&inc, &u) == "incident.created";
         if inc.security && created {
-            security(app, &inc, &u).await?;
+            security(ctx, &inc, &u).await?;
         }
         let topic = match &inc.auto_component {
             Some(c) => format!("component:{c}"),
@@ -118,23 +122,23 @@ async fn incident_updates(app: &App, after: i64) -> Result<(), StoreError> {
         };
         let body = render::incident(&inc, &u, url);
         let progress = format!("fanout:update:{}", u.id);
-        announce(app, &topic, &inc.components, body, &progress, done).await?;
+        announce(ctx, &topic, &inc.components, body, &progress, done).await?;
     }
     Ok(())
 }
 
 /// A security incident goes to every reseller with an email address, once.
 async fn security(
-    app: &App,
+    ctx: &Notifier,
     inc: &siaga_store::Incident,
     u: &siaga_store::IncidentUpdate,
 ) -> Result<(), StoreError> {
     let key = format!("security:{}", inc.id);
-    if mark(app, &key).await?.is_some() || app.settings.notify.smtp.is_none() {
+    if mark(ctx, &key).await?.is_some() || ctx.settings.notify.smtp.is_none() {
         return Ok(());
     }
     let topic = format!("security:{}", inc.id);
-    let notices = app
+    let notices = ctx
         .store
         .list_resellers()
         .await?
@@ -143,123 +147,82 @@ async fn security(
         .filter(|e| e.parse::<lettre::Address>().is_ok())
         .map(|e| notice("email", e, &topic, None))
         .collect();
-    app.store
+    ctx.store
         .enqueue_notices(siaga_store::Fanout {
-            body: render::security(inc, u, &app.settings.public_url),
+            body: render::security(inc, u, &ctx.settings.public_url),
             notices,
             marks: vec![(key, "sent".into())],
             coalesce_ms: 0,
-            now: app.now(),
+            now: ctx.now(),
         })
         .await?;
-    app.notify_kick.notify_one();
+    ctx.kick.notify_one();
     Ok(())
 }
 
-/// The product groups that route through `supplier`: those whose every product has a route
-/// through another supplier (routed to a backup meanwhile), and the others (held).
-fn affected(app: &App, supplier: &str) -> (Vec<String>, Vec<String>) {
-    let mut groups: Vec<(String, bool)> = Vec::new();
-    for p in &app.settings.products {
-        if p.routes.iter().any(|r| r.supplier == supplier) {
-            let backup = p.routes.iter().any(|r| r.supplier != supplier);
-            match groups.iter_mut().find(|(g, _)| *g == p.group) {
-                Some((_, b)) => *b &= backup,
-                None => groups.push((p.group.clone(), backup)),
-            }
-        }
-    }
-    let routed = groups
-        .iter()
-        .filter(|(_, b)| *b)
-        .map(|(g, _)| g.clone())
-        .collect();
-    let held = groups
-        .iter()
-        .filter(|(_, b)| !*b)
-        .map(|(g, _)| g.clone())
-        .collect();
-    (routed, held)
-}
-
-async fn maintenance(app: &App, after: i64) -> Result<(), StoreError> {
-    let now = app.now();
-    let url = &app.settings.public_url;
-    let mut windows = app.store.maintenance_windows(now - 86_400_000).await?;
+async fn maintenance(ctx: &Notifier, after: i64) -> Result<(), StoreError> {
+    let now = ctx.now();
+    let url = &ctx.settings.public_url;
+    let mut windows = ctx.store.maintenance_windows(now - 86_400_000).await?;
     // The cursor follows ids: take new windows in id order, whatever their start times.
     windows.sort_by_key(|w| w.id);
     for w in windows {
-        let (routed, held) = affected(app, &w.supplier_id);
+        let (routed, held) = decide::affected(&ctx.settings.products, &w.supplier_id);
         let components: Vec<String> = routed.iter().chain(&held).cloned().collect();
         let key = |phase: &str| format!("maint:{}:{phase}", w.id);
-        if w.id > after {
-            let mut done = vec![("cursor:maint".to_string(), w.id.to_string())];
-            if w.ends_at > now && !components.is_empty() {
-                done.push((key("scheduled"), "sent".into()));
-                let body = render::maintenance(&w, "scheduled", &routed, &held, url);
-                let topic = key("scheduled");
-                announce(
-                    app,
-                    &topic,
-                    &components,
-                    body,
-                    &format!("fanout:{topic}"),
-                    done,
-                )
+        let told = Told {
+            scheduled: mark(ctx, &key("scheduled")).await?.is_some(),
+            started: mark(ctx, &key("started")).await?.is_some(),
+            completed: mark(ctx, &key("completed")).await?.is_some(),
+        };
+        let todo = decide::phases(&w, now, after, !components.is_empty(), told);
+        if todo.skip {
+            ctx.store
+                .set_notify_mark("cursor:maint", &w.id.to_string(), now)
                 .await?;
-            } else {
-                app.store
-                    .set_notify_mark("cursor:maint", &w.id.to_string(), now)
-                    .await?;
+        }
+        for (phase, due) in [
+            ("scheduled", todo.scheduled),
+            ("started", todo.started),
+            ("completed", todo.completed),
+        ] {
+            if !due {
+                continue;
             }
-        }
-        if components.is_empty() {
-            continue;
-        }
-        let (started, completed) = (key("started"), key("completed"));
-        if now >= w.starts_at && now < w.ends_at && mark(app, &started).await?.is_none() {
-            let body = render::maintenance(&w, "started", &routed, &held, url);
-            let done = vec![(started.clone(), "sent".to_string())];
-            announce(
-                app,
-                &started,
-                &components,
-                body,
-                &format!("fanout:{started}"),
-                done,
-            )
-            .await?;
-        }
-        // "Completed" follows whatever was told (a window missed while siaga was down still
-        // gets its end), and nothing if nothing was.
-        let told =
-            mark(app, &started).await?.is_some() || mark(app, &key("scheduled")).await?.is_some();
-        if now >= w.ends_at && told && mark(app, &completed).await?.is_none() {
-            let body = render::maintenance(&w, "completed", &routed, &held, url);
-            let done = vec![(completed.clone(), "sent".to_string())];
-            announce(
-                app,
-                &completed,
-                &components,
-                body,
-                &format!("fanout:{completed}"),
-                done,
-            )
-            .await?;
+            let topic = key(phase);
+            let mut done = vec![(topic.clone(), "sent".to_string())];
+            if phase == "scheduled" {
+                // The cursor moves with the first news of the window.
+                done.insert(0, ("cursor:maint".to_string(), w.id.to_string()));
+            }
+            let body = render::maintenance(&w, phase, &routed, &held, url);
+            let progress = format!("fanout:{topic}");
+            announce(ctx, &topic, &components, body, &progress, done).await?;
         }
     }
     Ok(())
 }
 
-async fn supplier_events(app: &App, after: i64) -> Result<(), StoreError> {
-    for (id, e) in app.store.supplier_events_after(after, 100).await? {
+async fn supplier_events(ctx: &Notifier, after: i64) -> Result<(), StoreError> {
+    for (id, e) in ctx.store.supplier_events_after(after, 100).await? {
         let mut marks = vec![("cursor:events".to_string(), id.to_string())];
-        let alert = event_alert(app, &e, &mut marks).await?;
-        match alert {
-            Some((topic, body)) => alert_owner(app, &topic, body, marks).await?,
+        let outage_key = format!("outage:{}", e.supplier_id);
+        let down_since = mark(ctx, &outage_key)
+            .await?
+            .and_then(|v| v.parse::<i64>().ok());
+        match decide::event_alert(&e, down_since) {
+            Some(a) => {
+                if let Some(v) = a.outage {
+                    marks.push((outage_key, v));
+                }
+                if let Some(since) = a.ended {
+                    recovery_note(ctx, &e.supplier_id, since, e.at).await?;
+                }
+                alert_owner(ctx, &a.topic, a.body, marks).await?
+            }
             None => {
                 for (k, v) in marks {
-                    app.store.set_notify_mark(&k, &v, app.now()).await?;
+                    ctx.store.set_notify_mark(&k, &v, ctx.now()).await?;
                 }
             }
         }
@@ -267,254 +230,148 @@ async fn supplier_events(app: &App, after: i64) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// The owner alert for one supplier event, if it deserves one; updates outage marks.
-async fn event_alert(
-    app: &App,
-    e: &SupplierEvent,
-    marks: &mut Vec<(String, String)>,
-) -> Result<Option<(String, siaga_store::NoticeBody)>, StoreError> {
-    let s = &e.supplier_id;
-    let detail: serde_json::Value = serde_json::from_str(&e.detail).unwrap_or_default();
-    let outage_key = format!("outage:{s}");
-    let down_since = mark(app, &outage_key)
-        .await?
-        .and_then(|v| v.parse::<i64>().ok());
-    let out = match (e.kind.as_str(), e.to_state.as_deref()) {
-        ("breaker", Some("open")) => {
-            if down_since.is_some() {
-                return Ok(None); // still the same outage (a failed trial)
-            }
-            marks.push((outage_key, e.at.to_string()));
-            let reason = detail.get("reason").and_then(|r| r.as_str()).unwrap_or("");
-            (
-                format!("alert:supplier:{s}"),
-                render::alert(
-                    "supplier_down",
-                    format!("Pemasok {s} gangguan / Supplier {s} down"),
-                    format!("Pemasok {s} tidak dapat dipakai sejak {} ({reason}). Pesanan dialihkan ke rute cadangan bila ada.", crate::status::worker::wib(e.at)),
-                    format!("Supplier {s} is unusable since {} ({reason}). Orders go to backup routes where there are any.", crate::status::worker::wib(e.at)),
-                    detail,
-                ),
-            )
-        }
-        ("breaker", Some("closed")) => {
-            let Some(since) = down_since else {
-                return Ok(None);
-            };
-            marks.push((outage_key, String::new()));
-            recovery_note(app, s, since, e.at).await?;
-            (format!("alert:supplier:{s}"), recovered_alert(s, e.at, detail))
-        }
-        ("low_balance", _) => (
-            format!("alert:balance:{s}"),
-            render::alert(
-                "low_balance",
-                format!("Saldo pemasok {s} menipis / Supplier {s} balance low"),
-                format!("Saldo deposit di {s}: Rp{}. Segera isi ulang.", detail["balance"]),
-                format!("Deposit balance at {s}: Rp{}. Top it up soon.", detail["balance"]),
-                detail,
-            ),
-        ),
-        ("cost_above_price", _) => (
-            format!("alert:cost:{s}:{}", detail["sku"].as_str().unwrap_or("")),
-            render::alert(
-                "cost_above_price",
-                format!("Harga modal di atas harga jual / Cost above price: {s}"),
-                format!("Rute {s} untuk {} kini Rp{} di atas harga jual Rp{}; rute ini tidak dipakai.", detail["product"], detail["cost"], detail["price"]),
-                format!("Route {s} for {} now costs Rp{}, above the price Rp{}; it is not used.", detail["product"], detail["cost"], detail["price"]),
-                detail,
-            ),
-        ),
-        ("charged_above_cost", _) => (
-            format!("alert:charged:{s}:{}", detail["sku"].as_str().unwrap_or("")),
-            render::alert(
-                "charged_above_cost",
-                format!("Pemasok {s} menaikkan harga / Supplier {s} charges more"),
-                format!("{s} menagih Rp{} untuk {} (sebelumnya Rp{}); harga jual Rp{}. Rute memakai harga baru.", detail["cost"], detail["product"], detail["old_cost"], detail["price"]),
-                format!("{s} charged Rp{} for {} (was Rp{}); the price is Rp{}. Routing now uses the new cost.", detail["cost"], detail["product"], detail["old_cost"], detail["price"]),
-                detail,
-            ),
-        ),
-        ("config_error", _) => (
-            format!("alert:config:{s}"),
-            render::alert(
-                "config_error",
-                format!("Kesalahan konfigurasi di pemasok {s} / Config error at supplier {s}"),
-                format!("Pemasok {s} menolak permintaan kami karena konfigurasi (rc {}): {}", detail["rc"], detail["message"]),
-                format!("Supplier {s} refused our request for a configuration reason (rc {}): {}", detail["rc"], detail["message"]),
-                detail,
-            ),
-        ),
-        ("contradicting_callback", _) => (
-            format!("alert:contradiction:{s}"),
-            render::alert(
-                "contradicting_callback",
-                format!("Callback bertentangan dari {s} / Contradicting callback from {s}"),
-                "Pemasok mengirim callback yang bertentangan dengan transaksi yang sudah selesai. Periksa buktinya di dasbor.".into(),
-                "The supplier sent a callback that contradicts a settled attempt. Check the evidence on the dashboard.".into(),
-                detail,
-            ),
-        ),
-        _ => return Ok(None),
-    };
-    Ok(Some(out))
-}
-
-async fn manual_review(app: &App) -> Result<(), StoreError> {
-    let orders = app.store.manual_review_orders(50).await?;
-    let Some(newest) = orders.iter().map(|o| o.2).max() else {
+async fn manual_review(ctx: &Notifier) -> Result<(), StoreError> {
+    let orders = ctx.store.manual_review_orders(50).await?;
+    if orders.is_empty() {
         return Ok(());
-    };
-    let last = mark(app, "review:last")
+    }
+    let last = mark(ctx, "review:last")
         .await?
         .and_then(|v| v.parse::<i64>().ok())
         .unwrap_or(0);
-    if newest <= last {
+    let Some((newest, body)) = decide::review_alert(&orders, last) else {
         return Ok(());
-    }
-    let refs: Vec<String> = orders
-        .iter()
-        .map(|(id, r, _)| format!("{id} ({r})"))
-        .collect();
-    let body = render::alert(
-        "manual_review",
-        format!("{} pesanan menunggu tinjauan / {} orders in manual review", orders.len(), orders.len()),
-        format!("Pesanan ini hasilnya belum pasti dan menunggu keputusan Anda (siaga order resolve): {}", refs.join(", ")),
-        format!("These orders have an unknown outcome and wait for your decision (siaga order resolve): {}", refs.join(", ")),
-        json!({"orders": refs}),
-    );
-    alert_owner(
-        app,
-        "alert:review",
-        body,
-        vec![("review:last".into(), newest.to_string())],
-    )
-    .await
+    };
+    let marks = vec![("review:last".into(), newest.to_string())];
+    alert_owner(ctx, "alert:review", body, marks).await
 }
 
-async fn outage_reports(app: &App) -> Result<(), StoreError> {
-    let now = app.now();
-    for s in &app.settings.suppliers {
+async fn outage_reports(ctx: &Notifier) -> Result<(), StoreError> {
+    let now = ctx.now();
+    for s in &ctx.settings.suppliers {
         let outage_key = format!("outage:{}", s.id);
-        let Some(since) = mark(app, &outage_key)
+        let Some(since) = mark(ctx, &outage_key)
             .await?
             .and_then(|v| v.parse::<i64>().ok())
         else {
             continue;
         };
-        // The breaker lives in memory: after a restart, or if its "closed" event was lost,
-        // the live circuit says the outage is over.
-        if app.health.circuit_closed(&s.id) {
-            recovery_note(app, &s.id, since, now).await?;
-            let body = recovered_alert(&s.id, now, json!({"reason": "circuit closed"}));
-            let topic = format!("alert:supplier:{}", s.id);
-            alert_owner(app, &topic, body, vec![(outage_key, String::new())]).await?;
-            continue;
-        }
-        let Some(contact) = &s.contact_email else {
-            continue;
-        };
         let report_key = format!("report:{}", s.id);
-        if now - since < s.report_after.as_millis() as i64
-            || app.health.in_window(&s.id)
-            || mark(app, &report_key).await?.as_deref() == Some(since.to_string().as_str())
-            || app.settings.notify.smtp.is_none()
-        {
-            continue;
+        let reported = mark(ctx, &report_key).await?;
+        let facts = OutageFacts {
+            now,
+            since,
+            // The breaker lives in memory: after a restart, or if its "closed" event was
+            // lost, the live circuit says the outage is over.
+            circuit_closed: ctx.health.circuit_closed(&s.id),
+            has_contact: s.contact_email.is_some(),
+            report_after_ms: s.report_after.as_millis() as i64,
+            in_window: ctx.health.in_window(&s.id),
+            reported: reported.as_deref(),
+            smtp: ctx.settings.notify.smtp.is_some(),
+        };
+        match decide::outage_step(facts) {
+            OutageStep::Nothing => {}
+            OutageStep::Over => {
+                recovery_note(ctx, &s.id, since, now).await?;
+                let body = decide::recovered_alert(&s.id, now, json!({"reason": "circuit closed"}));
+                let topic = format!("alert:supplier:{}", s.id);
+                alert_owner(ctx, &topic, body, vec![(outage_key, String::new())]).await?;
+            }
+            OutageStep::Report => {
+                if let Some(contact) = &s.contact_email {
+                    outage_report(ctx, &s.id, contact, since, report_key).await?;
+                }
+            }
         }
-        let events: Vec<SupplierEvent> = app
-            .store
-            .supplier_events(&s.id, 50)
-            .await?
-            .into_iter()
-            .filter(|e| e.at >= since - 600_000)
-            .collect();
-        let skus: Vec<String> = app
-            .settings
-            .products
-            .iter()
-            .flat_map(|p| {
-                p.routes
-                    .iter()
-                    .filter(|r| r.supplier == s.id)
-                    .map(|r| format!("{} ({})", r.sku, p.code.as_str()))
-            })
-            .collect();
-        let awaiting = app.store.awaiting_attempts(&s.id, 200).await?;
-        let body = render::outage_report(&s.id, since, &events, &skus, &awaiting);
-        let topic = format!("report:{}:{since}", s.id);
-        let mut notices = vec![notice("email", contact, &topic, None)];
-        // The owner gets a copy, so they know the supplier was told.
-        notices.extend(
-            owner_notices(app, &topic)
-                .into_iter()
-                .filter(|n| n.channel == "email"),
-        );
-        app.store
-            .enqueue_notices(siaga_store::Fanout {
-                body,
-                notices,
-                marks: vec![(report_key, since.to_string())],
-                coalesce_ms: 0,
-                now,
-            })
-            .await?;
-        app.notify_kick.notify_one();
     }
+    Ok(())
+}
+
+/// Sends the supplier's contact (and the owner, a copy) the report of an ongoing outage.
+async fn outage_report(
+    ctx: &Notifier,
+    supplier: &str,
+    contact: &str,
+    since: i64,
+    report_key: String,
+) -> Result<(), StoreError> {
+    let events: Vec<SupplierEvent> = ctx
+        .store
+        .supplier_events(supplier, 50)
+        .await?
+        .into_iter()
+        .filter(|e| e.at >= since - 600_000)
+        .collect();
+    let skus: Vec<String> = ctx
+        .settings
+        .products
+        .iter()
+        .flat_map(|p| {
+            p.routes
+                .iter()
+                .filter(|r| r.supplier == supplier)
+                .map(|r| format!("{} ({})", r.sku, p.code.as_str()))
+        })
+        .collect();
+    let awaiting = ctx.store.awaiting_attempts(supplier, 200).await?;
+    let body = render::outage_report(supplier, since, &events, &skus, &awaiting);
+    let topic = format!("report:{supplier}:{since}");
+    let mut notices = vec![notice("email", contact, &topic, None)];
+    // The owner gets a copy, so they know the supplier was told.
+    notices.extend(
+        owner_notices(ctx, &topic)
+            .into_iter()
+            .filter(|n| n.channel == "email"),
+    );
+    ctx.store
+        .enqueue_notices(siaga_store::Fanout {
+            body,
+            notices,
+            marks: vec![(report_key, since.to_string())],
+            coalesce_ms: 0,
+            now: ctx.now(),
+        })
+        .await?;
+    ctx.kick.notify_one();
     Ok(())
 }
 
 /// After an outage whose report was sent, a note to the supplier that it is over.
 async fn recovery_note(
-    app: &App,
+    ctx: &Notifier,
     supplier: &str,
     since: i64,
     until: i64,
 ) -> Result<(), StoreError> {
-    let Some(contact) = app
+    let Some(contact) = ctx
         .settings
         .supplier(supplier)
         .and_then(|s| s.contact_email.clone())
     else {
         return Ok(());
     };
-    if mark(app, &format!("report:{supplier}")).await?.as_deref()
+    if mark(ctx, &format!("report:{supplier}")).await?.as_deref()
         != Some(since.to_string().as_str())
     {
         return Ok(());
     }
     let topic = format!("recovered:{supplier}:{since}");
-    app.store
+    ctx.store
         .enqueue_notices(siaga_store::Fanout {
             body: render::recovery_note(supplier, since, until),
             notices: vec![notice("email", &contact, &topic, None)],
             // Written with the note: a replayed event does not send it twice.
             marks: vec![(format!("report:{supplier}"), format!("recovered:{since}"))],
             coalesce_ms: 0,
-            now: app.now(),
+            now: ctx.now(),
         })
         .await?;
     Ok(())
 }
 
-fn recovered_alert(s: &str, at: i64, detail: serde_json::Value) -> siaga_store::NoticeBody {
-    render::alert(
-        "supplier_recovered",
-        format!("Pemasok {s} pulih / Supplier {s} recovered"),
-        format!(
-            "Pemasok {s} kembali normal sejak {}.",
-            crate::status::worker::wib(at)
-        ),
-        format!(
-            "Supplier {s} is healthy again since {}.",
-            crate::status::worker::wib(at)
-        ),
-        detail,
-    )
-}
-
 /// The store is failing: tell the owner directly (the outbox lives in the store).
-async fn store_alert(app: &App, ch: &Channels, error: &str) {
+async fn store_alert(ctx: &Notifier, ch: &Channels, error: &str) {
     let body = render::alert(
         "store_error",
         "siaga: kesalahan penyimpanan / store errors".into(),
@@ -522,8 +379,8 @@ async fn store_alert(app: &App, ch: &Channels, error: &str) {
         format!("siaga cannot read or write its database: {error}"),
         json!({"error": error}),
     );
-    for n in owner_notices(app, "alert:store") {
-        if let Err(e) = deliver::send(app, ch, &n.channel, &n.target, &n.msg_id, &body, None).await
+    for n in owner_notices(ctx, "alert:store") {
+        if let Err(e) = deliver::send(ctx, ch, &n.channel, &n.target, &n.msg_id, &body, None).await
         {
             tracing::error!(channel = %n.channel, error = ?e, "cannot send the store alert");
         }

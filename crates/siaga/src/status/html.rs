@@ -7,7 +7,7 @@ use maud::{html, Markup, PreEscaped, DOCTYPE};
 use siaga_domain::status::ComponentStatus;
 
 use super::view::*;
-use super::worker::wib;
+use crate::clock::wib;
 
 fn t(lang: Lang, id: &'static str, en: &'static str) -> &'static str {
     if lang == Lang::En {

@@ -7,14 +7,19 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use siaga_domain::status::{daily_uptime, derive, ComponentStatus, Serve};
-use siaga_store::{ComponentChange, Incident, NewIncident};
+use siaga_store::{ComponentChange, Incident, Store};
 use tokio::sync::watch;
 
-use super::text;
+mod follow;
+
+use follow::{Followed, Rules};
+
 use super::view::*;
-use crate::app::App;
-use crate::config::Product;
-use crate::health::Blocked;
+/// Where other modules found it first; it lives with the other time formats.
+use crate::clock::Clock;
+use crate::config::{Product, Settings};
+use crate::health::{Blocked, Health};
+use crate::metrics::Metrics;
 
 pub const API: &str = "API";
 const DAY_MS: i64 = 86_400_000;
@@ -40,13 +45,22 @@ impl StatusBoard {
     }
 }
 
-/// An automatic incident the worker follows: one per outage event, covering every
-/// component that went bad together (one supplier down touches several groups).
-struct Followed {
-    id: i64,
-    /// Component → the status last described in the incident (None: unknown after restart).
-    posted: Vec<(String, Option<ComponentStatus>)>,
-    recovering_since: Option<i64>,
+/// What the status worker works with: its store, clock, the route health it reads, the
+/// metrics it sets and the board it fills; not the whole switch.
+pub struct StatusWorker {
+    pub settings: Arc<Settings>,
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub health: Arc<Health>,
+    pub metrics: Arc<Metrics>,
+    /// Where each new snapshot goes; the page handlers read it.
+    pub board: Arc<StatusBoard>,
+}
+
+impl StatusWorker {
+    fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
 }
 
 #[derive(Default)]
@@ -58,13 +72,8 @@ struct State {
     log_loaded_at: i64,
 }
 
-/// The component names: product groups in config order, then "API".
-pub fn components(app: &App) -> Vec<String> {
-    component_names(&app.settings)
-}
-
-/// The component names of a configuration.
-pub fn component_names(settings: &crate::config::Settings) -> Vec<String> {
+/// The component names of a configuration: product groups in config order, then "API".
+pub fn component_names(settings: &Settings) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for p in &settings.products {
         if !out.contains(&p.group) {
@@ -87,13 +96,13 @@ pub fn slug(name: &str) -> String {
     s.trim_matches('-').to_string()
 }
 
-fn serve(app: &App, p: &Product) -> Serve {
+fn serve(ctx: &StatusWorker, p: &Product) -> Serve {
     let price = p.price.get();
     let mut primary_ok = false;
     let mut any_ok = false;
     let mut all_maintenance = !p.routes.is_empty();
     for (i, r) in p.routes.iter().enumerate() {
-        match app.health.check_proven(r, price) {
+        match ctx.health.check_proven(r, price) {
             Ok(_) => {
                 any_ok = true;
                 all_maintenance = false;
@@ -112,20 +121,20 @@ fn serve(app: &App, p: &Product) -> Serve {
 }
 
 /// Current status of every component.
-pub fn derive_all(app: &App) -> Vec<(String, ComponentStatus)> {
+pub fn derive_all(ctx: &StatusWorker) -> Vec<(String, ComponentStatus)> {
     let mut out = Vec::new();
-    for name in components(app) {
+    for name in component_names(&ctx.settings) {
         if name == API {
             // The API answers (this code runs in it); siaga's own trouble shows only here.
             out.push((name, ComponentStatus::Operational));
             continue;
         }
-        let serves: Vec<Serve> = app
+        let serves: Vec<Serve> = ctx
             .settings
             .products
             .iter()
             .filter(|p| p.group == name)
-            .map(|p| serve(app, p))
+            .map(|p| serve(ctx, p))
             .collect();
         out.push((name, derive(&serves)));
     }
@@ -136,9 +145,9 @@ pub fn derive_all(app: &App) -> Vec<(String, ComponentStatus)> {
 pub struct Primed(State);
 
 /// Loads what the worker follows and builds the first snapshot.
-pub async fn prime(app: &App) -> Primed {
+pub async fn prime(ctx: &StatusWorker) -> Primed {
     let mut st = State::default();
-    if let Ok(incidents) = app.store.incidents(app.now() - DAYS * DAY_MS).await {
+    if let Ok(incidents) = ctx.store.incidents(ctx.now() - DAYS * DAY_MS).await {
         for i in incidents.iter().filter(|i| i.resolved_at.is_none()) {
             if i.auto_component.is_some() {
                 st.followed.push(Followed {
@@ -149,11 +158,11 @@ pub async fn prime(app: &App) -> Primed {
             }
         }
     }
-    step(app, &mut st).await;
+    step(ctx, &mut st).await;
     Primed(st)
 }
 
-pub async fn run(app: Arc<App>, primed: Primed, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(ctx: Arc<StatusWorker>, primed: Primed, mut shutdown: watch::Receiver<bool>) {
     let mut st = primed.0;
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -162,203 +171,82 @@ pub async fn run(app: Arc<App>, primed: Primed, mut shutdown: watch::Receiver<bo
             _ = tick.tick() => {}
             _ = shutdown.changed() => return,
         }
-        step(&app, &mut st).await;
+        step(&ctx, &mut st).await;
     }
 }
 
-async fn step(app: &App, st: &mut State) {
-    let now = app.now();
-    let statuses = derive_all(app);
-    let mut changed = false;
+async fn step(ctx: &StatusWorker, st: &mut State) {
+    let now = ctx.now();
+    let statuses = derive_all(ctx);
     for (name, status) in &statuses {
-        app.metrics.set_component_status(name, status.level());
-        if st.current.get(name).map(|(s, _)| s) != Some(status) {
-            let ch = ComponentChange {
-                component: name.clone(),
-                status: status.as_str().into(),
-                at: now,
-            };
-            if let Err(e) = app.store.record_component_status(ch.clone()).await {
-                tracing::error!(error = %e, "cannot record a component status");
-            }
-            st.log.push(ch);
-            st.current.insert(name.clone(), (*status, now));
-            changed = true;
-        }
-        if *status == ComponentStatus::Operational || *status == ComponentStatus::UnderMaintenance {
-            st.bad_since.remove(name);
-        } else {
-            st.bad_since.entry(name.clone()).or_insert(now);
-        }
+        ctx.metrics.set_component_status(name, status.level());
     }
-    if let Err(e) = follow_incidents(app, st, &statuses, now).await {
+    let changes = follow::note_statuses(&mut st.current, &mut st.bad_since, &statuses, now);
+    let changed = !changes.is_empty();
+    for ch in changes {
+        if let Err(e) = ctx.store.record_component_status(ch.clone()).await {
+            tracing::error!(error = %e, "cannot record a component status");
+        }
+        st.log.push(ch);
+    }
+    if let Err(e) = follow_incidents(ctx, st, &statuses, now).await {
         tracing::error!(error = %e, "automatic incident bookkeeping failed");
     }
     if changed || now - st.log_loaded_at > 60_000 {
-        if let Ok(log) = app.store.component_log(now - DAYS * DAY_MS).await {
+        if let Ok(log) = ctx.store.component_log(now - DAYS * DAY_MS).await {
             st.log = log;
             st.log_loaded_at = now;
         }
     }
-    match app.store.incidents(now - DAYS * DAY_MS).await {
-        Ok(incidents) => app.status.set(build(app, st, &incidents, now)),
+    match ctx.store.incidents(now - DAYS * DAY_MS).await {
+        Ok(incidents) => ctx.board.set(build(ctx, st, &incidents, now)),
         // Keep serving the last snapshot while the store is unavailable.
         Err(e) => tracing::warn!(error = %e, "status snapshot not refreshed"),
     }
 }
 
-fn is_bad(s: ComponentStatus) -> bool {
-    !matches!(
-        s,
-        ComponentStatus::Operational | ComponentStatus::UnderMaintenance
-    )
-}
-
-/// Opens, updates and resolves automatic incidents. Components that cross the debounce in
-/// the same step share one incident.
+/// Opens, updates and resolves automatic incidents (the decisions are `follow`'s).
+/// Components that cross the debounce in the same step share one incident.
 async fn follow_incidents(
-    app: &App,
+    ctx: &StatusWorker,
     st: &mut State,
     statuses: &[(String, ComponentStatus)],
     now: i64,
 ) -> anyhow::Result<()> {
-    let cfg = &app.settings.status;
-    let wait = app.settings.orders.default_max_wait_s;
-    let status_of = |name: &str| {
-        statuses
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, s)| *s)
-            .unwrap_or_default()
+    let cfg = &ctx.settings.status;
+    let rules = Rules {
+        incident_after_ms: cfg.incident_after_s as i64 * 1000,
+        resolve_after_ms: cfg.resolve_after_s as i64 * 1000,
+        max_wait_s: ctx.settings.orders.default_max_wait_s,
     };
-    let parts = |names: &[String]| -> Vec<(String, ComponentStatus, text::Action)> {
-        names
-            .iter()
-            .map(|n| {
-                (
-                    n.clone(),
-                    status_of(n),
-                    text::action_for(status_of(n), wait),
-                )
-            })
-            .filter(|(_, s, _)| is_bad(*s))
-            .collect()
-    };
-    // Follow up the open ones.
+    // Follow up the open ones; a failed write stops here and the next step tries again.
     let mut done = Vec::new();
     for (k, f) in st.followed.iter_mut().enumerate() {
-        let names: Vec<String> = f.posted.iter().map(|(n, _)| n.clone()).collect();
-        let bad = parts(&names);
-        let changed = f.posted.iter().any(|(n, p)| *p != Some(status_of(n)));
-        if !bad.is_empty() {
-            if changed || f.recovering_since.is_some() {
-                let (body_id, body_en) = text::body_many(&bad);
-                let recovered: Vec<String> = names
-                    .iter()
-                    .filter(|n| !is_bad(status_of(n)))
-                    .cloned()
-                    .collect();
-                let (body_id, body_en) = if recovered.is_empty() {
-                    (body_id, body_en)
-                } else {
-                    let (ri, re) = text::recovering(&recovered.join(", "));
-                    (format!("{ri} {body_id}"), format!("{re} {body_en}"))
-                };
-                app.store
-                    .add_incident_update(f.id, "identified", &body_id, &body_en, now)
-                    .await?;
-                f.recovering_since = None;
-            }
-        } else {
-            match f.recovering_since {
-                None => {
-                    let (body_id, body_en) = text::recovering(&names.join(", "));
-                    app.store
-                        .add_incident_update(f.id, "monitoring", &body_id, &body_en, now)
-                        .await?;
-                    f.recovering_since = Some(now);
-                }
-                Some(since) if now - since >= cfg.resolve_after_s as i64 * 1000 => {
-                    let (body_id, body_en) = text::resolved(&names.join(", "), &wib(since));
-                    app.store
-                        .add_incident_update(f.id, "resolved", &body_id, &body_en, now)
-                        .await?;
-                    tracing::info!(incident = f.id, "incident resolved");
-                    done.push(k);
-                }
-                Some(_) => {}
+        let up = follow::follow_up(f, statuses, now, rules);
+        if let Some((status, body_id, body_en)) = &up.post {
+            ctx.store
+                .add_incident_update(f.id, status, body_id, body_en, now)
+                .await?;
+            if up.done {
+                tracing::info!(incident = f.id, "incident resolved");
+                done.push(k);
             }
         }
+        f.recovering_since = up.recovering_since;
         for (n, p) in &mut f.posted {
-            *p = Some(status_of(n));
+            *p = Some(follow::status_of(statuses, n));
         }
     }
     for k in done.into_iter().rev() {
         st.followed.remove(k);
     }
-    // Open one incident for every component past the debounce that no incident follows.
-    let followed: Vec<&String> = st
-        .followed
-        .iter()
-        .flat_map(|f| f.posted.iter().map(|(n, _)| n))
-        .collect();
-    let opening: Vec<String> = statuses
-        .iter()
-        .filter(|(n, s)| n != API && is_bad(*s) && !followed.contains(&n))
-        .filter(|(n, _)| {
-            st.bad_since
-                .get(n)
-                .is_some_and(|since| now - since >= cfg.incident_after_s as i64 * 1000)
-        })
-        .map(|(n, _)| n.clone())
-        .collect();
-    if opening.is_empty() {
+    let Some(inc) = follow::to_open(statuses, &st.followed, &st.bad_since, now, rules) else {
         return Ok(());
-    }
-    let bad = parts(&opening);
-    let worst = bad
-        .iter()
-        .map(|(_, s, _)| *s)
-        .max_by_key(|s| s.severity())
-        .unwrap_or_default();
-    let (title_id, title_en) = text::title(&opening.join(", "), worst);
-    let (body_id, body_en) = text::body_many(&bad);
-    let id = app
-        .store
-        .create_incident(NewIncident {
-            title_id,
-            title_en,
-            status: "investigating".into(),
-            impact: text::impact(worst).into(),
-            components: opening.clone(),
-            auto_component: opening.first().cloned(),
-            security: false,
-            body_id,
-            body_en,
-            at: now,
-        })
-        .await?;
-    tracing::warn!(incident = id, components = ?opening, status = worst.as_str(), "incident opened");
-    st.followed.push(Followed {
-        id,
-        posted: opening
-            .iter()
-            .map(|n| (n.clone(), Some(status_of(n))))
-            .collect(),
-        recovering_since: None,
-    });
+    };
+    let id = ctx.store.create_incident(inc.clone()).await?;
+    tracing::warn!(incident = id, components = ?inc.components, impact = %inc.impact, "incident opened");
+    st.followed.push(follow::followed_from(id, &inc, statuses));
     Ok(())
-}
-
-/// A display time in WIB, e.g. `22 Nov 2026 15:04 WIB`.
-pub fn wib(ms: i64) -> String {
-    match jiff::Timestamp::from_millisecond(ms) {
-        Ok(t) => t
-            .to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(7)))
-            .strftime("%-d %b %Y %H:%M WIB")
-            .to_string(),
-        Err(_) => String::new(),
-    }
 }
 
 fn day_start(ms: i64) -> i64 {
@@ -446,8 +334,8 @@ pub fn incident_view(i: &Incident) -> IncidentView {
     }
 }
 
-fn build(app: &App, st: &State, incidents: &[Incident], now: i64) -> StatusSnapshot {
-    let comps: Vec<ComponentView> = components(app)
+fn build(ctx: &StatusWorker, st: &State, incidents: &[Incident], now: i64) -> StatusSnapshot {
+    let comps: Vec<ComponentView> = component_names(&ctx.settings)
         .into_iter()
         .map(|name| {
             let (status, since) = st
@@ -475,14 +363,14 @@ fn build(app: &App, st: &State, incidents: &[Incident], now: i64) -> StatusSnaps
         .filter(|i| i.resolved_at.is_none())
         .cloned()
         .collect();
-    let maintenances = app
+    let maintenances = ctx
         .health
         .announced()
         .into_iter()
         .filter(|w| w.ends_at > now)
         .map(|w| MaintenanceView {
             id: w.id,
-            components: app
+            components: ctx
                 .settings
                 .products
                 .iter()
@@ -500,10 +388,10 @@ fn build(app: &App, st: &State, incidents: &[Incident], now: i64) -> StatusSnaps
         })
         .collect();
     StatusSnapshot {
-        subscribe: app.settings.notify.smtp.is_some(),
+        subscribe: ctx.settings.notify.smtp.is_some(),
         generated_at: now,
-        page_name: app.settings.status.page_name.clone(),
-        public_url: app.settings.public_url.clone(),
+        page_name: ctx.settings.status.page_name.clone(),
+        public_url: ctx.settings.public_url.clone(),
         overall,
         components: comps,
         active_incidents,

@@ -44,7 +44,7 @@ async fn scheduled_backups_are_checked_copies_and_only_the_newest_are_kept() {
         seen.extend(now.iter().cloned());
         if seen.len() >= 4 && now.len() == 2 {
             for c in &now {
-                let report = siaga_store::backup::check_file(c).unwrap();
+                let report = siaga_store::check_backup(c).unwrap();
                 assert!(report.ok(), "{:?}", report.problems);
                 assert!(report.orders >= 1);
             }

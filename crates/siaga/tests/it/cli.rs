@@ -146,8 +146,7 @@ fn config_errors_name_file_line_and_key() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn order_resolve_settles_manual_review_from_the_cli() {
     use siaga_store::{
-        AttemptResult, AttemptState, Intake, NewAttempt, NewOrder, OrderChange, Settle,
-        SqliteStore, Store, Transition,
+        AttemptResult, AttemptState, Intake, NewAttempt, NewOrder, OrderChange, Settle, Transition,
     };
 
     let dir = tempfile::tempdir().unwrap();
@@ -161,7 +160,7 @@ async fn order_resolve_settles_manual_review_from_the_cli() {
         .success());
 
     // Two orders whose attempts stayed unknown until manual review (as the dispatcher leaves them).
-    let store = SqliteStore::open(&d.join("siaga.db")).unwrap();
+    let store = siaga_store::open(d.join("siaga.db").as_path()).unwrap();
     let mut ids = Vec::new();
     for (i, dest) in ["081234567801", "081234567802"].iter().enumerate() {
         let oid = format!("ord_T{i}");

@@ -9,16 +9,16 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::http::HeaderMap;
 use serde_json::{json, Value};
-use siaga::app::{self, App};
+use siaga::app::App;
 use siaga::clock::{Clock, ManualClock, SystemClock};
 use siaga::config::{
     CallbacksCfg, DestinationRule, HealthCfg, LimitsCfg, OrdersCfg, Product, Route, Settings,
     StatusCfg, Supplier,
 };
+use siaga::server;
 use siaga_domain::routing::Strategy;
 use siaga_domain::window::Window;
 use siaga_domain::{Operator, ProductCode, Rupiah};
-use siaga_store::SqliteStore;
 use siaga_suppliers::sim::{ModeRequest, Sim, SimConfig, SimMode, SimProduct};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -165,136 +165,156 @@ pub async fn receiver() -> (SocketAddr, Arc<Mutex<Vec<Received>>>) {
     (addr, got)
 }
 
+/// The simulated suppliers of `o`, calling back to the switch at `base`, and their config.
+async fn start_sims(o: &Opts, base: &str) -> (Vec<Sim>, Vec<Supplier>) {
+    let mut sims = Vec::new();
+    let mut suppliers = Vec::new();
+    for i in 0..o.sims {
+        let id = format!("sim{i}");
+        let secret = format!("cb-secret-{i}");
+        let products = o
+            .products
+            .iter()
+            .flat_map(|p| {
+                p.routes
+                    .iter()
+                    .filter(|(s, _)| *s == i)
+                    .map(move |(_, cost)| (p, *cost))
+            })
+            .map(|(p, cost)| SimProduct {
+                sku: sku(p.code, i),
+                name: p.code.to_owned(),
+                brand: p.op.name().to_owned(),
+                category: "Pulsa".into(),
+                price: cost,
+                buyer_product_status: true,
+                seller_product_status: true,
+                start_cut_off: "00:00".into(),
+                end_cut_off: "00:00".into(),
+                multi: true,
+            })
+            .collect();
+        let cfg = SimConfig {
+            username: id.clone(),
+            key: format!("{id}-key"),
+            callback_url: Some(format!("{base}/hooks/suppliers/{id}")),
+            callback_secret: Some(secret.clone()),
+            seed: 7 + i as u64,
+            products,
+            ..SimConfig::default()
+        };
+        let sim = Sim::start(
+            cfg,
+            "127.0.0.1:0".parse().unwrap(),
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .await
+        .unwrap();
+        suppliers.push(Supplier {
+            id: id.clone(),
+            base_url: sim.base_url(),
+            username: id.clone(),
+            key: format!("{id}-key"),
+            callback_secret: Some(secret),
+            timeout: Duration::from_millis(o.timeout_ms),
+            inquiry_min_interval: Duration::from_secs(o.inquiry_min_s),
+            inquiry_max_interval: Duration::from_secs(o.inquiry_min_s * 4),
+            max_concurrency: o.max_concurrency,
+            latency_target_ms: o.latency_target_ms,
+            testing: false,
+            contact_email: o.contact_email.clone(),
+            report_after: Duration::from_secs(o.report_after_s),
+            low_balance_rupiah: o.low_balance_rupiah,
+            windows: o
+                .windows
+                .iter()
+                .filter(|(s, _)| *s == i)
+                .map(|(_, w)| w.clone())
+                .collect(),
+        });
+        sims.push(sim);
+    }
+    (sims, suppliers)
+}
+
+/// The products of `o`, each routed in the order its routes are listed.
+fn products(o: &Opts) -> Vec<Product> {
+    o.products
+        .iter()
+        .map(|p| Product {
+            code: ProductCode::parse(p.code).unwrap(),
+            name: p.code.to_owned(),
+            group: format!("{} Pulsa", p.op.name()),
+            price: Rupiah::positive(p.price).unwrap(),
+            rule: DestinationRule::Mobile(p.op),
+            routes: p
+                .routes
+                .iter()
+                .enumerate()
+                .map(|(prio, (s, cost))| Route {
+                    supplier: format!("sim{s}"),
+                    sku: sku(p.code, *s),
+                    cost: Rupiah::positive(*cost).unwrap(),
+                    priority: prio as i64,
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+fn settings(
+    o: &Opts,
+    base: &str,
+    db: &std::path::Path,
+    suppliers: Vec<Supplier>,
+    products: Vec<Product>,
+) -> Settings {
+    Settings {
+        file: None,
+        listen: "127.0.0.1:0".into(),
+        public_url: base.to_owned(),
+        admin_token: Some(ADMIN.into()),
+        store_path: db.to_path_buf(),
+        body_limit_bytes: 64 * 1024,
+        orders: OrdersCfg {
+            default_max_wait_s: 0,
+            manual_review_after_s: o.manual_review_after_s,
+        },
+        callbacks: CallbacksCfg {
+            retry_base_ms: 200,
+            retry_max_ms: 2_000,
+            timeout_ms: o.callback_timeout_ms,
+            ..CallbacksCfg::default()
+        },
+        suppliers,
+        products,
+        health: o.health.clone(),
+        status: o.status.clone(),
+        strategy: o.strategy,
+        explore_share: 0.05,
+        notify: o.notify.clone(),
+        limits: o.limits.clone(),
+        backup: o.backup.clone(),
+    }
+}
+
 impl TestApp {
     pub async fn start(o: Opts) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let mut sims = Vec::new();
-        let mut suppliers = Vec::new();
-        for i in 0..o.sims {
-            let id = format!("sim{i}");
-            let secret = format!("cb-secret-{i}");
-            let products = o
-                .products
-                .iter()
-                .flat_map(|p| {
-                    p.routes
-                        .iter()
-                        .filter(|(s, _)| *s == i)
-                        .map(move |(_, cost)| (p, *cost))
-                })
-                .map(|(p, cost)| SimProduct {
-                    sku: sku(p.code, i),
-                    name: p.code.to_owned(),
-                    brand: p.op.name().to_owned(),
-                    category: "Pulsa".into(),
-                    price: cost,
-                    buyer_product_status: true,
-                    seller_product_status: true,
-                    start_cut_off: "00:00".into(),
-                    end_cut_off: "00:00".into(),
-                    multi: true,
-                })
-                .collect();
-            let cfg = SimConfig {
-                username: id.clone(),
-                key: format!("{id}-key"),
-                callback_url: Some(format!("{base}/hooks/suppliers/{id}")),
-                callback_secret: Some(secret.clone()),
-                seed: 7 + i as u64,
-                products,
-                ..SimConfig::default()
-            };
-            let sim = Sim::start(
-                cfg,
-                "127.0.0.1:0".parse().unwrap(),
-                "127.0.0.1:0".parse().unwrap(),
-            )
-            .await
-            .unwrap();
-            suppliers.push(Supplier {
-                id: id.clone(),
-                base_url: sim.base_url(),
-                username: id.clone(),
-                key: format!("{id}-key"),
-                callback_secret: Some(secret),
-                timeout: Duration::from_millis(o.timeout_ms),
-                inquiry_min_interval: Duration::from_secs(o.inquiry_min_s),
-                inquiry_max_interval: Duration::from_secs(o.inquiry_min_s * 4),
-                max_concurrency: o.max_concurrency,
-                latency_target_ms: o.latency_target_ms,
-                testing: false,
-                contact_email: o.contact_email.clone(),
-                report_after: Duration::from_secs(o.report_after_s),
-                low_balance_rupiah: o.low_balance_rupiah,
-                windows: o
-                    .windows
-                    .iter()
-                    .filter(|(s, _)| *s == i)
-                    .map(|(_, w)| w.clone())
-                    .collect(),
-            });
-            sims.push(sim);
-        }
-        let products = o
-            .products
-            .iter()
-            .map(|p| Product {
-                code: ProductCode::parse(p.code).unwrap(),
-                name: p.code.to_owned(),
-                group: format!("{} Pulsa", p.op.name()),
-                price: Rupiah::positive(p.price).unwrap(),
-                rule: DestinationRule::Mobile(p.op),
-                routes: p
-                    .routes
-                    .iter()
-                    .enumerate()
-                    .map(|(prio, (s, cost))| Route {
-                        supplier: format!("sim{s}"),
-                        sku: sku(p.code, *s),
-                        cost: Rupiah::positive(*cost).unwrap(),
-                        priority: prio as i64,
-                    })
-                    .collect(),
-            })
-            .collect();
+        let (sims, suppliers) = start_sims(&o, &base).await;
+        let products = products(&o);
         let db = dir.path().join("siaga.db");
-        let settings = Settings {
-            file: None,
-            listen: "127.0.0.1:0".into(),
-            public_url: base.clone(),
-            admin_token: Some(ADMIN.into()),
-            store_path: db.clone(),
-            body_limit_bytes: 64 * 1024,
-            orders: OrdersCfg {
-                default_max_wait_s: 0,
-                manual_review_after_s: o.manual_review_after_s,
-            },
-            callbacks: CallbacksCfg {
-                retry_base_ms: 200,
-                retry_max_ms: 2_000,
-                timeout_ms: o.callback_timeout_ms,
-                ..CallbacksCfg::default()
-            },
-            suppliers,
-            products,
-            health: o.health.clone(),
-            status: o.status.clone(),
-            strategy: o.strategy,
-            explore_share: 0.05,
-            notify: o.notify.clone(),
-            limits: o.limits.clone(),
-            backup: o.backup.clone(),
-        };
-        let store = Arc::new(SqliteStore::open(&db).unwrap());
+        let settings = settings(&o, &base, &db, suppliers, products);
+        let store = siaga_store::open(&db).unwrap();
         let clock: Arc<dyn Clock> = match &o.clock {
             Some(c) => c.clone(),
             None => Arc::new(SystemClock),
         };
         let app = App::new(settings.clone(), store, clock.clone()).unwrap();
         let (tx, rx) = watch::channel(false);
-        let task = tokio::spawn(app::run(app.clone(), listener, rx));
+        let task = tokio::spawn(server::run(app.clone(), listener, rx));
         let (raddr, received) = receiver().await;
         let http = reqwest::Client::new();
         let creds: Value = http
@@ -493,10 +513,10 @@ impl TestApp {
         }
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         self.base = format!("http://{}", listener.local_addr().unwrap());
-        let store = Arc::new(SqliteStore::open(&self.settings.store_path).unwrap());
+        let store = siaga_store::open(&self.settings.store_path).unwrap();
         let app = App::new(self.settings.clone(), store, self.clock.clone()).unwrap();
         let (tx, rx) = watch::channel(false);
-        self.task = Some(tokio::spawn(app::run(app.clone(), listener, rx)));
+        self.task = Some(tokio::spawn(server::run(app.clone(), listener, rx)));
         self.shutdown = tx;
         self.app = app;
     }

@@ -15,4 +15,5 @@ mod notify;
 mod orders;
 mod overload;
 mod status;
+mod tidy;
 mod vouchers;

@@ -1,0 +1,84 @@
+//! The top of the switch: [`run`] takes the shared state ([`App`]), gives each background
+//! worker its own small context, starts them, serves HTTP on a listener until shutdown and
+//! stops them in order. The only module that knows every worker.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::app::App;
+use crate::{backups, engine, http, notify, status};
+
+/// Serves the HTTP API on `listener` and runs the workers until `shutdown` turns true.
+pub async fn run(
+    app: Arc<App>,
+    listener: TcpListener,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let inbox = app.take_inbox()?;
+    let notifier = Arc::new(app.notifier());
+    // Before anything can make news (requests, probes): the notifier's starting point.
+    if let Err(e) = notify::watch::init(&notifier).await {
+        tracing::error!(error = %e, "notifier cannot set its starting point");
+    }
+    let dispatcher = tokio::spawn(engine::dispatcher(
+        app.engine.clone(),
+        inbox,
+        shutdown.clone(),
+    ));
+    let deliverer = tokio::spawn(engine::callbacks::deliverer(
+        app.engine.clone(),
+        shutdown.clone(),
+    ));
+    let upkeep = tokio::spawn(engine::upkeep::run(app.engine.clone(), shutdown.clone()));
+    let status_worker = Arc::new(app.status_worker());
+    // The page has a snapshot before the server answers.
+    let primed = status::worker::prime(&status_worker).await;
+    let status = tokio::spawn(status::worker::run(status_worker, primed, shutdown.clone()));
+    let notices = tokio::spawn(notify::deliver::deliverer(
+        notifier.clone(),
+        shutdown.clone(),
+    ));
+    let watcher = tokio::spawn(notify::watch::run(notifier.clone(), shutdown.clone()));
+    let backups = app
+        .settings
+        .backup
+        .clone()
+        .map(|b| tokio::spawn(backups::run(notifier.clone(), b, shutdown.clone())));
+    http::serve::serve(app.clone(), listener, shutdown).await?;
+    dispatcher.abort();
+    deliverer.abort();
+    upkeep.abort();
+    status.abort();
+    watcher.abort();
+    if let Some(b) = backups {
+        b.abort();
+    }
+    // The deliverer lets its sends in flight finish (bounded) before it returns.
+    let _ = tokio::time::timeout(Duration::from_secs(12), notices).await;
+    Ok(())
+}
+
+/// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
+pub async fn stop_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
