@@ -253,7 +253,8 @@ pub struct OutboxItem {
     pub reseller_id: Option<String>,
     pub order_id: Option<String>,
     pub target: String,
-    pub attempts: i64,
+    /// Deliveries tried so far (an order's supplier attempts are [`Attempt`]s).
+    pub tries: i64,
     pub created_at: i64,
     /// The order as committed with the message: set on messages from the store's feed
     /// ([`crate::Store::subscribe_outbox`]), `None` on those read from the table.
@@ -421,7 +422,8 @@ pub struct Notice {
     pub target: String,
     pub topic: String,
     pub unsub: Option<String>,
-    pub attempts: i64,
+    /// Deliveries tried so far.
+    pub tries: i64,
     pub created_at: i64,
     pub body: NoticeBody,
 }

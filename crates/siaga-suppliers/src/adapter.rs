@@ -52,15 +52,16 @@ pub struct PriceItem {
     pub end_cut_off: String,
 }
 
-/// A verified supplier callback: which attempt it is about and what it says.
+/// A verified supplier report (the supplier's own callback to `/hooks/suppliers/{id}`):
+/// which attempt it is about and what it says.
 #[derive(Debug, Clone)]
-pub struct CallbackReport {
+pub struct SupplierReport {
     pub supplier_ref: String,
     pub reply: Reply,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CallbackError {
+pub enum ReportError {
     #[error("callback signature missing or wrong")]
     BadSignature,
     #[error("this supplier has no callback secret configured; callbacks are refused")]
@@ -81,10 +82,10 @@ pub trait Adapter: Send + Sync {
     async fn balance(&self) -> Result<i64, String>;
     /// The supplier's price list (prepaid).
     async fn price_list(&self) -> Result<Vec<PriceItem>, String>;
-    /// Verifies and parses a callback; an unverifiable one changes nothing.
-    fn parse_callback(
+    /// Verifies and parses a supplier report; an unverifiable one changes nothing.
+    fn parse_report(
         &self,
         headers: &http::HeaderMap,
         body: &[u8],
-    ) -> Result<CallbackReport, CallbackError>;
+    ) -> Result<SupplierReport, ReportError>;
 }

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use siaga_domain::outcome::DIGIFLAZZ;
 use siaga_domain::{FailReason, Outcome};
 
-use crate::adapter::{Adapter, CallbackError, CallbackReport, PriceItem, Reply, TopupRequest};
+use crate::adapter::{Adapter, PriceItem, Reply, ReportError, SupplierReport, TopupRequest};
 use crate::sign;
 
 /// Replies larger than this are not read further and count as `unknown`.
@@ -268,30 +268,30 @@ impl Adapter for Digiflazz {
             .collect())
     }
 
-    fn parse_callback(
+    fn parse_report(
         &self,
         headers: &http::HeaderMap,
         body: &[u8],
-    ) -> Result<CallbackReport, CallbackError> {
+    ) -> Result<SupplierReport, ReportError> {
         let secret = self
             .cfg
             .callback_secret
             .as_deref()
-            .ok_or(CallbackError::NoSecret)?;
+            .ok_or(ReportError::NoSecret)?;
         let header = headers
             .get("x-hub-signature")
             .and_then(|h| h.to_str().ok())
-            .ok_or(CallbackError::BadSignature)?;
+            .ok_or(ReportError::BadSignature)?;
         if !sign::verify_hub_signature(secret, body, header) {
-            return Err(CallbackError::BadSignature);
+            return Err(ReportError::BadSignature);
         }
-        let v: Value = serde_json::from_slice(body)
-            .map_err(|_| CallbackError::Malformed("not JSON".into()))?;
+        let v: Value =
+            serde_json::from_slice(body).map_err(|_| ReportError::Malformed("not JSON".into()))?;
         let supplier_ref = text(&v["data"]["ref_id"])
             .filter(|s| !s.is_empty())
-            .ok_or_else(|| CallbackError::Malformed("no data.ref_id".into()))?;
+            .ok_or_else(|| ReportError::Malformed("no data.ref_id".into()))?;
         let reply = classify_reply(200, body, None);
-        Ok(CallbackReport {
+        Ok(SupplierReport {
             supplier_ref,
             reply,
         })
@@ -369,29 +369,26 @@ mod tests {
         let body = br#"{"data":{"ref_id":"R1","status":"Sukses","rc":"00","sn":"99"}}"#;
         let mut h = http::HeaderMap::new();
         assert_eq!(
-            a.parse_callback(&h, body).err(),
-            Some(CallbackError::BadSignature)
+            a.parse_report(&h, body).err(),
+            Some(ReportError::BadSignature)
         );
         h.insert(
             "x-hub-signature",
             sign::hub_signature("wrong", body).parse().unwrap(),
         );
         assert_eq!(
-            a.parse_callback(&h, body).err(),
-            Some(CallbackError::BadSignature)
+            a.parse_report(&h, body).err(),
+            Some(ReportError::BadSignature)
         );
         h.insert(
             "x-hub-signature",
             sign::hub_signature("s3cret", body).parse().unwrap(),
         );
-        let rep = a.parse_callback(&h, body).unwrap();
+        let rep = a.parse_report(&h, body).unwrap();
         assert_eq!(rep.supplier_ref, "R1");
         assert_eq!(rep.reply.outcome, Outcome::Success { sn: "99".into() });
         cfg.callback_secret = None;
         let b = Digiflazz::new(cfg, client);
-        assert_eq!(
-            b.parse_callback(&h, body).err(),
-            Some(CallbackError::NoSecret)
-        );
+        assert_eq!(b.parse_report(&h, body).err(), Some(ReportError::NoSecret));
     }
 }

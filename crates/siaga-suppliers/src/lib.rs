@@ -6,5 +6,5 @@ pub mod digiflazz;
 pub mod sign;
 pub mod sim;
 
-pub use adapter::{Adapter, CallbackError, CallbackReport, PriceItem, Reply, TopupRequest};
+pub use adapter::{Adapter, PriceItem, Reply, ReportError, SupplierReport, TopupRequest};
 pub use digiflazz::{Digiflazz, DigiflazzConfig};

@@ -162,7 +162,7 @@ pub(crate) fn claim(
             target: r.get(3)?,
             topic: r.get(4)?,
             unsub: r.get(5)?,
-            attempts: r.get(6)?,
+            tries: r.get(6)?,
             created_at: r.get(7)?,
             body: NoticeBody {
                 kind: r.get(8)?,

@@ -50,7 +50,7 @@ pub(crate) fn enqueue(
         reseller_id: reseller_id.map(str::to_owned),
         order_id: order_id.map(str::to_owned),
         target: target.to_owned(),
-        attempts: 0,
+        tries: 0,
         created_at: now,
         order: None,
     };
@@ -75,7 +75,7 @@ pub(crate) fn due(
             reseller_id: r.get(3)?,
             order_id: r.get(4)?,
             target: r.get(5)?,
-            attempts: r.get(6)?,
+            tries: r.get(6)?,
             created_at: r.get(7)?,
             order: None,
         })

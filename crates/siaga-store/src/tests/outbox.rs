@@ -59,7 +59,7 @@ pub(crate) async fn the_outbox_feed_carries_each_committed_message_and_marks_go_
     );
     assert!(fed
         .iter()
-        .all(|i| i.target == "http://a.test/cb" && i.attempts == 0));
+        .all(|i| i.target == "http://a.test/cb" && i.tries == 0));
     // Each fed message carries its order as committed with it (final, with the serial).
     for (item, o) in fed.iter().zip([&orders[0], &orders[2]]) {
         let snap = item

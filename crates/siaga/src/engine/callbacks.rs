@@ -399,9 +399,9 @@ async fn deliver(guard: &Delivering, item: OutboxItem) -> anyhow::Result<()> {
         Ok(()) => marks.done(item.id).await?,
         Err(why) => {
             let cfg = &engine.settings.callbacks;
-            let delay = retry_delay(cfg, item.attempts);
+            let delay = retry_delay(cfg, item.tries);
             let dead = now + delay > item.created_at + (cfg.give_up_after_s as i64) * 1000;
-            tracing::warn!(msg = %item.msg_id, attempts = item.attempts + 1, dead, error = %why, "callback not delivered");
+            tracing::warn!(msg = %item.msg_id, tries = item.tries + 1, dead, error = %why, "callback not delivered");
             engine
                 .store
                 .outbox_retry(item.id, now + delay, &why, dead)
@@ -411,15 +411,11 @@ async fn deliver(guard: &Delivering, item: OutboxItem) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The wait before the next try of a callback that failed `attempts` times before this
-/// one: `retry_base_ms` doubling per attempt (at most 20 doublings), capped at `retry_max_ms`.
-fn retry_delay(cfg: &crate::config::CallbacksCfg, attempts: i64) -> i64 {
+/// The wait before the next try of a callback that failed `tries` times before this one:
+/// `retry_base_ms` doubling per try (at most 20 doublings), capped at `retry_max_ms`.
+fn retry_delay(cfg: &crate::config::CallbacksCfg, tries: i64) -> i64 {
     use siaga_domain::backoff::{delay, ms};
-    delay(
-        attempts.min(20),
-        ms(cfg.retry_base_ms),
-        ms(cfg.retry_max_ms),
-    )
+    delay(tries.min(20), ms(cfg.retry_base_ms), ms(cfg.retry_max_ms))
 }
 
 /// One delivery try; `Err` carries the reason for the retry log.
@@ -492,7 +488,7 @@ mod tests {
             reseller_id: Some("r".into()),
             order_id: Some(format!("o{id}")),
             target: target.into(),
-            attempts: 0,
+            tries: 0,
             created_at: 0,
             order: None,
         }

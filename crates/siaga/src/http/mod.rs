@@ -7,9 +7,9 @@ pub mod admin;
 pub mod api;
 pub mod body;
 pub mod error;
-pub mod hooks;
 pub mod limit;
 pub mod openapi;
+pub mod reports;
 pub mod serve;
 pub mod status_page;
 pub mod subscribe;
@@ -34,7 +34,7 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route(
             "/hooks/suppliers/{supplier_id}",
-            post(hooks::supplier_callback),
+            post(reports::supplier_report),
         )
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))

@@ -193,7 +193,7 @@ async fn deliver(ctx: &Notifier, ch: &Channels, n: Notice) -> anyhow::Result<()>
         Err(Failure::Retry(why, after)) => {
             // retry_base_ms doubling per attempt (at most 20 doublings), up to retry_max_ms
             let backoff = siaga_domain::backoff::delay(
-                n.attempts.min(20),
+                n.tries.min(20),
                 siaga_domain::backoff::ms(cfg.retry_base_ms),
                 siaga_domain::backoff::ms(cfg.retry_max_ms),
             ) as u64;
@@ -204,7 +204,7 @@ async fn deliver(ctx: &Notifier, ch: &Channels, n: Notice) -> anyhow::Result<()>
             let dead = now + delay > n.created_at + (cfg.give_up_after_s as i64) * 1000;
             ctx.metrics
                 .notification(&n.channel, if dead { "dead" } else { "retry" });
-            tracing::warn!(msg = %n.msg_id, channel = %n.channel, attempts = n.attempts + 1, dead, error = %why, "notice not delivered");
+            tracing::warn!(msg = %n.msg_id, channel = %n.channel, tries = n.tries + 1, dead, error = %why, "notice not delivered");
             ctx.store
                 .notice_retry(n.id, now + delay, &why, dead)
                 .await?;

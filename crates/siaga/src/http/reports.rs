@@ -1,5 +1,6 @@
-//! Supplier callbacks: `POST /hooks/suppliers/{supplier_id}`, verified with that supplier's
-//! secret (401 and no change otherwise), then applied exactly as an inquiry reply would be.
+//! Supplier reports (a supplier's own callback about a top-up): `POST
+//! /hooks/suppliers/{supplier_id}`, verified with that supplier's secret (401 and no change
+//! otherwise), then applied exactly as an inquiry reply would be.
 
 use std::sync::Arc;
 
@@ -12,13 +13,13 @@ use serde_json::json;
 use siaga_domain::Outcome;
 use siaga_domain::Stage;
 use siaga_store::{AttemptState, SupplierEvent, Transition};
-use siaga_suppliers::CallbackError;
+use siaga_suppliers::ReportError;
 
 use super::error::ApiError;
 use crate::app::App;
 use crate::engine::decide;
 
-pub async fn supplier_callback(
+pub async fn supplier_report(
     State(app): State<Arc<App>>,
     Path(supplier_id): Path<String>,
     headers: HeaderMap,
@@ -28,20 +29,18 @@ pub async fn supplier_callback(
         .adapters
         .get(&supplier_id)
         .ok_or_else(|| ApiError::not_found("supplier"))?;
-    let report = adapter
-        .parse_callback(&headers, &body)
-        .map_err(|e| match e {
-            CallbackError::BadSignature | CallbackError::NoSecret => {
-                tracing::warn!(supplier = %supplier_id, error = %e, "supplier callback refused");
-                ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthorized",
-                    "tanda tangan callback tidak valid",
-                    "callback signature is not valid",
-                )
-            }
-            CallbackError::Malformed(m) => ApiError::bad_json(&m),
-        })?;
+    let report = adapter.parse_report(&headers, &body).map_err(|e| match e {
+        ReportError::BadSignature | ReportError::NoSecret => {
+            tracing::warn!(supplier = %supplier_id, error = %e, "supplier callback refused");
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "tanda tangan callback tidak valid",
+                "callback signature is not valid",
+            )
+        }
+        ReportError::Malformed(m) => ApiError::bad_json(&m),
+    })?;
     for _ in 0..8 {
         let Some(attempt) = app
             .store
