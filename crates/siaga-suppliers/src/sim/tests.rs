@@ -779,9 +779,21 @@ async fn callback_failures_are_retried() {
 async fn control_api() {
     let sim = start(cfg()).await;
     let c = client();
-    let ctl = sim.control_url();
+    control_mode(&sim, &c).await;
+    control_deposit(&sim, &c).await;
+    control_products(&sim, &c).await;
 
-    let v = control_get(&sim, "/_sim/mode").await;
+    // The price list reflects it.
+    let body = json!({"cmd": "prepaid", "username": "sim", "sign": md5_hex("simsimkeypricelist")});
+    price_list_reflects_the_products(&sim, &c, &body).await;
+    signatures_are_checked(&sim, &c, &body).await;
+    sim.shutdown().await;
+}
+
+/// `/_sim/mode`: read the defaults, set a mode, refuse bad requests without changing it.
+async fn control_mode(sim: &Sim, c: &reqwest::Client) {
+    let ctl = sim.control_url();
+    let v = control_get(sim, "/_sim/mode").await;
     assert_eq!(
         v,
         json!({"mode": "ok", "latency_ms": 50, "fail_rate": 0.5, "callback_delay_ms": 20})
@@ -821,8 +833,11 @@ async fn control_api() {
         .unwrap();
     assert_eq!(resp.status(), 400);
     assert_eq!(sim.mode().mode, SimMode::Maintenance);
+}
 
-    // Deposit.
+/// `/_sim/deposit` sets the deposit and refuses a non-number.
+async fn control_deposit(sim: &Sim, c: &reqwest::Client) {
+    let ctl = sim.control_url();
     let resp = c
         .post(format!("{ctl}/_sim/deposit"))
         .json(&json!({"amount": 42}))
@@ -838,8 +853,11 @@ async fn control_api() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 400);
+}
 
-    // Products: update one, add one, reject a new one without a price.
+/// Products: update one, add one, reject a new one without a price.
+async fn control_products(sim: &Sim, c: &reqwest::Client) {
+    let ctl = sim.control_url();
     let resp = c
         .post(format!("{ctl}/_sim/products"))
         .json(&json!({"sku": "tsel10", "price": 11_000, "seller_product_status": false, "start_cut_off": "23:45", "end_cut_off": "00:15"}))
@@ -863,10 +881,12 @@ async fn control_api() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 400);
+}
 
-    // The price list reflects it.
-    let body = json!({"cmd": "prepaid", "username": "sim", "sign": md5_hex("simsimkeypricelist")});
-    let (status, v) = post(&c, format!("{}/price-list", sim.base_url()), &body)
+/// The signed price-list request `body` lists the updated and the added product, with
+/// every field, and filters by code.
+async fn price_list_reflects_the_products(sim: &Sim, c: &reqwest::Client, body: &Value) {
+    let (status, v) = post(c, format!("{}/price-list", sim.base_url()), body)
         .await
         .unwrap();
     assert_eq!(status, 200);
@@ -901,20 +921,23 @@ async fn control_api() {
     assert!(items.iter().any(|i| i["buyer_sku_code"] == "new9"));
     let mut filtered = body.clone();
     filtered["code"] = json!("new9");
-    let (_, v) = post(&c, format!("{}/price-list", sim.base_url()), &filtered)
+    let (_, v) = post(c, format!("{}/price-list", sim.base_url()), &filtered)
         .await
         .unwrap();
     assert_eq!(v["data"].as_array().unwrap().len(), 1);
+}
 
-    // Signatures on balance and price list.
+/// Signatures on balance and price list (`body` is a well-signed price-list request);
+/// a body that is not JSON is rc 40.
+async fn signatures_are_checked(sim: &Sim, c: &reqwest::Client, body: &Value) {
     let mut bad = body.clone();
     bad["sign"] = json!("x");
-    let (_, v) = post(&c, format!("{}/price-list", sim.base_url()), &bad)
+    let (_, v) = post(c, format!("{}/price-list", sim.base_url()), &bad)
         .await
         .unwrap();
     assert_eq!(v["data"]["rc"], "41");
     let bad = json!({"cmd": "deposit", "username": "sim", "sign": "x"});
-    let (_, v) = post(&c, format!("{}/cek-saldo", sim.base_url()), &bad)
+    let (_, v) = post(c, format!("{}/cek-saldo", sim.base_url()), &bad)
         .await
         .unwrap();
     assert_eq!(v["data"]["rc"], "41");
@@ -926,7 +949,6 @@ async fn control_api() {
         .unwrap();
     assert_eq!(resp.status(), 400);
     assert_eq!(resp.json::<Value>().await.unwrap()["data"]["rc"], "40");
-    sim.shutdown().await;
 }
 
 #[tokio::test]

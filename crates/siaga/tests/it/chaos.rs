@@ -27,62 +27,94 @@ async fn chaos_modes_never_double_top_up_or_lose_money() {
         .unwrap_or_else(rand::random);
     eprintln!("chaos seed = {seed} (replay with SIAGA_CHAOS_SEED={seed})");
     let deposit = PRICE * ORDERS as i64 + 1_000;
-    let app = Arc::new(
-        TestApp::start(Opts {
-            sims: 3,
-            products: vec![P {
-                code: "TSEL10",
-                op: Operator::Telkomsel,
-                price: PRICE,
-                routes: vec![(0, 10_150), (1, 10_200), (2, 10_250)],
-            }],
-            inquiry_min_s: 1,
-            timeout_ms: 300,
-            deposit,
-            ..Opts::default()
-        })
-        .await,
-    );
+    let app = Arc::new(start_app(deposit).await);
 
     let stop = Arc::new(AtomicBool::new(false));
-    let flipper = {
-        let (app, stop) = (app.clone(), stop.clone());
-        tokio::spawn(async move {
-            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-            let modes = [
-                SimMode::Ok,
-                SimMode::Ok,
-                SimMode::Ok,
-                SimMode::Down,
-                SimMode::Error,
-                SimMode::Slow,
-                SimMode::Flaky,
-                SimMode::Pending,
-                SimMode::InDoubt,
-                SimMode::BlackHole,
-                SimMode::Maintenance,
-                SimMode::NoBalance,
-                SimMode::WrongNumber,
-            ];
-            let mut flips = 0;
-            while !stop.load(Ordering::Relaxed) {
-                let sim = rng.gen_range(0..3);
-                let mode = modes[rng.gen_range(0..modes.len())];
-                let req = ModeRequest {
-                    mode,
-                    latency_ms: Some(rng.gen_range(10..500)),
-                    fail_rate: Some(rng.gen_range(0.0..1.0)),
-                    callback_delay_ms: Some(rng.gen_range(10..1_000)),
-                };
-                app.sims[sim].set_mode(req).await.unwrap();
-                flips += 1;
-                tokio::time::sleep(Duration::from_millis(rng.gen_range(20..150))).await;
-            }
-            flips
-        })
-    };
+    let flipper = spawn_mode_flipper(app.clone(), stop.clone(), seed);
+    place_orders(&app, seed).await;
+    stop.store(true, Ordering::Relaxed);
+    let flips = flipper.await.unwrap();
+    for i in 0..3 {
+        app.set_mode(i, SimMode::Ok).await;
+    }
 
-    // 32 clients place the orders; each order has its own destination.
+    wait_none_pending(&app).await;
+    let orders = all_orders(&app).await;
+    assert_eq!(orders.len(), ORDERS);
+
+    let (successes, by_status) = check_outcomes(&app, &orders, seed).await;
+    assert_eq!(
+        app.balance().await,
+        (deposit - PRICE * successes, 0),
+        "seed {seed}"
+    );
+    app.verify_clean().await;
+    eprintln!("chaos: {flips} mode flips, outcomes {by_status:?}");
+}
+
+/// The switch with three simulated suppliers, all routes for one product, and enough
+/// deposit for every order.
+async fn start_app(deposit: i64) -> TestApp {
+    TestApp::start(Opts {
+        sims: 3,
+        products: vec![P {
+            code: "TSEL10",
+            op: Operator::Telkomsel,
+            price: PRICE,
+            routes: vec![(0, 10_150), (1, 10_200), (2, 10_250)],
+        }],
+        inquiry_min_s: 1,
+        timeout_ms: 300,
+        deposit,
+        ..Opts::default()
+    })
+    .await
+}
+
+/// Flips a random sim to a random mode every 20-150 ms until `stop`; returns the number
+/// of flips.
+fn spawn_mode_flipper(
+    app: Arc<TestApp>,
+    stop: Arc<AtomicBool>,
+    seed: u64,
+) -> tokio::task::JoinHandle<usize> {
+    tokio::spawn(async move {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let modes = [
+            SimMode::Ok,
+            SimMode::Ok,
+            SimMode::Ok,
+            SimMode::Down,
+            SimMode::Error,
+            SimMode::Slow,
+            SimMode::Flaky,
+            SimMode::Pending,
+            SimMode::InDoubt,
+            SimMode::BlackHole,
+            SimMode::Maintenance,
+            SimMode::NoBalance,
+            SimMode::WrongNumber,
+        ];
+        let mut flips = 0;
+        while !stop.load(Ordering::Relaxed) {
+            let sim = rng.gen_range(0..3);
+            let mode = modes[rng.gen_range(0..modes.len())];
+            let req = ModeRequest {
+                mode,
+                latency_ms: Some(rng.gen_range(10..500)),
+                fail_rate: Some(rng.gen_range(0.0..1.0)),
+                callback_delay_ms: Some(rng.gen_range(10..1_000)),
+            };
+            app.sims[sim].set_mode(req).await.unwrap();
+            flips += 1;
+            tokio::time::sleep(Duration::from_millis(rng.gen_range(20..150))).await;
+        }
+        flips
+    })
+}
+
+/// 32 clients place the orders; each order has its own destination.
+async fn place_orders(app: &Arc<TestApp>, seed: u64) {
     let mut clients = Vec::new();
     for w in 0..32usize {
         let app = app.clone();
@@ -105,15 +137,11 @@ async fn chaos_modes_never_double_top_up_or_lose_money() {
     for c in clients {
         c.await.unwrap();
     }
-    stop.store(true, Ordering::Relaxed);
-    let flips = flipper.await.unwrap();
-    for i in 0..3 {
-        app.set_mode(i, SimMode::Ok).await;
-    }
+}
 
+/// Waits (up to 120 s) until no order is pending.
+async fn wait_none_pending(app: &TestApp) {
     let end = Instant::now() + Duration::from_secs(120);
-    let mut orders: HashMap<String, Value> = HashMap::new();
-    let mut cursor: Option<String> = None;
     loop {
         let (_, pending) = app.get("/v1/orders?status=pending&limit=1").await;
         if pending["orders"].as_array().unwrap().is_empty() {
@@ -122,6 +150,12 @@ async fn chaos_modes_never_double_top_up_or_lose_money() {
         assert!(Instant::now() < end, "orders still pending: {pending}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Every order, by ref_id, read page by page through the public list.
+async fn all_orders(app: &TestApp) -> HashMap<String, Value> {
+    let mut orders: HashMap<String, Value> = HashMap::new();
+    let mut cursor: Option<String> = None;
     loop {
         let path = match &cursor {
             Some(c) => format!("/v1/orders?limit=200&cursor={c}"),
@@ -136,8 +170,17 @@ async fn chaos_modes_never_double_top_up_or_lose_money() {
             None => break,
         }
     }
-    assert_eq!(orders.len(), ORDERS);
+    orders
+}
 
+/// Checks each order against the sims' fulfilments: no destination fulfilled twice, a
+/// success fulfilled once, a failure not at all. Returns the number of successes and the
+/// count of each status/failure code.
+async fn check_outcomes(
+    app: &TestApp,
+    orders: &HashMap<String, Value>,
+    seed: u64,
+) -> (i64, HashMap<String, usize>) {
     let mut fulfilled: HashMap<String, usize> = HashMap::new();
     for sim in &app.sims {
         for f in sim.fulfilled() {
@@ -146,7 +189,7 @@ async fn chaos_modes_never_double_top_up_or_lose_money() {
     }
     let mut by_status: HashMap<String, usize> = HashMap::new();
     let mut successes = 0i64;
-    for (r, o) in &orders {
+    for (r, o) in orders {
         let n = fulfilled
             .get(o["destination"].as_str().unwrap())
             .copied()
@@ -179,11 +222,5 @@ async fn chaos_modes_never_double_top_up_or_lose_money() {
             assert_eq!(n, 0, "{r} was refunded but fulfilled (seed {seed}): {o}");
         }
     }
-    assert_eq!(
-        app.balance().await,
-        (deposit - PRICE * successes, 0),
-        "seed {seed}"
-    );
-    app.verify_clean().await;
-    eprintln!("chaos: {flips} mode flips, outcomes {by_status:?}");
+    (successes, by_status)
 }

@@ -83,6 +83,57 @@ async fn kill_9_under_load_loses_nothing_and_never_tops_up_twice() {
     let base = format!("http://127.0.0.1:{port}");
 
     let (raddr, received) = crate::harness::receiver().await;
+    let sims = start_sims(&base, seed).await;
+    write_config(d, port, &base, &sims);
+    let key = add_reseller(d, &format!("http://{raddr}/cb"));
+
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let mut server = spawn_server(d);
+    wait_healthy(&http, &base).await;
+
+    // Load: 6 clients, each retrying the same ref_id until it is acknowledged (idempotency).
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+    let clients = spawn_clients(&stop, &acked, &http, &base, &key);
+
+    kill_and_restart(&mut rng, &sims, &mut server, d, &http, &base, &acked).await;
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.await.unwrap();
+    }
+    for sim in &sims {
+        sim.set_mode(SimMode::Ok).await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() > 50, "load too small: {}", acked.len());
+
+    // Every acknowledged order becomes final without operator action.
+    let orders = wait_all_final(&http, &base, &key, &acked).await;
+    let (fulfilled, successes) = check_fulfilments(&sims, &orders);
+    check_nothing_pending_and_balance(&http, &base, &key, &fulfilled, successes).await;
+    wait_all_callbacks(&received, &orders).await;
+    let out = cli(d, &["verify"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    eprintln!(
+        "crash test: {} acknowledged, {} succeeded, {} failed",
+        orders.len(),
+        successes,
+        orders.len() as i64 - successes
+    );
+    server.kill().unwrap();
+    let _ = server.wait();
+}
+
+/// Two simulated suppliers, each selling one Telkomsel product and calling back to `base`.
+async fn start_sims(base: &str, seed: u64) -> Vec<Sim> {
     let mut sims = Vec::new();
     for i in 0..2 {
         let cfg = SimConfig {
@@ -111,6 +162,11 @@ async fn kill_9_under_load_loses_nothing_and_never_tops_up_twice() {
             .unwrap(),
         );
     }
+    sims
+}
+
+/// Writes `siaga.toml` into `d`: the server on `port`, both sims as suppliers, one product.
+fn write_config(d: &Path, port: u16, base: &str, sims: &[Sim]) {
     let config = format!(
         r#"[server]
 listen = "127.0.0.1:{port}"
@@ -164,6 +220,10 @@ routes = [{{ supplier = "sim0", sku = "tsel10-0", cost = 10150, priority = 1 }},
         u1 = sims[1].base_url()
     );
     std::fs::write(d.join("siaga.toml"), config).unwrap();
+}
+
+/// Adds a reseller through the CLI and deposits `DEPOSIT`; returns its API key.
+fn add_reseller(d: &Path, callback_url: &str) -> String {
     let out = cli(
         d,
         &[
@@ -172,7 +232,7 @@ routes = [{{ supplier = "sim0", sku = "tsel10-0", cost = 10150, priority = 1 }},
             "--name",
             "Konter Crash",
             "--callback-url",
-            &format!("http://{raddr}/cb"),
+            callback_url,
         ],
     );
     assert!(
@@ -186,17 +246,18 @@ routes = [{{ supplier = "sim0", sku = "tsel10-0", cost = 10150, priority = 1 }},
     assert!(cli(d, &["reseller", "deposit", &rid, &DEPOSIT.to_string()])
         .status
         .success());
+    key
+}
 
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap();
-    let mut server = spawn_server(d);
-    wait_healthy(&http, &base).await;
-
-    // Load: 6 clients, each retrying the same ref_id until it is acknowledged (idempotency).
-    let stop = Arc::new(AtomicBool::new(false));
-    let acked: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+/// 6 clients place orders until `stop`, each retrying the same ref_id until it is
+/// acknowledged; `acked` maps every acknowledged ref_id to its destination.
+fn spawn_clients(
+    stop: &Arc<AtomicBool>,
+    acked: &Arc<Mutex<HashMap<String, String>>>,
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+) -> Vec<tokio::task::JoinHandle<()>> {
     let counter = Arc::new(AtomicU64::new(0));
     let mut clients = Vec::new();
     for w in 0..6 {
@@ -205,8 +266,8 @@ routes = [{{ supplier = "sim0", sku = "tsel10-0", cost = 10150, priority = 1 }},
             acked.clone(),
             counter.clone(),
             http.clone(),
-            base.clone(),
-            key.clone(),
+            base.to_owned(),
+            key.to_owned(),
         );
         clients.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
@@ -232,7 +293,20 @@ routes = [{{ supplier = "sim0", sku = "tsel10-0", cost = 10150, priority = 1 }},
             }
         }));
     }
+    clients
+}
 
+/// Six times: set random sim modes, wait a random moment, SIGKILL the server and start it
+/// again.
+async fn kill_and_restart(
+    rng: &mut rand::rngs::StdRng,
+    sims: &[Sim],
+    server: &mut Child,
+    d: &Path,
+    http: &reqwest::Client,
+    base: &str,
+    acked: &Mutex<HashMap<String, String>>,
+) {
     let modes0 = [SimMode::Ok, SimMode::Pending, SimMode::InDoubt, SimMode::Ok];
     let modes1 = [
         SimMode::Ok,
@@ -262,27 +336,26 @@ routes = [{{ supplier = "sim0", sku = "tsel10-0", cost = 10150, priority = 1 }},
         server.kill().unwrap(); // SIGKILL
         server.wait().unwrap();
         tokio::time::sleep(Duration::from_millis(rng.gen_range(0..300))).await;
-        server = spawn_server(d);
-        wait_healthy(&http, &base).await;
+        *server = spawn_server(d);
+        wait_healthy(http, base).await;
     }
-    stop.store(true, Ordering::Relaxed);
-    for c in clients {
-        c.await.unwrap();
-    }
-    for sim in &sims {
-        sim.set_mode(SimMode::Ok).await.unwrap();
-    }
-    let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() > 50, "load too small: {}", acked.len());
+}
 
-    // Every acknowledged order becomes final without operator action.
+/// Polls each acknowledged order (up to 60 s in all) until it is no longer pending;
+/// returns the final orders by ref_id.
+async fn wait_all_final(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    acked: &HashMap<String, String>,
+) -> HashMap<String, Value> {
     let end = Instant::now() + Duration::from_secs(60);
     let mut orders: HashMap<String, Value> = HashMap::new();
     for r in acked.keys() {
         loop {
             let resp = http
                 .get(format!("{base}/v1/orders/{r}"))
-                .bearer_auth(&key)
+                .bearer_auth(key)
                 .send()
                 .await
                 .unwrap();
@@ -296,9 +369,17 @@ routes = [{{ supplier = "sim0", sku = "tsel10-0", cost = 10150, priority = 1 }},
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-    // Fulfilments: at most once per destination, and exactly when the order succeeded.
+    orders
+}
+
+/// Fulfilments: at most once per destination, and exactly when the order succeeded.
+/// Returns the fulfilments per destination and the number of successful orders.
+fn check_fulfilments(
+    sims: &[Sim],
+    orders: &HashMap<String, Value>,
+) -> (HashMap<String, usize>, i64) {
     let mut fulfilled: HashMap<String, usize> = HashMap::new();
-    for sim in &sims {
+    for sim in sims {
         for f in sim.fulfilled() {
             *fulfilled.entry(f.customer_no).or_default() += 1;
         }
@@ -307,7 +388,7 @@ routes = [{{ supplier = "sim0", sku = "tsel10-0", cost = 10150, priority = 1 }},
         assert_eq!(*n, 1, "destination {d} fulfilled {n} times");
     }
     let mut successes = 0i64;
-    for (r, o) in &orders {
+    for (r, o) in orders {
         let dest = o["destination"].as_str().unwrap();
         let n = fulfilled.get(dest).copied().unwrap_or(0);
         if o["status"] == "success" {
@@ -317,11 +398,22 @@ routes = [{{ supplier = "sim0", sku = "tsel10-0", cost = 10150, priority = 1 }},
             assert_eq!(n, 0, "{r} failed (refunded) but was fulfilled: {o}");
         }
     }
-    // Orders that were created but whose acknowledgement was lost in a crash are final too.
+    (fulfilled, successes)
+}
+
+/// Orders whose acknowledgement was lost in a crash are final too, and the balance is the
+/// deposit minus every fulfilment.
+async fn check_nothing_pending_and_balance(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    fulfilled: &HashMap<String, usize>,
+    successes: i64,
+) {
     let (_, all) = {
         let r = http
             .get(format!("{base}/v1/orders?limit=200&status=pending"))
-            .bearer_auth(&key)
+            .bearer_auth(key)
             .send()
             .await
             .unwrap();
@@ -334,7 +426,7 @@ routes = [{{ supplier = "sim0", sku = "tsel10-0", cost = 10150, priority = 1 }},
     );
     let b: Value = http
         .get(format!("{base}/v1/balance"))
-        .bearer_auth(&key)
+        .bearer_auth(key)
         .send()
         .await
         .unwrap()
@@ -349,7 +441,13 @@ routes = [{{ supplier = "sim0", sku = "tsel10-0", cost = 10150, priority = 1 }},
         DEPOSIT - PRICE * all_success,
         "balance = deposits - successes"
     );
-    // Every final acknowledged order's callback arrives, across restarts.
+}
+
+/// Every final acknowledged order's callback arrives (within 30 s), across restarts.
+async fn wait_all_callbacks(
+    received: &Mutex<Vec<crate::harness::Received>>,
+    orders: &HashMap<String, Value>,
+) {
     let ids: HashSet<String> = orders
         .values()
         .map(|o| o["order_id"].as_str().unwrap().to_owned())
@@ -370,19 +468,4 @@ routes = [{{ supplier = "sim0", sku = "tsel10-0", cost = 10150, priority = 1 }},
         assert!(Instant::now() < end, "{missing} callbacks never arrived");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let out = cli(d, &["verify"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    eprintln!(
-        "crash test: {} acknowledged, {} succeeded, {} failed",
-        orders.len(),
-        successes,
-        orders.len() as i64 - successes
-    );
-    server.kill().unwrap();
-    let _ = server.wait();
 }

@@ -213,16 +213,50 @@ async fn hostile_text_is_escaped_in_html_atom_and_email_and_kept_in_json() {
     confirmed(&app, &sink, subscriber).await;
     hostile_addresses_are_not_reflected(&app).await;
 
-    let (title, opening, update) = (
-        format!("Judul {H}"),
-        format!("Pembukaan {H}"),
-        format!("Pembaruan {H}"),
+    let t = Texts {
+        title: format!("Judul {H}"),
+        opening: format!("Pembukaan {H}"),
+        update: format!("Pembaruan {H}"),
+        component,
+    };
+    let id = post_incident(&app, &t).await;
+
+    json_keeps_the_text(&app, &t).await;
+    html_pages_escape_the_text(&app, id, &t).await;
+    atom_escapes_the_text(&app, &t).await;
+
+    // The incident notice to the subscriber: HTML part escaped; text part and subject as typed.
+    let (title, opening, component) = (&t.title, &t.opening, &t.component);
+    let mail = sink.wait_mail(subscriber, "Judul").await;
+    let html = mail["html"].as_str().unwrap();
+    assert_escaped(
+        "email html",
+        html,
+        &[title.clone(), opening.clone(), component.clone()],
     );
+    assert!(html.contains("/unsubscribe/"), "{html}");
+    let text = mail["text"].as_str().unwrap();
+    assert!(text.contains(title) && text.contains(opening) && text.contains(component));
+    assert!(mail["subject"].as_str().unwrap().contains(title), "{mail}");
+}
+
+/// The hostile texts of the incident: its title, opening body, one update and the
+/// component it affects.
+struct Texts {
+    title: String,
+    opening: String,
+    update: String,
+    component: String,
+}
+
+/// Opens the incident with its opening body and posts one update; returns its id.
+async fn post_incident(app: &TestApp, t: &Texts) -> i64 {
+    let (title, opening, update) = (&t.title, &t.opening, &t.update);
     let (s, v) = app
         .admin_post(
             "/admin/api/incidents",
             json!({"title": title, "body": opening, "title_en": title, "body_en": opening,
-                   "components": [component], "impact": "major"}),
+                   "components": [t.component], "impact": "major"}),
         )
         .await;
     assert_eq!(s, 201, "{v}");
@@ -234,11 +268,14 @@ async fn hostile_text_is_escaped_in_html_atom_and_email_and_kept_in_json() {
         )
         .await;
     assert_eq!(s, 201, "{v}");
+    id
+}
 
-    // JSON keeps every text exactly as typed.
+/// JSON keeps every text exactly as typed.
+async fn json_keeps_the_text(app: &TestApp, t: &Texts) {
     let end = Instant::now() + T;
     let summary = loop {
-        let (_, s) = get(&app, "/api/v2/summary.json").await;
+        let (_, s) = get(app, "/api/v2/summary.json").await;
         let s: Value = serde_json::from_str(&s).unwrap();
         if s["incidents"][0]["incident_updates"]
             .as_array()
@@ -254,28 +291,30 @@ async fn hostile_text_is_escaped_in_html_atom_and_email_and_kept_in_json() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let inc = &summary["incidents"][0];
-    assert_eq!(inc["name"], title.as_str());
-    assert_eq!(inc["incident_updates"][0]["body"], update.as_str());
-    assert_eq!(inc["incident_updates"][1]["body"], opening.as_str());
-    assert_eq!(inc["components"][0]["name"], component.as_str());
+    assert_eq!(inc["name"], t.title.as_str());
+    assert_eq!(inc["incident_updates"][0]["body"], t.update.as_str());
+    assert_eq!(inc["incident_updates"][1]["body"], t.opening.as_str());
+    assert_eq!(inc["components"][0]["name"], t.component.as_str());
     assert!(summary["components"]
         .as_array()
         .unwrap()
         .iter()
-        .any(|c| c["name"] == component.as_str()));
-    let (_, incidents) = get(&app, "/api/v2/incidents.json?lang=en").await;
+        .any(|c| c["name"] == t.component.as_str()));
+    let (_, incidents) = get(app, "/api/v2/incidents.json?lang=en").await;
     let incidents: Value = serde_json::from_str(&incidents).unwrap();
-    assert_eq!(incidents["incidents"][0]["name"], title.as_str());
+    assert_eq!(incidents["incidents"][0]["name"], t.title.as_str());
+}
 
-    // Every HTML page, in both languages.
+/// Every HTML page, in both languages.
+async fn html_pages_escape_the_text(app: &TestApp, id: i64, t: &Texts) {
     let all = [
-        title.clone(),
-        opening.clone(),
-        update.clone(),
-        component.clone(),
+        t.title.clone(),
+        t.opening.clone(),
+        t.update.clone(),
+        t.component.clone(),
     ];
     for path in ["/", "/?lang=en"] {
-        let (s, page) = get(&app, path).await;
+        let (s, page) = get(app, path).await;
         assert_eq!(s, 200);
         assert_escaped(path, &page, &all);
     }
@@ -285,44 +324,33 @@ async fn hostile_text_is_escaped_in_html_atom_and_email_and_kept_in_json() {
         format!("/incidents/{id}"),
         format!("/incidents/{id}?lang=en"),
     ] {
-        let (s, page) = get(&app, &path).await;
+        let (s, page) = get(app, &path).await;
         assert_eq!(s, 200);
         assert_escaped(&path, &page, &all);
     }
+}
 
-    // The Atom feed: escaped in the XML, the text itself once parsed.
-    let (s, atom) = get(&app, "/history.atom").await;
+/// The Atom feed: escaped in the XML, the text itself once parsed.
+async fn atom_escapes_the_text(app: &TestApp, t: &Texts) {
+    let (s, atom) = get(app, "/history.atom").await;
     assert_eq!(s, 200);
     assert_escaped(
         "/history.atom",
         &atom,
-        &[title.clone(), opening.clone(), update.clone()],
+        &[t.title.clone(), t.opening.clone(), t.update.clone()],
     );
     let feed = parse_feed(&atom);
     assert_eq!(feed["bozo"], false, "{feed}");
     assert!(
-        feed["titles"][0].as_str().unwrap().starts_with(&title),
+        feed["titles"][0].as_str().unwrap().starts_with(&t.title),
         "{feed}"
     );
     assert!(
-        feed["contents"][0].as_str().unwrap().contains(&update),
+        feed["contents"][0].as_str().unwrap().contains(&t.update),
         "{feed}"
     );
     assert!(
-        feed["contents"][1].as_str().unwrap().contains(&opening),
+        feed["contents"][1].as_str().unwrap().contains(&t.opening),
         "{feed}"
     );
-
-    // The incident notice to the subscriber: HTML part escaped; text part and subject as typed.
-    let mail = sink.wait_mail(subscriber, "Judul").await;
-    let html = mail["html"].as_str().unwrap();
-    assert_escaped(
-        "email html",
-        html,
-        &[title.clone(), opening.clone(), component.clone()],
-    );
-    assert!(html.contains("/unsubscribe/"), "{html}");
-    let text = mail["text"].as_str().unwrap();
-    assert!(text.contains(&title) && text.contains(&opening) && text.contains(&component));
-    assert!(mail["subject"].as_str().unwrap().contains(&title), "{mail}");
 }

@@ -58,7 +58,49 @@ async fn a_scrape_after_load_has_every_spec_series_and_passes_promtool() {
         ..Opts::default()
     })
     .await;
-    // Load: successes at the primary, failovers to the backup, and a few refusals.
+    load(&app).await;
+    let r = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(ct.starts_with("text/plain; version=0.0.4"), "{ct}");
+    let text = r.text().await.unwrap();
+    let kind = |name: &str| type_of(&text, name);
+    for name in SPEC_13 {
+        assert!(kind(name).is_some(), "no # TYPE for {name} in\n{text}");
+    }
+    assert_eq!(kind("siaga_orders_total").as_deref(), Some("counter"));
+    assert_eq!(
+        kind("siaga_attempt_duration_seconds").as_deref(),
+        Some("histogram")
+    );
+    store_writes_are_counted(&text);
+    for sample in [
+        r#"siaga_orders_total{product="TSEL10",status="success"}"#,
+        r#"siaga_attempts_total{supplier="sim0",outcome="success",reason=""}"#,
+        r#"siaga_attempt_duration_seconds_count{supplier="sim0"}"#,
+        r#"siaga_supplier_circuit_state{supplier="sim0"}"#,
+        r#"siaga_orders_pending{stage="queued"}"#,
+        r#"siaga_component_status{component="#,
+        r#"siaga_http_rejected_total{reason="rate_limited_key"}"#,
+    ] {
+        assert!(text.contains(sample), "no {sample} in\n{text}");
+    }
+    match promtool(&text) {
+        Some((ok, said)) => assert!(ok, "promtool check metrics:\n{said}\n---\n{text}"),
+        None if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("promtool is not installed (Debian package `prometheus`); .ci/run installs it")
+        }
+        None => eprintln!("skipped: promtool is not installed (apt-get install prometheus)"),
+    }
+}
+
+/// Load: successes at the primary, failovers to the backup, and a few refusals.
+async fn load(app: &TestApp) {
     for i in 0..20 {
         let (s, o) = app
             .order(&format!("M-{i}"), "TSEL10", &format!("08121111{i:04}"))
@@ -93,33 +135,20 @@ async fn a_scrape_after_load_has_every_spec_series_and_passes_promtool() {
         assert_eq!(s, 401);
     }
     assert!(limited, "the key limit was reached");
-    let r = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
-    assert!(ct.starts_with("text/plain; version=0.0.4"), "{ct}");
-    let text = r.text().await.unwrap();
-    let kind = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(&format!("# TYPE {name} ")))
-            .map(str::to_owned)
-    };
-    for name in SPEC_13 {
-        assert!(kind(name).is_some(), "no # TYPE for {name} in\n{text}");
-    }
-    assert_eq!(kind("siaga_orders_total").as_deref(), Some("counter"));
-    assert_eq!(
-        kind("siaga_attempt_duration_seconds").as_deref(),
-        Some("histogram")
-    );
-    // Beyond SPEC 13: the store's durable writes. Orders were written, so commits and
-    // syncs were counted, every one of them in the +Inf bucket.
+}
+
+/// The `# TYPE` of the metric `name` in the scrape `text`.
+fn type_of(text: &str, name: &str) -> Option<String> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("# TYPE {name} ")))
+        .map(str::to_owned)
+}
+
+/// Beyond SPEC 13: the store's durable writes. Orders were written, so commits and
+/// syncs were counted, every one of them in the +Inf bucket.
+fn store_writes_are_counted(text: &str) {
     for name in ["siaga_store_commit_seconds", "siaga_store_sync_seconds"] {
-        assert_eq!(kind(name).as_deref(), Some("histogram"), "{text}");
+        assert_eq!(type_of(text, name).as_deref(), Some("histogram"), "{text}");
         let value = |sample: &str| {
             text.lines()
                 .find_map(|l| l.strip_prefix(sample))
@@ -144,23 +173,5 @@ async fn a_scrape_after_load_has_every_spec_series_and_passes_promtool() {
             "{name}: {buckets:?}"
         );
         assert!(buckets.iter().all(|b| *b <= count), "{name}: {buckets:?}");
-    }
-    for sample in [
-        r#"siaga_orders_total{product="TSEL10",status="success"}"#,
-        r#"siaga_attempts_total{supplier="sim0",outcome="success",reason=""}"#,
-        r#"siaga_attempt_duration_seconds_count{supplier="sim0"}"#,
-        r#"siaga_supplier_circuit_state{supplier="sim0"}"#,
-        r#"siaga_orders_pending{stage="queued"}"#,
-        r#"siaga_component_status{component="#,
-        r#"siaga_http_rejected_total{reason="rate_limited_key"}"#,
-    ] {
-        assert!(text.contains(sample), "no {sample} in\n{text}");
-    }
-    match promtool(&text) {
-        Some((ok, said)) => assert!(ok, "promtool check metrics:\n{said}\n---\n{text}"),
-        None if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("promtool is not installed (Debian package `prometheus`); .ci/run installs it")
-        }
-        None => eprintln!("skipped: promtool is not installed (apt-get install prometheus)"),
     }
 }

@@ -191,25 +191,65 @@ async fn double_opt_in_incident_notice_and_unsubscribe_over_real_smtp() {
     })
     .await;
 
-    // Bad input is a clear 4xx that changes nothing.
-    let (s, e) = subscribe(&app, json!({"email": "not-an-address"})).await;
+    bad_subscriptions_are_refused(&app).await;
+    // a: confirms; b: never confirms; c: confirms, then unsubscribes.
+    let mails = four_ask_to_subscribe(&app, &sink).await;
+    // Asking again soon does not mail again (no enumeration either: same answer).
+    let (s, _) = subscribe(&app, json!({"email": "a@siaga.test"})).await;
+    assert_eq!(s, 202);
+
+    confirm_a_and_c(&app, &mails).await;
+    let unsub_url = first_notice_reaches_a_and_c(&app, &sink).await;
+    unsubscribe_twice(&app, &unsub_url).await;
+
+    open_incident(&app, "Gangguan uji kedua", json!({})).await;
+    sink.wait("the second notice to a", Duration::from_secs(20), |l| {
+        l.iter().any(|m| {
+            to(m) == "a@siaga.test" && m["subject"].as_str().unwrap_or("").contains("kedua")
+        })
+    })
+    .await;
+    // Let the outbox drain, then count exactly.
+    wait_outbox_drained(&app).await;
+    let mails = sink.lines();
+    let count = |who: &str| mails_to(&mails, who).len();
+    assert_eq!(count("a@siaga.test"), 3, "a: confirmation + 2 notices");
+    assert_eq!(
+        count("b@siaga.test"),
+        1,
+        "b never confirmed: only the confirmation"
+    );
+    assert_eq!(count("c@siaga.test"), 2, "c left before the second notice");
+    assert_eq!(count("d@siaga.test"), 1, "d never confirmed");
+    let v: Value = app.admin_get("/admin/api/notifications").await;
+    assert_eq!(v["subscribers"]["confirmed"], 1, "{v}");
+    assert_eq!(v["subscribers"]["unsubscribed"], 1, "{v}");
+    assert_eq!(v["subscribers"]["pending"], 2, "{v}");
+}
+
+/// Bad input is a clear 4xx that changes nothing.
+async fn bad_subscriptions_are_refused(app: &TestApp) {
+    let (s, e) = subscribe(app, json!({"email": "not-an-address"})).await;
     assert_eq!(
         (s, e["error"]["code"].as_str()),
         (400, Some("bad_request")),
         "{e}"
     );
     let (s, e) = subscribe(
-        &app,
+        app,
         json!({"email": "x@siaga.test", "components": ["Nope"]}),
     )
     .await;
     assert_eq!(s, 400, "{e}");
-    let (s, _) = subscribe(&app, json!({})).await;
+    let (s, _) = subscribe(app, json!({})).await;
     assert_eq!(s, 400);
+}
 
-    // a: confirms; b: never confirms; c: confirms, then unsubscribes.
+/// a, b and c subscribe through the API and d through the status page's HTML form; each
+/// gets one confirmation email. Returns the mails received.
+async fn four_ask_to_subscribe(app: &TestApp, sink: &Helper) -> Vec<Value> {
     for who in ["a@siaga.test", "b@siaga.test", "c@siaga.test"] {
-        let (s, v) = subscribe(&app, json!({"email": who})).await;
+        let (s, v) = subscribe(app, json!({"email": who})).await;
         assert_eq!(s, 202, "{v}");
     }
     // The status page's HTML form works too.
@@ -241,13 +281,14 @@ async fn double_opt_in_incident_notice_and_unsubscribe_over_real_smtp() {
             .unwrap()
             .contains("/subscribe/confirm/"));
     }
-    // Asking again soon does not mail again (no enumeration either: same answer).
-    let (s, _) = subscribe(&app, json!({"email": "a@siaga.test"})).await;
-    assert_eq!(s, 202);
+    mails
+}
 
+/// a and c follow their confirmation links; an unknown token is a 404.
+async fn confirm_a_and_c(app: &TestApp, mails: &[Value]) {
     for who in ["a@siaga.test", "c@siaga.test"] {
         let url = link(
-            mails_to(&mails, who)[0]["text"].as_str().unwrap(),
+            mails_to(mails, who)[0]["text"].as_str().unwrap(),
             "/subscribe/confirm/",
         );
         let r = app.http.get(&url).send().await.unwrap();
@@ -261,8 +302,12 @@ async fn double_opt_in_incident_notice_and_unsubscribe_over_real_smtp() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
+}
 
-    let first = open_incident(&app, "Gangguan uji pertama", json!({})).await;
+/// The first incident's notice reaches a and c, with its text, a link to the incident
+/// and a one-click unsubscribe header. Returns c's unsubscribe URL.
+async fn first_notice_reaches_a_and_c(app: &TestApp, sink: &Helper) -> String {
+    let first = open_incident(app, "Gangguan uji pertama", json!({})).await;
     let mails = sink
         .wait(
             "the incident notice to a and c",
@@ -305,43 +350,22 @@ async fn double_opt_in_incident_notice_and_unsubscribe_over_real_smtp() {
         link(notice_c["text"].as_str().unwrap(), "/unsubscribe/"),
         unsub_url
     );
+    unsub_url
+}
 
-    // The one-click unsubscribe (RFC 8058 POST) and the link (GET) both work.
+/// The one-click unsubscribe (RFC 8058 POST) and the link (GET) both work.
+async fn unsubscribe_twice(app: &TestApp, unsub_url: &str) {
     let r = app
         .http
-        .post(&unsub_url)
+        .post(unsub_url)
         .body("List-Unsubscribe=One-Click")
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let r = app.http.get(&unsub_url).send().await.unwrap();
+    let r = app.http.get(unsub_url).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("Unsubscribed"));
-
-    open_incident(&app, "Gangguan uji kedua", json!({})).await;
-    sink.wait("the second notice to a", Duration::from_secs(20), |l| {
-        l.iter().any(|m| {
-            to(m) == "a@siaga.test" && m["subject"].as_str().unwrap_or("").contains("kedua")
-        })
-    })
-    .await;
-    // Let the outbox drain, then count exactly.
-    wait_outbox_drained(&app).await;
-    let mails = sink.lines();
-    let count = |who: &str| mails_to(&mails, who).len();
-    assert_eq!(count("a@siaga.test"), 3, "a: confirmation + 2 notices");
-    assert_eq!(
-        count("b@siaga.test"),
-        1,
-        "b never confirmed: only the confirmation"
-    );
-    assert_eq!(count("c@siaga.test"), 2, "c left before the second notice");
-    assert_eq!(count("d@siaga.test"), 1, "d never confirmed");
-    let v: Value = app.admin_get("/admin/api/notifications").await;
-    assert_eq!(v["subscribers"]["confirmed"], 1, "{v}");
-    assert_eq!(v["subscribers"]["unsubscribed"], 1, "{v}");
-    assert_eq!(v["subscribers"]["pending"], 2, "{v}");
 }
 
 /// Waits until no notice is pending or being sent and is due within the next minute.

@@ -191,64 +191,7 @@ async fn insufficient_balance_creates_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_are_clear_4xx_and_change_nothing() {
     let app = TestApp::start(Opts::default()).await;
-    let cases: Vec<(Value, u16, &str, &str)> = vec![
-        (
-            json!({"ref_id": "A1", "product": "TSEL10", "destination": "0812abc"}),
-            422,
-            "invalid_destination",
-            "",
-        ),
-        (
-            json!({"ref_id": "A2", "product": "TSEL10", "destination": "02112345678"}),
-            422,
-            "invalid_destination",
-            "",
-        ),
-        (
-            json!({"ref_id": "A3", "product": "TSEL10", "destination": "087812345678"}),
-            422,
-            "operator_mismatch",
-            "",
-        ),
-        (
-            json!({"ref_id": "A4", "product": "NOPE", "destination": "081234567890"}),
-            422,
-            "unknown_product",
-            "",
-        ),
-        (
-            json!({"product": "TSEL10", "destination": "081234567890"}),
-            400,
-            "bad_request",
-            "ref_id",
-        ),
-        (
-            json!({"ref_id": "A5", "destination": "081234567890"}),
-            400,
-            "bad_request",
-            "product",
-        ),
-        (
-            json!({"ref_id": "A6", "product": "TSEL10"}),
-            400,
-            "bad_request",
-            "destination",
-        ),
-        (
-            json!({"ref_id": 7, "product": "TSEL10", "destination": "081234567890"}),
-            400,
-            "bad_request",
-            "ref_id",
-        ),
-        (
-            json!({"ref_id": "A8", "product": "TSEL10", "destination": "081234567890", "max_wait_s": -1}),
-            400,
-            "bad_request",
-            "max_wait_s",
-        ),
-        (json!(["not", "an", "object"]), 400, "bad_request", ""),
-    ];
-    for (body, status, code, field) in cases {
+    for (body, status, code, field) in bad_order_bodies() {
         let (s, e) = app.post_json("/v1/orders", &body).await;
         assert_eq!(s, status, "{body} -> {e}");
         assert_eq!(e["error"]["code"], code, "{body} -> {e}");
@@ -311,6 +254,68 @@ async fn bad_requests_are_clear_4xx_and_change_nothing() {
     assert_eq!(list["orders"].as_array().unwrap().len(), 0);
     assert_eq!(app.sims[0].stats().requests, 0);
     app.verify_clean().await;
+}
+
+/// Bad order bodies, each with the status, error code and a word of the message it gets
+/// (the field at fault; empty when the message need not name one).
+fn bad_order_bodies() -> Vec<(Value, u16, &'static str, &'static str)> {
+    vec![
+        (
+            json!({"ref_id": "A1", "product": "TSEL10", "destination": "0812abc"}),
+            422,
+            "invalid_destination",
+            "",
+        ),
+        (
+            json!({"ref_id": "A2", "product": "TSEL10", "destination": "02112345678"}),
+            422,
+            "invalid_destination",
+            "",
+        ),
+        (
+            json!({"ref_id": "A3", "product": "TSEL10", "destination": "087812345678"}),
+            422,
+            "operator_mismatch",
+            "",
+        ),
+        (
+            json!({"ref_id": "A4", "product": "NOPE", "destination": "081234567890"}),
+            422,
+            "unknown_product",
+            "",
+        ),
+        (
+            json!({"product": "TSEL10", "destination": "081234567890"}),
+            400,
+            "bad_request",
+            "ref_id",
+        ),
+        (
+            json!({"ref_id": "A5", "destination": "081234567890"}),
+            400,
+            "bad_request",
+            "product",
+        ),
+        (
+            json!({"ref_id": "A6", "product": "TSEL10"}),
+            400,
+            "bad_request",
+            "destination",
+        ),
+        (
+            json!({"ref_id": 7, "product": "TSEL10", "destination": "081234567890"}),
+            400,
+            "bad_request",
+            "ref_id",
+        ),
+        (
+            json!({"ref_id": "A8", "product": "TSEL10", "destination": "081234567890", "max_wait_s": -1}),
+            400,
+            "bad_request",
+            "max_wait_s",
+        ),
+        (json!(["not", "an", "object"]), 400, "bad_request", ""),
+    ]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

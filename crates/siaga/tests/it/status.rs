@@ -65,8 +65,20 @@ async fn outage_opens_an_honest_incident_and_resolves_it() {
 
     // sim0 serves XL alone and is Telkomsel's primary (sim1 is the backup).
     app.set_mode(0, SimMode::Down).await;
+    outage_shows_within_seconds(&app).await;
+    one_honest_incident_covers_both_groups(&app).await;
+
+    // the supplier returns: operational, then resolved after resolve_after_s (2 s)
+    app.set_mode(0, SimMode::Ok).await;
+    every_incident_resolves(&app).await;
+    json_endpoints_are_cacheable(&app).await;
+}
+
+/// Within 5 s of sim0 going down, XL (no backup) is a major outage and Telkomsel only
+/// degraded; siaga's own API stays operational.
+async fn outage_shows_within_seconds(app: &TestApp) {
     let down_at = Instant::now();
-    let s = wait_for(&app, "major outage", |s| {
+    let s = wait_for(app, "major outage", |s| {
         component(s, "xl Pulsa")["status"] == "major_outage"
     })
     .await;
@@ -85,9 +97,11 @@ async fn outage_opens_an_honest_incident_and_resolves_it() {
         "operational",
         "a supplier's outage is not siaga's"
     );
+}
 
-    // after incident_after_s (2 s): one incident for the outage, covering both groups,
-    // with templated, honest text per group
+/// After incident_after_s (2 s): one incident for the outage, covering both groups, with
+/// templated, honest text per group and no supplier names.
+async fn one_honest_incident_covers_both_groups(app: &TestApp) {
     let covered = |s: &Value| -> usize {
         s["incidents"]
             .as_array()
@@ -96,7 +110,7 @@ async fn outage_opens_an_honest_incident_and_resolves_it() {
             .map(|i| i["components"].as_array().unwrap().len())
             .sum()
     };
-    let s = wait_for(&app, "incidents", |s| covered(s) == 2).await;
+    let s = wait_for(app, "incidents", |s| covered(s) == 2).await;
     assert_eq!(
         s["incidents"].as_array().unwrap().len(),
         1,
@@ -115,7 +129,7 @@ async fn outage_opens_an_honest_incident_and_resolves_it() {
         body.contains("telkomsel Pulsa") && body.contains("dialihkan ke pemasok cadangan"),
         "{body}"
     );
-    let en = summary(&app, "en").await;
+    let en = summary(app, "en").await;
     let body_en = en["incidents"][0]["incident_updates"][0]["body"]
         .as_str()
         .unwrap();
@@ -128,10 +142,12 @@ async fn outage_opens_an_honest_incident_and_resolves_it() {
         !text.contains("sim0") && !text.contains("sim1"),
         "no supplier names on public pages"
     );
+}
 
-    // the supplier returns: operational, then resolved after resolve_after_s (2 s)
-    app.set_mode(0, SimMode::Ok).await;
-    let s = wait_for(&app, "recovery", |s| {
+/// XL is operational again, no incident is open, and every past incident went through
+/// monitoring to resolved.
+async fn every_incident_resolves(app: &TestApp) {
+    let s = wait_for(app, "recovery", |s| {
         component(s, "xl Pulsa")["status"] == "operational"
             && s["incidents"].as_array().unwrap().is_empty()
     })
@@ -161,6 +177,10 @@ async fn outage_opens_an_honest_incident_and_resolves_it() {
         );
         assert!(statuses.contains(&"monitoring"), "{statuses:?}");
     }
+}
+
+/// The other JSON endpoints answer, with a cache-control header.
+async fn json_endpoints_are_cacheable(app: &TestApp) {
     for path in [
         "status.json",
         "components.json",
@@ -315,6 +335,12 @@ async fn html_pages_and_atom_feed_during_an_incident() {
     // the Atom feed parses with Python feedparser and lists the incident's updates
     let (s, atom) = get("/history.atom", None).await;
     assert_eq!(s, 200);
+    feedparser_reads(&atom);
+}
+
+/// The Atom feed parses with Python feedparser and lists the incident's two updates,
+/// newest first.
+fn feedparser_reads(atom: &str) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("history.atom");
     std::fs::write(&file, atom).unwrap();
