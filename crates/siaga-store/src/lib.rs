@@ -1,5 +1,5 @@
 //! siaga-store: the only crate that knows SQL. The [`Store`] trait is the storage
-//! interface the rest of siaga uses, opened by URL with [`open`]; [`SqliteStore`] is the
+//! interface the rest of siaga uses, opened by URL with [`open`]; `sqlite::SqliteStore` is the
 //! embedded implementation (WAL, durable commits, one writer thread with group commit,
 //! BEGIN IMMEDIATE). The money rules every backend follows live in `rules` (private:
 //! backends execute its plans).
@@ -15,10 +15,6 @@ pub use error::StoreError;
 pub use open::{
     backup_to, check_backup, keep_as_is, open, restore_from, BackupInfo, Copied, IntoTarget, Target,
 };
-/// The SQLite backup functions by file path; prefer [`backup_to`], [`restore_from`],
-/// [`check_backup`] and [`keep_as_is`], which take a store URL.
-pub use sqlite::backup;
-pub use sqlite::SqliteStore;
 pub use times::WriteTimesSnapshot;
 pub use types::*;
 

@@ -25,9 +25,10 @@ use std::time::Duration;
 use siaga_domain::{FailureCode, OrderStatus, Stage};
 use tempfile::TempDir;
 
+use crate::sqlite::SqliteStore;
 use crate::{
     Attempt, AttemptResult, AttemptState, Balance, ChangeOrder, Intake, NewAttempt, NewOrder,
-    NewReseller, Order, OrderChange, OrderQuery, Settle, SqliteStore, Store, Transition,
+    NewReseller, Order, OrderChange, OrderQuery, Settle, Store, Transition,
 };
 
 /// A new, empty store for one conformance case, with whatever must live as long as it

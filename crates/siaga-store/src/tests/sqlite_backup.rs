@@ -84,18 +84,20 @@ async fn an_online_backup_is_one_consistent_moment_while_writes_go_on() {
     assert_clean(&copy).await;
     assert!(copy.order_by_ref("r1", "pre-299").await.unwrap().is_some());
     // A backup never overwrites.
-    assert!(crate::backup::backup(&path, &out, &mut |_, _| {}).is_err());
+    assert!(crate::sqlite::backup::backup(&path, &out, &mut |_, _| {}).is_err());
     // Restoring the copy somewhere else gives the same orders.
     let restored = dir.path().join("restored.db");
-    let (_, r) = crate::backup::restore(&out, &restored, &mut |_, _| {}).unwrap();
+    let (_, r) = crate::sqlite::backup::restore(&out, &restored, &mut |_, _| {}).unwrap();
     assert_eq!(r.orders, report.orders);
     let back = SqliteStore::open(&restored).unwrap();
     assert_clean(&back).await;
     // A file that is not a database is refused before anything is written.
     let junk = dir.path().join("junk.db");
     std::fs::write(&junk, b"not a database at all, just text that goes on").unwrap();
-    assert!(crate::backup::check_file(&junk).is_err());
-    assert!(crate::backup::restore(&junk, &dir.path().join("x.db"), &mut |_, _| {}).is_err());
+    assert!(crate::sqlite::backup::check_file(&junk).is_err());
+    assert!(
+        crate::sqlite::backup::restore(&junk, &dir.path().join("x.db"), &mut |_, _| {}).is_err()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -112,7 +114,7 @@ async fn a_damaged_ledger_is_still_copied_but_named_unverified_and_old_schemas_c
         )
         .unwrap();
     let out = dir.path().join("copy.db");
-    let e = crate::backup::backup(&path, &out, &mut |_, _| {}).unwrap_err();
+    let e = crate::sqlite::backup::backup(&path, &out, &mut |_, _| {}).unwrap_err();
     assert!(e.to_string().contains("unverified"), "{e}");
     assert!(!out.exists());
     let kept = dir.path().join("copy.db.unverified");
@@ -125,15 +127,15 @@ async fn a_damaged_ledger_is_still_copied_but_named_unverified_and_old_schemas_c
     }
     // What a restore keeps of the database it replaces: a plain copy, damage and all.
     let keep = dir.path().join("before.db");
-    crate::backup::keep_as_is(&path, &keep).unwrap();
-    assert!(!crate::backup::check_file(&keep).unwrap().ok());
+    crate::sqlite::backup::keep_as_is(&path, &keep).unwrap();
+    assert!(!crate::sqlite::backup::check_file(&keep).unwrap().ok());
     // A backup from before the vouchers migration still checks (that check is skipped).
     let (_d2, old) = temp_db();
     drop(SqliteStore::open(&old).unwrap());
     raw_conn(&old)
         .execute_batch("DROP TABLE vouchers; PRAGMA user_version = 5;")
         .unwrap();
-    assert!(crate::backup::check_file(&old).unwrap().ok());
+    assert!(crate::sqlite::backup::check_file(&old).unwrap().ok());
 }
 
 /// A commit the server has written but not yet synced (its caller still waits) may be in a
