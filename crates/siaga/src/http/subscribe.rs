@@ -54,12 +54,16 @@ impl SubscribeBody {
         })
     }
 
-    /// JSON, read with `serde_path_to_error` so a 400 names the field that was wrong.
+    /// JSON, read with `serde_path_to_error` so a 400 names the field that was wrong. Parsed
+    /// to a value first, as it always was: a repeated key counts once (the last), and a body
+    /// that is not an object (an array would fill the fields by position) has no `email`.
     fn from_json(body: &[u8]) -> Result<SubscribeBody, ApiError> {
-        let mut de = serde_json::Deserializer::from_slice(body);
-        let parsed = serde_path_to_error::deserialize(&mut de).map_err(json_error)?;
-        de.end().map_err(|e| ApiError::bad_json(&e.to_string()))?;
-        Ok(parsed)
+        let value: serde_json::Value =
+            serde_json::from_slice(body).map_err(|e| ApiError::bad_json(&e.to_string()))?;
+        if !value.is_object() {
+            return Err(ApiError::missing("email"));
+        }
+        serde_path_to_error::deserialize(value).map_err(json_error)
     }
 }
 
@@ -318,6 +322,12 @@ mod tests {
         // Not an object: it has no `email` (as when the body was read as a `Value`).
         assert_eq!(json_err(r#""a@b.test""#), "field `email` is required");
         assert_eq!(json_err("[5]"), "field `email` is required");
+        // An array of strings would fill the fields by position: still no `email`.
+        assert_eq!(json_err(r#"["a@b.test"]"#), "field `email` is required");
+        // A repeated key counts once, the last, as it did when read as a `Value`.
+        let b = SubscribeBody::from_json(br#"{"email": "x@b.test", "email": "y@b.test"}"#)
+            .unwrap_or_else(|e| panic!("{}", e.en));
+        assert_eq!(b.email.as_deref(), Some("y@b.test"));
         let b =
             SubscribeBody::from_json(br#"{"email": null, "components": null, "other": {"x": 1}}"#)
                 .unwrap();
