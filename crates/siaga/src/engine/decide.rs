@@ -104,6 +104,20 @@ fn backoff(settings: &Settings, a: &Attempt, inquiries: i64, now: i64) -> i64 {
     now + siaga_domain::backoff::delay(inquiries.min(10), min, max).max(min)
 }
 
+/// What a reply proves, whatever the dialect (adapters already apply their own tables):
+/// - an inquiry that did not reach the supplier, or failed on our side, says nothing about
+///   the transaction: unknown;
+/// - a success without a serial number is no proof that the top-up happened (the SN is
+///   what the customer and the reseller hold up): unknown, so the attempt is inquired
+///   again at its supplier and goes to manual review after the usual pacing.
+pub fn vetted(outcome: &Outcome, inquiry: bool) -> Outcome {
+    match (outcome, inquiry) {
+        (Outcome::Failed(FailReason::NotSent | FailReason::Config), true) => Outcome::Unknown,
+        (Outcome::Success { sn }, _) if sn.trim().is_empty() => Outcome::Unknown,
+        (o, _) => o.clone(),
+    }
+}
+
 /// The store command for `reply` to `attempt` of `order`.
 pub fn settle(
     settings: &Settings,
@@ -114,14 +128,8 @@ pub fn settle(
     inquiry: bool,
     now: i64,
 ) -> Settle {
-    // Defence in depth (adapters already do this with their own tables): an inquiry that
-    // did not reach the supplier, or failed on our side, says nothing about the transaction.
-    let reply_outcome = match (&reply.outcome, inquiry) {
-        (Outcome::Failed(FailReason::NotSent | FailReason::Config), true) => Outcome::Unknown,
-        (o, _) => o.clone(),
-    };
     let reply = &Reply {
-        outcome: reply_outcome,
+        outcome: vetted(&reply.outcome, inquiry),
         ..reply.clone()
     };
     let routes_left = settings
@@ -229,6 +237,46 @@ mod tests {
             Vec::<String>::new()
         );
         assert!(next_route(&s, &p, &tried, 0).is_none());
+    }
+
+    #[test]
+    fn a_success_without_a_serial_number_is_not_proof() {
+        let s = settings();
+        let o = order();
+        let a = attempt(1, "a", AttemptState::Sending);
+        for sn in ["", "  "] {
+            for inquiry in [false, true] {
+                let r = reply(Outcome::Success { sn: sn.into() });
+                let settle = super::settle(
+                    &s,
+                    &o,
+                    std::slice::from_ref(&a),
+                    &a,
+                    &r,
+                    inquiry,
+                    T0 + 1_000,
+                );
+                assert_eq!(settle.state, AttemptState::Unknown, "{sn:?} {inquiry}");
+                assert!(
+                    matches!(settle.change, OrderChange::Await { .. }),
+                    "inquired again at its supplier: {:?}",
+                    settle.change
+                );
+                assert_eq!(settle.result.sn, None, "nothing booked as the SN");
+            }
+        }
+        // After the usual pacing it goes to a human, never to success.
+        let late = T0 + 3_600_000;
+        let r = reply(Outcome::Success { sn: String::new() });
+        let settle = super::settle(&s, &o, std::slice::from_ref(&a), &a, &r, true, late);
+        assert_eq!(
+            (settle.state, settle.change),
+            (AttemptState::Unknown, OrderChange::ManualReview)
+        );
+        // A real SN is a success.
+        let r = reply(Outcome::Success { sn: "SN123".into() });
+        let settle = super::settle(&s, &o, std::slice::from_ref(&a), &a, &r, false, T0 + 1_000);
+        assert_eq!(settle.state, AttemptState::Success);
     }
 
     #[test]

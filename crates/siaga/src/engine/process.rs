@@ -103,7 +103,11 @@ async fn send(
 /// Every way a success arrives goes through it: the request's reply, an inquiry, and the
 /// supplier's callback.
 pub async fn learn_charged(engine: &Engine, order: &Order, attempt: &Attempt, reply: &Reply) {
-    if !matches!(reply.outcome, siaga_domain::Outcome::Success { .. }) {
+    // Only a proven success (one with a serial number) teaches a route its cost.
+    if !matches!(
+        decide::vetted(&reply.outcome, false),
+        siaga_domain::Outcome::Success { .. }
+    ) {
         return;
     }
     let Some(charged) = decide::charged(attempt, reply.price) else {
