@@ -77,13 +77,7 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
     ) -> Result<Balance, StoreError>;
     async fn balance(&self, reseller_id: &str) -> Result<Balance, StoreError>;
-    async fn statement(
-        &self,
-        reseller_id: &str,
-        from: i64,
-        to: i64,
-        limit: u32,
-    ) -> Result<Vec<StatementLine>, StoreError>;
+    async fn statement(&self, q: StatementQuery) -> Result<Vec<StatementLine>, StoreError>;
 
     // ---- orders
     /// Idempotent intake: finds (reseller, ref_id) or reserves the price and inserts the order.

@@ -38,6 +38,8 @@ pub struct Balance {
 
 #[derive(Debug, Clone)]
 pub struct StatementLine {
+    /// Orders the lines of one account; a page's last is the next page's cursor.
+    pub line_id: i64,
     pub transfer_id: i64,
     pub kind: String,
     pub order_id: Option<String>,
@@ -46,6 +48,17 @@ pub struct StatementLine {
     pub balance_after: i64,
     pub note: Option<String>,
     pub at: i64,
+}
+
+/// A page of one reseller's statement: lines in `[from, to)`, oldest first, after the line
+/// `after` (a previous page's last `line_id`), at most `limit`.
+#[derive(Debug, Clone)]
+pub struct StatementQuery {
+    pub reseller_id: String,
+    pub from: i64,
+    pub to: i64,
+    pub after: Option<i64>,
+    pub limit: u32,
 }
 
 #[derive(Debug, Clone)]

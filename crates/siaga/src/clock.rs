@@ -43,14 +43,18 @@ pub fn rfc3339(ms: i64) -> String {
     }
 }
 
-/// Parses RFC 3339 or unix seconds into milliseconds.
+/// The end of the times a parameter may name: 9999-01-01T00:00:00Z, exclusive (four year
+/// digits, as RFC 3339 has, and inside what the clock can show). The first is the epoch.
+pub const END_SECOND: i64 = 253_370_764_800;
+
+/// Parses RFC 3339 or unix seconds into milliseconds; `None` for anything before 1970 or
+/// from the year 9999 on (such a time could only be shown as a lie).
 pub fn parse_time(s: &str) -> Option<i64> {
-    if let Ok(secs) = s.parse::<i64>() {
-        return secs.checked_mul(1000);
-    }
-    s.parse::<jiff::Timestamp>()
-        .ok()
-        .map(|t| t.as_millisecond())
+    let ms = match s.parse::<i64>() {
+        Ok(secs) => secs.checked_mul(1000)?,
+        Err(_) => s.parse::<jiff::Timestamp>().ok()?.as_millisecond(),
+    };
+    (0..END_SECOND * 1000).contains(&ms).then_some(ms)
 }
 
 /// A display time in WIB (UTC+7 all year), e.g. `22 Nov 2026 15:04 WIB`.
@@ -61,5 +65,33 @@ pub fn wib(ms: i64) -> String {
             .strftime("%-d %b %Y %H:%M WIB")
             .to_string(),
         Err(_) => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_outside_1970_to_9998_are_refused() {
+        assert_eq!(parse_time("1700000000"), Some(1_700_000_000_000));
+        assert_eq!(
+            parse_time("2026-12-07T10:00:00.250Z"),
+            Some(1_796_637_600_250)
+        );
+        assert_eq!(parse_time("0"), Some(0));
+        assert_eq!(parse_time("253370764799"), Some((END_SECOND - 1) * 1000));
+        assert_eq!(rfc3339((END_SECOND - 1) * 1000), "9998-12-31T23:59:59Z");
+        for bad in [
+            "1000000000000000",
+            "253370764800",
+            "9999-01-01T00:00:00Z",
+            "-1",
+            "9223372036854775807",
+            "x",
+            "",
+        ] {
+            assert_eq!(parse_time(bad), None, "{bad}");
+        }
     }
 }

@@ -260,6 +260,7 @@ fn settings(
         notify: Default::default(),
         limits: crate::config::LimitsCfg::default(),
         backup: None,
+        metrics: Default::default(),
     }
 }
 

@@ -57,8 +57,8 @@ pub async fn add_reseller(
         return Err(OpError::Invalid("name must be 1 to 200 characters".into()));
     }
     if let Some(e) = email {
-        if !e.contains('@') || e.len() > 254 {
-            return Err(OpError::Invalid("email is not an email address".into()));
+        if !crate::notify::is_email_address(e) {
+            return Err(OpError::Invalid("email: must be an email address".into()));
         }
     }
     if let Some(u) = callback_url {
@@ -146,6 +146,9 @@ pub async fn set_access(
     Ok(json!({"id": id, "ip_allowlist": list, "require_signature": require_signature}))
 }
 
+/// A deposit's note is a line on every statement that shows it: kept short.
+pub const MAX_NOTE_CHARS: usize = 500;
+
 pub async fn deposit(
     store: &dyn Store,
     id: &str,
@@ -154,6 +157,11 @@ pub async fn deposit(
     now: i64,
 ) -> Result<Value, OpError> {
     siaga_domain::Rupiah::positive(amount).map_err(|e| OpError::Invalid(format!("amount: {e}")))?;
+    if note.chars().count() > MAX_NOTE_CHARS {
+        return Err(OpError::Invalid(format!(
+            "note: at most {MAX_NOTE_CHARS} characters"
+        )));
+    }
     if store.reseller(id).await?.is_none() {
         return Err(OpError::UnknownReseller(id.to_owned()));
     }

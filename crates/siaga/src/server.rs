@@ -17,6 +17,28 @@ pub async fn run(
     listener: TcpListener,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
+    run_with(app, listener, None, shutdown).await
+}
+
+/// As [`run`], and `/metrics` alone on `metrics` (`server.metrics_listen`), for Prometheus.
+pub async fn run_with(
+    app: Arc<App>,
+    listener: TcpListener,
+    metrics: Option<TcpListener>,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let scrape = metrics.map(|l| {
+        let (app, mut stop) = (app.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            let router = http::metrics_router(app.clone());
+            let done = async move {
+                let _ = stop.wait_for(|v| *v).await;
+            };
+            if let Err(e) = http::serve::serve_router(router, l, &app.settings.limits, done).await {
+                tracing::error!(error = %e, "the metrics listener stopped");
+            }
+        })
+    });
     let inbox = app.take_inbox()?;
     let notifier = Arc::new(app.notifier());
     // Before anything can make news (requests, probes): the notifier's starting point.
@@ -55,6 +77,9 @@ pub async fn run(
     watcher.abort();
     if let Some(b) = backups {
         b.abort();
+    }
+    if let Some(s) = scrape {
+        s.abort();
     }
     // The deliverer lets its sends in flight finish (bounded) before it returns.
     let _ = tokio::time::timeout(Duration::from_secs(12), notices).await;

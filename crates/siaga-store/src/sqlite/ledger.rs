@@ -7,7 +7,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::error::StoreError;
 use crate::rules::{self, available, held, Posting, TransferPlan, MAX_AMOUNT};
-use crate::types::{Balance, StatementLine};
+use crate::types::{Balance, StatementLine, StatementQuery};
 
 /// No balance moves once beyond this (far beyond any real one): `balance + amount` then
 /// always fits in an integer.
@@ -134,19 +134,18 @@ pub(crate) fn balance(c: &Connection, reseller_id: &str) -> Result<Balance, Stor
 
 pub(crate) fn statement(
     c: &Connection,
-    reseller_id: &str,
-    from: i64,
-    to: i64,
-    limit: u32,
+    q: &StatementQuery,
 ) -> Result<Vec<StatementLine>, StoreError> {
     let mut st = c.prepare_cached(
-        "SELECT t.id, t.kind, t.order_id, o.ref_id, p.amount, p.balance_after, t.note, t.created_at
+        "SELECT t.id, t.kind, t.order_id, o.ref_id, p.amount, p.balance_after, t.note, t.created_at, p.id
          FROM postings p JOIN transfers t ON t.id = p.transfer_id
          LEFT JOIN orders o ON o.id = t.order_id
-         WHERE p.account_id = ?1 AND t.created_at >= ?2 AND t.created_at < ?3
-         ORDER BY p.id LIMIT ?4",
+         WHERE p.account_id = ?1 AND t.created_at >= ?2 AND t.created_at < ?3 AND p.id > ?4
+         ORDER BY p.id LIMIT ?5",
     )?;
-    let rows = st.query_map(params![available(reseller_id), from, to, limit], |r| {
+    let after = q.after.unwrap_or(0);
+    let args = params![available(&q.reseller_id), q.from, q.to, after, q.limit];
+    let rows = st.query_map(args, |r| {
         Ok(StatementLine {
             transfer_id: r.get(0)?,
             kind: r.get(1)?,
@@ -156,6 +155,7 @@ pub(crate) fn statement(
             balance_after: r.get(5)?,
             note: r.get(6)?,
             at: r.get(7)?,
+            line_id: r.get(8)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

@@ -349,16 +349,8 @@ impl Store for SqliteStore {
         let id = reseller_id.to_owned();
         self.read_now(|c| ledger::balance(c, &id)).await
     }
-    async fn statement(
-        &self,
-        reseller_id: &str,
-        from: i64,
-        to: i64,
-        limit: u32,
-    ) -> Result<Vec<StatementLine>, StoreError> {
-        let id = reseller_id.to_owned();
-        self.read(move |c| ledger::statement(c, &id, from, to, limit))
-            .await
+    async fn statement(&self, q: StatementQuery) -> Result<Vec<StatementLine>, StoreError> {
+        self.read(move |c| ledger::statement(c, &q)).await
     }
     async fn create_order(&self, o: NewOrder) -> Result<Intake, StoreError> {
         self.write(move |c| orders::create(c, &o)).await

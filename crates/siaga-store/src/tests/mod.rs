@@ -62,6 +62,7 @@ macro_rules! conformance_suite {
                 orders::an_order_and_its_first_attempt_commit_together,
                 orders::the_one_pass_intake_writes_what_the_two_steps_would,
                 orders::verify_is_clean_after_a_realistic_day,
+                orders::a_statement_pages_by_cursor_without_gaps_or_repeats,
                 outbox::the_outbox_feed_carries_each_committed_message_and_marks_go_in_one_write,
                 outbox::due_outbox_leaves_out_the_skipped_targets,
                 notify::notices_coalesce_by_topic_and_claims_are_leased,
@@ -104,6 +105,19 @@ fn raw_conn(path: &Path) -> rusqlite::Connection {
     c.busy_timeout(Duration::from_secs(10))
         .expect("busy timeout");
     c
+}
+/// Every line of a reseller's statement, one page.
+async fn all_lines(store: &dyn Store, reseller: &str) -> Vec<crate::StatementLine> {
+    store
+        .statement(crate::StatementQuery {
+            reseller_id: reseller.to_owned(),
+            from: 0,
+            to: i64::MAX,
+            after: None,
+            limit: 10_000,
+        })
+        .await
+        .expect("statement")
 }
 async fn add_reseller(store: &dyn Store, id: &str, callback: Option<&str>) {
     store

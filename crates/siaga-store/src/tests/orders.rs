@@ -132,7 +132,7 @@ pub(crate) async fn concurrent_replays_create_one_order_and_reserve_once(store: 
         }
     );
     assert_eq!(all_orders(&*store, "r1").await.len(), 1);
-    let lines = store.statement("r1", 0, i64::MAX, 1_000).await.unwrap();
+    let lines = all_lines(&*store, "r1").await;
     assert_eq!(
         lines.iter().filter(|l| l.kind == "reserve").count(),
         1,
@@ -411,4 +411,56 @@ pub(crate) async fn verify_is_clean_after_a_realistic_day(store: Arc<dyn Store>)
     assert_eq!(status(fx.queued.clone()).await.stage, Some(Stage::Queued));
     // Only r1 has a callback URL: one message per finished order of r1.
     assert_eq!(store.outbox_pending_count().await.unwrap(), 2);
+}
+
+pub(crate) async fn a_statement_pages_by_cursor_without_gaps_or_repeats(store: Arc<dyn Store>) {
+    add_reseller(&*store, "r1", None).await;
+    add_reseller(&*store, "r2", None).await;
+    for i in 0..7 {
+        store
+            .deposit("r1", 1_000 + i, &format!("d{i}"), T0 + i)
+            .await
+            .unwrap();
+        store.deposit("r2", 5, "other", T0 + i).await.unwrap();
+    }
+    let everything = all_lines(&*store, "r1").await;
+    assert_eq!(everything.len(), 7, "{everything:?}");
+    let (mut seen, mut after) = (Vec::new(), None);
+    loop {
+        let page = store
+            .statement(crate::StatementQuery {
+                reseller_id: "r1".into(),
+                from: 0,
+                to: i64::MAX,
+                after,
+                limit: 3,
+            })
+            .await
+            .unwrap();
+        assert!(page.len() <= 3);
+        let Some(last) = page.last() else { break };
+        after = Some(last.line_id);
+        seen.extend(page.iter().map(|l| (l.line_id, l.note.clone())));
+    }
+    let want: Vec<_> = everything
+        .iter()
+        .map(|l| (l.line_id, l.note.clone()))
+        .collect();
+    assert_eq!(
+        seen, want,
+        "pages put together are the whole statement, oldest first"
+    );
+    // The window still applies with a cursor: [from, to).
+    let windowed = store
+        .statement(crate::StatementQuery {
+            reseller_id: "r1".into(),
+            from: T0 + 2,
+            to: T0 + 5,
+            after: Some(everything[2].line_id),
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    let notes: Vec<_> = windowed.iter().filter_map(|l| l.note.clone()).collect();
+    assert_eq!(notes, ["d3", "d4"]);
 }

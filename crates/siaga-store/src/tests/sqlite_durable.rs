@@ -158,10 +158,7 @@ async fn snapshot(store: &dyn Store) -> String {
     let mut out = String::new();
     for r in store.list_resellers().await.unwrap() {
         out += &format!("{r:?}\n{:?}\n", store.balance(&r.id).await.unwrap());
-        out += &format!(
-            "{:?}\n",
-            store.statement(&r.id, 0, i64::MAX, 10_000).await.unwrap()
-        );
+        out += &format!("{:?}\n", super::all_lines(store, &r.id).await);
         for o in all_orders(store, &r.id).await {
             out += &format!("{o:?}\n{:?}\n", store.attempts(&o.id).await.unwrap());
         }

@@ -297,6 +297,7 @@ fn settings(
         notify: Default::default(),
         limits: bench_limits(),
         backup: None,
+        metrics: Default::default(),
     })
 }
 

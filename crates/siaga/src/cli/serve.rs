@@ -16,6 +16,13 @@ use crate::server::{self, stop_signal};
 
 pub async fn serve(cfg: &Path) -> anyhow::Result<()> {
     let settings = config::load(cfg)?;
+    if let Some(t) = &settings.admin_token {
+        if let Err(why) = config::server::check_token(t) {
+            anyhow::bail!(
+                "the admin token (server.admin_token_env) {why}; siaga will not start with a weak one"
+            );
+        }
+    }
     // Held while serving, so `siaga restore` knows not to swap the database underneath.
     let _serving = super::backup::serving_lock(&settings.store_path)?;
     let store = siaga_store::open(&settings.store_path)
@@ -24,18 +31,29 @@ pub async fn serve(cfg: &Path) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let addr = listener.local_addr()?;
+    let metrics = match &settings.metrics.listen {
+        Some(m) => Some(
+            TcpListener::bind(m)
+                .await
+                .with_context(|| format!("cannot listen on {m} (server.metrics_listen)"))?,
+        ),
+        None => None,
+    };
     if settings.admin_token.is_none() {
         tracing::warn!("no admin token is set: the admin API is disabled");
     }
     let app = App::new(settings, store, Arc::new(SystemClock))?;
     tracing::info!(%addr, "siaga is serving");
     println!("siaga listening on http://{addr}");
+    if let Some(m) = metrics.as_ref().and_then(|m| m.local_addr().ok()) {
+        println!("metrics on http://{m}/metrics");
+    }
     let (tx, rx) = watch::channel(false);
     tokio::spawn(async move {
         stop_signal().await;
         let _ = tx.send(true);
     });
-    server::run(app, listener, rx).await
+    server::run_with(app, listener, metrics, rx).await
 }
 
 #[derive(clap::Args, Debug)]

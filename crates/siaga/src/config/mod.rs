@@ -28,7 +28,7 @@ pub use raw::{
     StoreCfg,
 };
 pub use server::store_path;
-pub use settings::{validate, Settings};
+pub use settings::{validate, MetricsAccess, Settings};
 pub use suppliers::{parse_window, Supplier, SupplierCfg};
 
 /// Loads and validates the config file at `path`, with the process environment.

@@ -58,6 +58,11 @@ pub struct ServerCfg {
     pub public_url: String,
     pub admin_token_env: String,
     pub body_limit_bytes: usize,
+    /// `/metrics` on its own listener (SPEC 13); unset, there is none.
+    pub metrics_listen: Option<String>,
+    /// The env var holding the bearer token that opens `/metrics` on the public listener;
+    /// unset, `/metrics` there is always 401.
+    pub metrics_token_env: Option<String>,
 }
 
 impl Default for ServerCfg {
@@ -67,6 +72,8 @@ impl Default for ServerCfg {
             public_url: "http://127.0.0.1:8080".into(),
             admin_token_env: "SIAGA_ADMIN_TOKEN".into(),
             body_limit_bytes: 64 * 1024,
+            metrics_listen: None,
+            metrics_token_env: None,
         }
     }
 }

@@ -8,6 +8,7 @@ use siaga_domain::routing::Strategy;
 
 use super::locate::Problem;
 use super::raw::{LimitsCfg, RoutingCfg, ServerCfg};
+use super::settings::MetricsAccess;
 
 /// `server.listen` must be a socket address.
 pub fn check_listen(server: &ServerCfg) -> Result<(), Problem> {
@@ -16,6 +17,62 @@ pub fn check_listen(server: &ServerCfg) -> Result<(), Problem> {
             "server.listen".into(),
             "must be an address like 127.0.0.1:8080".into(),
         ));
+    }
+    Ok(())
+}
+
+/// `server.metrics_listen` must be a socket address; the token named by
+/// `server.metrics_token_env` must be set and strong when the key is given.
+pub fn metrics(
+    server: &ServerCfg,
+    getenv: &dyn Fn(&str) -> Option<String>,
+) -> Result<MetricsAccess, Problem> {
+    if let Some(l) = &server.metrics_listen {
+        if l.parse::<std::net::SocketAddr>().is_err() {
+            return Err((
+                "server.metrics_listen".into(),
+                "must be an address like 127.0.0.1:9464".into(),
+            ));
+        }
+    }
+    let token = match &server.metrics_token_env {
+        Some(var) => {
+            let t = getenv(var).filter(|t| !t.is_empty()).ok_or_else(|| {
+                (
+                    "server.metrics_token_env".to_string(),
+                    format!("the environment variable {var} is not set"),
+                )
+            })?;
+            check_token(&t).map_err(|m| {
+                (
+                    "server.metrics_token_env".to_string(),
+                    format!("the token in {var} {m}"),
+                )
+            })?;
+            Some(t)
+        }
+        None => None,
+    };
+    Ok(MetricsAccess {
+        listen: server.metrics_listen.clone(),
+        token,
+    })
+}
+
+/// The fewest characters a bearer token (admin, metrics) may have.
+pub const MIN_TOKEN_CHARS: usize = 32;
+
+/// A bearer token must be long enough not to be guessed: `Err` says why, and how to make
+/// a good one.
+pub fn check_token(token: &str) -> Result<(), String> {
+    let n = token.chars().count();
+    if n < MIN_TOKEN_CHARS {
+        return Err(format!(
+            "is {n} characters; it must be at least {MIN_TOKEN_CHARS} (make one with `openssl rand -hex 32`)"
+        ));
+    }
+    if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("has spaces or control characters".into());
     }
     Ok(())
 }

@@ -33,6 +33,16 @@ pub struct Settings {
     pub limits: LimitsCfg,
     /// Scheduled backups (`[backup]`); none without the section.
     pub backup: Option<backup::BackupSettings>,
+    /// Where `/metrics` may be read (SPEC 13).
+    pub metrics: MetricsAccess,
+}
+
+/// Where `/metrics` may be read: its own listener, and on the public one only with the
+/// bearer token. Neither by default: the public `/metrics` answers 401.
+#[derive(Debug, Clone, Default)]
+pub struct MetricsAccess {
+    pub listen: Option<String>,
+    pub token: Option<String>,
 }
 
 impl Settings {
@@ -68,6 +78,7 @@ fn settings(
     let store_path =
         server::store_path(&cfg.store.url, base).map_err(|m| ("store.url".to_string(), m))?;
     server::check_listen(&cfg.server)?;
+    let metrics = server::metrics(&cfg.server, getenv)?;
     let suppliers = suppliers::check(&cfg.suppliers, getenv)?;
     let ids: HashSet<&str> = suppliers.iter().map(|s| s.id.as_str()).collect();
     let products = products::check(&cfg.products, &ids)?;
@@ -106,5 +117,6 @@ fn settings(
         notify,
         limits: cfg.limits.clone(),
         backup,
+        metrics,
     })
 }

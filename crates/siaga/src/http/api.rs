@@ -213,21 +213,8 @@ pub async fn list_orders(
         ),
         None => None,
     };
-    let since = match q.get("since").filter(|s| !s.is_empty()) {
-        Some(s) => Some(
-            parse_time(s)
-                .ok_or_else(|| ApiError::invalid("since", "must be RFC 3339 or unix seconds"))?,
-        ),
-        None => None,
-    };
-    let limit = match q.get("limit") {
-        Some(s) => s
-            .parse::<u32>()
-            .ok()
-            .filter(|l| (1..=200).contains(l))
-            .ok_or_else(|| ApiError::invalid("limit", "must be 1 to 200"))?,
-        None => 50,
-    };
+    let since = time_param(&q, "since")?;
+    let limit = limit_param(&q)?;
     let before_id = q.get("cursor").filter(|s| !s.is_empty()).cloned();
     let orders = app
         .store
@@ -346,23 +333,48 @@ pub async fn products(
     Ok(json_status(StatusCode::OK, Value::Array(list)))
 }
 
+/// `GET /v1/statement`: the lines of `[from, to)` oldest first, paged like `/v1/orders`
+/// (`limit` 1 to 200, default 50; `cursor` is the previous page's `next_cursor`).
 pub async fn statement(
     State(app): State<Arc<App>>,
     Authed(r): Authed,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let now = app.now();
-    let to = match q.get("to").filter(|s| !s.is_empty()) {
-        Some(s) => parse_time(s)
-            .ok_or_else(|| ApiError::invalid("to", "must be RFC 3339 or unix seconds"))?,
+    let to = match time_param(&q, "to")? {
+        Some(t) => t,
         None => now + 1,
     };
-    let from = match q.get("from").filter(|s| !s.is_empty()) {
-        Some(s) => parse_time(s)
-            .ok_or_else(|| ApiError::invalid("from", "must be RFC 3339 or unix seconds"))?,
+    let from = match time_param(&q, "from")? {
+        Some(t) => t,
         None => to.saturating_sub(30 * 86_400_000),
     };
-    let lines = app.store.statement(&r.id, from, to, 10_000).await?;
+    if from > to {
+        return Err(ApiError::invalid("from", "must not be after `to`"));
+    }
+    let limit = limit_param(&q)?;
+    let after = match q.get("cursor").filter(|s| !s.is_empty()) {
+        Some(c) => Some(
+            c.parse::<i64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| ApiError::invalid("cursor", "must be a next_cursor from a page"))?,
+        ),
+        None => None,
+    };
+    let lines = app
+        .store
+        .statement(siaga_store::StatementQuery {
+            reseller_id: r.id.clone(),
+            from,
+            to,
+            after,
+            limit,
+        })
+        .await?;
+    let next_cursor = (lines.len() == limit as usize)
+        .then(|| lines.last().map(|l| l.line_id.to_string()))
+        .flatten();
     let lines: Vec<Value> = lines
         .iter()
         .map(|l| {
@@ -379,6 +391,32 @@ pub async fn statement(
         .collect();
     Ok(json_status(
         StatusCode::OK,
-        json!({"from": rfc3339(from), "to": rfc3339(to), "lines": lines}),
+        json!({"from": rfc3339(from), "to": rfc3339(to), "lines": lines, "next_cursor": next_cursor}),
     ))
+}
+
+/// A time query parameter (RFC 3339 or unix seconds, 1970 to the end of 9998), or none when absent
+/// or empty.
+fn time_param(q: &HashMap<String, String>, name: &str) -> Result<Option<i64>, ApiError> {
+    match q.get(name).filter(|s| !s.is_empty()) {
+        Some(s) => parse_time(s).map(Some).ok_or_else(|| {
+            ApiError::invalid(
+                name,
+                "must be RFC 3339 or unix seconds, from 1970 to the end of 9998",
+            )
+        }),
+        None => Ok(None),
+    }
+}
+
+/// `limit`: 1 to 200, 50 when absent.
+fn limit_param(q: &HashMap<String, String>) -> Result<u32, ApiError> {
+    match q.get("limit") {
+        Some(s) => s
+            .parse::<u32>()
+            .ok()
+            .filter(|l| (1..=200).contains(l))
+            .ok_or_else(|| ApiError::invalid("limit", "must be 1 to 200")),
+        None => Ok(50),
+    }
 }

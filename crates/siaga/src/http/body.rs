@@ -29,16 +29,103 @@ pub fn read<T: DeserializeOwned>(
     })?;
     // Parsed to a value first: a typed struct would also take a JSON array, field by
     // position, and a body that is not an object has always been refused.
-    let value = match serde_json::from_slice::<Value>(&body) {
-        Ok(v @ Value::Object(_)) => v,
-        Ok(_) => return Err(ApiError::bad_json("expected a JSON object")),
-        Err(e) => return Err(ApiError::bad_json(&e.to_string())),
+    let value = match value(&body)? {
+        v @ Value::Object(_) => v,
+        _ => return Err(ApiError::bad_json("expected a JSON object")),
     };
     serde_path_to_error::deserialize(value).map_err(|e| {
         let field = e.path().to_string();
         // Errors from a value carry no position: the message is ours, as written below.
         ApiError::invalid(&field, &e.into_inner().to_string())
     })
+}
+
+/// The body as a JSON value, refusing a key given twice in one object (which one would
+/// count is a guess, and guessing with an order's `ref_id` books the wrong order): the
+/// 400 names the key, with its path (`items[0].sku`).
+pub fn value(body: &[u8]) -> Result<Value, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let parsed = serde::de::DeserializeSeed::deserialize(Strict(String::new()), &mut de)
+        .and_then(|v| de.end().map(|()| v));
+    parsed.map_err(|e| {
+        let why = e.to_string();
+        match why.strip_prefix(DUPLICATE) {
+            Some(rest) => {
+                let key = rest.split(" at line").next().unwrap_or(rest);
+                ApiError::invalid(key, "is given more than once")
+            }
+            None => ApiError::bad_json(&why),
+        }
+    })
+}
+
+/// The start of the parse error for a repeated key; the key's path follows.
+const DUPLICATE: &str = "duplicate key ";
+
+/// Reads any JSON value like `serde_json::Value` does, but fails on a repeated key; the
+/// string is the path so far.
+struct Strict(String);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Strict {
+    type Value = Value;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Strict {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(v) = seq.next_element_seed(Strict(format!("{}[{}]", self.0, out.len())))? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let path = if self.0.is_empty() {
+                key.clone()
+            } else {
+                format!("{}.{key}", self.0)
+            };
+            if out.contains_key(&key) {
+                return Err(A::Error::custom(format!("{DUPLICATE}{path}")));
+            }
+            let v = map.next_value_seed(Strict(path))?;
+            out.insert(key, v);
+        }
+        Ok(Value::Object(out))
+    }
 }
 
 /// A required field: present and not `null`.
@@ -192,6 +279,38 @@ mod tests {
             .unwrap_or_default();
         assert_eq!(status, 400);
         assert!(why.starts_with("field `reference` is invalid: "), "{why}");
+    }
+
+    #[test]
+    fn a_key_given_twice_is_refused_by_name() {
+        for (body, key) in [
+            (r#"{"name":"A","name":"B"}"#, "name"),
+            (
+                r#"{"list":["x"],"inner":{"a":1,"b":{"c":1,"c":2}}}"#,
+                "inner.b.c",
+            ),
+            (
+                r#"{"items":[{"sku":"a"},{"sku":"b","sku":"c"}]}"#,
+                "items[1].sku",
+            ),
+        ] {
+            let (status, why) = parse(body).err().unwrap_or_default();
+            assert_eq!(status, 400, "{body}");
+            assert_eq!(
+                why,
+                format!("field `{key}` is invalid: is given more than once")
+            );
+        }
+        // The same key in two objects is fine; a value is read exactly as serde_json reads it.
+        let v = value(br#"{"a":{"k":1},"b":{"k":[1.5,-2,"s",null,true]}}"#)
+            .unwrap_or_else(|e| panic!("{}", e.en));
+        assert_eq!(
+            v,
+            serde_json::json!({"a":{"k":1},"b":{"k":[1.5,-2,"s",null,true]}})
+        );
+        let (status, why) = parse(r#"{"name":"A"} trailing"#).err().unwrap_or_default();
+        assert_eq!(status, 400);
+        assert!(why.starts_with("request body is not valid JSON"), "{why}");
     }
 
     #[test]

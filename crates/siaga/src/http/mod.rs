@@ -7,8 +7,10 @@ pub mod admin;
 pub mod api;
 pub mod body;
 pub mod error;
+pub mod headers;
 pub mod limit;
 pub mod openapi;
+pub mod protocol;
 pub mod reports;
 pub mod serve;
 pub mod status_page;
@@ -36,7 +38,7 @@ pub fn router(app: Arc<App>) -> Router {
             "/hooks/suppliers/{supplier_id}",
             post(reports::supplier_report),
         )
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(public_metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .merge(reseller_routes(&app))
@@ -47,6 +49,7 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(from_fn_with_state(app.clone(), limit::deadline))
         .layer(from_fn_with_state(app.clone(), error::envelope))
         .layer(axum::middleware::from_fn(error::language))
+        .layer(axum::middleware::from_fn(headers::harden))
         .with_state(app)
 }
 
@@ -162,8 +165,45 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
     }
 }
 
-/// Prometheus scrape (SPEC 13). Operators only: it names suppliers; keep it off the public
-/// internet (firewall or reverse proxy), like the admin API.
+/// `/metrics` alone, for its own listener (`server.metrics_listen`): no token, as a
+/// Prometheus scrape target on a private address.
+pub fn metrics_router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .layer(from_fn_with_state(app.clone(), error::envelope))
+        .layer(axum::middleware::from_fn(headers::harden))
+        .with_state(app)
+}
+
+/// `/metrics` on the public listener: only with the bearer token of
+/// `server.metrics_token_env` (the scrape names suppliers and their balances, which public
+/// pages never show); 401 otherwise, and always when no token is configured.
+async fn public_metrics(State(app): State<Arc<App>>, headers: axum::http::HeaderMap) -> Response {
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let open = match (&app.settings.metrics.token, given) {
+        (Some(want), Some(given)) => crate::keys::constant_time_eq(
+            &crate::keys::hash_key(given),
+            &crate::keys::hash_key(want),
+        ),
+        _ => false,
+    };
+    if !open {
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "metrik hanya untuk operator: gunakan server.metrics_listen atau token metrik",
+            "metrics are for operators: use server.metrics_listen or the metrics token",
+        )
+        .into_response();
+    }
+    metrics(State(app)).await
+}
+
+/// Prometheus scrape (SPEC 13). Operators only: it names suppliers.
 async fn metrics(State(app): State<Arc<App>>) -> Response {
     if let Ok(counts) = app.store.pending_by_stage().await {
         for stage in siaga_domain::Stage::ALL {

@@ -114,7 +114,9 @@ pub async fn serve_router(
             let mut r = router.clone();
             async move { r.call(req.map(Body::new)).await }
         });
-        let conn = builder.serve_connection(TokioIo::new(Box::pin(io)), service);
+        // hyper's own refusals (a request it cannot parse) get the JSON envelope too.
+        let io = super::protocol::Enveloped::new(Box::pin(io));
+        let conn = builder.serve_connection(TokioIo::new(io), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {

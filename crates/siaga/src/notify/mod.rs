@@ -44,6 +44,12 @@ impl Notifier {
     }
 }
 
+/// True for an address an email can be sent to (RFC 5321's 254 characters at most; no
+/// CR/LF or other header tricks get through `lettre`'s parser).
+pub fn is_email_address(e: &str) -> bool {
+    e.len() <= 254 && e.parse::<lettre::Address>().is_ok()
+}
+
 /// A new Standard Webhooks message id.
 pub fn msg_id() -> String {
     format!("msg_{}", ulid::Ulid::new())

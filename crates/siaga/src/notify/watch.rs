@@ -138,25 +138,54 @@ async fn security(
         return Ok(());
     }
     let topic = format!("security:{}", inc.id);
-    let notices = ctx
-        .store
-        .list_resellers()
-        .await?
+    let resellers = ctx.store.list_resellers().await?;
+    let (reachable, unreachable): (Vec<_>, Vec<_>) = resellers.iter().partition(|r| {
+        r.email
+            .as_deref()
+            .is_some_and(crate::notify::is_email_address)
+    });
+    let notices = reachable
         .iter()
         .filter_map(|r| r.email.as_deref())
-        .filter(|e| e.parse::<lettre::Address>().is_ok())
         .map(|e| notice("email", e, &topic, None))
         .collect();
     ctx.store
         .enqueue_notices(siaga_store::Fanout {
             body: render::security(inc, u, &ctx.settings.public_url),
             notices,
-            marks: vec![(key, "sent".into())],
+            marks: vec![(key.clone(), "sent".into())],
             coalesce_ms: 0,
             now: ctx.now(),
         })
         .await?;
     ctx.kick.notify_one();
+    if !unreachable.is_empty() {
+        // Nobody is left out silently: the owner hears who was not told, to tell them.
+        for _ in &unreachable {
+            ctx.metrics.notification("email", "unreachable");
+        }
+        let ids: Vec<&str> = unreachable.iter().map(|r| r.id.as_str()).collect();
+        let n = ids.len();
+        let mut named = ids.iter().take(50).copied().collect::<Vec<_>>().join(", ");
+        if n > 50 {
+            named.push_str(", …");
+        }
+        let body = render::alert(
+            "unreachable",
+            format!("{n} reseller(s) could not be told of security incident {}", inc.id),
+            format!(
+                "{n} reseller tidak dapat diberi tahu tentang insiden keamanan {}: tidak ada alamat email yang valid ({named}). Hubungi mereka lewat jalur lain.",
+                inc.id
+            ),
+            format!(
+                "{n} reseller(s) could not be told of security incident {}: no valid email address ({named}). Reach them another way.",
+                inc.id
+            ),
+            serde_json::json!({"incident": inc.id, "resellers": ids}),
+        );
+        let marks = vec![(format!("{key}:unreachable"), n.to_string())];
+        alert_owner(ctx, &format!("alert:unreachable:{}", inc.id), body, marks).await?;
+    }
     Ok(())
 }
 

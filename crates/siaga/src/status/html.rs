@@ -48,7 +48,8 @@ fn class(s: ComponentStatus) -> &'static str {
     }
 }
 
-const CSS: &str = "
+/// Inline (one request, no script); the Content-Security-Policy allows it by its hash.
+pub const CSS: &str = "
 *{box-sizing:border-box}body{margin:0;font:16px/1.5 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;color:#1a1a1a;background:#f6f7f9}
 main,header,footer{max-width:52rem;margin:0 auto;padding:0 1rem}header{display:flex;justify-content:space-between;align-items:center;padding-top:1rem;flex-wrap:wrap;gap:.5rem}
 h1{font-size:1.4rem;margin:.5rem 0}h2{font-size:1.15rem;margin:1.5rem 0 .5rem}h3{font-size:1rem;margin:0}

@@ -28,7 +28,7 @@ fn spawn_server(dir: &Path) -> Child {
         .current_dir(dir)
         .args(["serve", "--config", "siaga.toml"])
         .env("SIAGA_LOG", "warn")
-        .env("CRASH_ADMIN", "admin")
+        .env("CRASH_ADMIN", "crash-test-admin-token-32-characters")
         .env("SIM0_KEY", "sim0-key")
         .env("SIM1_KEY", "sim1-key")
         .env("SIM0_CB", "cb0")

@@ -23,7 +23,9 @@ use siaga_suppliers::sim::{ModeRequest, Sim, SimConfig, SimMode, SimProduct};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-pub const ADMIN: &str = "test-admin-token";
+pub const ADMIN: &str = "test-admin-token-of-32-characters";
+/// Opens `/metrics` on the public listener.
+pub const METRICS_TOKEN: &str = "test-metrics-token-of-32-characters";
 
 #[derive(Clone, Debug)]
 pub struct Received {
@@ -295,6 +297,10 @@ fn settings(
         notify: o.notify.clone(),
         limits: o.limits.clone(),
         backup: o.backup.clone(),
+        metrics: siaga::config::MetricsAccess {
+            listen: None,
+            token: Some(METRICS_TOKEN.into()),
+        },
     }
 }
 

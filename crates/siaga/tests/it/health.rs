@@ -12,7 +12,7 @@ use siaga_domain::routing::Strategy;
 use siaga_domain::window::Window;
 use siaga_suppliers::sim::{ModeRequest, ProductPatch, SimMode};
 
-use crate::harness::{Opts, TestApp, ADMIN};
+use crate::harness::{Opts, TestApp, ADMIN, METRICS_TOKEN};
 
 const T: Duration = Duration::from_secs(15);
 
@@ -328,6 +328,7 @@ async fn metrics_expose_the_spec_series() {
     let r = app
         .http
         .get(format!("{}/metrics", app.base))
+        .bearer_auth(METRICS_TOKEN)
         .send()
         .await
         .unwrap();

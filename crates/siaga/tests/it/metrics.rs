@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use siaga::config::LimitsCfg;
 
-use crate::harness::{Opts, TestApp};
+use crate::harness::{Opts, TestApp, METRICS_TOKEN};
 
 const T: Duration = Duration::from_secs(20);
 
@@ -62,6 +62,7 @@ async fn a_scrape_after_load_has_every_spec_series_and_passes_promtool() {
     let r = app
         .http
         .get(format!("{}/metrics", app.base))
+        .bearer_auth(METRICS_TOKEN)
         .send()
         .await
         .unwrap();

@@ -919,6 +919,52 @@ async fn an_incident_notice_fans_out_to_ten_thousand_subscribers() {
         .all(|m| m["subject"].as_str().unwrap().contains("Gangguan massal")));
 }
 
+/// The harness's own reseller has no email address: not left out of a security notice
+/// silently. The owner is told who could not be reached, and the scrape counts it.
+async fn owner_hears_of_the_unreachable(app: &TestApp, sink: &Helper) {
+    let mails = sink
+        .wait("the unreachable alert", Duration::from_secs(20), |l| {
+            mails_to(l, "owner@siaga.test").iter().any(|m| {
+                m["subject"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("could not be told")
+            })
+        })
+        .await;
+    let alert = mails_to(&mails, "owner@siaga.test")
+        .into_iter()
+        .find(|m| {
+            m["subject"]
+                .as_str()
+                .unwrap_or("")
+                .contains("could not be told")
+        })
+        .unwrap();
+    assert!(
+        alert["subject"].as_str().unwrap().starts_with("1 reseller"),
+        "{alert}"
+    );
+    assert!(
+        alert["text"].as_str().unwrap().contains(&app.reseller_id),
+        "{alert}"
+    );
+    let scrape = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .bearer_auth(crate::harness::METRICS_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        scrape.contains(r#"siaga_notifications_total{channel="email",result="unreachable"} 1"#),
+        "{scrape}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_security_incident_emails_every_reseller_and_keys_rotate_at_once() {
     let sink = smtp_sink();
@@ -965,6 +1011,7 @@ async fn a_security_incident_emails_every_reseller_and_keys_rotate_at_once() {
         assert!(text.contains("Your data may be at risk"));
         assert!(text.contains(&format!("/incidents/{}", inc["id"])));
     }
+    owner_hears_of_the_unreachable(&app, &sink).await;
     // It is on the status page too, from the page's next snapshot (every 0.5 s).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {

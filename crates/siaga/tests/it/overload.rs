@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use siaga::config::LimitsCfg;
 
-use crate::harness::{Opts, TestApp, ADMIN};
+use crate::harness::{Opts, TestApp, ADMIN, METRICS_TOKEN};
 
 const T: Duration = Duration::from_secs(20);
 
@@ -122,6 +122,7 @@ async fn metric(app: &TestApp, series: &str) -> f64 {
     let text = app
         .http
         .get(format!("{}/metrics", app.base))
+        .bearer_auth(METRICS_TOKEN)
         .send()
         .await
         .unwrap()
