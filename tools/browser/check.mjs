@@ -1,5 +1,6 @@
 // Loads a page in Debian chromium and prints one JSON object:
-// {"text", "axe_violations": [{id, impact, help, nodes}], "html_valid", "html_errors": [...]}
+// {"text", "axe_violations": [{id, impact, help, nodes}], "html_valid", "html_errors": [...],
+//  "csp_violations": [console messages], "body_font": the body's computed font-family}
 // Usage: node check.mjs <url> <screenshot.png> [locale, default id-ID]   (also writes <screenshot>-mobile.png)
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -18,11 +19,19 @@ const browser = await chromium.launch({
   args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
 });
 try {
+  // The page as a visitor's browser sees it, under its own Content-Security-Policy: any
+  // violation is reported, and the style sheet must have applied (margins on the body).
   const mobile = await browser.newPage({ viewport: { width: 390, height: 844 }, locale });
+  const csp_violations = [];
+  mobile.on("console", (m) => {
+    if (/Content[ -]Security[ -]Policy/i.test(m.text())) csp_violations.push(m.text());
+  });
   await mobile.goto(url, { waitUntil: "load" });
   await mobile.screenshot({ path: shot.replace(/\.png$/, "") + "-mobile.png", fullPage: true });
+  const body_font = await mobile.evaluate(() => getComputedStyle(document.body).fontFamily);
 
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 }, locale });
+  // axe-core is injected as a script, which the page's policy forbids: this one bypasses it.
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 }, locale, bypassCSP: true });
   const resp = await page.goto(url, { waitUntil: "load" });
   const html = await resp.text();
   await page.screenshot({ path: shot, fullPage: true });
@@ -37,7 +46,7 @@ try {
   const html_errors = report.results.flatMap((r) =>
     r.messages.map((m) => ({ rule: m.ruleId, message: m.message, line: m.line, severity: m.severity })),
   );
-  console.log(JSON.stringify({ text, axe_violations, html_valid: report.valid, html_errors }));
+  console.log(JSON.stringify({ text, axe_violations, html_valid: report.valid, html_errors, csp_violations, body_font }));
 } finally {
   await browser.close();
 }

@@ -463,6 +463,17 @@ async fn page_in_chromium_is_valid_and_accessible() {
             );
         }
         assert_eq!(r["html_valid"], true, "{lang}: {}", r["html_errors"]);
+        // Under its own Content-Security-Policy: nothing blocked, the inline style applied.
+        assert_eq!(r["csp_violations"], serde_json::json!([]), "{lang}");
+        assert!(
+            r["body_font"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("system-ui")
+                || r["body_font"].as_str().unwrap_or_default().contains("sans"),
+            "{lang}: the style sheet did not apply: {}",
+            r["body_font"]
+        );
         let serious: Vec<&Value> = r["axe_violations"]
             .as_array()
             .unwrap()
