@@ -40,6 +40,9 @@ pub async fn run_with(
         })
     });
     let inbox = app.take_inbox()?;
+    // Health knows what the store says (learnt prices and cut-offs, announced windows)
+    // before anyone reads it: the status page's first step must not see a blank.
+    engine::upkeep::load(&app.engine).await;
     let notifier = Arc::new(app.notifier());
     // Before anything can make news (requests, probes): the notifier's starting point.
     if let Err(e) = notify::watch::init(&notifier).await {

@@ -14,7 +14,10 @@ use super::Engine;
 /// Digiflazz allows the full price list once per 5 minutes (rc 83 otherwise).
 pub const PRICE_SYNC_FLOOR_MS: i64 = 300_000;
 
-pub async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
+/// What health knows from the store: each supplier's learnt price list (costs, cut-off
+/// windows) and the announced maintenance windows. Run before anything reads health
+/// (the status worker's first step), then kept fresh by [`run`].
+pub async fn load(engine: &Engine) {
     if let Ok(items) = engine.store.supplier_products().await {
         for id in engine.health.supplier_ids() {
             let mine: Vec<SupplierProduct> = items
@@ -25,6 +28,10 @@ pub async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
             engine.health.set_learnt(&id, &mine);
         }
     }
+    reload_windows(engine).await;
+}
+
+pub async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
     let mut reload = tokio::time::interval(Duration::from_secs(2));
     let mut probe =
         tokio::time::interval(Duration::from_secs(engine.settings.health.probe_interval_s));

@@ -48,6 +48,9 @@ pub(crate) struct SupplierState {
     /// Skipped until a balance is seen again (after a `supplier_balance` failure).
     pub balance_blocked: bool,
     pub last_config_alert: i64,
+    /// Since this process started, the supplier has answered properly (a probe, or a
+    /// reply that was not a health failure): its closed circuit is knowledge, not a blank.
+    pub answered: bool,
 }
 
 /// What the supplier's own price list says about one SKU.
@@ -154,6 +157,7 @@ impl Health {
                     low_alerted: false,
                     balance_blocked: false,
                     last_config_alert: i64::MIN / 2,
+                    answered: false,
                 };
                 metrics.set_circuit_state(&s.id, 0);
                 metrics.set_concurrency_limit(&s.id, i64::from(st.limit.limit()));
@@ -276,6 +280,7 @@ impl Health {
             st.samples.pop_front();
         }
         let dropped = sample.health_failure;
+        st.answered |= !dropped;
         st.limit.on_sample(latency_ms, dropped);
         self.metrics
             .set_concurrency_limit(&supplier, i64::from(st.limit.limit()));
@@ -334,6 +339,7 @@ impl Health {
         let now = self.now();
         let Ok(mut st) = st.lock() else { return };
         let ok = result.is_ok();
+        st.answered |= ok;
         if let Ok(b) = result {
             self.set_balance(sup, &mut st, b, now);
         } else {
@@ -418,6 +424,18 @@ impl Health {
                     })
                 })
                 .unwrap_or(false)
+    }
+
+    /// Whether this process knows `supplier`'s state from live evidence: it has answered
+    /// properly since the start, or its circuit has left closed (failures seen). Before
+    /// that, a closed circuit only means nothing has been seen yet.
+    pub fn known(&self, supplier: &str) -> bool {
+        let Some((_, st)) = self.suppliers.get(supplier) else {
+            return false;
+        };
+        st.lock()
+            .map(|st| st.answered || st.breaker.current() != BreakerState::Closed)
+            .unwrap_or(false)
     }
 
     /// Whether `supplier`'s circuit is closed now (healthy and proven).

@@ -65,7 +65,11 @@ impl StatusWorker {
 
 #[derive(Default)]
 struct State {
+    /// What the page says of each component, and since when (primed from the store).
     current: HashMap<String, (ComponentStatus, i64)>,
+    /// Until then, a component whose status rests on evidence not yet seen since the start
+    /// keeps the status last recorded (see `follow::publishable`).
+    settle_until: i64,
     bad_since: HashMap<String, i64>,
     followed: Vec<Followed>,
     log: Vec<ComponentChange>,
@@ -96,13 +100,24 @@ pub fn slug(name: &str) -> String {
     s.trim_matches('-').to_string()
 }
 
-fn serve(ctx: &StatusWorker, p: &Product) -> Serve {
+/// How a product can be served now, and whether that rests only on what this process
+/// knows (config, the store, live evidence since the start).
+fn serve(ctx: &StatusWorker, p: &Product) -> (Serve, bool) {
     let price = p.price.get();
     let mut primary_ok = false;
     let mut any_ok = false;
     let mut all_maintenance = !p.routes.is_empty();
+    let mut known = true;
     for (i, r) in p.routes.iter().enumerate() {
-        match ctx.health.check_proven(r, price) {
+        let check = ctx.health.check_proven(r, price);
+        // Maintenance, a cost above the price, an inactive SKU come from config and the
+        // store; anything else about a route needs its supplier seen since the start.
+        let from_store = matches!(
+            check,
+            Err(Blocked::Maintenance | Blocked::CostAbovePrice | Blocked::Inactive)
+        );
+        known &= from_store || ctx.health.known(&r.supplier);
+        match check {
             Ok(_) => {
                 any_ok = true;
                 all_maintenance = false;
@@ -112,31 +127,40 @@ fn serve(ctx: &StatusWorker, p: &Product) -> Serve {
             Err(_) => all_maintenance = false,
         }
     }
-    match (primary_ok, any_ok, all_maintenance) {
+    let serve = match (primary_ok, any_ok, all_maintenance) {
         (true, _, _) => Serve::Primary,
         (false, true, _) => Serve::Degraded,
         (false, false, true) => Serve::Maintenance,
         _ => Serve::Unservable,
-    }
+    };
+    (serve, known)
 }
 
-/// Current status of every component.
+/// Current status of every component, as the live state says.
 pub fn derive_all(ctx: &StatusWorker) -> Vec<(String, ComponentStatus)> {
+    derive_known(ctx)
+        .into_iter()
+        .map(|(n, s, _)| (n, s))
+        .collect()
+}
+
+/// As [`derive_all`], with whether each status is known (see `serve`).
+fn derive_known(ctx: &StatusWorker) -> Vec<(String, ComponentStatus, bool)> {
     let mut out = Vec::new();
     for name in component_names(&ctx.settings) {
         if name == API {
             // The API answers (this code runs in it); siaga's own trouble shows only here.
-            out.push((name, ComponentStatus::Operational));
+            out.push((name, ComponentStatus::Operational, true));
             continue;
         }
-        let serves: Vec<Serve> = ctx
+        let (serves, known): (Vec<Serve>, Vec<bool>) = ctx
             .settings
             .products
             .iter()
             .filter(|p| p.group == name)
             .map(|p| serve(ctx, p))
-            .collect();
-        out.push((name, derive(&serves)));
+            .unzip();
+        out.push((name, derive(&serves), known.iter().all(|k| *k)));
     }
     out
 }
@@ -144,15 +168,36 @@ pub fn derive_all(ctx: &StatusWorker) -> Vec<(String, ComponentStatus)> {
 /// The worker's memory, primed so the page has a snapshot before the server answers.
 pub struct Primed(State);
 
-/// Loads what the worker follows and builds the first snapshot.
+/// Loads what the worker follows and builds the first snapshot. After a start the page
+/// goes on from what the store last recorded: each component's status, and the open
+/// automatic incidents as they were last described. Nothing is published about a
+/// component until its state is known again (`follow::publishable`), so a restart shows
+/// neither an outage nor a recovery.
 pub async fn prime(ctx: &StatusWorker) -> Primed {
-    let mut st = State::default();
-    if let Ok(incidents) = ctx.store.incidents(ctx.now() - DAYS * DAY_MS).await {
+    let now = ctx.now();
+    let mut st = State {
+        settle_until: now + settle_ms(&ctx.settings),
+        ..State::default()
+    };
+    if let Ok(log) = ctx.store.component_log(now - DAYS * DAY_MS).await {
+        for ch in &log {
+            if let Some(status) = ComponentStatus::parse(&ch.status) {
+                st.current.insert(ch.component.clone(), (status, ch.at));
+            }
+        }
+        st.log = log;
+        st.log_loaded_at = now;
+    }
+    if let Ok(incidents) = ctx.store.incidents(now - DAYS * DAY_MS).await {
         for i in incidents.iter().filter(|i| i.resolved_at.is_none()) {
             if i.auto_component.is_some() {
                 st.followed.push(Followed {
                     id: i.id,
-                    posted: i.components.iter().map(|c| (c.clone(), None)).collect(),
+                    posted: i
+                        .components
+                        .iter()
+                        .map(|c| (c.clone(), st.current.get(c).map(|(s, _)| *s)))
+                        .collect(),
                     recovering_since: None,
                 });
             }
@@ -160,6 +205,15 @@ pub async fn prime(ctx: &StatusWorker) -> Primed {
     }
     step(ctx, &mut st).await;
     Primed(st)
+}
+
+/// How long after a start a component with no live evidence keeps its recorded status:
+/// time for the breaker to open on failed probes (its consecutive failures, one probe
+/// interval apart), plus a probe's timeout; at most ten minutes.
+fn settle_ms(settings: &Settings) -> i64 {
+    let h = &settings.health;
+    let probes = i64::from(h.breaker_consecutive_failures.max(1)) * h.probe_interval_s as i64;
+    ((probes + 15) * 1000).min(600_000)
 }
 
 pub async fn run(ctx: Arc<StatusWorker>, primed: Primed, mut shutdown: watch::Receiver<bool>) {
@@ -177,7 +231,7 @@ pub async fn run(ctx: Arc<StatusWorker>, primed: Primed, mut shutdown: watch::Re
 
 async fn step(ctx: &StatusWorker, st: &mut State) {
     let now = ctx.now();
-    let statuses = derive_all(ctx);
+    let statuses = follow::publishable(&derive_known(ctx), &st.current, now, st.settle_until);
     for (name, status) in &statuses {
         ctx.metrics.set_component_status(name, status.level());
     }

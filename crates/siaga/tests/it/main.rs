@@ -16,5 +16,6 @@ mod notify;
 mod orders;
 mod overload;
 mod status;
+mod status_restart;
 mod tidy;
 mod vouchers;

@@ -374,6 +374,16 @@ fn feedparser_reads(atom: &str) {
     );
 }
 
+/// Under its own Content-Security-Policy: nothing blocked, and the inline style applied.
+fn assert_policy_kept(r: &Value, lang: &str) {
+    assert_eq!(r["csp_violations"], serde_json::json!([]), "{lang}");
+    let font = r["body_font"].as_str().unwrap_or_default();
+    assert!(
+        font.contains("system-ui") || font.contains("sans"),
+        "{lang}: the style sheet did not apply: {font}"
+    );
+}
+
 /// The page in real Debian chromium during an incident: visible text in both languages,
 /// screenshots under target/, html-validate clean, no serious axe-core violations.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -463,17 +473,7 @@ async fn page_in_chromium_is_valid_and_accessible() {
             );
         }
         assert_eq!(r["html_valid"], true, "{lang}: {}", r["html_errors"]);
-        // Under its own Content-Security-Policy: nothing blocked, the inline style applied.
-        assert_eq!(r["csp_violations"], serde_json::json!([]), "{lang}");
-        assert!(
-            r["body_font"]
-                .as_str()
-                .unwrap_or_default()
-                .contains("system-ui")
-                || r["body_font"].as_str().unwrap_or_default().contains("sans"),
-            "{lang}: the style sheet did not apply: {}",
-            r["body_font"]
-        );
+        assert_policy_kept(&r, lang);
         let serious: Vec<&Value> = r["axe_violations"]
             .as_array()
             .unwrap()

@@ -73,6 +73,29 @@ fn bad_parts(
         .collect()
 }
 
+/// The status the page may give each component this step, from the derived ones
+/// (name, status, known). A status that is known is published. One that rests on live
+/// evidence not yet seen since the start keeps the status last recorded in `current`
+/// until `settle_until`: a restart must not show a recovery (or an outage) that only the
+/// blank memory of a new process suggests. A component never recorded takes what is
+/// derived, as does every component once `settle_until` has passed.
+pub(super) fn publishable(
+    derived: &[(String, ComponentStatus, bool)],
+    current: &HashMap<String, (ComponentStatus, i64)>,
+    now: i64,
+    settle_until: i64,
+) -> Vec<(String, ComponentStatus)> {
+    derived
+        .iter()
+        .map(|(name, status, known)| {
+            let kept = (!known && now < settle_until)
+                .then(|| current.get(name).map(|(s, _)| *s))
+                .flatten();
+            (name.clone(), kept.unwrap_or(*status))
+        })
+        .collect()
+}
+
 /// Notes this step's statuses in `current` (status, since) and `bad_since`; returns the
 /// changes to record (a component whose status differs from the one last noted).
 pub(super) fn note_statuses(
@@ -255,6 +278,51 @@ mod tests {
                 .collect(),
             recovering_since,
         }
+    }
+
+    #[test]
+    fn after_a_start_only_known_statuses_are_published() {
+        let current: HashMap<String, (ComponentStatus, i64)> = [
+            ("Pulsa".to_string(), (MajorOutage, T0 - 600_000)),
+            ("Data".to_string(), (UnderMaintenance, T0 - 60_000)),
+        ]
+        .into();
+        let derived = vec![
+            // Blank memory: the supplier has not been seen since the start.
+            ("Pulsa".to_string(), Operational, false),
+            // Known from the store (an announced window) and from live evidence.
+            ("Data".to_string(), UnderMaintenance, true),
+            ("Game".to_string(), PartialOutage, true),
+            // Never recorded: what is derived is all there is.
+            ("Baru".to_string(), Operational, false),
+        ];
+        let settle = T0 + 105_000;
+        assert_eq!(
+            publishable(&derived, &current, T0, settle),
+            st(&[
+                ("Pulsa", MajorOutage),
+                ("Data", UnderMaintenance),
+                ("Game", PartialOutage),
+                ("Baru", Operational),
+            ])
+        );
+        // Once known, or once the settling time is over, the derived status stands.
+        let mut known = derived.clone();
+        known[0].2 = true;
+        assert_eq!(publishable(&known, &current, T0, settle)[0].1, Operational);
+        assert_eq!(
+            publishable(&derived, &current, settle, settle)[0].1,
+            Operational
+        );
+        // Kept statuses are no change: nothing is recorded, so nothing is announced.
+        let (mut cur, mut bad) = (current.clone(), HashMap::new());
+        let changes = note_statuses(
+            &mut cur,
+            &mut bad,
+            &publishable(&derived, &current, T0, settle)[..2],
+            T0,
+        );
+        assert!(changes.is_empty(), "{changes:?}");
     }
 
     #[test]
