@@ -64,6 +64,7 @@ macro_rules! conformance_suite {
                 orders::verify_is_clean_after_a_realistic_day,
                 outbox::the_outbox_feed_carries_each_committed_message_and_marks_go_in_one_write,
                 outbox::due_outbox_leaves_out_the_skipped_targets,
+                outbox::a_final_order_owes_one_callback_under_one_id,
                 notify::notices_coalesce_by_topic_and_claims_are_leased,
                 notify::news_cursors_see_every_item_once_in_order_while_writers_race,
                 vouchers::a_voucher_credits_its_owner_once_before_expiry,
