@@ -30,7 +30,7 @@ use crate::health::{Health, Permit};
 use crate::metrics::Metrics;
 
 pub use intake::{first_attempt, take};
-pub use process::{learn_charged, process};
+pub use process::{heard, process};
 
 /// Orders processed at once by this node.
 const MAX_IN_FLIGHT: usize = 4096;
