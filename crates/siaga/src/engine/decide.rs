@@ -276,6 +276,16 @@ pub fn settle(
     }
 }
 
+/// Whether a charge of `charged` teaches a route whose known cost is `known` its new cost,
+/// for a product sold at `price`. Not when it would bring back a route disabled for its
+/// cost (known above the price, charged at or under it): no new attempt goes to such a
+/// route, so the charge is of an attempt sent before the rise (answered late, by callback
+/// or inquiry) and says nothing about what the supplier charges now. Such a route comes
+/// back with a price list that says so (`route_enabled`).
+pub fn teaches_cost(known: i64, charged: i64, price: i64) -> bool {
+    !(known > price && charged <= price)
+}
+
 /// What the supplier said it charged, when believable: within half to twice the attempt's
 /// known cost. A success charged outside that band is a [`contradiction`] and settles
 /// nothing; a price of 0 or less is no price: the known cost is booked instead.
@@ -498,6 +508,20 @@ mod tests {
         assert_eq!(settle.state, AttemptState::Success);
         assert_eq!(settle.result.charged, Some(10_160));
         assert_eq!(settle.result.message.as_deref(), Some("fixture"));
+    }
+
+    #[test]
+    fn a_cheaper_charge_never_brings_back_a_route_disabled_for_its_cost() {
+        let price = 10_500;
+        // Rises and falls under the price are learnt, and a rise above it.
+        assert!(teaches_cost(10_150, 10_170, price));
+        assert!(teaches_cost(10_170, 10_150, price));
+        assert!(teaches_cost(10_170, 10_600, price));
+        // Above the price, only a charge that keeps it above counts.
+        assert!(teaches_cost(10_600, 10_700, price));
+        assert!(teaches_cost(10_700, 10_600, price));
+        assert!(!teaches_cost(10_600, 10_150, price));
+        assert!(!teaches_cost(10_600, 10_500, price));
     }
 
     #[test]

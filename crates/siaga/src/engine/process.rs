@@ -142,9 +142,11 @@ pub async fn heard(
     }
 }
 
-/// A success that says what the supplier charged teaches the route its real cost. When
+/// A success that says what the supplier charged teaches the route its real cost, kept in
+/// the store so that it outlives a restart (until the next price list replaces it). When
 /// the cost rises, the owner hears of it (a supplier event and an alert); above the
-/// product's price the route stops being used at once (no selling at a loss).
+/// product's price the route stops being used at once (no selling at a loss), and a later
+/// cheaper charge does not bring it back ([`decide::teaches_cost`]).
 /// Every way a success arrives goes through it: the request's reply, an inquiry, and the
 /// supplier's callback.
 pub async fn learn_charged(engine: &Engine, order: &Order, attempt: &Attempt, reply: &Reply) {
@@ -159,9 +161,8 @@ pub async fn learn_charged(engine: &Engine, order: &Order, attempt: &Attempt, re
     let Some(charged) = decide::charged(attempt, reply.price) else {
         return;
     };
-    let configured = engine
-        .settings
-        .product(&order.product)
+    let product = engine.settings.product(&order.product);
+    let configured = product
         .and_then(|p| {
             p.routes
                 .iter()
@@ -169,6 +170,18 @@ pub async fn learn_charged(engine: &Engine, order: &Order, attempt: &Attempt, re
         })
         .map(|r| r.cost.get())
         .unwrap_or(attempt.cost);
+    // The price routing compares the cost with (`Engine::routes`).
+    let price = product.map(|p| p.price.get()).unwrap_or(order.price);
+    let known = engine
+        .health
+        .learnt(&attempt.supplier_id, &attempt.sku)
+        .map(|l| l.price)
+        .unwrap_or(configured);
+    if !decide::teaches_cost(known, charged, price) {
+        tracing::info!(supplier = %attempt.supplier_id, sku = %attempt.sku, known, charged, price,
+            "a cheaper charge of an attempt sent before the route was disabled for its cost; the route stays disabled");
+        return;
+    }
     let Some(old) =
         engine
             .health
@@ -176,17 +189,26 @@ pub async fn learn_charged(engine: &Engine, order: &Order, attempt: &Attempt, re
     else {
         return;
     };
+    // Kept, so that a restart does not forget it (`upkeep::run` loads it back).
+    if let Err(err) = engine
+        .store
+        .learn_supplier_price(&attempt.supplier_id, &attempt.sku, charged, engine.now())
+        .await
+    {
+        tracing::error!(error = %err, supplier = %attempt.supplier_id, sku = %attempt.sku,
+            "cannot keep the learnt cost; it holds until a restart");
+    }
     if charged <= old {
         return;
     }
-    let kind = if charged > order.price {
+    let kind = if charged > price {
         "cost_above_price"
     } else {
         "charged_above_cost"
     };
     let detail = serde_json::json!({
         "product": order.product, "sku": attempt.sku, "old_cost": old, "cost": charged,
-        "price": order.price, "order_id": order.id,
+        "price": price, "order_id": order.id,
     });
     tracing::warn!(supplier = %attempt.supplier_id, %detail, kind, "the supplier charged more than the known cost");
     let e = siaga_store::SupplierEvent {

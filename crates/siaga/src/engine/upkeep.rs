@@ -15,16 +15,22 @@ use super::Engine;
 pub const PRICE_SYNC_FLOOR_MS: i64 = 300_000;
 
 pub async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
-    if let Ok(items) = engine.store.supplier_products().await {
-        for id in engine.health.supplier_ids() {
-            let mine: Vec<SupplierProduct> = items
-                .iter()
-                .filter(|(s, _)| *s == id)
-                .map(|(_, p)| p.clone())
-                .collect();
-            engine.health.set_learnt(&id, &mine);
+    // The prices kept in the store (the last price lists and the costs learnt from charges
+    // since), before routing starts (`Engine::prices_loaded`).
+    match engine.store.supplier_products().await {
+        Ok(items) => {
+            for id in engine.health.supplier_ids() {
+                let mine: Vec<SupplierProduct> = items
+                    .iter()
+                    .filter(|(s, _)| *s == id)
+                    .map(|(_, p)| p.clone())
+                    .collect();
+                engine.health.set_learnt(&id, &mine);
+            }
         }
+        Err(e) => tracing::error!(error = %e, "cannot read the kept supplier prices"),
     }
+    engine.set_prices_loaded();
     let mut reload = tokio::time::interval(Duration::from_secs(2));
     let mut probe =
         tokio::time::interval(Duration::from_secs(engine.settings.health.probe_interval_s));

@@ -1,9 +1,11 @@
-//! Money and truth (issue #15): a supplier's answer about another top-up settles nothing.
+//! Money and truth (issue #15, items 1 and 3): a supplier's answer about another top-up
+//! settles nothing, and a route whose charge rose above the product's price stays
+//! disabled (after a restart too, and whatever late answers of older attempts say).
 
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use siaga_suppliers::sim::{ModeRequest, SimMode};
+use siaga_suppliers::sim::{ModeRequest, ProductPatch, SimMode};
 
 use crate::harness::{Opts, TestApp};
 
@@ -81,6 +83,21 @@ async fn pending_order(app: &TestApp, r: &str, dest: &str) -> (String, String) {
     (order_id, supplier_ref)
 }
 
+/// Places one order, waits until it succeeds; the suppliers its attempts went to.
+async fn order_via(app: &TestApp, r: &str, dest: &str) -> Vec<String> {
+    let (s, o) = app.order(r, "TSEL10", dest).await;
+    assert_eq!(s, 201, "{o}");
+    let fin = app.wait_final(r, T).await;
+    assert_eq!(fin["status"], "success", "{fin}");
+    let a = app.admin_order(fin["order_id"].as_str().unwrap()).await;
+    a["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["supplier"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_supplier_report_about_another_top_up_settles_nothing() {
     let app = TestApp::start(Opts {
@@ -143,6 +160,70 @@ async fn a_supplier_report_about_another_top_up_settles_nothing() {
     assert_eq!(
         events(&app, "sim0", "contradicting_callback").await.len(),
         2
+    );
+    app.verify_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_disabled_for_its_cost_stays_disabled_after_a_restart() {
+    let mut app = TestApp::start(Opts {
+        inquiry_min_s: 60,
+        ..Opts::default()
+    })
+    .await;
+    // sim0 now charges 10,600 for TSEL10, sold at 10,500.
+    app.sims[0]
+        .upsert_product(ProductPatch {
+            sku: "tsel10-0".into(),
+            price: Some(10_600),
+            ..ProductPatch::default()
+        })
+        .unwrap();
+    assert_eq!(order_via(&app, "RS-1", "081234567311").await, ["sim0"]);
+    assert_eq!(events(&app, "sim0", "cost_above_price").await.len(), 1);
+    assert_eq!(order_via(&app, "RS-2", "081234567312").await, ["sim1"]);
+    app.restart().await;
+    assert_eq!(
+        order_via(&app, "RS-3", "081234567313").await,
+        ["sim1"],
+        "no selling at a loss after a restart either"
+    );
+    app.verify_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_cheaper_charge_does_not_bring_back_a_route_disabled_for_its_cost() {
+    let app = TestApp::start(Opts {
+        inquiry_min_s: 60,
+        ..Opts::default()
+    })
+    .await;
+    // An order taken while sim0 charged 10,150, still pending there.
+    mode(&app, 0, SimMode::Pending).await;
+    let (_, old_ref) = pending_order(&app, "LC-1", "081234567321").await;
+    // Then sim0 charges 10,600: the next success there disables the route.
+    mode(&app, 0, SimMode::Ok).await;
+    app.sims[0]
+        .upsert_product(ProductPatch {
+            sku: "tsel10-0".into(),
+            price: Some(10_600),
+            ..ProductPatch::default()
+        })
+        .unwrap();
+    assert_eq!(order_via(&app, "LC-2", "081234567322").await, ["sim0"]);
+    assert_eq!(events(&app, "sim0", "cost_above_price").await.len(), 1);
+    // The old order's success arrives late, charged at the old price: it is booked so,
+    // but it says nothing about what sim0 charges now.
+    let late = json!({"ref_id": old_ref, "customer_no": "081234567321",
+        "buyer_sku_code": "tsel10-0", "status": "Sukses", "rc": "00", "sn": "LATE-SN",
+        "price": 10_150});
+    assert_eq!(report(&app, 0, late).await["applied"], true);
+    let fin = app.wait_final("LC-1", T).await;
+    assert_eq!(fin["status"], "success", "{fin}");
+    assert_eq!(
+        order_via(&app, "LC-3", "081234567323").await,
+        ["sim1"],
+        "the route stays disabled"
     );
     app.verify_clean().await;
 }
