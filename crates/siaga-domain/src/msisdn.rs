@@ -170,6 +170,25 @@ pub fn mask_digits(s: &str) -> String {
         .collect()
 }
 
+/// Whether two spellings name the same destination: equal as normalised mobile numbers
+/// (`0812…`, `62812…`, `+62812…`, with spaces or dashes) when both are mobile numbers,
+/// otherwise equal once spaces and dashes are left out (meter and account numbers are
+/// compared as written, never re-prefixed).
+pub fn same_destination(a: &str, b: &str) -> bool {
+    match (Msisdn::parse(a), Msisdn::parse(b)) {
+        (Ok(x), Ok(y)) => x.as_str() == y.as_str(),
+        _ => {
+            let plain = |s: &str| -> String {
+                s.trim()
+                    .chars()
+                    .filter(|c| !matches!(c, ' ' | '-'))
+                    .collect()
+            };
+            plain(a) == plain(b)
+        }
+    }
+}
+
 impl fmt::Display for Msisdn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.digits)
@@ -180,6 +199,24 @@ impl fmt::Display for Msisdn {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn the_same_destination_in_any_spelling() {
+        for other in [
+            "081234567890",
+            "6281234567890",
+            "+62 812-3456-7890",
+            " 081234567890 ",
+        ] {
+            assert!(same_destination("081234567890", other), "{other}");
+        }
+        for other in ["089999999999", "08123456789", "0812345678901", "", "abc"] {
+            assert!(!same_destination("081234567890", other), "{other}");
+        }
+        // Not mobile numbers (a PLN meter): compared as written, never re-prefixed.
+        assert!(same_destination("62123456789012", "6212-3456-7890-12"));
+        assert!(!same_destination("62123456789012", "0123456789012"));
+    }
 
     #[test]
     fn normalises_country_code() {

@@ -187,6 +187,16 @@ pub trait Store: Send + Sync + 'static {
         items: Vec<SupplierProduct>,
     ) -> Result<(), StoreError>;
     async fn supplier_products(&self) -> Result<Vec<(String, SupplierProduct)>, StoreError>;
+    /// Records `price` as what `supplier_id` now charges for `sku` (learnt from a charge,
+    /// so it outlives a restart): the item's price changes, or a new item is added, active
+    /// and without a cut-off. The next [`Store::replace_supplier_products`] replaces it.
+    async fn learn_supplier_price(
+        &self,
+        supplier_id: &str,
+        sku: &str,
+        price: i64,
+        at: i64,
+    ) -> Result<(), StoreError>;
     // ---- status page
     async fn record_component_status(&self, ch: ComponentChange) -> Result<(), StoreError>;
     /// Changes since `since` plus each component's last change before it, oldest first.

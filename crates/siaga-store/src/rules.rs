@@ -283,13 +283,18 @@ pub(crate) struct MessagePlan<'a> {
 
 /// The reseller callback an order change owes: one message when the order has just
 /// become final (success or failed) and its reseller has a callback URL.
+///
+/// Its id (the callback's `webhook-id`, Standard Webhooks' de-duplication key) is a function
+/// of the event, the order and the final status it reached, not of the write: however often
+/// the message is written or delivered (at least once; again after a crash before its
+/// delivery was recorded), every copy carries the same id, and a receiver drops repeats.
 pub(crate) fn callback<'a>(after: &'a Order, url: Option<&'a str>) -> Option<MessagePlan<'a>> {
     if after.status == OrderStatus::Pending {
         return None;
     }
     let url = url.filter(|u| !u.is_empty())?;
     Some(MessagePlan {
-        msg_id: format!("msg_{}", ulid::Ulid::new()),
+        msg_id: format!("msg_{}_{}", after.id, after.status.as_str()),
         kind: ORDER_UPDATED,
         reseller_id: &after.reseller_id,
         order_id: &after.id,

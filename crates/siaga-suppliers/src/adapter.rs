@@ -25,6 +25,12 @@ pub struct Reply {
     pub supplier_balance: Option<i64>,
     /// What the supplier charged, when it says.
     pub price: Option<i64>,
+    /// The destination the supplier says the top-up went to, when it echoes one
+    /// (Digiflazz: `customer_no`). Checked against the attempt, never trusted.
+    pub customer_no: Option<String>,
+    /// The product code the supplier says it sold, when it echoes one (Digiflazz:
+    /// `buyer_sku_code`). Checked against the attempt, never trusted.
+    pub sku: Option<String>,
 }
 
 impl Reply {
@@ -36,6 +42,8 @@ impl Reply {
             message: Some(message.into()),
             supplier_balance: None,
             price: None,
+            customer_no: None,
+            sku: None,
         }
     }
 }

@@ -195,6 +195,10 @@ pub fn classify_reply(http_status: u16, body: &[u8], expect_ref: Option<&str>) -
     reply.message = text(&data["message"]);
     reply.supplier_balance = integer(&data["buyer_last_saldo"]);
     reply.price = integer(&data["price"]);
+    // What the reply says the top-up is (an empty field is not echoed): the engine checks it
+    // against the attempt before believing the outcome.
+    reply.customer_no = text(&data["customer_no"]).filter(|s| !s.is_empty());
+    reply.sku = text(&data["buyer_sku_code"]).filter(|s| !s.is_empty());
     reply
 }
 
@@ -309,6 +313,15 @@ mod tests {
         assert_eq!(r.outcome, Outcome::Success { sn: "123".into() });
         assert_eq!(r.supplier_balance, Some(90000));
         assert_eq!(r.price, Some(10150));
+        // Fields it does not echo stay absent.
+        assert_eq!((r.customer_no.as_deref(), r.sku.as_deref()), (None, None));
+        let echo = br#"{"data":{"ref_id":"A1","customer_no":"081234567801","buyer_sku_code":"xld10","status":"Sukses","rc":"00","sn":"1"}}"#;
+        let r = classify_reply(200, echo, Some("A1"));
+        assert_eq!(r.customer_no.as_deref(), Some("081234567801"));
+        assert_eq!(r.sku.as_deref(), Some("xld10"));
+        let empty = br#"{"data":{"ref_id":"A1","customer_no":"","buyer_sku_code":" ","status":"Sukses","rc":"00","sn":"1"}}"#;
+        let r = classify_reply(200, empty, Some("A1"));
+        assert_eq!((r.customer_no.as_deref(), r.sku.as_deref()), (None, None));
         let other_ref = classify_reply(200, ok, Some("B2"));
         assert_eq!(other_ref.outcome, Outcome::Unknown);
         let gagal = br#"{"data":{"ref_id":"A1","status":"Gagal","rc":"54","sn":""}}"#;

@@ -216,6 +216,22 @@ fn a_final_order_with_a_callback_url_owes_one_message() {
         ("order.updated", "r1", "ord_1", "https://r1.example/cb")
     );
     assert!(m.msg_id.starts_with("msg_"));
+    // The id is the event's: planned again (a job run twice, a second write), the same id,
+    // so a receiver can drop a repeat by its webhook-id.
+    let again = callback(&done, Some("https://r1.example/cb")).expect("a callback");
+    assert_eq!(m.msg_id, again.msg_id);
+    // Another event has another id: another order, or the same order failing.
+    let other = Order {
+        id: "ord_2".into(),
+        ..done.clone()
+    };
+    let failed = order(10_000, OrderStatus::Failed);
+    let ids = [&done, &other, &failed]
+        .map(|o| callback(o, Some("https://x")).expect("a callback").msg_id);
+    assert!(
+        ids[0] != ids[1] && ids[0] != ids[2] && ids[1] != ids[2],
+        "{ids:?}"
+    );
     assert!(callback(&done, None).is_none());
     assert!(callback(&done, Some("")).is_none());
     assert!(callback(&order(10_000, OrderStatus::Pending), Some("https://x")).is_none());

@@ -106,6 +106,22 @@ pub(crate) fn replace_products(
     Ok(())
 }
 
+pub(crate) fn learn_price(
+    c: &Connection,
+    supplier_id: &str,
+    sku: &str,
+    price: i64,
+    at: i64,
+) -> Result<(), StoreError> {
+    c.prepare_cached(
+        "INSERT INTO supplier_products (supplier_id, sku, price, buyer_status, seller_status, start_cut_off, end_cut_off, synced_at)
+         VALUES (?1, ?2, ?3, 1, 1, '00:00', '00:00', ?4)
+         ON CONFLICT (supplier_id, sku) DO UPDATE SET price = excluded.price, synced_at = excluded.synced_at",
+    )?
+    .execute(params![supplier_id, sku, price, at])?;
+    Ok(())
+}
+
 pub(crate) fn products(c: &Connection) -> Result<Vec<(String, SupplierProduct)>, StoreError> {
     let mut st = c.prepare_cached(
         "SELECT supplier_id, sku, price, buyer_status, seller_status, start_cut_off, end_cut_off, synced_at FROM supplier_products",

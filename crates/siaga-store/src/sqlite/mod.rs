@@ -510,6 +510,17 @@ impl Store for SqliteStore {
     async fn supplier_products(&self) -> Result<Vec<(String, SupplierProduct)>, StoreError> {
         self.read(health::products).await
     }
+    async fn learn_supplier_price(
+        &self,
+        supplier_id: &str,
+        sku: &str,
+        price: i64,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        let (id, sku) = (supplier_id.to_owned(), sku.to_owned());
+        self.write(move |c| health::learn_price(c, &id, &sku, price, at))
+            .await
+    }
     async fn pending_by_stage(&self) -> Result<Vec<(String, i64)>, StoreError> {
         self.read(|c| {
             let mut st = c.prepare_cached("SELECT COALESCE(stage, ''), COUNT(*) FROM orders WHERE status = 'pending' GROUP BY stage")?;

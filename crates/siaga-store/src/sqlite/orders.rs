@@ -465,7 +465,7 @@ fn enqueue_callback(c: &Connection, o: &Order, now: i64) -> Result<(), StoreErro
         .optional()?
         .flatten();
     if let Some(m) = rules::callback(o, url.as_deref()) {
-        outbox::enqueue(
+        let written = outbox::enqueue(
             c,
             &m.msg_id,
             m.kind,
@@ -474,7 +474,9 @@ fn enqueue_callback(c: &Connection, o: &Order, now: i64) -> Result<(), StoreErro
             m.target,
             now,
         )?;
-        outbox::snapshot_last(o);
+        if written {
+            outbox::snapshot_last(o);
+        }
     }
     Ok(())
 }

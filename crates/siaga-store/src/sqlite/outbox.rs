@@ -29,6 +29,8 @@ pub(crate) fn take_enqueued() -> Vec<OutboxItem> {
     ENQUEUED.with(|e| std::mem::take(&mut *e.borrow_mut()))
 }
 
+/// Writes a message unless one with its id exists (ids name events: see
+/// `rules::callback`), so one event is one row and one delivery stream. True when written.
 pub(crate) fn enqueue(
     c: &Connection,
     msg_id: &str,
@@ -37,12 +39,16 @@ pub(crate) fn enqueue(
     order_id: Option<&str>,
     target: &str,
     now: i64,
-) -> Result<(), StoreError> {
-    c.prepare_cached(
-        "INSERT INTO outbox (msg_id, kind, reseller_id, order_id, target, status, attempts, next_at, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, ?6, ?6)",
-    )?
-    .execute(params![msg_id, kind, reseller_id, order_id, target, now])?;
+) -> Result<bool, StoreError> {
+    let written = c
+        .prepare_cached(
+            "INSERT INTO outbox (msg_id, kind, reseller_id, order_id, target, status, attempts, next_at, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, ?6, ?6) ON CONFLICT (msg_id) DO NOTHING",
+        )?
+        .execute(params![msg_id, kind, reseller_id, order_id, target, now])?;
+    if written == 0 {
+        return Ok(false);
+    }
     let item = OutboxItem {
         id: c.last_insert_rowid(),
         msg_id: msg_id.to_owned(),
@@ -55,7 +61,7 @@ pub(crate) fn enqueue(
         order: None,
     };
     ENQUEUED.with(|e| e.borrow_mut().push(item));
-    Ok(())
+    Ok(true)
 }
 
 pub(crate) fn due(
@@ -131,4 +137,50 @@ pub(crate) fn pending_count(c: &Connection) -> Result<i64, StoreError> {
         [],
         |r| r.get(0),
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A message id names an event: writing it again (a job redone, a second enqueue of the
+    /// same event) leaves one row with that id, and feeds it once.
+    #[test]
+    fn a_message_written_twice_is_one_row_under_one_id() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("siaga.db");
+        drop(crate::sqlite::SqliteStore::open(&path).expect("open (migrates)"));
+        let c = Connection::open(&path).expect("raw connection");
+        drop(take_enqueued());
+        let id = "msg_ord_1_success";
+        let write = |now| {
+            enqueue(
+                &c,
+                id,
+                "order.updated",
+                Some("r1"),
+                Some("ord_1"),
+                "http://x/cb",
+                now,
+            )
+        };
+        assert!(write(1).expect("first write"), "written");
+        assert!(
+            !write(2).expect("second write is no error"),
+            "not written again"
+        );
+        let rows: Vec<(String, i64)> = c
+            .prepare("SELECT msg_id, created_at FROM outbox")
+            .and_then(|mut st| {
+                st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<Result<_, _>>()
+            })
+            .expect("read outbox");
+        assert_eq!(rows, vec![(id.to_owned(), 1)]);
+        let fed = take_enqueued();
+        assert_eq!(
+            fed.iter().map(|i| i.msg_id.as_str()).collect::<Vec<_>>(),
+            [id]
+        );
+    }
 }

@@ -1,10 +1,11 @@
 //! Store tests. The conformance suite (`conformance_suite!`) holds what every backend must
 //! do, written against `Arc<dyn Store>` only: the ledger/orders model ([`model`]), intake
-//! ([`orders`]), the callback outbox ([`outbox`]), notices and news cursors ([`notify`]) and
+//! ([`orders`]), the callback outbox ([`outbox`]), supplier prices ([`health`]), notices and news cursors ([`notify`]) and
 //! vouchers ([`vouchers`]); it runs on SQLite here, and a PostgreSQL backend invokes the
 //! same macro with its own constructor. The `sqlite_*` files test SQLite internals (raw SQL
 //! damage for `verify`, the writer's batching, durability, backups, migrations).
 
+mod health;
 mod model;
 mod notify;
 mod orders;
@@ -65,7 +66,9 @@ macro_rules! conformance_suite {
                 orders::a_statement_pages_by_cursor_without_gaps_or_repeats,
                 outbox::the_outbox_feed_carries_each_committed_message_and_marks_go_in_one_write,
                 outbox::due_outbox_leaves_out_the_skipped_targets,
+                outbox::a_final_order_owes_one_callback_under_one_id,
                 notify::notices_coalesce_by_topic_and_claims_are_leased,
+                health::a_learnt_supplier_price_is_kept_until_the_next_price_list,
                 notify::news_cursors_see_every_item_once_in_order_while_writers_race,
                 vouchers::a_voucher_credits_its_owner_once_before_expiry,
             );

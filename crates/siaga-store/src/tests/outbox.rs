@@ -141,3 +141,68 @@ pub(crate) async fn due_outbox_leaves_out_the_skipped_targets(store: Arc<dyn Sto
         "not yet due"
     );
 }
+
+/// A final order owes one callback, under one id: settling or changing it again (a
+/// callback and an inquiry racing, a retry after a crash) writes no second message.
+pub(crate) async fn a_final_order_owes_one_callback_under_one_id(store: Arc<dyn Store>) {
+    let mut feed = store.subscribe_outbox().expect("SQLite has a feed");
+    add_reseller(&*store, "r1", Some("http://a.test/cb")).await;
+    store
+        .deposit("r1", 100_000, "top-up", T0 + 1)
+        .await
+        .unwrap();
+    let o = intake(
+        &*store,
+        new_order("r1", "ref-1", "TSEL10", "081234567890", 10_500, T0 + 2),
+    )
+    .await;
+    let a = start(&*store, &o.id, "sim0", T0 + 3).await;
+    let stale_version = load(&*store, &o.id).await.version;
+    let done = settle(
+        &*store,
+        &a,
+        AttemptState::Success,
+        OrderChange::Succeed { sn: "SN1".into() },
+        T0 + 4,
+    )
+    .await;
+    assert_eq!(done.status, OrderStatus::Success);
+    // The same settle again, on the version it was made for, and on the current one.
+    for version in [stale_version, done.version] {
+        let again = store
+            .settle_attempt(Settle {
+                attempt_id: a.id.clone(),
+                order_version: version,
+                state: AttemptState::Success,
+                result: AttemptResult {
+                    sn: Some("SN1".into()),
+                    ..AttemptResult::default()
+                },
+                inquiry: true,
+                change: OrderChange::Succeed { sn: "SN1".into() },
+                now: T0 + 5,
+            })
+            .await;
+        assert!(
+            !matches!(again, Ok(Transition::Done(_))),
+            "a final order is not settled twice: {again:?}"
+        );
+    }
+    let mut fed = Vec::new();
+    while let Ok(item) = feed.try_recv() {
+        fed.push(item.msg_id);
+    }
+    let due: Vec<String> = store
+        .due_outbox(T0 + 10, 100, &[])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.msg_id)
+        .collect();
+    assert_eq!(due.len(), 1, "{due:?}");
+    assert_eq!(
+        fed, due,
+        "the feed and the table carry the one message, one id"
+    );
+    assert_eq!(load(&*store, &o.id).await.status, OrderStatus::Success);
+}

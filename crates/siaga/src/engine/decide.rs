@@ -118,6 +118,81 @@ pub fn vetted(outcome: &Outcome, inquiry: bool) -> Outcome {
     }
 }
 
+/// Where a supplier's answer about an attempt came from (for the owner's evidence).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The reply to the top-up request itself.
+    Reply,
+    /// The answer to a status inquiry.
+    Inquiry,
+    /// The supplier's own report (`/hooks/suppliers/{id}`).
+    Callback,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Reply => "reply",
+            Source::Inquiry => "inquiry",
+            Source::Callback => "callback",
+        }
+    }
+}
+
+/// The fields of a supplier's answer that contradict the attempt it was matched to (by our
+/// reference alone): the answer describes another top-up, so it cannot settle ours.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contradiction {
+    /// `customer_no`, `buyer_sku_code`, `price`: the wire names, in that order.
+    pub fields: Vec<&'static str>,
+}
+
+/// What in `reply` contradicts `attempt` (sent to `destination`), if anything. Only a field
+/// that is present and different counts (some dialects echo nothing):
+/// - `customer_no`: another destination, compared normalised (`0812…` = `62812…`);
+/// - `buyer_sku_code`: another product code than the attempt's SKU (case aside);
+/// - `price`, on a success only: a charge under half or over twice the attempt's known
+///   cost, the band outside which [`charged`] would not believe it either. (A failure or a
+///   pending answer charges nothing, and Digiflazz sends `price: 0` on some failures; a
+///   price of 0 or less is not a price.)
+pub fn contradiction(reply: &Reply, destination: &str, attempt: &Attempt) -> Option<Contradiction> {
+    let mut fields = Vec::new();
+    if reply
+        .customer_no
+        .as_deref()
+        .is_some_and(|c| !siaga_domain::msisdn::same_destination(c, destination))
+    {
+        fields.push("customer_no");
+    }
+    if reply
+        .sku
+        .as_deref()
+        .is_some_and(|s| !s.trim().eq_ignore_ascii_case(attempt.sku.trim()))
+    {
+        fields.push("buyer_sku_code");
+    }
+    if let (Outcome::Success { .. }, Some(p)) = (&reply.outcome, reply.price) {
+        if p > 0 && !believable(p, attempt.cost) {
+            fields.push("price");
+        }
+    }
+    (!fields.is_empty()).then_some(Contradiction { fields })
+}
+
+/// A charge within half to twice the known cost.
+fn believable(price: i64, cost: i64) -> bool {
+    price >= cost / 2 && price <= cost.saturating_mul(2)
+}
+
+/// What `reply` proves about `attempt` of `order`: [`vetted`], and nothing at all
+/// (unknown: inquire again at the same supplier) when it contradicts the attempt.
+pub fn proven(order: &Order, attempt: &Attempt, reply: &Reply, inquiry: bool) -> Outcome {
+    if contradiction(reply, &order.destination, attempt).is_some() {
+        return Outcome::Unknown;
+    }
+    vetted(&reply.outcome, inquiry)
+}
+
 /// The store command for `reply` to `attempt` of `order`.
 pub fn settle(
     settings: &Settings,
@@ -128,8 +203,18 @@ pub fn settle(
     inquiry: bool,
     now: i64,
 ) -> Settle {
+    let contradicts = contradiction(reply, &order.destination, attempt);
     let reply = &Reply {
-        outcome: vetted(&reply.outcome, inquiry),
+        outcome: proven(order, attempt, reply, inquiry),
+        // The attempt shows why its answer was not applied.
+        message: match &contradicts {
+            Some(c) => Some(format!(
+                "not applied: contradicts the attempt ({}); supplier said: {}",
+                c.fields.join(", "),
+                reply.message.as_deref().unwrap_or("")
+            )),
+            None => reply.message.clone(),
+        },
         ..reply.clone()
     };
     let routes_left = settings
@@ -191,13 +276,23 @@ pub fn settle(
     }
 }
 
-/// What the supplier said it charged, when believable: within half to twice the configured
-/// cost. A price outside that (a garbled field, another unit) is logged and the configured
-/// cost is booked instead.
+/// Whether a charge of `charged` teaches a route whose known cost is `known` its new cost,
+/// for a product sold at `price`. Not when it would bring back a route disabled for its
+/// cost (known above the price, charged at or under it): no new attempt goes to such a
+/// route, so the charge is of an attempt sent before the rise (answered late, by callback
+/// or inquiry) and says nothing about what the supplier charges now. Such a route comes
+/// back with a price list that says so (`route_enabled`).
+pub fn teaches_cost(known: i64, charged: i64, price: i64) -> bool {
+    !(known > price && charged <= price)
+}
+
+/// What the supplier said it charged, when believable: within half to twice the attempt's
+/// known cost. A success charged outside that band is a [`contradiction`] and settles
+/// nothing; a price of 0 or less is no price: the known cost is booked instead.
 pub fn charged(attempt: &Attempt, price: Option<i64>) -> Option<i64> {
     let p = price?;
     let c = attempt.cost;
-    if p >= c / 2 && p <= c.saturating_mul(2) {
+    if believable(p, c) {
         Some(p)
     } else {
         tracing::warn!(
@@ -277,6 +372,156 @@ mod tests {
         let r = reply(Outcome::Success { sn: "SN123".into() });
         let settle = super::settle(&s, &o, std::slice::from_ref(&a), &a, &r, false, T0 + 1_000);
         assert_eq!(settle.state, AttemptState::Success);
+    }
+
+    /// A success for attempt `att_1` (route a/a10, known cost 10 150) of the order to
+    /// 081234567890, echoing `customer_no`, `sku` and `price` as given.
+    fn echo(customer_no: Option<&str>, sku: Option<&str>, price: Option<i64>) -> Reply {
+        Reply {
+            customer_no: customer_no.map(str::to_owned),
+            sku: sku.map(str::to_owned),
+            price,
+            ..reply(Outcome::Success { sn: "SN1".into() })
+        }
+    }
+
+    #[test]
+    fn an_answer_about_another_top_up_contradicts_the_attempt() {
+        let a = attempt(1, "a", AttemptState::Sending);
+        let dest = "081234567890";
+        let fields = |r: &Reply| {
+            contradiction(r, dest, &a)
+                .map(|c| c.fields)
+                .unwrap_or_default()
+        };
+        // The case: another destination and another product.
+        assert_eq!(
+            fields(&echo(Some("089999999999"), Some("xld10"), None)),
+            ["customer_no", "buyer_sku_code"]
+        );
+        // The same destination in another spelling, the same SKU in another case: no.
+        for same in ["081234567890", "6281234567890", "+62 812-3456-7890"] {
+            assert_eq!(
+                fields(&echo(Some(same), Some("A10"), Some(10_150))),
+                Vec::<&str>::new(),
+                "{same}"
+            );
+        }
+        // Fields a dialect does not echo are no contradiction.
+        assert_eq!(fields(&echo(None, None, None)), Vec::<&str>::new());
+        assert_eq!(fields(&echo(None, Some("b10"), None)), ["buyer_sku_code"]);
+        // A charge far from the known cost (under half, over twice) is another top-up.
+        assert_eq!(fields(&echo(None, None, Some(20_300))), Vec::<&str>::new());
+        assert_eq!(fields(&echo(None, None, Some(5_075))), Vec::<&str>::new());
+        assert_eq!(fields(&echo(None, None, Some(20_301))), ["price"]);
+        assert_eq!(fields(&echo(None, None, Some(5_074))), ["price"]);
+        assert_eq!(
+            fields(&echo(None, None, Some(0))),
+            Vec::<&str>::new(),
+            "0 is no price"
+        );
+        // Only a success is charged: a failure's or a pending's price says nothing.
+        for outcome in [Outcome::Failed(FailReason::Other), Outcome::Pending] {
+            let r = Reply {
+                outcome,
+                ..echo(None, None, Some(99_999))
+            };
+            assert_eq!(fields(&r), Vec::<&str>::new());
+        }
+        // Another destination contradicts a failure too (it is about another top-up).
+        let r = Reply {
+            outcome: Outcome::Failed(FailReason::Destination),
+            ..echo(Some("089999999999"), None, None)
+        };
+        assert_eq!(fields(&r), ["customer_no"]);
+    }
+
+    #[test]
+    fn a_contradicting_answer_settles_nothing_and_is_inquired_at_the_same_supplier() {
+        let s = settings();
+        let o = order();
+        let a = attempt(1, "a", AttemptState::Sending);
+        let contradicting = [
+            echo(Some("089999999999"), Some("xld10"), Some(10_150)),
+            echo(None, None, Some(30_450)),
+            Reply {
+                outcome: Outcome::Failed(FailReason::SupplierDown),
+                ..echo(Some("6289999999999"), None, None)
+            },
+        ];
+        for r in &contradicting {
+            for inquiry in [false, true] {
+                let settle =
+                    super::settle(&s, &o, std::slice::from_ref(&a), &a, r, inquiry, T0 + 1_000);
+                assert_eq!(settle.state, AttemptState::Unknown, "{r:?}");
+                // Never another route (at most once): the same supplier is asked again.
+                assert!(
+                    matches!(settle.change, OrderChange::Await { .. }),
+                    "{:?}",
+                    settle.change
+                );
+                assert_eq!(
+                    (
+                        settle.result.sn,
+                        settle.result.charged,
+                        settle.result.reason
+                    ),
+                    (None, None, None)
+                );
+                assert!(
+                    settle
+                        .result
+                        .message
+                        .as_deref()
+                        .is_some_and(|m| m.contains("contradicts")),
+                    "{:?}",
+                    settle.result.message
+                );
+                assert_eq!(proven(&o, &a, r, inquiry), Outcome::Unknown);
+            }
+        }
+        // After the usual pacing, a human decides.
+        let late = super::settle(
+            &s,
+            &o,
+            std::slice::from_ref(&a),
+            &a,
+            &contradicting[0],
+            true,
+            T0 + 3_600_000,
+        );
+        assert_eq!(
+            (late.state, late.change),
+            (AttemptState::Unknown, OrderChange::ManualReview)
+        );
+        // The same answer about our own top-up settles it.
+        let ours = echo(Some("6281234567890"), Some("a10"), Some(10_160));
+        let settle = super::settle(
+            &s,
+            &o,
+            std::slice::from_ref(&a),
+            &a,
+            &ours,
+            false,
+            T0 + 1_000,
+        );
+        assert_eq!(settle.state, AttemptState::Success);
+        assert_eq!(settle.result.charged, Some(10_160));
+        assert_eq!(settle.result.message.as_deref(), Some("fixture"));
+    }
+
+    #[test]
+    fn a_cheaper_charge_never_brings_back_a_route_disabled_for_its_cost() {
+        let price = 10_500;
+        // Rises and falls under the price are learnt, and a rise above it.
+        assert!(teaches_cost(10_150, 10_170, price));
+        assert!(teaches_cost(10_170, 10_150, price));
+        assert!(teaches_cost(10_170, 10_600, price));
+        // Above the price, only a charge that keeps it above counts.
+        assert!(teaches_cost(10_600, 10_700, price));
+        assert!(teaches_cost(10_700, 10_600, price));
+        assert!(!teaches_cost(10_600, 10_150, price));
+        assert!(!teaches_cost(10_600, 10_500, price));
     }
 
     #[test]

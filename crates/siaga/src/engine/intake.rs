@@ -16,6 +16,8 @@ use crate::keys;
 /// commit is durable), or takes the order alone when no route can take it now. Then hands
 /// it to the dispatcher. Replays, conflicts and refusals come back as they are.
 pub async fn take(engine: Arc<Engine>, new: NewOrder) -> Result<Intake, siaga_store::StoreError> {
+    // Right after a start, the kept supplier prices first (immediate afterwards).
+    engine.prices_loaded().await;
     let first = engine
         .settings
         .product(&new.product)

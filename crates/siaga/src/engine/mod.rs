@@ -30,7 +30,7 @@ use crate::health::{Health, Permit};
 use crate::metrics::Metrics;
 
 pub use intake::{first_attempt, take};
-pub use process::{learn_charged, process};
+pub use process::{heard, process};
 
 /// Orders processed at once by this node.
 const MAX_IN_FLIGHT: usize = 4096;
@@ -66,7 +66,13 @@ pub struct Engine {
     pub outbox_fed: AtomicBool,
     /// When each supplier's price list was last fetched (Digiflazz allows once per 5 min).
     pub last_price_sync: Mutex<HashMap<String, i64>>,
+    /// True once the supplier prices kept in the store (price lists, learnt charges) are
+    /// in health (`upkeep::run` at start): no order is routed on configured costs before.
+    prices_loaded: watch::Sender<bool>,
 }
+
+/// How long routing waits at start for the kept supplier prices before going on without.
+const PRICES_LOAD_WAIT: Duration = Duration::from_secs(5);
 
 /// The dispatcher's end of the engine's work channel (see [`dispatcher`]).
 pub struct Inbox(mpsc::UnboundedReceiver<Work>);
@@ -101,12 +107,35 @@ impl Engine {
             outbox_kick: Notify::new(),
             outbox_fed: AtomicBool::new(false),
             last_price_sync: Mutex::default(),
+            prices_loaded: watch::channel(false).0,
         };
         (Arc::new(engine), Inbox(kick_rx))
     }
 
     pub fn now(&self) -> i64 {
         self.clock.now_ms()
+    }
+
+    /// The kept supplier prices are in health: routing may start.
+    pub fn set_prices_loaded(&self) {
+        self.prices_loaded.send_replace(true);
+    }
+
+    /// Waits (at most [`PRICES_LOAD_WAIT`], once) until the kept supplier prices are in
+    /// health, so that a route disabled for its cost before a restart is not used after
+    /// it. Immediate once they are.
+    pub async fn prices_loaded(&self) {
+        if *self.prices_loaded.borrow() {
+            return;
+        }
+        let mut rx = self.prices_loaded.subscribe();
+        if tokio::time::timeout(PRICES_LOAD_WAIT, rx.wait_for(|loaded| *loaded))
+            .await
+            .is_err()
+        {
+            tracing::warn!("supplier prices not loaded yet; routing on what health knows");
+            self.set_prices_loaded();
+        }
     }
 
     /// An order just became final: count it and, unless its callback reaches the
@@ -133,6 +162,8 @@ impl Engine {
 /// in a task of its own, never twice at once on this node.
 pub async fn dispatcher(engine: Arc<Engine>, inbox: Inbox, mut shutdown: watch::Receiver<bool>) {
     let Inbox(mut rx) = inbox;
+    // Orders due at start (a restart) are routed with the kept prices, not without.
+    engine.prices_loaded().await;
     let inflight: Arc<Mutex<HashSet<String>>> = Arc::default();
     let sem = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let mut tick = tokio::time::interval(POLL);

@@ -69,7 +69,7 @@ async fn send(
     let reply = adapter.topup(&req).await;
     let took = sent.elapsed().as_millis() as i64;
     engine.health.record(permit, &attempt.sku, &reply, took);
-    learn_charged(engine, &order, &attempt, &reply).await;
+    heard(engine, &order, &attempt, &reply, decide::Source::Reply).await;
     let mut order = order;
     order.version += 1;
     let mut all = before;
@@ -97,15 +97,63 @@ async fn send(
     })
 }
 
-/// A success that says what the supplier charged teaches the route its real cost. When
+/// What a supplier's answer about `attempt` teaches before it is applied, whichever way it
+/// came (`source`): an answer that contradicts the attempt ([`decide::contradiction`]:
+/// another destination or product, a charge far from the known cost) is recorded as a
+/// `contradicting_callback` supplier event, which alerts the owner, and teaches nothing
+/// ([`decide::settle`] leaves the attempt unknown, to be inquired at the same supplier);
+/// any other answer goes to [`learn_charged`].
+pub async fn heard(
+    engine: &Engine,
+    order: &Order,
+    attempt: &Attempt,
+    reply: &Reply,
+    source: decide::Source,
+) {
+    let Some(c) = decide::contradiction(reply, &order.destination, attempt) else {
+        learn_charged(engine, order, attempt, reply).await;
+        return;
+    };
+    let mask = |s: &str| siaga_domain::msisdn::mask_digits(s);
+    let detail = serde_json::json!({
+        "source": source.as_str(),
+        "fields": c.fields,
+        "order_id": order.id,
+        "attempt_id": attempt.id,
+        "supplier_ref": attempt.supplier_ref,
+        "expected": {"customer_no": mask(&order.destination), "buyer_sku_code": attempt.sku, "cost": attempt.cost},
+        "got": {"customer_no": reply.customer_no.as_deref().map(mask), "buyer_sku_code": reply.sku,
+                "price": reply.price, "status": reply.outcome.label()},
+        "rc": reply.rc,
+        "message": reply.message,
+    });
+    tracing::error!(supplier = %attempt.supplier_id, attempt = %attempt.id, source = source.as_str(),
+        fields = ?c.fields, "a supplier answer contradicts its attempt; not applied, the attempt is inquired again");
+    let e = siaga_store::SupplierEvent {
+        supplier_id: attempt.supplier_id.clone(),
+        kind: "contradicting_callback".into(),
+        from_state: Some(attempt.state.as_str().into()),
+        to_state: Some(reply.outcome.label().into()),
+        detail: detail.to_string(),
+        at: engine.now(),
+    };
+    if let Err(err) = engine.store.add_supplier_event(e).await {
+        tracing::error!(error = %err, "cannot record a supplier event");
+    }
+}
+
+/// A success that says what the supplier charged teaches the route its real cost, kept in
+/// the store so that it outlives a restart (until the next price list replaces it). When
 /// the cost rises, the owner hears of it (a supplier event and an alert); above the
-/// product's price the route stops being used at once (no selling at a loss).
+/// product's price the route stops being used at once (no selling at a loss), and a later
+/// cheaper charge does not bring it back ([`decide::teaches_cost`]).
 /// Every way a success arrives goes through it: the request's reply, an inquiry, and the
 /// supplier's callback.
 pub async fn learn_charged(engine: &Engine, order: &Order, attempt: &Attempt, reply: &Reply) {
-    // Only a proven success (one with a serial number) teaches a route its cost.
+    // Only a proven success (one with a serial number, about this top-up) teaches a route
+    // its cost.
     if !matches!(
-        decide::vetted(&reply.outcome, false),
+        decide::proven(order, attempt, reply, false),
         siaga_domain::Outcome::Success { .. }
     ) {
         return;
@@ -113,9 +161,8 @@ pub async fn learn_charged(engine: &Engine, order: &Order, attempt: &Attempt, re
     let Some(charged) = decide::charged(attempt, reply.price) else {
         return;
     };
-    let configured = engine
-        .settings
-        .product(&order.product)
+    let product = engine.settings.product(&order.product);
+    let configured = product
         .and_then(|p| {
             p.routes
                 .iter()
@@ -123,6 +170,18 @@ pub async fn learn_charged(engine: &Engine, order: &Order, attempt: &Attempt, re
         })
         .map(|r| r.cost.get())
         .unwrap_or(attempt.cost);
+    // The price routing compares the cost with (`Engine::routes`).
+    let price = product.map(|p| p.price.get()).unwrap_or(order.price);
+    let known = engine
+        .health
+        .learnt(&attempt.supplier_id, &attempt.sku)
+        .map(|l| l.price)
+        .unwrap_or(configured);
+    if !decide::teaches_cost(known, charged, price) {
+        tracing::info!(supplier = %attempt.supplier_id, sku = %attempt.sku, known, charged, price,
+            "a cheaper charge of an attempt sent before the route was disabled for its cost; the route stays disabled");
+        return;
+    }
     let Some(old) =
         engine
             .health
@@ -130,17 +189,26 @@ pub async fn learn_charged(engine: &Engine, order: &Order, attempt: &Attempt, re
     else {
         return;
     };
+    // Kept, so that a restart does not forget it (`upkeep::run` loads it back).
+    if let Err(err) = engine
+        .store
+        .learn_supplier_price(&attempt.supplier_id, &attempt.sku, charged, engine.now())
+        .await
+    {
+        tracing::error!(error = %err, supplier = %attempt.supplier_id, sku = %attempt.sku,
+            "cannot keep the learnt cost; it holds until a restart");
+    }
     if charged <= old {
         return;
     }
-    let kind = if charged > order.price {
+    let kind = if charged > price {
         "cost_above_price"
     } else {
         "charged_above_cost"
     };
     let detail = serde_json::json!({
         "product": order.product, "sku": attempt.sku, "old_cost": old, "cost": charged,
-        "price": order.price, "order_id": order.id,
+        "price": price, "order_id": order.id,
     });
     tracing::warn!(supplier = %attempt.supplier_id, %detail, kind, "the supplier charged more than the known cost");
     let e = siaga_store::SupplierEvent {
@@ -280,7 +348,7 @@ async fn inquire(
         destination: &order.destination,
     };
     let reply = adapter.inquiry(&req).await;
-    learn_charged(engine, order, open, &reply).await;
+    heard(engine, order, open, &reply, decide::Source::Inquiry).await;
     let settle = decide::settle(
         &engine.settings,
         order,

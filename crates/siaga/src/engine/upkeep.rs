@@ -14,20 +14,25 @@ use super::Engine;
 /// Digiflazz allows the full price list once per 5 minutes (rc 83 otherwise).
 pub const PRICE_SYNC_FLOOR_MS: i64 = 300_000;
 
-/// What health knows from the store: each supplier's learnt price list (costs, cut-off
-/// windows) and the announced maintenance windows. Run before anything reads health
-/// (the status worker's first step), then kept fresh by [`run`].
+/// What health knows from the store: each supplier's kept prices (the last price lists
+/// and the costs learnt from charges since, with their cut-off windows) and the announced
+/// maintenance windows. Run before anything reads health or routes an order (the status
+/// worker's first step, `Engine::prices_loaded`), then kept fresh by [`run`].
 pub async fn load(engine: &Engine) {
-    if let Ok(items) = engine.store.supplier_products().await {
-        for id in engine.health.supplier_ids() {
-            let mine: Vec<SupplierProduct> = items
-                .iter()
-                .filter(|(s, _)| *s == id)
-                .map(|(_, p)| p.clone())
-                .collect();
-            engine.health.set_learnt(&id, &mine);
+    match engine.store.supplier_products().await {
+        Ok(items) => {
+            for id in engine.health.supplier_ids() {
+                let mine: Vec<SupplierProduct> = items
+                    .iter()
+                    .filter(|(s, _)| *s == id)
+                    .map(|(_, p)| p.clone())
+                    .collect();
+                engine.health.set_learnt(&id, &mine);
+            }
         }
+        Err(e) => tracing::error!(error = %e, "cannot read the kept supplier prices"),
     }
+    engine.set_prices_loaded();
     reload_windows(engine).await;
 }
 

@@ -12,8 +12,8 @@ use axum::Json;
 use serde_json::json;
 use siaga_domain::Outcome;
 use siaga_domain::Stage;
-use siaga_store::{AttemptState, SupplierEvent, Transition};
-use siaga_suppliers::ReportError;
+use siaga_store::{Attempt, AttemptState, SupplierEvent, Transition};
+use siaga_suppliers::{Reply, ReportError};
 
 use super::error::ApiError;
 use crate::app::App;
@@ -53,29 +53,7 @@ pub async fn supplier_report(
             );
         };
         if !attempt.state.is_open() {
-            // A definitive answer that contradicts what we recorded (a late Sukses for an
-            // attempt we failed, or the reverse) means money and reality may differ: keep
-            // the evidence where the owner sees it (`/admin/api/suppliers` events).
-            let late = report.reply.outcome.label();
-            let contradicts = matches!(
-                (attempt.state, &report.reply.outcome),
-                (AttemptState::Failed, Outcome::Success { .. })
-                    | (AttemptState::Success, Outcome::Failed(_))
-            );
-            if contradicts {
-                tracing::error!(supplier = %supplier_id, attempt = %attempt.id, recorded = attempt.state.as_str(), late, "supplier callback contradicts a settled attempt");
-                app.store
-                    .add_supplier_event(SupplierEvent {
-                        supplier_id: supplier_id.clone(),
-                        kind: "contradicting_callback".into(),
-                        from_state: Some(attempt.state.as_str().into()),
-                        to_state: Some(late.into()),
-                        detail: json!({"order_id": attempt.order_id, "supplier_ref": attempt.supplier_ref,
-                                       "rc": report.reply.rc, "message": report.reply.message}).to_string(),
-                        at: app.now(),
-                    })
-                    .await?;
-            }
+            already_settled(&app, &supplier_id, &attempt, &report.reply).await?;
             return Ok(
                 Json(json!({"ok": true, "applied": false, "why": "already settled"}))
                     .into_response(),
@@ -85,7 +63,15 @@ pub async fn supplier_report(
             return Err(ApiError::internal("attempt without order"));
         };
         let attempts = app.store.attempts(&order.id).await?;
-        crate::engine::learn_charged(&app.engine, &order, &attempt, &report.reply).await;
+        // An answer about another top-up is recorded for the owner and settles nothing.
+        crate::engine::heard(
+            &app.engine,
+            &order,
+            &attempt,
+            &report.reply,
+            decide::Source::Callback,
+        )
+        .await;
         let settle = decide::settle(
             &app.settings,
             &order,
@@ -112,4 +98,48 @@ pub async fn supplier_report(
         Json(json!({"ok": false, "why": "busy, retry"})),
     )
         .into_response())
+}
+
+/// A report about an attempt already settled changes nothing. When it contradicts what we
+/// recorded (a late Sukses for an attempt we failed, or the reverse), or is about another
+/// top-up than the attempt was, money and reality may differ: the evidence goes where the
+/// owner sees it (`/admin/api/suppliers` events, and an alert).
+async fn already_settled(
+    app: &App,
+    supplier_id: &str,
+    attempt: &Attempt,
+    reply: &Reply,
+) -> Result<(), ApiError> {
+    let late = reply.outcome.label();
+    let fields = match app.store.order(&attempt.order_id).await? {
+        Some(o) => decide::contradiction(reply, &o.destination, attempt)
+            .map(|c| c.fields)
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let contradicts = !fields.is_empty()
+        || matches!(
+            (attempt.state, &reply.outcome),
+            (AttemptState::Failed, Outcome::Success { .. })
+                | (AttemptState::Success, Outcome::Failed(_))
+        );
+    if !contradicts {
+        return Ok(());
+    }
+    tracing::error!(supplier = %supplier_id, attempt = %attempt.id, recorded = attempt.state.as_str(), late, ?fields, "supplier callback contradicts a settled attempt");
+    let detail = json!({"source": decide::Source::Callback.as_str(), "settled": true,
+                        "fields": fields, "order_id": attempt.order_id,
+                        "attempt_id": attempt.id, "supplier_ref": attempt.supplier_ref,
+                        "rc": reply.rc, "message": reply.message});
+    app.store
+        .add_supplier_event(SupplierEvent {
+            supplier_id: supplier_id.to_owned(),
+            kind: "contradicting_callback".into(),
+            from_state: Some(attempt.state.as_str().into()),
+            to_state: Some(late.into()),
+            detail: detail.to_string(),
+            at: app.now(),
+        })
+        .await?;
+    Ok(())
 }

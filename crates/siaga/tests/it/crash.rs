@@ -443,7 +443,8 @@ async fn check_nothing_pending_and_balance(
     );
 }
 
-/// Every final acknowledged order's callback arrives (within 30 s), across restarts.
+/// Every final acknowledged order's callback arrives (within 30 s), across restarts, under
+/// one webhook-id per order however often it was delivered.
 async fn wait_all_callbacks(
     received: &Mutex<Vec<crate::harness::Received>>,
     orders: &HashMap<String, Value>,
@@ -468,4 +469,173 @@ async fn wait_all_callbacks(
         assert!(Instant::now() < end, "{missing} callbacks never arrived");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // Some were delivered more than once (sent, then killed before the mark was durable):
+    // every copy of one order's callback carries the same webhook-id, and no two orders
+    // share one.
+    let mut by_order: HashMap<String, HashSet<String>> = HashMap::new();
+    for r in received.lock().unwrap().iter() {
+        let Ok(v) = serde_json::from_slice::<Value>(&r.body) else {
+            continue;
+        };
+        let order = v["data"]["order_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let id = r
+            .headers
+            .get("webhook-id")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        by_order.entry(order).or_default().insert(id);
+    }
+    let mut seen = HashSet::new();
+    for (order, ids) in &by_order {
+        assert_eq!(
+            ids.len(),
+            1,
+            "order {order} called back under several ids: {ids:?}"
+        );
+        assert!(
+            seen.insert(ids.iter().next().cloned()),
+            "id shared by two orders: {ids:?}"
+        );
+    }
+}
+
+/// A callback receiver that records every delivery and, while `hold` is set, never answers
+/// (the delivery cannot be marked done).
+async fn holding_receiver(
+    hold: Arc<AtomicBool>,
+) -> (
+    std::net::SocketAddr,
+    Arc<Mutex<Vec<crate::harness::Received>>>,
+) {
+    let got: Arc<Mutex<Vec<crate::harness::Received>>> = Arc::default();
+    let store = got.clone();
+    let app = axum::Router::new().route(
+        "/cb",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let (store, hold) = (store.clone(), hold.clone());
+                async move {
+                    store
+                        .lock()
+                        .unwrap()
+                        .push(crate::harness::Received { headers, body });
+                    if hold.load(Ordering::SeqCst) {
+                        std::future::pending::<()>().await;
+                    }
+                    "ok"
+                }
+            },
+        ),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await });
+    (addr, got)
+}
+
+/// Waits until `received` holds `n` deliveries (or fails the test).
+async fn wait_deliveries(received: &Mutex<Vec<crate::harness::Received>>, n: usize) {
+    let end = Instant::now() + Duration::from_secs(20);
+    while received.lock().unwrap().len() < n {
+        assert!(Instant::now() < end, "{n} deliveries never arrived");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// At-least-once delivery of reseller callbacks: a callback sent but not yet marked
+/// delivered when the switch is killed (`kill -9`) is sent again after the restart, and
+/// both copies carry the same `webhook-id` (Standard Webhooks' de-duplication key), so the
+/// receiver can drop the repeat. Both are signed with the reseller's secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_callback_sent_again_after_kill_9_carries_the_same_webhook_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let hold = Arc::new(AtomicBool::new(true));
+    let (raddr, received) = holding_receiver(hold.clone()).await;
+    let sims = start_sims(&base, 7).await;
+    write_config(d, port, &base, &sims);
+    let out = cli(
+        d,
+        &[
+            "reseller",
+            "add",
+            "--name",
+            "Konter Webhook",
+            "--callback-url",
+            &format!("http://{raddr}/cb"),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let creds: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (key, secret, rid) = (
+        creds["api_key"].as_str().unwrap().to_owned(),
+        creds["webhook_secret"].as_str().unwrap().to_owned(),
+        creds["id"].as_str().unwrap().to_owned(),
+    );
+    assert!(cli(d, &["reseller", "deposit", &rid, "100000"])
+        .status
+        .success());
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let mut server = spawn_server(d);
+    wait_healthy(&http, &base).await;
+    let r = http
+        .post(format!("{base}/v1/orders"))
+        .bearer_auth(&key)
+        .json(&json!({"ref_id": "WH-1", "product": "TSEL10", "destination": "081234567001"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    // The callback is on the wire, unanswered: kill the switch now.
+    wait_deliveries(&received, 1).await;
+    server.kill().unwrap(); // SIGKILL
+    server.wait().unwrap();
+    assert_eq!(received.lock().unwrap().len(), 1);
+    hold.store(false, Ordering::SeqCst);
+    let mut server = spawn_server(d);
+    wait_healthy(&http, &base).await;
+    wait_deliveries(&received, 2).await;
+    let got = received.lock().unwrap().clone();
+    let header = |r: &crate::harness::Received, k: &str| {
+        r.headers
+            .get(k)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let ids: Vec<String> = got.iter().map(|r| header(r, "webhook-id")).collect();
+    assert!(ids[0].starts_with("msg_"), "{ids:?}");
+    assert_eq!(ids[0], ids[1], "one event, one webhook-id: {ids:?}");
+    let bodies: Vec<Value> = got
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert_eq!(bodies[0]["data"]["order_id"], bodies[1]["data"]["order_id"]);
+    assert_eq!(bodies[0]["data"]["status"], bodies[1]["data"]["status"]);
+    assert_eq!(bodies[0]["data"]["ref_id"], "WH-1");
+    // Both copies are signed with the reseller's secret over that id.
+    for r in &got {
+        let ts: i64 = header(r, "webhook-timestamp").parse().unwrap();
+        let sig = siaga::webhook::sign(&secret, &header(r, "webhook-id"), ts, &r.body).unwrap();
+        assert_eq!(header(r, "webhook-signature"), sig);
+    }
+    server.kill().unwrap();
+    let _ = server.wait();
 }

@@ -12,6 +12,7 @@ mod failover;
 mod harness;
 mod health;
 mod metrics;
+mod money;
 mod notify;
 mod orders;
 mod overload;

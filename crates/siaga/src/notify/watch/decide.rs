@@ -135,19 +135,49 @@ fn other_alert(kind: &str, s: &str, detail: serde_json::Value) -> Option<EventAl
                 detail,
             ),
         ),
-        "contradicting_callback" => (
-            format!("alert:contradiction:{s}"),
-            render::alert(
-                "contradicting_callback",
-                format!("Callback bertentangan dari {s} / Contradicting callback from {s}"),
-                "Pemasok mengirim callback yang bertentangan dengan transaksi yang sudah selesai. Periksa buktinya di dasbor.".into(),
-                "The supplier sent a callback that contradicts a settled attempt. Check the evidence on the dashboard.".into(),
-                detail,
-            ),
-        ),
+        "contradicting_callback" => {
+            let (text_id, text_en) = contradiction_words(s, &detail);
+            (
+                format!("alert:contradiction:{s}"),
+                render::alert(
+                    "contradicting_callback",
+                    format!("Jawaban bertentangan dari {s} / Contradicting answer from {s}"),
+                    text_id,
+                    text_en,
+                    detail,
+                ),
+            )
+        }
         _ => return None,
     };
     alert(topic, body)
+}
+
+/// The words of a `contradicting_callback` alert: which order, which answer (the request's
+/// reply, an inquiry's or the supplier's callback), which fields, and what was done.
+fn contradiction_words(s: &str, detail: &serde_json::Value) -> (String, String) {
+    let order = detail["order_id"].as_str().unwrap_or("?");
+    let source = detail["source"].as_str().unwrap_or("callback");
+    let fields: Vec<&str> = detail["fields"]
+        .as_array()
+        .map(|f| f.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default();
+    let fields = if fields.is_empty() {
+        "status".to_owned()
+    } else {
+        fields.join(", ")
+    };
+    if detail["settled"].as_bool().unwrap_or(false) {
+        (
+            format!("Pemasok {s} mengirim {source} tentang pesanan {order} yang sudah selesai, dan isinya bertentangan dengan catatan kami ({fields}). Tidak ada yang diubah; periksa buktinya di dasbor."),
+            format!("Supplier {s} sent a {source} about order {order}, already settled, that contradicts our record ({fields}). Nothing was changed; check the evidence on the dashboard."),
+        )
+    } else {
+        (
+            format!("Jawaban {s} ({source}) tentang pesanan {order} bertentangan dengan transaksinya ({fields}): tidak diterapkan. Statusnya ditanyakan lagi ke {s}, lalu ditinjau manual bila tetap tidak jelas. Periksa buktinya di dasbor."),
+            format!("An answer from {s} ({source}) about order {order} contradicts its attempt ({fields}): it was not applied. The attempt is inquired again at {s}, and goes to manual review if it stays unclear. Check the evidence on the dashboard."),
+        )
+    }
 }
 
 pub(super) fn recovered_alert(s: &str, at: i64, detail: serde_json::Value) -> NoticeBody {
@@ -358,6 +388,29 @@ mod tests {
             event_alert(&cost, None).unwrap().topic,
             "alert:cost:alpha:T5"
         );
+        let c = event(
+            "contradicting_callback",
+            Some("success"),
+            r#"{"source":"inquiry","fields":["customer_no","buyer_sku_code"],"order_id":"ord_9"}"#,
+        );
+        let a = event_alert(&c, None).unwrap();
+        assert_eq!(a.topic, "alert:contradiction:alpha");
+        assert_eq!(a.body.kind, "alert.contradicting_callback");
+        assert!(
+            a.body.text.contains("ord_9")
+                && a.body.text.contains("(inquiry)")
+                && a.body.text.contains("customer_no, buyer_sku_code")
+                && a.body.text.contains("not applied"),
+            "{}",
+            a.body.text
+        );
+        let settled = event(
+            "contradicting_callback",
+            Some("success"),
+            r#"{"source":"callback","settled":true,"fields":[],"order_id":"ord_8"}"#,
+        );
+        let a = event_alert(&settled, None).unwrap();
+        assert!(a.body.text.contains("already settled"), "{}", a.body.text);
         assert!(event_alert(&event("probe", None, "{}"), None).is_none());
         assert!(event_alert(&event("breaker", Some("half_open"), "{}"), None).is_none());
     }
