@@ -102,6 +102,72 @@ pub fn derive(products: &[Serve]) -> ComponentStatus {
     }
 }
 
+/// The page's top line, in Statuspage's words (its colours in the page's classes): the
+/// worst that is true of the components that sell, and of the open incidents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Headline {
+    #[default]
+    AllOperational,
+    Maintenance,
+    PartiallyDegraded,
+    Degraded,
+    PartialOutage,
+    MajorOutage,
+}
+
+impl Headline {
+    /// (Indonesian, English).
+    pub fn words(self) -> (&'static str, &'static str) {
+        match self {
+            Headline::AllOperational => ("Semua sistem normal", "All Systems Operational"),
+            Headline::Maintenance => (
+                "Pemeliharaan terjadwal sedang berlangsung",
+                "Service Under Maintenance",
+            ),
+            Headline::PartiallyDegraded => {
+                ("Sebagian layanan melambat", "Partially Degraded Service")
+            }
+            Headline::Degraded => ("Layanan melambat", "Degraded System Service"),
+            Headline::PartialOutage => ("Gangguan pada sebagian sistem", "Partial System Outage"),
+            Headline::MajorOutage => ("Gangguan pada seluruh sistem", "Major System Outage"),
+        }
+    }
+}
+
+/// The headline from the statuses of the components that sell (the product groups) and
+/// the impacts of the open incidents (`none | minor | major | critical`). Order: an
+/// outage over degradation over maintenance, so planned work never hides trouble. "Major"
+/// only when every component is out; one of several is a partial outage. An open incident
+/// counts as its impact says (minor: degraded in part; major or critical: an outage in
+/// part) when the components show nothing worse.
+pub fn headline(components: &[ComponentStatus], incident_impacts: &[&str]) -> Headline {
+    use ComponentStatus::*;
+    let count = |f: fn(&ComponentStatus) -> bool| components.iter().filter(|c| f(c)).count();
+    let all = components.len();
+    let out = count(|c| matches!(c, MajorOutage | PartialOutage));
+    let degraded = count(|c| *c == DegradedPerformance);
+    if all > 0 && count(|c| *c == MajorOutage) == all {
+        return Headline::MajorOutage;
+    }
+    if out > 0
+        || incident_impacts
+            .iter()
+            .any(|i| matches!(*i, "major" | "critical"))
+    {
+        return Headline::PartialOutage;
+    }
+    if all > 0 && degraded == all {
+        return Headline::Degraded;
+    }
+    if degraded > 0 || incident_impacts.contains(&"minor") {
+        return Headline::PartiallyDegraded;
+    }
+    if count(|c| *c == UnderMaintenance) > 0 {
+        return Headline::Maintenance;
+    }
+    Headline::AllOperational
+}
+
 /// Daily uptime in percent from minutes spent in each status. `None` if the whole day was
 /// maintenance or unobserved.
 pub fn daily_uptime(
@@ -120,6 +186,57 @@ pub fn daily_uptime(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_headline_says_what_is_true_of_the_whole() {
+        use ComponentStatus::*;
+        let ok = Operational;
+        // One of five down: a partial system outage, not a major one.
+        assert_eq!(
+            headline(&[MajorOutage, ok, ok, ok, ok], &[]),
+            Headline::PartialOutage
+        );
+        assert_eq!(
+            headline(&[PartialOutage, ok, ok, ok, ok], &[]),
+            Headline::PartialOutage
+        );
+        // All down.
+        assert_eq!(headline(&[MajorOutage; 5], &[]), Headline::MajorOutage);
+        assert_eq!(
+            headline(&[MajorOutage, MajorOutage, PartialOutage], &[]),
+            Headline::PartialOutage
+        );
+        // Degraded only, in part or all.
+        assert_eq!(
+            headline(&[DegradedPerformance, ok, ok], &[]),
+            Headline::PartiallyDegraded
+        );
+        assert_eq!(headline(&[DegradedPerformance; 3], &[]), Headline::Degraded);
+        // Maintenance never hides trouble: not degraded components, not an open incident.
+        assert_eq!(
+            headline(&[UnderMaintenance, ok], &[]),
+            Headline::Maintenance
+        );
+        assert_eq!(
+            headline(&[UnderMaintenance, DegradedPerformance], &[]),
+            Headline::PartiallyDegraded
+        );
+        assert_eq!(
+            headline(&[UnderMaintenance, ok], &["major"]),
+            Headline::PartialOutage
+        );
+        assert_eq!(
+            headline(&[UnderMaintenance, ok], &["minor"]),
+            Headline::PartiallyDegraded
+        );
+        assert_eq!(
+            headline(&[UnderMaintenance, ok], &["none"]),
+            Headline::Maintenance
+        );
+        assert_eq!(headline(&[ok, ok], &[]), Headline::AllOperational);
+        assert_eq!(headline(&[], &[]), Headline::AllOperational);
+        assert_eq!(Headline::PartialOutage.words().1, "Partial System Outage");
+    }
+
     use super::*;
     use ComponentStatus as C;
     use Serve as S;

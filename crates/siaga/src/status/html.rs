@@ -4,7 +4,7 @@
 //! (SPEC 3.6).
 
 use maud::{html, Markup, PreEscaped, DOCTYPE};
-use siaga_domain::status::ComponentStatus;
+use siaga_domain::status::{ComponentStatus, Headline};
 
 use super::view::*;
 use crate::clock::wib;
@@ -123,22 +123,15 @@ fn page(lang: Lang, title: &str, body: Markup, s: &StatusSnapshot, path: &str) -
 }
 
 fn banner(s: &StatusSnapshot, lang: Lang) -> Markup {
-    let text = match s.overall {
-        ComponentStatus::Operational => t(lang, "Semua sistem normal", "All systems operational"),
-        ComponentStatus::DegradedPerformance => t(
-            lang,
-            "Sebagian layanan melambat",
-            "Some services are degraded",
-        ),
-        ComponentStatus::PartialOutage => t(lang, "Sebagian layanan terganggu", "Partial outage"),
-        ComponentStatus::MajorOutage => t(lang, "Gangguan besar pada layanan", "Major outage"),
-        ComponentStatus::UnderMaintenance => t(
-            lang,
-            "Pemeliharaan sedang berlangsung",
-            "Maintenance in progress",
-        ),
+    let (id, en) = s.headline.words();
+    let class = match s.headline {
+        Headline::AllOperational => "ok",
+        Headline::Maintenance => "maint",
+        Headline::PartiallyDegraded | Headline::Degraded => "deg",
+        Headline::PartialOutage => "part",
+        Headline::MajorOutage => "major",
     };
-    html! { p class={ "banner " (class(s.overall)) } role="status" { (text) } }
+    html! { p class={ "banner " (class) } role="status" { (t(lang, id, en)) } }
 }
 
 fn day_class(d: &DayUptime) -> &'static str {
@@ -370,6 +363,7 @@ mod tests {
             page_name: "Status <Konter>".into(),
             public_url: "http://example.test".into(),
             overall: ComponentStatus::MajorOutage,
+            headline: Headline::MajorOutage,
             components: vec![ComponentView {
                 id: "xl".into(),
                 name: "XL <script>".into(),

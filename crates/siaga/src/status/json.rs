@@ -3,7 +3,6 @@
 //! cache headers, are in `http::status_page`.
 
 use serde_json::{json, Value};
-use siaga_domain::status::ComponentStatus;
 
 use super::view::{IncidentView, Lang, StatusSnapshot};
 use crate::clock::rfc3339;
@@ -13,14 +12,7 @@ fn page(s: &StatusSnapshot) -> Value {
 }
 
 fn status(s: &StatusSnapshot) -> Value {
-    let description = match s.overall {
-        ComponentStatus::Operational => "All Systems Operational",
-        ComponentStatus::DegradedPerformance => "Minor Service Outage",
-        ComponentStatus::PartialOutage => "Partial System Outage",
-        ComponentStatus::MajorOutage => "Major System Outage",
-        ComponentStatus::UnderMaintenance => "Service Under Maintenance",
-    };
-    json!({"indicator": s.overall.indicator(), "description": description})
+    json!({"indicator": s.overall.indicator(), "description": s.headline.words().1})
 }
 
 fn components(s: &StatusSnapshot) -> Vec<Value> {

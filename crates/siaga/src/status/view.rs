@@ -2,7 +2,7 @@
 //! from memory, so the page stays up when the store is briefly unavailable. Contains
 //! nothing private: no reseller names, destinations, keys, supplier names or costs.
 
-use siaga_domain::status::ComponentStatus;
+use siaga_domain::status::{ComponentStatus, Headline};
 
 /// Page language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,8 +17,10 @@ pub struct StatusSnapshot {
     pub generated_at: i64,
     pub page_name: String,
     pub public_url: String,
-    /// Worst current component status.
+    /// Worst current component status (the machine `indicator`).
     pub overall: ComponentStatus,
+    /// The top line in words (`siaga_domain::status::headline`).
+    pub headline: Headline,
     pub components: Vec<ComponentView>,
     /// Unresolved incidents, newest first.
     pub active_incidents: Vec<IncidentView>,

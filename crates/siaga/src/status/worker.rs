@@ -411,6 +411,17 @@ fn build(ctx: &StatusWorker, st: &State, incidents: &[Incident], now: i64) -> St
         .map(|c| c.status)
         .max_by_key(|s| s.severity())
         .unwrap_or_default();
+    let selling: Vec<ComponentStatus> = comps
+        .iter()
+        .filter(|c| c.name != API)
+        .map(|c| c.status)
+        .collect();
+    let impacts: Vec<&str> = incidents
+        .iter()
+        .filter(|i| i.resolved_at.is_none())
+        .map(|i| i.impact.as_str())
+        .collect();
+    let headline = siaga_domain::status::headline(&selling, &impacts);
     let history: Vec<IncidentView> = incidents.iter().map(incident_view).collect();
     let active_incidents = history
         .iter()
@@ -447,6 +458,7 @@ fn build(ctx: &StatusWorker, st: &State, incidents: &[Incident], now: i64) -> St
         page_name: ctx.settings.status.page_name.clone(),
         public_url: ctx.settings.public_url.clone(),
         overall,
+        headline,
         components: comps,
         active_incidents,
         history,
