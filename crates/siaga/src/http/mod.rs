@@ -132,8 +132,29 @@ fn status_routes(app: &Arc<App>) -> Router<Arc<App>> {
         .route("/api/v2/components.json", get(status_page::components_json))
         .route("/api/v2/incidents.json", get(status_page::incidents_json))
         .route(
+            "/api/v2/incidents/unresolved.json",
+            get(status_page::unresolved_json),
+        )
+        .route(
             "/api/v2/scheduled-maintenances.json",
             get(status_page::maintenances_json),
+        )
+        .route(
+            "/api/v2/scheduled-maintenances/upcoming.json",
+            get(status_page::upcoming_json),
+        )
+        .route(
+            "/api/v2/scheduled-maintenances/active.json",
+            get(status_page::active_json),
+        )
+        // Any site may read the public status (Statuspage's own widget runs on the
+        // reseller's site): `Access-Control-Allow-Origin: *`, preflights answered.
+        .layer(
+            tower_http::cors::CorsLayer::new()
+                .allow_origin(tower_http::cors::Any)
+                .allow_methods([axum::http::Method::GET, axum::http::Method::HEAD])
+                .allow_headers(tower_http::cors::Any)
+                .max_age(std::time::Duration::from_secs(86_400)),
         )
         .route(
             "/subscribe",

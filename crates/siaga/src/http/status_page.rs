@@ -39,8 +39,32 @@ fn reply(v: Value) -> Response {
         .into_response()
 }
 
+/// An answer whose words follow `Accept-Language`: caches keep one copy per language.
+fn by_language(mut r: Response) -> Response {
+    r.headers_mut().insert(
+        header::VARY,
+        axum::http::HeaderValue::from_static("Accept-Language"),
+    );
+    r
+}
+
 pub async fn summary(State(app): State<Arc<App>>, Query(q): Q, h: HeaderMap) -> Response {
-    reply(json::summary(&app.status.snapshot(), lang(&q, &h)))
+    by_language(reply(json::summary(&app.status.snapshot(), lang(&q, &h))))
+}
+
+/// `/api/v2/incidents/unresolved.json`
+pub async fn unresolved_json(State(app): State<Arc<App>>, Query(q): Q, h: HeaderMap) -> Response {
+    by_language(reply(json::unresolved(&app.status.snapshot(), lang(&q, &h))))
+}
+
+/// `/api/v2/scheduled-maintenances/upcoming.json`
+pub async fn upcoming_json(State(app): State<Arc<App>>) -> Response {
+    reply(json::maintenances_where(&app.status.snapshot(), false))
+}
+
+/// `/api/v2/scheduled-maintenances/active.json`
+pub async fn active_json(State(app): State<Arc<App>>) -> Response {
+    reply(json::maintenances_where(&app.status.snapshot(), true))
 }
 
 pub async fn status_json(State(app): State<Arc<App>>) -> Response {
@@ -52,7 +76,7 @@ pub async fn components_json(State(app): State<Arc<App>>) -> Response {
 }
 
 pub async fn incidents_json(State(app): State<Arc<App>>, Query(q): Q, h: HeaderMap) -> Response {
-    reply(json::incidents(&app.status.snapshot(), lang(&q, &h)))
+    by_language(reply(json::incidents(&app.status.snapshot(), lang(&q, &h))))
 }
 
 pub async fn maintenances_json(State(app): State<Arc<App>>) -> Response {
@@ -71,11 +95,11 @@ fn page(body: String) -> Response {
 }
 
 pub async fn index(State(app): State<Arc<App>>, Query(q): Q, h: HeaderMap) -> Response {
-    page(html::render_index(&app.status.snapshot(), lang(&q, &h)))
+    by_language(page(html::render_index(&app.status.snapshot(), lang(&q, &h))))
 }
 
 pub async fn history(State(app): State<Arc<App>>, Query(q): Q, h: HeaderMap) -> Response {
-    page(html::render_history(&app.status.snapshot(), lang(&q, &h)))
+    by_language(page(html::render_history(&app.status.snapshot(), lang(&q, &h))))
 }
 
 pub async fn incident_page(
@@ -91,7 +115,7 @@ pub async fn incident_page(
         .ok()
         .and_then(|id| html::render_incident(&s, id, lang))
     {
-        Some(body) => page(body),
+        Some(body) => by_language(page(body)),
         None => (
             StatusCode::NOT_FOUND,
             [(header::CONTENT_TYPE, "text/html; charset=utf-8")],

@@ -74,6 +74,7 @@ mod tests {
                     body_id: format!("Isi {hostile}"),
                     body_en: "b".into(),
                     at: 1_000,
+                    affected: Vec::new(),
                 }],
                 postmortem_id: None,
                 postmortem_en: None,

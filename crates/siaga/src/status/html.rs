@@ -364,11 +364,13 @@ mod tests {
             public_url: "http://example.test".into(),
             overall: ComponentStatus::MajorOutage,
             headline: Headline::MajorOutage,
+            page_id: "testpage0001".into(),
             components: vec![ComponentView {
                 id: "xl".into(),
                 name: "XL <script>".into(),
                 status: ComponentStatus::MajorOutage,
                 updated_at: 0,
+                created_at: 0,
                 days,
             }],
             active_incidents: vec![IncidentView {
@@ -388,6 +390,7 @@ mod tests {
                     body_id: "<b>ditahan</b>".into(),
                     body_en: "held".into(),
                     at: 0,
+                    affected: Vec::new(),
                 }],
                 postmortem_id: None,
                 postmortem_en: None,

@@ -8,7 +8,7 @@ use super::view::{IncidentView, Lang, StatusSnapshot};
 use crate::clock::rfc3339;
 
 fn page(s: &StatusSnapshot) -> Value {
-    json!({"id": "siaga", "name": s.page_name, "url": s.public_url, "time_zone": "Asia/Jakarta", "updated_at": rfc3339(s.generated_at)})
+    json!({"id": s.page_id, "name": s.page_name, "url": s.public_url, "time_zone": "Asia/Jakarta", "updated_at": rfc3339(s.generated_at)})
 }
 
 fn status(s: &StatusSnapshot) -> Value {
@@ -22,9 +22,9 @@ fn components(s: &StatusSnapshot) -> Vec<Value> {
         .map(|(i, c)| {
             json!({
                 "id": c.id, "name": c.name, "status": c.status.as_str(),
-                "created_at": rfc3339(s.generated_at), "updated_at": rfc3339(c.updated_at),
+                "created_at": rfc3339(c.created_at), "updated_at": rfc3339(c.updated_at),
                 "position": i + 1, "description": null, "showcase": true, "start_date": null,
-                "group_id": null, "page_id": "siaga", "group": false, "only_show_if_degraded": false,
+                "group_id": null, "page_id": s.page_id, "group": false, "only_show_if_degraded": false,
             })
         })
         .collect()
@@ -62,7 +62,7 @@ fn incident(s: &StatusSnapshot, i: &IncidentView, lang: Lang) -> Value {
         "monitoring_at": monitoring_at,
         "resolved_at": i.resolved_at.map(rfc3339),
         "shortlink": format!("{}/incidents/{}", s.public_url, i.id),
-        "page_id": "siaga",
+        "page_id": s.page_id,
         "postmortem_body": match lang { Lang::En => i.postmortem_en.clone(), Lang::Id => i.postmortem_id.clone() },
         "incident_updates": i.updates.iter().rev().map(|u| json!({
             "id": u.id.to_string(),
@@ -72,6 +72,11 @@ fn incident(s: &StatusSnapshot, i: &IncidentView, lang: Lang) -> Value {
             "created_at": rfc3339(u.at),
             "updated_at": rfc3339(u.at),
             "display_at": rfc3339(u.at),
+            "deliver_notifications": true,
+            "affected_components": u.affected.iter().map(|a| json!({
+                "code": a.code, "name": a.name,
+                "old_status": a.old_status.as_str(), "new_status": a.new_status.as_str(),
+            })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "components": component_refs(s, &i.components),
     })
@@ -91,7 +96,7 @@ fn maintenances(s: &StatusSnapshot) -> Vec<Value> {
                 "created_at": rfc3339(m.starts_at),
                 "updated_at": rfc3339(m.starts_at),
                 "shortlink": format!("{}/", s.public_url),
-                "page_id": "siaga",
+                "page_id": s.page_id,
                 "incident_updates": [],
                 "components": component_refs(s, &m.components),
             })
@@ -128,4 +133,19 @@ pub fn incidents(s: &StatusSnapshot, lang: Lang) -> Value {
 /// `/api/v2/scheduled-maintenances.json`
 pub fn maintenances_only(s: &StatusSnapshot) -> Value {
     json!({"page": page(s), "scheduled_maintenances": maintenances(s)})
+}
+
+/// `/api/v2/incidents/unresolved.json`: the open incidents.
+pub fn unresolved(s: &StatusSnapshot, lang: Lang) -> Value {
+    json!({"page": page(s), "incidents": s.active_incidents.iter().map(|i| incident(s, i, lang)).collect::<Vec<_>>()})
+}
+
+/// `/api/v2/scheduled-maintenances/{active,upcoming}.json`: the windows in progress, or
+/// those still to come.
+pub fn maintenances_where(s: &StatusSnapshot, active: bool) -> Value {
+    let list: Vec<Value> = maintenances(s)
+        .into_iter()
+        .filter(|m| (m["status"] == "in_progress") == active)
+        .collect();
+    json!({"page": page(s), "scheduled_maintenances": list})
 }

@@ -30,6 +30,8 @@ pub struct StatusSnapshot {
     pub maintenances: Vec<MaintenanceView>,
     /// Email subscriptions are open (SMTP is configured): the page shows the form.
     pub subscribe: bool,
+    /// This installation's page id (random, made once and kept in the store).
+    pub page_id: String,
 }
 
 #[derive(Debug, Clone)]
@@ -39,6 +41,8 @@ pub struct ComponentView {
     pub name: String,
     pub status: ComponentStatus,
     pub updated_at: i64,
+    /// When the page first showed it (kept in the store).
+    pub created_at: i64,
     /// 90 entries, oldest first; the last is today (Asia/Jakarta days).
     pub days: Vec<DayUptime>,
 }
@@ -83,6 +87,18 @@ pub struct UpdateView {
     pub body_id: String,
     pub body_en: String,
     pub at: i64,
+    /// The incident's components: their status before this update's news and at it.
+    pub affected: Vec<AffectedView>,
+}
+
+/// One component of an incident update (Statuspage's `affected_components`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AffectedView {
+    /// The component's id (slug).
+    pub code: String,
+    pub name: String,
+    pub old_status: ComponentStatus,
+    pub new_status: ComponentStatus,
 }
 
 #[derive(Debug, Clone)]

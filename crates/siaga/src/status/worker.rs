@@ -74,6 +74,10 @@ struct State {
     followed: Vec<Followed>,
     log: Vec<ComponentChange>,
     log_loaded_at: i64,
+    /// This installation's page id and when each component first showed (kept in the
+    /// store's marks, so they stay the same across restarts).
+    page_id: String,
+    created: HashMap<String, i64>,
 }
 
 /// The component names of a configuration: product groups in config order, then "API".
@@ -188,6 +192,21 @@ pub async fn prime(ctx: &StatusWorker) -> Primed {
         st.log = log;
         st.log_loaded_at = now;
     }
+    st.page_id = kept(ctx, "status:page_id", || {
+        // Statuspage's ids are 12 lower-case letters and digits; these are random.
+        let id = ulid::Ulid::new().to_string().to_lowercase();
+        id[id.len() - 12..].to_owned()
+    })
+    .await;
+    for name in component_names(&ctx.settings) {
+        let first = st
+            .log
+            .iter()
+            .find(|c| c.component == name)
+            .map_or(now, |c| c.at);
+        let at = kept(ctx, &format!("status:created:{name}"), || first.to_string()).await;
+        st.created.insert(name, at.parse().unwrap_or(first));
+    }
     if let Ok(incidents) = ctx.store.incidents(now - DAYS * DAY_MS).await {
         for i in incidents.iter().filter(|i| i.resolved_at.is_none()) {
             if i.auto_component.is_some() {
@@ -205,6 +224,25 @@ pub async fn prime(ctx: &StatusWorker) -> Primed {
     }
     step(ctx, &mut st).await;
     Primed(st)
+}
+
+/// The value kept under `key` in the store, made by `make` and kept the first time. A
+/// store that cannot be read gives a value for this run only.
+async fn kept(ctx: &StatusWorker, key: &str, make: impl FnOnce() -> String) -> String {
+    match ctx.store.notify_mark(key).await {
+        Ok(Some(v)) => v,
+        Ok(None) => {
+            let v = make();
+            if let Err(e) = ctx.store.set_notify_mark(key, &v, ctx.now()).await {
+                tracing::warn!(error = %e, key, "cannot keep a status page value");
+            }
+            v
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, key, "cannot read a status page value");
+            make()
+        }
+    }
 }
 
 /// How long after a start a component with no live evidence keeps its recorded status:
@@ -360,6 +398,44 @@ pub fn days(log: &[ComponentChange], component: &str, now: i64) -> Vec<DayUptime
         .collect()
 }
 
+/// A component's status at `t` by its change log (operational before its first change).
+fn status_at(log: &[ComponentChange], component: &str, t: i64) -> ComponentStatus {
+    log.iter()
+        .filter(|c| c.component == component && c.at <= t)
+        .last()
+        .and_then(|c| ComponentStatus::parse(&c.status))
+        .unwrap_or_default()
+}
+
+/// An update's `affected_components`: each of the incident's components, its status at the
+/// update (`new`) and before the change the update reports (`old`): the first change since
+/// the previous update, or for the first update the last change before it. Unchanged
+/// since the previous update: the same status twice.
+fn affected(
+    log: &[ComponentChange],
+    components: &[String],
+    at: i64,
+    prev: Option<i64>,
+) -> Vec<AffectedView> {
+    components
+        .iter()
+        .map(|name| {
+            let mine = log.iter().filter(|c| c.component == *name && c.at <= at);
+            let change = match prev {
+                Some(p) => mine.filter(|c| c.at > p).map(|c| c.at).next(),
+                None => mine.map(|c| c.at).last(),
+            };
+            let new_status = status_at(log, name, at);
+            AffectedView {
+                code: slug(name),
+                name: name.clone(),
+                old_status: change.map_or(new_status, |t| status_at(log, name, t - 1)),
+                new_status,
+            }
+        })
+        .collect()
+}
+
 pub fn incident_view(i: &Incident) -> IncidentView {
     IncidentView {
         id: i.id,
@@ -381,6 +457,7 @@ pub fn incident_view(i: &Incident) -> IncidentView {
                 body_id: u.body_id.clone(),
                 body_en: u.body_en.clone(),
                 at: u.at,
+                affected: Vec::new(),
             })
             .collect(),
         postmortem_id: i.postmortem_id.clone(),
@@ -400,6 +477,7 @@ fn build(ctx: &StatusWorker, st: &State, incidents: &[Incident], now: i64) -> St
             ComponentView {
                 id: slug(&name),
                 days: days(&st.log, &name, now),
+                created_at: st.created.get(&name).copied().unwrap_or(since),
                 name,
                 status,
                 updated_at: since,
@@ -422,7 +500,14 @@ fn build(ctx: &StatusWorker, st: &State, incidents: &[Incident], now: i64) -> St
         .map(|i| i.impact.as_str())
         .collect();
     let headline = siaga_domain::status::headline(&selling, &impacts);
-    let history: Vec<IncidentView> = incidents.iter().map(incident_view).collect();
+    let mut history: Vec<IncidentView> = incidents.iter().map(incident_view).collect();
+    for i in &mut history {
+        let mut prev = None;
+        for u in &mut i.updates {
+            u.affected = affected(&st.log, &i.components, u.at, prev);
+            prev = Some(u.at);
+        }
+    }
     let active_incidents = history
         .iter()
         .filter(|i| i.resolved_at.is_none())
@@ -454,6 +539,7 @@ fn build(ctx: &StatusWorker, st: &State, incidents: &[Incident], now: i64) -> St
         .collect();
     StatusSnapshot {
         subscribe: ctx.settings.notify.smtp.is_some(),
+        page_id: st.page_id.clone(),
         generated_at: now,
         page_name: ctx.settings.status.page_name.clone(),
         public_url: ctx.settings.public_url.clone(),
