@@ -13,6 +13,7 @@ mod harness;
 mod health;
 mod metrics;
 mod notify;
+mod openapi;
 mod orders;
 mod overload;
 mod status;
