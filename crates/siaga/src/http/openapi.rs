@@ -15,9 +15,8 @@ use siaga_domain::{FailureCode, Msisdn, OrderStatus, RefId, Stage};
 use crate::app::App;
 use crate::config::{DestinationRule, Product};
 
-/// The last second a time parameter may name: 9999-12-31T23:59:59Z (RFC 3339 has four
-/// year digits).
-pub const LAST_SECOND: u64 = 253_402_300_799;
+/// The last second a time parameter may name (`clock::parse_time`): 9998-12-31T23:59:59Z.
+pub const LAST_SECOND: u64 = crate::clock::END_SECOND.unsigned_abs() - 1;
 
 /// The kinds of the transfers the ledger writes (`siaga-store` rules). A statement holds
 /// the lines of the available balance: `deposit`, `voucher` (credits), `reserve` (an
@@ -75,16 +74,16 @@ fn decimal_up_to(min: u64, max: u64) -> String {
     format!("^({})$", alts.join("|"))
 }
 
-/// A time query parameter: RFC 3339 or unix seconds, from 1970 to the year 9999; empty is
-/// the same as absent. (RFC 3339 times are described from 1971 to 9998, so an offset can
-/// never carry one outside: the server takes the edge years too.)
+/// A time query parameter: RFC 3339 or unix seconds, from 1970 through the year 9998; empty
+/// is the same as absent. (RFC 3339 times are described from 1971 to 9997, so no offset
+/// can carry one outside; the server takes the edge years too.)
 fn time_param(name: &str, what: &str) -> Value {
     json!({
         "name": name, "in": "query",
-        "description": format!("{what}: RFC 3339 (e.g. 2026-11-22T08:00:00Z) or unix seconds, 1970 to 9999-12-31T23:59:59Z; anything else is 400. Empty is the same as absent."),
+        "description": format!("{what}: RFC 3339 (e.g. 2026-11-22T08:00:00Z) or unix seconds, 1970-01-01T00:00:00Z to 9998-12-31T23:59:59Z; anything else is 400. Empty is the same as absent."),
         "schema": {"anyOf": [
             {"type": "string", "format": "date-time",
-             "pattern": "^(19[7-9][1-9]|19[89][0-9]|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9])-"},
+             "pattern": "^(19[7-9][1-9]|19[89][0-9]|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-7])-"},
             {"type": "string", "pattern": decimal_up_to(0, LAST_SECOND)},
             {"type": "string", "maxLength": 0}
         ]}
@@ -106,8 +105,8 @@ fn nullable_enum(all: impl IntoIterator<Item = &'static str>) -> Value {
     json!({"type": ["string", "null"], "enum": e})
 }
 
-/// The headers every `/v1` answer may carry.
-fn common_headers() -> Value {
+/// The headers of every `/v1` answer.
+fn v1_headers() -> Value {
     json!({
         "Cache-Control": {"$ref": "#/components/headers/CacheControl"},
         "X-Content-Type-Options": {"$ref": "#/components/headers/NoSniff"}
@@ -119,19 +118,28 @@ fn body(schema: Value) -> Value {
 }
 
 fn ok(desc: &str, schema: Value) -> Value {
-    json!({"description": desc, "headers": common_headers(), "content": body(schema)})
+    json!({"description": desc, "headers": v1_headers(), "content": body(schema)})
 }
 
-fn err(desc: &str) -> Value {
-    json!({"description": desc, "headers": common_headers(),
+fn error_with(desc: &str, headers: Value) -> Value {
+    json!({"description": desc, "headers": headers,
            "content": body(json!({"$ref": "#/components/schemas/Error"}))})
 }
 
-/// An error that comes with `Retry-After` (seconds).
-fn err_retry(desc: &str) -> Value {
-    let mut e = err(desc);
-    e["headers"]["Retry-After"] = json!({"$ref": "#/components/headers/RetryAfter"});
-    e
+fn err(desc: &str) -> Value {
+    error_with(desc, v1_headers())
+}
+
+/// An error that comes with `Retry-After` (seconds), besides `headers`.
+fn err_retry(desc: &str, mut headers: Value) -> Value {
+    headers["Retry-After"] = json!({"$ref": "#/components/headers/RetryAfter"});
+    error_with(desc, headers)
+}
+
+/// `503 overloaded`: also the answer of the connection cap, written before the request is
+/// read, so it carries `Retry-After` and none of the other headers.
+fn overloaded(desc: &str) -> Value {
+    err_retry(desc, json!({}))
 }
 
 /// The answers any reseller request may get, plus `extra`.
@@ -140,9 +148,9 @@ fn responses(extra: &[(&str, Value)]) -> Value {
     for (code, v) in [
         ("401", err("unauthorized: no or wrong API key, or a missing, stale or wrong request signature")),
         ("403", err("forbidden: the request came from an address not on this account's IP allowlist")),
-        ("429", err_retry("rate_limited: too many requests (per API key or per address); retry after Retry-After seconds")),
-        ("503", err_retry("overloaded: turned away before any work (too many connections or orders at once); nothing was done")),
-        ("504", err_retry("timeout: not answered within the request deadline; the outcome is unknown (an order: replay the same ref_id)")),
+        ("429", err_retry("rate_limited: too many requests (per API key or per address); retry after Retry-After seconds", v1_headers())),
+        ("503", overloaded("overloaded: turned away before any work (too many connections or orders at once); nothing was done")),
+        ("504", err_retry("timeout: not answered within the request deadline; the outcome is unknown (an order: replay the same ref_id)", v1_headers())),
     ] {
         r.insert(code.into(), v);
     }
@@ -223,6 +231,10 @@ pub fn document(products: &[Product]) -> Value {
     })
 }
 
+fn nosniff() -> Value {
+    json!({"X-Content-Type-Options": {"$ref": "#/components/headers/NoSniff"}})
+}
+
 fn paths() -> Value {
     json!({
         "/v1/orders": {"post": create_order(), "get": list_orders()},
@@ -253,10 +265,11 @@ fn paths() -> Value {
             "summary": "This document",
             "security": [],
             "responses": {
-                "200": {"description": "The OpenAPI 3.1 document", "content": body(json!({"type": "object", "required": ["openapi", "paths"]}))},
-                "429": err_retry("rate_limited: too many requests from this address"),
-                "503": err_retry("overloaded: too many connections from this address"),
-                "504": err_retry("timeout")
+                "200": {"description": "The OpenAPI 3.1 document", "headers": nosniff(),
+                        "content": body(json!({"type": "object", "required": ["openapi", "paths"]}))},
+                "429": err_retry("rate_limited: too many requests from this address", nosniff()),
+                "503": overloaded("overloaded: too many connections from this address"),
+                "504": err_retry("timeout", nosniff())
             }
         }}
     })
@@ -368,8 +381,10 @@ fn components(products: &[Product]) -> Value {
         "headers": {
             "RetryAfter": {"description": "seconds to wait before trying again", "required": true,
                            "schema": {"type": "string", "pattern": "^[1-9][0-9]*$"}},
-            "CacheControl": {"description": "answers of the reseller API are never cached", "schema": {"type": "string", "const": "no-store"}},
-            "NoSniff": {"description": "the content type is what it says", "schema": {"type": "string", "const": "nosniff"}}
+            "CacheControl": {"description": "answers of the reseller API are never cached", "required": true,
+                             "schema": {"type": "string", "const": "no-store"}},
+            "NoSniff": {"description": "the content type is what it says", "required": true,
+                        "schema": {"type": "string", "const": "nosniff"}}
         },
         "schemas": {
             "NewOrder": new_order(products),
@@ -443,7 +458,7 @@ mod tests {
             "1",
             "99999999999",
             "100000000000",
-            "253402300799",
+            "253370764799",
             "199999999999",
         ] {
             assert!(secs(s), "{s}");
@@ -454,9 +469,10 @@ mod tests {
             "01",
             "+1",
             "-1",
-            "253402300800",
+            "253370764800",
+            "253402300799",
             "999999999999",
-            "2534023007990",
+            "2533707647990",
         ] {
             assert!(!secs(s), "{s}");
         }

@@ -429,7 +429,10 @@ async fn orders(spec: &Spec, app: &TestApp) {
     }
     for (q, want) in [
         ("", 200),
-        ("?from=0&to=253402300799", 200),
+        ("?from=0&to=253370764799", 200),
+        ("?to=253370764800", 400),
+        ("?limit=2&cursor=1", 200),
+        ("?cursor=0", 400),
         ("?to=yesterday", 400),
     ] {
         let a = send(app, "get", &format!("/v1/statement{q}"), &app.key, None).await;
