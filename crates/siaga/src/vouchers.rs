@@ -1,4 +1,4 @@
-//! Compensation vouchers (SPEC 10): codes like `SIAGA-7K2MX-9QXDR` (nine random Crockford
+//! Compensation vouchers (SPEC 10): codes like `SIAGA-7K2MX-9QXDX` (nine random Crockford
 //! base32 characters, 45 bits, then a Luhn mod 32 check character), issued once per
 //! affected reseller per incident and emailed to them; redeemed by their owner through the
 //! ledger.

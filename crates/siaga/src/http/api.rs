@@ -206,7 +206,8 @@ pub async fn list_orders(
     Authed(r): Authed,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let status = match q.get("status").filter(|s| !s.is_empty()) {
+    // An empty `status=` is not a status: 400 like any other (the document's enum).
+    let status = match q.get("status") {
         Some(s) => Some(
             OrderStatus::parse(s)
                 .ok_or_else(|| ApiError::invalid("status", "must be pending, success or failed"))?,

@@ -14,6 +14,7 @@ mod health;
 mod metrics;
 mod money;
 mod notify;
+mod openapi;
 mod orders;
 mod overload;
 mod status;
