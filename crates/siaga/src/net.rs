@@ -148,7 +148,8 @@ pub static REFUSAL: LazyLock<Vec<u8>> = LazyLock::new(|| {
     .to_string();
     format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
-         retry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+         retry-after: 1\r\nx-content-type-options: nosniff\r\ncache-control: no-store\r\n\
+         connection: close\r\ncontent-length: {}\r\n\r\n{body}",
         body.len()
     )
     .into_bytes()

@@ -350,9 +350,9 @@ pub async fn statement(
         Some(t) => t,
         None => to.saturating_sub(30 * 86_400_000),
     };
-    if from > to {
-        return Err(ApiError::invalid("from", "must not be after `to`"));
-    }
+    // `from` after `to` is an empty range, so an empty statement: a schema cannot say that
+    // one parameter must not pass another, and nothing is wrong with either.
+    let to = to.max(from);
     let limit = limit_param(&q)?;
     let after = match q.get("cursor").filter(|s| !s.is_empty()) {
         Some(c) => Some(

@@ -169,7 +169,17 @@ pub struct Whole(pub i64);
 
 impl<'de> Deserialize<'de> for Whole {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        shaped(d, "must be a whole number", |v| v.as_i64().map(Whole))
+        // JSON has one kind of number: 3.0 is the whole number 3 (JSON Schema's `integer`
+        // says so too), 3.5 is not; beyond i64 it is refused like any other misfit.
+        shaped(d, "must be a whole number", |v| {
+            v.as_i64()
+                .or_else(|| {
+                    v.as_f64()
+                        .filter(|f| f.fract() == 0.0 && f.abs() < 9.2e18)
+                        .map(|f| f as i64)
+                })
+                .map(Whole)
+        })
     }
 }
 

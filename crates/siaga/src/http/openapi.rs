@@ -137,9 +137,9 @@ fn err_retry(desc: &str, mut headers: Value) -> Value {
 }
 
 /// `503 overloaded`: also the answer of the connection cap, written before the request is
-/// read, so it carries `Retry-After` and none of the other headers.
+/// read; it carries `Retry-After` and the headers of every answer.
 fn overloaded(desc: &str) -> Value {
-    err_retry(desc, json!({}))
+    err_retry(desc, v1_headers())
 }
 
 /// The answers any reseller request may get, plus `extra`.

@@ -85,7 +85,7 @@ pub fn rewrite(head: &[u8]) -> Option<Vec<u8>> {
     .to_string();
     let mut out = format!(
         "{status_line}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
-         x-content-type-options: nosniff\r\n",
+         x-content-type-options: nosniff\r\ncache-control: no-store\r\n",
         body.len()
     );
     for line in kept {

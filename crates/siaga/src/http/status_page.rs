@@ -54,7 +54,10 @@ pub async fn summary(State(app): State<Arc<App>>, Query(q): Q, h: HeaderMap) -> 
 
 /// `/api/v2/incidents/unresolved.json`
 pub async fn unresolved_json(State(app): State<Arc<App>>, Query(q): Q, h: HeaderMap) -> Response {
-    by_language(reply(json::unresolved(&app.status.snapshot(), lang(&q, &h))))
+    by_language(reply(json::unresolved(
+        &app.status.snapshot(),
+        lang(&q, &h),
+    )))
 }
 
 /// `/api/v2/scheduled-maintenances/upcoming.json`
@@ -95,11 +98,17 @@ fn page(body: String) -> Response {
 }
 
 pub async fn index(State(app): State<Arc<App>>, Query(q): Q, h: HeaderMap) -> Response {
-    by_language(page(html::render_index(&app.status.snapshot(), lang(&q, &h))))
+    by_language(page(html::render_index(
+        &app.status.snapshot(),
+        lang(&q, &h),
+    )))
 }
 
 pub async fn history(State(app): State<Arc<App>>, Query(q): Q, h: HeaderMap) -> Response {
-    by_language(page(html::render_history(&app.status.snapshot(), lang(&q, &h))))
+    by_language(page(html::render_history(
+        &app.status.snapshot(),
+        lang(&q, &h),
+    )))
 }
 
 pub async fn incident_page(

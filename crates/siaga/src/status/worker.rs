@@ -401,8 +401,8 @@ pub fn days(log: &[ComponentChange], component: &str, now: i64) -> Vec<DayUptime
 /// A component's status at `t` by its change log (operational before its first change).
 fn status_at(log: &[ComponentChange], component: &str, t: i64) -> ComponentStatus {
     log.iter()
-        .filter(|c| c.component == component && c.at <= t)
-        .last()
+        .rev()
+        .find(|c| c.component == component && c.at <= t)
         .and_then(|c| ComponentStatus::parse(&c.status))
         .unwrap_or_default()
 }
@@ -423,7 +423,7 @@ fn affected(
             let mine = log.iter().filter(|c| c.component == *name && c.at <= at);
             let change = match prev {
                 Some(p) => mine.filter(|c| c.at > p).map(|c| c.at).next(),
-                None => mine.map(|c| c.at).last(),
+                None => mine.map(|c| c.at).next_back(),
             };
             let new_status = status_at(log, name, at);
             AffectedView {
