@@ -9,9 +9,11 @@ mod model;
 mod notify;
 mod orders;
 mod outbox;
+mod secrets;
 mod sqlite_backup;
 mod sqlite_durable;
 mod sqlite_migrations;
+mod sqlite_secrets;
 mod sqlite_verify;
 mod sqlite_writer;
 mod vouchers;
@@ -41,14 +43,30 @@ pub(crate) struct Fresh {
 /// What a backend's constructor returns.
 pub(crate) type MakeFuture = Pin<Box<dyn Future<Output = Fresh> + Send>>;
 
-/// A fresh SQLite store on a temporary file.
+/// A fresh SQLite store on a temporary file, opened as siaga opens it: behind the sealing
+/// layer, with a secret key.
 pub(crate) async fn sqlite_store() -> Fresh {
     let (dir, path) = temp_db();
     Fresh {
-        store: Arc::new(SqliteStore::open(&path).expect("open store")),
+        store: crate::open_with(path.as_path(), &test_keys()).expect("open store"),
         _keep: Box::new(dir),
     }
 }
+
+/// A fresh SQLite store with no secret key (secrets in clear, as the demo keeps them).
+pub(crate) async fn sqlite_store_keyless() -> Fresh {
+    let (dir, path) = temp_db();
+    Fresh {
+        store: crate::open(path.as_path()).expect("open store"),
+        _keep: Box::new(dir),
+    }
+}
+
+/// A key ring for tests (a fixed key: never use it for anything else).
+pub(crate) fn test_keys() -> crate::Keyring {
+    crate::Keyring::new(Some(TEST_KEY), &[]).expect("test key")
+}
+pub(crate) const TEST_KEY: &str = "c2lhZ2EgdGVzdCBrZXksIGV4YWN0bHkgMzIgYnl0ZXM=";
 
 /// Generates one test per conformance case in a module named `$backend`, each on a fresh
 /// store from `$make` (an `async fn() -> Fresh`).
@@ -67,6 +85,7 @@ macro_rules! conformance_suite {
                 notify::notices_coalesce_by_topic_and_claims_are_leased,
                 notify::news_cursors_see_every_item_once_in_order_while_writers_race,
                 vouchers::a_voucher_credits_its_owner_once_before_expiry,
+                secrets::secrets_come_back_as_given_and_tokens_are_found_by_value,
             );
 
             #[test]
@@ -87,6 +106,19 @@ macro_rules! conformance_suite {
 }
 
 conformance_suite!(conformance_sqlite, crate::tests::sqlite_store);
+
+/// Without a key the sealing layer only passes values through: the cases about what it
+/// touches run keyless too.
+mod conformance_sqlite_keyless {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn secrets_come_back_as_given_and_tokens_are_found_by_value() {
+        let fresh = crate::tests::sqlite_store_keyless().await;
+        crate::tests::secrets::secrets_come_back_as_given_and_tokens_are_found_by_value(
+            fresh.store.clone(),
+        )
+        .await;
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // helpers shared by the cases
