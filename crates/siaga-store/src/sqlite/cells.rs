@@ -1,6 +1,7 @@
 //! The stored secrets of a SQLite database, raw, for the sealing layer (`sealed.rs`) to
 //! re-seal when the store opens: read and replaced on a connection of their own, before
-//! the store serves (synchronous=FULL: durable on return).
+//! the store serves (synchronous=FULL: durable on return). What a re-sealed value
+//! replaces (a secret in clear from before) is zeroed in the file and the WAL is cut.
 
 use rusqlite::params;
 
@@ -63,6 +64,8 @@ impl SecretCells for SqliteStore {
 
     fn replace_secret_cells(&self, changes: &[(Cell, String)]) -> Result<usize, StoreError> {
         let mut c = connect(&self.path)?;
+        // What a value replaces is zeroed where it stood, not left in free space.
+        c.execute_batch("PRAGMA secure_delete=ON;")?;
         let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut n = 0;
         for (cell, new) in changes {
@@ -76,6 +79,9 @@ impl SecretCells for SqliteStore {
                 .execute(params![cell.row, cell.stored, new])?;
         }
         tx.commit()?;
+        // The WAL still holds the pages as they were: copied into the database and cut
+        // off (best effort: a reader elsewhere may hold an old snapshot for a while).
+        let _ = c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
         Ok(n)
     }
 }

@@ -14,6 +14,7 @@ mod metrics;
 mod notify;
 mod orders;
 mod overload;
+mod secrets;
 mod status;
 mod tidy;
 mod vouchers;
