@@ -1,9 +1,11 @@
 //! Store tests. The conformance suite (`conformance_suite!`) holds what every backend must
 //! do, written against `Arc<dyn Store>` only: the ledger/orders model ([`model`]), intake
-//! ([`orders`]), the callback outbox ([`outbox`]), notices and news cursors ([`notify`]) and
-//! vouchers ([`vouchers`]); it runs on SQLite here, and a PostgreSQL backend invokes the
-//! same macro with its own constructor. The `sqlite_*` files test SQLite internals (raw SQL
-//! damage for `verify`, the writer's batching, durability, backups, migrations).
+//! ([`orders`]), the callback outbox ([`outbox`]), notices and news cursors ([`notify`]),
+//! vouchers ([`vouchers`]) and secrets read back as given ([`secrets`]); it runs on SQLite
+//! here, opened as siaga opens it (behind the sealing layer, with a key), and a PostgreSQL
+//! backend invokes the same macro with its own constructor. The `sqlite_*` files test
+//! SQLite internals (raw SQL damage for `verify`, the writer's batching, durability,
+//! backups, migrations, what the file holds at rest and its modes).
 
 mod model;
 mod notify;
