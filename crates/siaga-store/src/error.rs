@@ -18,4 +18,8 @@ pub enum StoreError {
     Backup(String),
     #[error("store URL: {0}")]
     Url(String),
+    #[error("secrets: {0}")]
+    Secrets(String),
+    #[error("database files: {0}")]
+    Files(String),
 }

@@ -7,14 +7,18 @@
 mod error;
 mod open;
 mod rules;
+mod sealed;
+mod secrets;
 mod sqlite;
 mod times;
 mod types;
 
 pub use error::StoreError;
 pub use open::{
-    backup_to, check_backup, keep_as_is, open, restore_from, BackupInfo, Copied, IntoTarget, Target,
+    backup_to, check_backup, keep_as_is, open, open_with, readable_by_others, restore_from,
+    BackupInfo, Copied, IntoTarget, Target,
 };
+pub use secrets::{Keyring, KEY_ENV, OLD_KEYS_ENV};
 pub use times::WriteTimesSnapshot;
 pub use types::*;
 

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::StoreError;
-use crate::sqlite::{backup, SqliteStore};
+use crate::sealed::SealedStore;
+use crate::secrets::Keyring;
+use crate::sqlite::{backup, files, SqliteStore};
 use crate::types::VerifyReport;
 use crate::Store;
 
@@ -88,11 +90,32 @@ impl IntoTarget for &PathBuf {
     }
 }
 
-/// Opens (creating if needed, migrating if old) the store at `target`.
+/// Opens (creating if needed, migrating if old) the store at `target` with no secret key:
+/// secrets are written in clear, and a store holding sealed ones is refused. For scratch
+/// stores (tests, `siaga bench`, the demo); siaga's commands use [`open_with`].
 pub fn open(target: impl IntoTarget) -> Result<Arc<dyn Store>, StoreError> {
+    open_with(target, &Keyring::none())
+}
+
+/// Opens (creating if needed, migrating if old) the store at `target`, behind the sealing
+/// layer with `keys` (`sealed.rs`): secrets stored in another form than `keys` writes are
+/// re-sealed first, and a store holding a secret no key of `keys` opens is refused. A new
+/// SQLite database is created owner-only.
+pub fn open_with(target: impl IntoTarget, keys: &Keyring) -> Result<Arc<dyn Store>, StoreError> {
     match target.into_target()? {
-        Target::Sqlite(path) => Ok(Arc::new(SqliteStore::open(&path)?)),
+        Target::Sqlite(path) => Ok(Arc::new(SealedStore::new(
+            SqliteStore::open(&path)?,
+            keys.clone(),
+        )?)),
     }
+}
+
+/// The store's files that others than their owner may read or write, with their modes
+/// (a server refuses to start on them; none for a store that is not a file).
+pub fn readable_by_others(target: impl IntoTarget) -> Result<Vec<(PathBuf, u32)>, StoreError> {
+    Ok(files::readable_by_others(
+        target.into_target()?.sqlite_file(),
+    ))
 }
 
 /// What a backup copied and what the copy's check found.

@@ -1,5 +1,7 @@
 //! Secrets siaga hands out: reseller API keys (256 random bits, stored as a SHA-256 hash,
-//! compared in constant time) and webhook secrets in the Standard Webhooks `whsec_` form.
+//! compared in constant time) and webhook secrets in the Standard Webhooks `whsec_` form;
+//! and the key ring the store seals the secrets it must read back with (from the
+//! environment, never from the config file).
 
 use base64::Engine as _;
 use rand::RngCore;
@@ -21,6 +23,13 @@ pub fn new_webhook_secret() -> String {
         "whsec_{}",
         base64::engine::general_purpose::STANDARD.encode(b)
     )
+}
+
+/// The store's secret key ring from `SIAGA_SECRET_KEY` (current) and `SIAGA_SECRET_KEY_OLD`
+/// (being rotated out); without a current key secrets are kept in clear. A malformed key
+/// is an error naming its variable (never its value).
+pub fn store_keyring() -> Result<siaga_store::Keyring, siaga_store::StoreError> {
+    siaga_store::Keyring::from_env(&|name| std::env::var(name).ok())
 }
 
 /// What the store keeps instead of the key.

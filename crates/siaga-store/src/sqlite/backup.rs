@@ -158,7 +158,10 @@ pub fn keep_as_is(src: &Path, out: &Path) -> Result<(), StoreError> {
             }
         }
     }
-    publish(&partial, out)
+    // A file copy keeps the mode of what it copies: owner-only, as every copy.
+    super::files::make_private(&partial)?;
+    publish(&partial, out)?;
+    super::files::make_private(out)
 }
 
 fn partial_of(out: &Path) -> PathBuf {
@@ -261,6 +264,10 @@ pub fn restore(
         )));
     }
     let from = Connection::open_with_flags(src, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    // The live database holds webhook secrets and the books: owner-only, whatever mode the
+    // file it replaces had.
+    super::files::create_private(dst)?;
+    super::files::make_private(dst)?;
     let mut to = Connection::open(dst)?;
     to.busy_timeout(Duration::from_secs(10))?;
     let pages = {
@@ -272,6 +279,7 @@ pub fn restore(
     };
     to.execute_batch("PRAGMA journal_mode=WAL;")?;
     drop(to);
+    super::files::make_private(dst)?;
     let bytes = std::fs::metadata(dst).map(|m| m.len()).unwrap_or(0);
     Ok((Copied { pages, bytes }, report))
 }

@@ -6,7 +6,9 @@
 //! return, until what they saw is durable (see [`durable`]).
 
 pub mod backup;
+mod cells;
 pub(crate) mod durable;
+pub(crate) mod files;
 mod health;
 mod ledger;
 mod notify;
@@ -130,6 +132,9 @@ impl SqliteStore {
         path: &Path,
         sync: durable::SyncFn,
     ) -> Result<SqliteStore, StoreError> {
+        // Owner-only from the start; SQLite gives the WAL and shared-memory files the
+        // database file's mode.
+        files::create_private(path)?;
         let mut conn = connect(path)?;
         migrate(&mut conn)?;
         // The writer's savepoint journals stay in memory. Set after the migrations, whose

@@ -1,18 +1,23 @@
 //! Store tests. The conformance suite (`conformance_suite!`) holds what every backend must
 //! do, written against `Arc<dyn Store>` only: the ledger/orders model ([`model`]), intake
-//! ([`orders`]), the callback outbox ([`outbox`]), supplier prices ([`health`]), notices and news cursors ([`notify`]) and
-//! vouchers ([`vouchers`]); it runs on SQLite here, and a PostgreSQL backend invokes the
-//! same macro with its own constructor. The `sqlite_*` files test SQLite internals (raw SQL
-//! damage for `verify`, the writer's batching, durability, backups, migrations).
+//! ([`orders`]), the callback outbox ([`outbox`]), supplier prices ([`health`]), notices
+//! and news cursors ([`notify`]), vouchers ([`vouchers`]) and secrets read back as given
+//! ([`secrets`]); it runs on SQLite here, opened as siaga opens it (behind the sealing
+//! layer, with a key), and a PostgreSQL backend invokes the same macro with its own
+//! constructor. The `sqlite_*` files test SQLite internals (raw SQL damage for `verify`,
+//! the writer's batching, durability, backups, migrations, what the file holds at rest and
+//! its modes).
 
 mod health;
 mod model;
 mod notify;
 mod orders;
 mod outbox;
+mod secrets;
 mod sqlite_backup;
 mod sqlite_durable;
 mod sqlite_migrations;
+mod sqlite_secrets;
 mod sqlite_verify;
 mod sqlite_writer;
 mod vouchers;
@@ -42,14 +47,30 @@ pub(crate) struct Fresh {
 /// What a backend's constructor returns.
 pub(crate) type MakeFuture = Pin<Box<dyn Future<Output = Fresh> + Send>>;
 
-/// A fresh SQLite store on a temporary file.
+/// A fresh SQLite store on a temporary file, opened as siaga opens it: behind the sealing
+/// layer, with a secret key.
 pub(crate) async fn sqlite_store() -> Fresh {
     let (dir, path) = temp_db();
     Fresh {
-        store: Arc::new(SqliteStore::open(&path).expect("open store")),
+        store: crate::open_with(path.as_path(), &test_keys()).expect("open store"),
         _keep: Box::new(dir),
     }
 }
+
+/// A fresh SQLite store with no secret key (secrets in clear, as the demo keeps them).
+pub(crate) async fn sqlite_store_keyless() -> Fresh {
+    let (dir, path) = temp_db();
+    Fresh {
+        store: crate::open(path.as_path()).expect("open store"),
+        _keep: Box::new(dir),
+    }
+}
+
+/// A key ring for tests (a fixed key: never use it for anything else).
+pub(crate) fn test_keys() -> crate::Keyring {
+    crate::Keyring::new(Some(TEST_KEY), &[]).expect("test key")
+}
+pub(crate) const TEST_KEY: &str = "c2lhZ2EgdGVzdCBrZXksIGV4YWN0bHkgMzIgYnl0ZXM=";
 
 /// Generates one test per conformance case in a module named `$backend`, each on a fresh
 /// store from `$make` (an `async fn() -> Fresh`).
@@ -71,6 +92,7 @@ macro_rules! conformance_suite {
                 health::a_learnt_supplier_price_is_kept_until_the_next_price_list,
                 notify::news_cursors_see_every_item_once_in_order_while_writers_race,
                 vouchers::a_voucher_credits_its_owner_once_before_expiry,
+                secrets::secrets_come_back_as_given_and_tokens_are_found_by_value,
             );
 
             #[test]
@@ -91,6 +113,19 @@ macro_rules! conformance_suite {
 }
 
 conformance_suite!(conformance_sqlite, crate::tests::sqlite_store);
+
+/// Without a key the sealing layer only passes values through: the cases about what it
+/// touches run keyless too.
+mod conformance_sqlite_keyless {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn secrets_come_back_as_given_and_tokens_are_found_by_value() {
+        let fresh = crate::tests::sqlite_store_keyless().await;
+        crate::tests::secrets::secrets_come_back_as_given_and_tokens_are_found_by_value(
+            fresh.store.clone(),
+        )
+        .await;
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // helpers shared by the cases

@@ -29,9 +29,16 @@ pub fn init(path: &Path) -> anyhow::Result<()> {
 
 pub fn open_store(cfg: &Path) -> anyhow::Result<Arc<dyn Store>> {
     let settings = config::load(cfg)?;
-    let store = siaga_store::open(&settings.store_path)
-        .with_context(|| format!("cannot open the database {}", settings.store_path.display()))?;
-    Ok(store)
+    store_of(&settings)
+}
+
+/// The configured store, opened as every command opens it: with the secret key ring from
+/// the environment (`SIAGA_SECRET_KEY`, `SIAGA_SECRET_KEY_OLD`), so the secrets it keeps
+/// are sealed at rest and read back whichever key of the ring sealed them.
+pub fn store_of(settings: &config::Settings) -> anyhow::Result<Arc<dyn Store>> {
+    let keys = crate::keys::store_keyring()?;
+    siaga_store::open_with(&settings.store_path, &keys)
+        .with_context(|| format!("cannot open the database {}", settings.store_path.display()))
 }
 
 fn print(v: &Value) {
@@ -178,8 +185,7 @@ pub async fn maintenance_add(
     note: Option<&str>,
 ) -> anyhow::Result<()> {
     let settings = config::load(cfg)?;
-    let store = siaga_store::open(&settings.store_path)
-        .with_context(|| format!("cannot open the database {}", settings.store_path.display()))?;
+    let store = store_of(&settings)?;
     let v = ops::add_maintenance(
         &*store,
         &settings,
@@ -197,8 +203,7 @@ pub async fn maintenance_add(
 
 pub async fn incident(cfg: &Path, cmd: IncidentCmd) -> anyhow::Result<()> {
     let settings = config::load(cfg)?;
-    let store = siaga_store::open(&settings.store_path)
-        .with_context(|| format!("cannot open the database {}", settings.store_path.display()))?;
+    let store = store_of(&settings)?;
     let now = SystemClock.now_ms();
     let v = match cmd {
         IncidentCmd::Open {

@@ -25,8 +25,9 @@ pub async fn serve(cfg: &Path) -> anyhow::Result<()> {
     }
     // Held while serving, so `siaga restore` knows not to swap the database underneath.
     let _serving = super::backup::serving_lock(&settings.store_path)?;
-    let store = siaga_store::open(&settings.store_path)
-        .with_context(|| format!("cannot open the database {}", settings.store_path.display()))?;
+    refuse_exposed_files(&settings.store_path)?;
+    let store = super::owner::store_of(&settings)?;
+    warn_without_a_key();
     let listener = TcpListener::bind(&settings.listen)
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
@@ -54,6 +55,51 @@ pub async fn serve(cfg: &Path) -> anyhow::Result<()> {
         let _ = tx.send(true);
     });
     server::run_with(app, listener, metrics, rx).await
+}
+
+/// A database others on the host can read gives away every reseller's webhook secret (and
+/// so siaga's signature on callbacks) and the books: `serve` does not start on it, and
+/// says how to fix it. siaga creates and restores its files owner-only; this catches a
+/// database from before, or one copied or created by hand.
+fn refuse_exposed_files(db: &Path) -> anyhow::Result<()> {
+    let exposed = siaga_store::readable_by_others(db)?;
+    if exposed.is_empty() {
+        return Ok(());
+    }
+    let named: Vec<String> = exposed
+        .iter()
+        .map(|(f, mode)| format!("{} (mode {mode:04o})", f.display()))
+        .collect();
+    let files: Vec<String> = exposed
+        .iter()
+        .map(|(f, _)| f.display().to_string())
+        .collect();
+    anyhow::bail!(
+        "the database is readable by other users of this host: {}. It holds the books and \
+         the resellers' webhook secrets; make it owner-only with `chmod 600 {}` and start \
+         again (if others could log in here, also give the resellers new secrets: \
+         `siaga reseller rotate-keys --all`)",
+        named.join(", "),
+        files.join(" ")
+    )
+}
+
+/// Secrets stay in clear without a key: said loudly at every start.
+fn warn_without_a_key() {
+    match crate::keys::store_keyring()
+        .ok()
+        .and_then(|k| k.current_id().map(str::to_owned))
+    {
+        Some(id) => tracing::info!(key = %id, "stored secrets are sealed with the current key"),
+        None => {
+            tracing::warn!(
+                "{} is not set: the resellers' webhook secrets and the subscribers' tokens are \
+                 stored in clear in the database; set it to 32 random bytes \
+                 (`openssl rand -base64 32`) to seal them",
+                siaga_store::KEY_ENV
+            );
+        }
+    }
 }
 
 #[derive(clap::Args, Debug)]

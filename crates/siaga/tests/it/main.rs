@@ -17,6 +17,7 @@ mod notify;
 mod openapi;
 mod orders;
 mod overload;
+mod secrets;
 mod status;
 mod status_restart;
 mod tidy;
