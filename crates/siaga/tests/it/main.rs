@@ -20,5 +20,6 @@ mod overload;
 mod secrets;
 mod status;
 mod status_restart;
+mod statuspage_api;
 mod tidy;
 mod vouchers;
