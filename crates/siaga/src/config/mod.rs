@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 pub use locate::ConfigError;
 pub use parse::parse;
-pub use products::{DestinationRule, Product, ProductCfg, Route, RouteCfg};
+pub use products::{affected_groups, DestinationRule, Product, ProductCfg, Route, RouteCfg};
 pub use raw::{
     CallbacksCfg, Config, HealthCfg, LimitsCfg, OrdersCfg, RoutingCfg, ServerCfg, StatusCfg,
     StoreCfg,

@@ -56,6 +56,31 @@ pub struct Product {
     pub routes: Vec<Route>,
 }
 
+/// The product groups that `supplier`'s maintenance (or trouble) actually touches: those
+/// with a product whose first route is through it. Routed: every such product has a route
+/// through another supplier, so orders go to a backup meanwhile; held: the others. A
+/// group where `supplier` is only a backup sells as before and is in neither list.
+pub fn affected_groups(products: &[Product], supplier: &str) -> (Vec<String>, Vec<String>) {
+    let mut groups: Vec<(String, bool)> = Vec::new();
+    for p in products {
+        if p.routes.first().is_some_and(|r| r.supplier == supplier) {
+            let backup = p.routes.iter().any(|r| r.supplier != supplier);
+            match groups.iter_mut().find(|(g, _)| *g == p.group) {
+                Some((_, b)) => *b &= backup,
+                None => groups.push((p.group.clone(), backup)),
+            }
+        }
+    }
+    let pick = |want: bool| {
+        groups
+            .iter()
+            .filter(|(_, b)| *b == want)
+            .map(|(g, _)| g.clone())
+            .collect()
+    };
+    (pick(true), pick(false))
+}
+
 impl Product {
     pub fn operator_name(&self) -> &str {
         match &self.rule {

@@ -61,13 +61,21 @@ pub async fn unresolved_json(State(app): State<Arc<App>>, Query(q): Q, h: Header
 }
 
 /// `/api/v2/scheduled-maintenances/upcoming.json`
-pub async fn upcoming_json(State(app): State<Arc<App>>) -> Response {
-    reply(json::maintenances_where(&app.status.snapshot(), false))
+pub async fn upcoming_json(State(app): State<Arc<App>>, Query(q): Q, h: HeaderMap) -> Response {
+    by_language(reply(json::maintenances_where(
+        &app.status.snapshot(),
+        lang(&q, &h),
+        false,
+    )))
 }
 
 /// `/api/v2/scheduled-maintenances/active.json`
-pub async fn active_json(State(app): State<Arc<App>>) -> Response {
-    reply(json::maintenances_where(&app.status.snapshot(), true))
+pub async fn active_json(State(app): State<Arc<App>>, Query(q): Q, h: HeaderMap) -> Response {
+    by_language(reply(json::maintenances_where(
+        &app.status.snapshot(),
+        lang(&q, &h),
+        true,
+    )))
 }
 
 pub async fn status_json(State(app): State<Arc<App>>) -> Response {
@@ -82,8 +90,11 @@ pub async fn incidents_json(State(app): State<Arc<App>>, Query(q): Q, h: HeaderM
     by_language(reply(json::incidents(&app.status.snapshot(), lang(&q, &h))))
 }
 
-pub async fn maintenances_json(State(app): State<Arc<App>>) -> Response {
-    reply(json::maintenances_only(&app.status.snapshot()))
+pub async fn maintenances_json(State(app): State<Arc<App>>, Query(q): Q, h: HeaderMap) -> Response {
+    by_language(reply(json::maintenances_only(
+        &app.status.snapshot(),
+        lang(&q, &h),
+    )))
 }
 
 fn page(body: String) -> Response {

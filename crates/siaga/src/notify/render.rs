@@ -180,6 +180,11 @@ pub fn maintenance(
     };
     let mut id = vec![format!("{head_id}: {comps}"), format!("Waktu: {when}")];
     let mut en = vec![format!("{head_en}: {comps}"), format!("When: {when}")];
+    if let Some(note) = &w.note {
+        // The owner's own words, as written, in both versions.
+        id.insert(1, note.clone());
+        en.insert(1, note.clone());
+    }
     if phase == "completed" {
         id.push("Layanan kembali normal.".into());
         en.push("Service is back to normal.".into());
@@ -212,6 +217,7 @@ pub fn maintenance(
             "scheduled_for": crate::clock::rfc3339(w.starts_at),
             "scheduled_until": crate::clock::rfc3339(w.ends_at),
             "phase": phase,
+            "note": w.note,
         }
     });
     body(

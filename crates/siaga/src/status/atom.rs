@@ -3,11 +3,28 @@
 
 use maud::{html, PreEscaped};
 
-use super::view::{IncidentView, StatusSnapshot, UpdateView};
+use super::json::{maintenance_body, maintenance_name};
+use super::view::{IncidentView, Lang, MaintenanceView, StatusSnapshot, UpdateView};
 use crate::clock::rfc3339;
 
 /// The XML declaration: a constant of ours, so it goes in as it is.
 const XML_DECL: &str = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n";
+
+/// Each announced window's news so far: (window, phase, when), newest first.
+fn maintenance_entries(s: &StatusSnapshot) -> Vec<(&MaintenanceView, &'static str, i64)> {
+    let mut out = Vec::new();
+    for m in s.maintenances.iter().chain(&s.past_maintenances) {
+        out.push((m, "scheduled", m.created_at.min(m.starts_at)));
+        if m.status != "scheduled" {
+            out.push((m, "in_progress", m.starts_at));
+        }
+        if m.status == "completed" {
+            out.push((m, "completed", m.ends_at));
+        }
+    }
+    out.sort_by_key(|(m, _, at)| std::cmp::Reverse((*at, m.id)));
+    out
+}
 
 pub fn render(s: &StatusSnapshot) -> String {
     let base = &s.public_url;
@@ -18,7 +35,12 @@ pub fn render(s: &StatusSnapshot) -> String {
         .collect();
     // newest first; updates within the same millisecond by id
     entries.sort_by_key(|(_, u)| std::cmp::Reverse((u.at, u.id)));
-    let updated = entries.first().map(|(_, u)| u.at).unwrap_or(s.generated_at);
+    let newest_maintenance = maintenance_entries(s).first().map(|(_, _, at)| *at);
+    let updated = entries
+        .first()
+        .map(|(_, u)| u.at)
+        .max(newest_maintenance)
+        .unwrap_or(s.generated_at);
     // Elements that must stay empty are written `link ... {}`: maud renders `link;` as an
     // unclosed HTML void tag, which is not well-formed XML.
     html! {
@@ -38,6 +60,18 @@ pub fn render(s: &StatusSnapshot) -> String {
                     updated { (rfc3339(u.at)) }
                     link rel="alternate" href={ (base) "/incidents/" (i.id) } {}
                     content type="text" { (u.body_id) "\n\n" (u.body_en) }
+                }
+                "\n"
+            }
+            @for (m, phase, at) in maintenance_entries(s) {
+                entry {
+                    id { (base) "/history#maintenance-" (m.id) "-" (phase) }
+                    title { (maintenance_name(m, Lang::Id)) " — " (phase) }
+                    updated { (rfc3339(at)) }
+                    link rel="alternate" href={ (base) "/history" } {}
+                    content type="text" {
+                        (maintenance_body(m, Lang::Id)) "\n\n" (maintenance_body(m, Lang::En))
+                    }
                 }
                 "\n"
             }

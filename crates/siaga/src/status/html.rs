@@ -246,16 +246,20 @@ fn incident(i: &IncidentView, lang: Lang, link: bool) -> Markup {
 }
 
 fn maintenance(m: &MaintenanceView, lang: Lang) -> Markup {
-    let when = if m.active {
-        t(lang, "sedang berlangsung", "in progress")
-    } else {
-        t(lang, "akan datang", "upcoming")
+    let when = match m.status {
+        "in_progress" => t(lang, "sedang berlangsung", "in progress"),
+        "verifying" => t(lang, "sedang diperiksa", "verifying"),
+        "completed" => t(lang, "selesai", "completed"),
+        _ => t(lang, "akan datang", "upcoming"),
     };
     html! {
         div class="card" {
-            strong { (m.components.join(", ")) }
-            " " (wib(m.starts_at)) " — " (wib(m.ends_at)) " "
-            span class="muted" { "(" (when) ")" }
+            h3 { (super::json::maintenance_name(m, lang)) }
+            p {
+                (wib(m.starts_at)) " — " (wib(m.ends_at)) " "
+                span class="muted" { "(" (when) ")" }
+            }
+            p { (super::json::maintenance_body(m, lang)) }
         }
     }
 }
@@ -304,6 +308,10 @@ pub fn render_history(s: &StatusSnapshot, lang: Lang) -> String {
             p { (t(lang, "Tidak ada insiden.", "No incidents.")) }
         }
         @for i in &s.history { (incident(i, lang, true)) }
+        @if !s.past_maintenances.is_empty() {
+            h2 { (t(lang, "Pemeliharaan selesai", "Completed maintenance")) }
+            @for m in &s.past_maintenances { (maintenance(m, lang)) }
+        }
     };
     page(
         lang,
@@ -397,6 +405,7 @@ mod tests {
             }],
             history: vec![],
             maintenances: vec![],
+            past_maintenances: vec![],
         }
     }
 

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use super::view::{IncidentView, Lang, StatusSnapshot};
+use super::view::{IncidentView, Lang, MaintenanceView, StatusSnapshot};
 use crate::clock::rfc3339;
 
 fn page(s: &StatusSnapshot) -> Value {
@@ -82,25 +82,104 @@ fn incident(s: &StatusSnapshot, i: &IncidentView, lang: Lang) -> Value {
     })
 }
 
-fn maintenances(s: &StatusSnapshot) -> Vec<Value> {
+/// A window's name: the owner's note, else what it is and what it touches.
+pub fn maintenance_name(m: &MaintenanceView, lang: Lang) -> String {
+    match &m.note {
+        Some(n) => n.clone(),
+        None if lang == Lang::En => format!("Scheduled maintenance: {}", m.components.join(", ")),
+        None => format!("Pemeliharaan terjadwal: {}", m.components.join(", ")),
+    }
+}
+
+/// What the window means for orders, in the page's language.
+pub fn maintenance_body(m: &MaintenanceView, lang: Lang) -> String {
+    let held: Vec<&String> = m
+        .components
+        .iter()
+        .filter(|c| !m.routed.contains(c))
+        .collect();
+    let mut parts = Vec::new();
+    if let Some(n) = &m.note {
+        parts.push(n.clone());
+    }
+    let list = |v: &[&String]| v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+    let routed: Vec<&String> = m.routed.iter().collect();
+    if !routed.is_empty() {
+        parts.push(match lang {
+            Lang::En => format!(
+                "{}: orders go to a backup supplier during the scheduled maintenance.",
+                list(&routed)
+            ),
+            Lang::Id => format!(
+                "{}: pesanan dialihkan ke pemasok cadangan selama pemeliharaan terjadwal.",
+                list(&routed)
+            ),
+        });
+    }
+    if !held.is_empty() {
+        parts.push(match lang {
+            Lang::En => format!("{}: orders placed during the maintenance are held and processed afterwards, or refunded if their wait runs out.", list(&held)),
+            Lang::Id => format!("{}: pesanan selama pemeliharaan ditahan dan diproses setelahnya, atau dikembalikan dananya jika waktu tunggunya habis.", list(&held)),
+        });
+    }
+    parts.join(" ")
+}
+
+fn maintenance(s: &StatusSnapshot, m: &MaintenanceView, lang: Lang) -> Value {
+    let started = m.status != "scheduled";
+    let done = m.status == "completed";
+    // Its updates, newest first, as Statuspage lists them: announced, started, completed.
+    let mut updates = vec![("scheduled", m.created_at.min(m.starts_at))];
+    if started {
+        updates.push(("in_progress", m.starts_at));
+    }
+    if matches!(m.status, "verifying" | "completed") {
+        updates.push(("verifying", m.ends_at));
+    }
+    if done {
+        updates.push(("completed", m.ends_at));
+    }
+    let body = maintenance_body(m, lang);
+    json!({
+        "id": format!("m{}", m.id),
+        "name": maintenance_name(m, lang),
+        "status": m.status,
+        "impact": "maintenance",
+        "scheduled_for": rfc3339(m.starts_at),
+        "scheduled_until": rfc3339(m.ends_at),
+        "started_at": started.then(|| rfc3339(m.starts_at)),
+        "resolved_at": done.then(|| rfc3339(m.ends_at)),
+        "monitoring_at": null,
+        "created_at": rfc3339(m.created_at),
+        "updated_at": rfc3339(updates.last().map_or(m.created_at, |u| u.1)),
+        "shortlink": format!("{}/history", s.public_url),
+        "page_id": s.page_id,
+        "postmortem_body": null,
+        "incident_updates": updates.iter().rev().map(|(status, at)| json!({
+            "id": format!("m{}-{status}", m.id),
+            "status": status,
+            "body": body,
+            "incident_id": format!("m{}", m.id),
+            "created_at": rfc3339(*at),
+            "updated_at": rfc3339(*at),
+            "display_at": rfc3339(*at),
+            "deliver_notifications": true,
+            "affected_components": m.components.iter().map(|c| json!({
+                "code": crate::status::worker::slug(c), "name": c,
+                "old_status": "operational", "new_status": "under_maintenance",
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "components": component_refs(s, &m.components),
+    })
+}
+
+/// Active and upcoming windows (`all`: completed ones of the last 90 days too).
+fn maintenances(s: &StatusSnapshot, lang: Lang, all: bool) -> Vec<Value> {
+    let past = if all { &s.past_maintenances[..] } else { &[] };
     s.maintenances
         .iter()
-        .map(|m| {
-            json!({
-                "id": format!("m{}", m.id),
-                "name": format!("Pemeliharaan terjadwal / Scheduled maintenance: {}", m.components.join(", ")),
-                "status": if m.active { "in_progress" } else { "scheduled" },
-                "impact": "maintenance",
-                "scheduled_for": rfc3339(m.starts_at),
-                "scheduled_until": rfc3339(m.ends_at),
-                "created_at": rfc3339(m.starts_at),
-                "updated_at": rfc3339(m.starts_at),
-                "shortlink": format!("{}/", s.public_url),
-                "page_id": s.page_id,
-                "incident_updates": [],
-                "components": component_refs(s, &m.components),
-            })
-        })
+        .chain(past)
+        .map(|m| maintenance(s, m, lang))
         .collect()
 }
 
@@ -111,7 +190,7 @@ pub fn summary(s: &StatusSnapshot, lang: Lang) -> Value {
         "status": status(s),
         "components": components(s),
         "incidents": s.active_incidents.iter().map(|i| incident(s, i, lang)).collect::<Vec<_>>(),
-        "scheduled_maintenances": maintenances(s),
+        "scheduled_maintenances": maintenances(s, lang, false),
     })
 }
 
@@ -130,9 +209,10 @@ pub fn incidents(s: &StatusSnapshot, lang: Lang) -> Value {
     json!({"page": page(s), "incidents": s.history.iter().map(|i| incident(s, i, lang)).collect::<Vec<_>>()})
 }
 
-/// `/api/v2/scheduled-maintenances.json`
-pub fn maintenances_only(s: &StatusSnapshot) -> Value {
-    json!({"page": page(s), "scheduled_maintenances": maintenances(s)})
+/// `/api/v2/scheduled-maintenances.json`: upcoming, active and those completed in the
+/// last 90 days.
+pub fn maintenances_only(s: &StatusSnapshot, lang: Lang) -> Value {
+    json!({"page": page(s), "scheduled_maintenances": maintenances(s, lang, true)})
 }
 
 /// `/api/v2/incidents/unresolved.json`: the open incidents.
@@ -142,10 +222,10 @@ pub fn unresolved(s: &StatusSnapshot, lang: Lang) -> Value {
 
 /// `/api/v2/scheduled-maintenances/{active,upcoming}.json`: the windows in progress, or
 /// those still to come.
-pub fn maintenances_where(s: &StatusSnapshot, active: bool) -> Value {
-    let list: Vec<Value> = maintenances(s)
+pub fn maintenances_where(s: &StatusSnapshot, lang: Lang, active: bool) -> Value {
+    let list: Vec<Value> = maintenances(s, lang, false)
         .into_iter()
-        .filter(|m| (m["status"] == "in_progress") == active)
+        .filter(|m| (m["status"] != "scheduled") == active)
         .collect();
     json!({"page": page(s), "scheduled_maintenances": list})
 }

@@ -28,6 +28,8 @@ pub struct StatusSnapshot {
     pub history: Vec<IncidentView>,
     /// Announced maintenance that is active or upcoming, soonest first.
     pub maintenances: Vec<MaintenanceView>,
+    /// Completed maintenance of the last 90 days, newest first.
+    pub past_maintenances: Vec<MaintenanceView>,
     /// Email subscriptions are open (SMTP is configured): the page shows the form.
     pub subscribe: bool,
     /// This installation's page id (random, made once and kept in the store).
@@ -104,9 +106,18 @@ pub struct AffectedView {
 #[derive(Debug, Clone)]
 pub struct MaintenanceView {
     pub id: i64,
-    /// Component names affected.
+    /// The components it touches (a product's first route is in the window), routed ones
+    /// first.
     pub components: Vec<String>,
+    /// Of those, the ones whose orders go to a backup meanwhile (the others are held).
+    pub routed: Vec<String>,
+    /// The owner's words (`--note`), shown as they were written.
+    pub note: Option<String>,
+    pub created_at: i64,
     pub starts_at: i64,
     pub ends_at: i64,
+    /// `scheduled | in_progress | verifying | completed` (Statuspage's words).
+    pub status: &'static str,
+    /// In progress or verifying.
     pub active: bool,
 }

@@ -78,6 +78,8 @@ struct State {
     /// store's marks, so they stay the same across restarts).
     page_id: String,
     created: HashMap<String, i64>,
+    /// Announced windows that ended in the last 90 days or have not ended.
+    windows: Vec<siaga_store::MaintenanceWindow>,
 }
 
 /// The component names of a configuration: product groups in config order, then "API".
@@ -104,13 +106,12 @@ pub fn slug(name: &str) -> String {
     s.trim_matches('-').to_string()
 }
 
-/// How a product can be served now, and whether that rests only on what this process
-/// knows (config, the store, live evidence since the start).
-fn serve(ctx: &StatusWorker, p: &Product) -> (Serve, bool) {
+/// How a product can be served now; whether that rests only on what this process knows
+/// (config, the store, live evidence since the start); and how it would be served if
+/// announced maintenance took nothing away (to tell planned work from trouble).
+fn serve(ctx: &StatusWorker, p: &Product) -> (Serve, bool, Serve) {
     let price = p.price.get();
-    let mut primary_ok = false;
-    let mut any_ok = false;
-    let mut all_maintenance = !p.routes.is_empty();
+    let (mut now, mut unplanned) = (Tally::new(p), Tally::new(p));
     let mut known = true;
     for (i, r) in p.routes.iter().enumerate() {
         let check = ctx.health.check_proven(r, price);
@@ -121,50 +122,95 @@ fn serve(ctx: &StatusWorker, p: &Product) -> (Serve, bool) {
             Err(Blocked::Maintenance | Blocked::CostAbovePrice | Blocked::Inactive)
         );
         known &= from_store || ctx.health.known(&r.supplier);
-        match check {
-            Ok(_) => {
-                any_ok = true;
-                all_maintenance = false;
-                primary_ok |= i == 0;
-            }
-            Err(Blocked::Maintenance) => {}
-            Err(_) => all_maintenance = false,
+        let maintenance = matches!(check, Err(Blocked::Maintenance));
+        now.add(i, check.is_ok(), maintenance);
+        unplanned.add(i, check.is_ok() || maintenance, false);
+    }
+    (now.serve(), known, unplanned.serve())
+}
+
+/// Routes of one product, counted into a [`Serve`].
+struct Tally {
+    primary_ok: bool,
+    any_ok: bool,
+    all_maintenance: bool,
+}
+
+impl Tally {
+    fn new(p: &Product) -> Tally {
+        Tally {
+            primary_ok: false,
+            any_ok: false,
+            all_maintenance: !p.routes.is_empty(),
         }
     }
-    let serve = match (primary_ok, any_ok, all_maintenance) {
-        (true, _, _) => Serve::Primary,
-        (false, true, _) => Serve::Degraded,
-        (false, false, true) => Serve::Maintenance,
-        _ => Serve::Unservable,
-    };
-    (serve, known)
+
+    fn add(&mut self, index: usize, ok: bool, maintenance: bool) {
+        self.any_ok |= ok;
+        self.primary_ok |= ok && index == 0;
+        self.all_maintenance &= maintenance;
+    }
+
+    fn serve(&self) -> Serve {
+        match (self.primary_ok, self.any_ok, self.all_maintenance) {
+            (true, _, _) => Serve::Primary,
+            (false, true, _) => Serve::Degraded,
+            (false, false, true) => Serve::Maintenance,
+            _ => Serve::Unservable,
+        }
+    }
 }
 
 /// Current status of every component, as the live state says.
 pub fn derive_all(ctx: &StatusWorker) -> Vec<(String, ComponentStatus)> {
     derive_known(ctx)
         .into_iter()
-        .map(|(n, s, _)| (n, s))
+        .map(|d| (d.name, d.status))
         .collect()
 }
 
-/// As [`derive_all`], with whether each status is known (see `serve`).
-fn derive_known(ctx: &StatusWorker) -> Vec<(String, ComponentStatus, bool)> {
+/// One component's derived status.
+struct Derived {
+    name: String,
+    status: ComponentStatus,
+    /// Rests only on what this process knows (see `serve`).
+    known: bool,
+    /// Worse than operational only because of announced maintenance: planned work, told
+    /// in the maintenance notice, never an incident.
+    planned: bool,
+}
+
+/// As [`derive_all`], with what is known and what is planned.
+fn derive_known(ctx: &StatusWorker) -> Vec<Derived> {
     let mut out = Vec::new();
     for name in component_names(&ctx.settings) {
         if name == API {
             // The API answers (this code runs in it); siaga's own trouble shows only here.
-            out.push((name, ComponentStatus::Operational, true));
+            out.push(Derived {
+                name,
+                status: ComponentStatus::Operational,
+                known: true,
+                planned: false,
+            });
             continue;
         }
-        let (serves, known): (Vec<Serve>, Vec<bool>) = ctx
+        let serves: Vec<(Serve, bool, Serve)> = ctx
             .settings
             .products
             .iter()
             .filter(|p| p.group == name)
             .map(|p| serve(ctx, p))
-            .unzip();
-        out.push((name, derive(&serves), known.iter().all(|k| *k)));
+            .collect();
+        let now: Vec<Serve> = serves.iter().map(|s| s.0).collect();
+        let unplanned: Vec<Serve> = serves.iter().map(|s| s.2).collect();
+        let status = derive(&now);
+        out.push(Derived {
+            name,
+            status,
+            known: serves.iter().all(|s| s.1),
+            planned: status != ComponentStatus::Operational
+                && derive(&unplanned) == ComponentStatus::Operational,
+        });
     }
     out
 }
@@ -191,6 +237,9 @@ pub async fn prime(ctx: &StatusWorker) -> Primed {
         }
         st.log = log;
         st.log_loaded_at = now;
+    }
+    if let Ok(w) = ctx.store.maintenance_windows(now - DAYS * DAY_MS).await {
+        st.windows = w;
     }
     st.page_id = kept(ctx, "status:page_id", || {
         // Statuspage's ids are 12 lower-case letters and digits; these are random.
@@ -269,11 +318,28 @@ pub async fn run(ctx: Arc<StatusWorker>, primed: Primed, mut shutdown: watch::Re
 
 async fn step(ctx: &StatusWorker, st: &mut State) {
     let now = ctx.now();
-    let statuses = follow::publishable(&derive_known(ctx), &st.current, now, st.settle_until);
+    let derived = derive_known(ctx);
+    let triples: Vec<(String, ComponentStatus, bool)> = derived
+        .iter()
+        .map(|d| (d.name.clone(), d.status, d.known))
+        .collect();
+    let statuses = follow::publishable(&triples, &st.current, now, st.settle_until);
+    // What incidents see: a component out of order only for announced maintenance is in
+    // maintenance, not in trouble (its notice says orders go to a backup meanwhile).
+    let planned: Vec<&str> = derived
+        .iter()
+        .filter(|d| d.planned)
+        .map(|d| d.name.as_str())
+        .collect();
+    let for_incidents = follow::planned_as_maintenance(&statuses, &planned);
     for (name, status) in &statuses {
         ctx.metrics.set_component_status(name, status.level());
     }
     let changes = follow::note_statuses(&mut st.current, &mut st.bad_since, &statuses, now);
+    for name in &planned {
+        // Trouble after the window counts its debounce from then, not from the window.
+        st.bad_since.remove(*name);
+    }
     let changed = !changes.is_empty();
     for ch in changes {
         if let Err(e) = ctx.store.record_component_status(ch.clone()).await {
@@ -281,13 +347,16 @@ async fn step(ctx: &StatusWorker, st: &mut State) {
         }
         st.log.push(ch);
     }
-    if let Err(e) = follow_incidents(ctx, st, &statuses, now).await {
+    if let Err(e) = follow_incidents(ctx, st, &for_incidents, now).await {
         tracing::error!(error = %e, "automatic incident bookkeeping failed");
     }
     if changed || now - st.log_loaded_at > 60_000 {
         if let Ok(log) = ctx.store.component_log(now - DAYS * DAY_MS).await {
             st.log = log;
             st.log_loaded_at = now;
+        }
+        if let Ok(w) = ctx.store.maintenance_windows(now - DAYS * DAY_MS).await {
+            st.windows = w;
         }
     }
     match ctx.store.incidents(now - DAYS * DAY_MS).await {
@@ -436,6 +505,59 @@ fn affected(
         .collect()
 }
 
+/// Announced windows as the page shows them: (active or upcoming, soonest first;
+/// completed in the last 90 days, newest first). The store's list is refreshed with the
+/// component log; health's (reloaded every 2 s) is the freshest word on recent ones.
+fn maintenance_views(
+    ctx: &StatusWorker,
+    st: &State,
+    now: i64,
+) -> (Vec<MaintenanceView>, Vec<MaintenanceView>) {
+    let mut windows = st.windows.clone();
+    for w in ctx.health.announced() {
+        match windows.iter_mut().find(|x| x.id == w.id) {
+            Some(x) => *x = w,
+            None => windows.push(w),
+        }
+    }
+    let (mut current, mut past) = (Vec::new(), Vec::new());
+    for w in windows {
+        let (routed, held) = crate::config::affected_groups(&ctx.settings.products, &w.supplier_id);
+        let components: Vec<String> = routed.iter().chain(&held).cloned().collect();
+        let still = components.iter().any(|c| {
+            st.current
+                .get(c)
+                .is_some_and(|(s, _)| *s == ComponentStatus::UnderMaintenance)
+        });
+        let status = match () {
+            _ if now < w.starts_at => "scheduled",
+            _ if now < w.ends_at => "in_progress",
+            // Over by the clock, but what it touched is not back yet.
+            _ if still => "verifying",
+            _ => "completed",
+        };
+        let view = MaintenanceView {
+            id: w.id,
+            components,
+            routed,
+            note: w.note.clone(),
+            created_at: w.created_at,
+            starts_at: w.starts_at,
+            ends_at: w.ends_at,
+            status,
+            active: matches!(status, "in_progress" | "verifying"),
+        };
+        if status == "completed" {
+            past.push(view);
+        } else {
+            current.push(view);
+        }
+    }
+    current.sort_by_key(|m| (m.starts_at, m.id));
+    past.sort_by_key(|m| std::cmp::Reverse((m.ends_at, m.id)));
+    (current, past)
+}
+
 pub fn incident_view(i: &Incident) -> IncidentView {
     IncidentView {
         id: i.id,
@@ -513,30 +635,7 @@ fn build(ctx: &StatusWorker, st: &State, incidents: &[Incident], now: i64) -> St
         .filter(|i| i.resolved_at.is_none())
         .cloned()
         .collect();
-    let maintenances = ctx
-        .health
-        .announced()
-        .into_iter()
-        .filter(|w| w.ends_at > now)
-        .map(|w| MaintenanceView {
-            id: w.id,
-            components: ctx
-                .settings
-                .products
-                .iter()
-                .filter(|p| p.routes.iter().any(|r| r.supplier == w.supplier_id))
-                .map(|p| p.group.clone())
-                .fold(Vec::new(), |mut v, g| {
-                    if !v.contains(&g) {
-                        v.push(g)
-                    }
-                    v
-                }),
-            starts_at: w.starts_at,
-            ends_at: w.ends_at,
-            active: now >= w.starts_at,
-        })
-        .collect();
+    let (maintenances, past_maintenances) = maintenance_views(ctx, st, now);
     StatusSnapshot {
         subscribe: ctx.settings.notify.smtp.is_some(),
         page_id: st.page_id.clone(),
@@ -549,5 +648,6 @@ fn build(ctx: &StatusWorker, st: &State, incidents: &[Incident], now: i64) -> St
         active_incidents,
         history,
         maintenances,
+        past_maintenances,
     }
 }

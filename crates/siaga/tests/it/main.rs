@@ -19,6 +19,7 @@ mod orders;
 mod overload;
 mod secrets;
 mod status;
+mod status_maintenance;
 mod status_restart;
 mod statuspage_api;
 mod tidy;

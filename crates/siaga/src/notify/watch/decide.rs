@@ -10,27 +10,10 @@ use siaga_store::{MaintenanceWindow, NoticeBody, SupplierEvent};
 use super::super::render;
 use crate::config::Product;
 
-/// The product groups that route through `supplier`: those whose every product has a route
-/// through another supplier (routed to a backup meanwhile), and the others (held).
+/// The product groups `supplier`'s maintenance or trouble touches, in two lists: routed
+/// to a backup meanwhile, or held (see [`crate::config::affected_groups`]).
 pub(super) fn affected(products: &[Product], supplier: &str) -> (Vec<String>, Vec<String>) {
-    let mut groups: Vec<(String, bool)> = Vec::new();
-    for p in products {
-        if p.routes.iter().any(|r| r.supplier == supplier) {
-            let backup = p.routes.iter().any(|r| r.supplier != supplier);
-            match groups.iter_mut().find(|(g, _)| *g == p.group) {
-                Some((_, b)) => *b &= backup,
-                None => groups.push((p.group.clone(), backup)),
-            }
-        }
-    }
-    let pick = |want: bool| {
-        groups
-            .iter()
-            .filter(|(_, b)| *b == want)
-            .map(|(g, _)| g.clone())
-            .collect()
-    };
-    (pick(true), pick(false))
+    crate::config::affected_groups(products, supplier)
 }
 
 /// The owner alert a supplier event calls for.
@@ -247,7 +230,9 @@ pub(super) fn phases(
 ) -> Phases {
     let mut out = Phases::default();
     if w.id > after {
-        if w.ends_at > now && touches {
+        // Announced ahead: "scheduled". Announced once it has begun: "started" says it all
+        // (one notice, not two at once).
+        if w.starts_at > now && touches {
             out.scheduled = true;
         } else {
             out.skip = true;
@@ -347,6 +332,8 @@ mod tests {
             product("PLN20", "PLN", &["alpha", "beta"]),
             product("PLN50", "PLN", &["alpha"]),
             product("DATA1", "Data", &["beta"]),
+            // Only a backup there: the group sells as before.
+            product("DATA2", "Data", &["beta", "alpha"]),
         ];
         let (routed, held) = affected(&products, "alpha");
         assert_eq!((routed, held), (vec!["Pulsa".into()], vec!["PLN".into()]));
@@ -510,12 +497,12 @@ mod tests {
                 ..Phases::default()
             }
         );
-        // Seen first while running: scheduled and started together.
+        // Seen first while running: one notice, "started" (the cursor moves with it).
         let p = phases(&w, T0, 5, true, Told::default());
         assert_eq!(
             p,
             Phases {
-                scheduled: true,
+                skip: true,
                 started: true,
                 ..Phases::default()
             }

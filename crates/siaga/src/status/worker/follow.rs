@@ -96,6 +96,25 @@ pub(super) fn publishable(
         .collect()
 }
 
+/// The statuses as the incident rules see them: a component that is worse than
+/// operational only because of announced maintenance (`planned`) is under maintenance.
+pub(super) fn planned_as_maintenance(
+    statuses: &[(String, ComponentStatus)],
+    planned: &[&str],
+) -> Vec<(String, ComponentStatus)> {
+    statuses
+        .iter()
+        .map(|(n, s)| {
+            let s = if planned.contains(&n.as_str()) {
+                ComponentStatus::UnderMaintenance
+            } else {
+                *s
+            };
+            (n.clone(), s)
+        })
+        .collect()
+}
+
 /// Notes this step's statuses in `current` (status, since) and `bad_since`; returns the
 /// changes to record (a component whose status differs from the one last noted).
 pub(super) fn note_statuses(
