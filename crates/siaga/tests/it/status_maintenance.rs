@@ -9,7 +9,9 @@ use serde_json::{json, Value};
 use siaga::notify::config::{Format, NotifySettings, Webhook};
 use siaga_domain::Operator;
 
-use crate::harness::{receiver, Opts, TestApp, P};
+use std::sync::{Arc, Mutex};
+
+use crate::harness::{receiver, Opts, Received, TestApp, P};
 
 const NOTE: &str = "Peningkatan server gudang data";
 const T: Duration = Duration::from_secs(30);
@@ -39,8 +41,9 @@ fn status_of(s: &Value, name: &str) -> String {
         .to_owned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn announced_maintenance_is_a_notice_not_an_incident() {
+/// Three groups: one with sim0 first and a backup, one with sim0 only, one with sim0 only
+/// as a backup; status news to a chat webhook whose bodies land in the returned list.
+async fn start() -> (TestApp, Arc<Mutex<Vec<Received>>>) {
     let (hook, got) = receiver().await;
     let notify = NotifySettings {
         webhooks: vec![Webhook {
@@ -78,6 +81,12 @@ async fn announced_maintenance_is_a_notice_not_an_incident() {
         ..Opts::default()
     })
     .await;
+    (app, got)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn announced_maintenance_is_a_notice_not_an_incident() {
+    let (app, got) = start().await;
     let now = app.app.clock.now_ms() / 1000;
     let (s, v) = app
         .admin_post(
@@ -146,8 +155,12 @@ async fn announced_maintenance_is_a_notice_not_an_incident() {
     let atom = get(&app, "/history.atom").await;
     assert!(atom.contains(NOTE) && atom.contains("completed"), "{atom}");
 
-    // The notices: "started" once (the window was announced after it began), then
-    // "completed"; each carries the note and only the groups it touches; nothing else.
+    notices_carry_the_note(&got).await;
+}
+
+/// "started" once (the window was announced after it began), then "completed"; each
+/// carries the note and only the groups it touches; nothing else was sent.
+async fn notices_carry_the_note(got: &Arc<Mutex<Vec<Received>>>) {
     let end = Instant::now() + T;
     let texts = loop {
         let texts: Vec<String> = got
