@@ -3,13 +3,12 @@
 //! incident; one notice carries the owner's note and names only the groups it touches;
 //! afterwards the window is `completed` in the JSON, the history page and the Atom feed.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use siaga::notify::config::{Format, NotifySettings, Webhook};
 use siaga_domain::Operator;
-
-use std::sync::{Arc, Mutex};
 
 use crate::harness::{receiver, Opts, Received, TestApp, P};
 
