@@ -116,6 +116,18 @@ pub enum Headline {
 }
 
 impl Headline {
+    /// Statuspage's page `indicator` for it (a widget colours its dot by it, next to the
+    /// words): `none | minor | major | critical`, or `maintenance`.
+    pub fn indicator(self) -> &'static str {
+        match self {
+            Headline::AllOperational => "none",
+            Headline::Maintenance => "maintenance",
+            Headline::PartiallyDegraded | Headline::Degraded => "minor",
+            Headline::PartialOutage => "major",
+            Headline::MajorOutage => "critical",
+        }
+    }
+
     /// (Indonesian, English).
     pub fn words(self) -> (&'static str, &'static str) {
         match self {

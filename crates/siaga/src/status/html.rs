@@ -368,6 +368,7 @@ mod tests {
         StatusSnapshot {
             subscribe: true,
             generated_at: 1_795_000_000_000,
+            changed_at: 1_795_000_000_000,
             page_name: "Status <Konter>".into(),
             public_url: "http://example.test".into(),
             overall: ComponentStatus::MajorOutage,

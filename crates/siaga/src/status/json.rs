@@ -7,12 +7,18 @@ use serde_json::{json, Value};
 use super::view::{IncidentView, Lang, MaintenanceView, StatusSnapshot};
 use crate::clock::rfc3339;
 
+/// `updated_at` is when what the page says last changed, so an answer stays the same
+/// (and its `ETag` with it) until there is news.
 fn page(s: &StatusSnapshot) -> Value {
-    json!({"id": s.page_id, "name": s.page_name, "url": s.public_url, "time_zone": "Asia/Jakarta", "updated_at": rfc3339(s.generated_at)})
+    json!({"id": s.page_id, "name": s.page_name, "url": s.public_url, "time_zone": "Asia/Jakarta", "updated_at": rfc3339(s.changed_at)})
 }
 
-fn status(s: &StatusSnapshot) -> Value {
-    json!({"indicator": s.overall.indicator(), "description": s.headline.words().1})
+/// The indicator and the words say the same thing (a widget shows the words beside a dot
+/// coloured by the indicator); the words in the page's language.
+fn status(s: &StatusSnapshot, lang: Lang) -> Value {
+    let (id, en) = s.headline.words();
+    let description = if lang == Lang::En { en } else { id };
+    json!({"indicator": s.headline.indicator(), "description": description})
 }
 
 fn components(s: &StatusSnapshot) -> Vec<Value> {
@@ -187,7 +193,7 @@ fn maintenances(s: &StatusSnapshot, lang: Lang, all: bool) -> Vec<Value> {
 pub fn summary(s: &StatusSnapshot, lang: Lang) -> Value {
     json!({
         "page": page(s),
-        "status": status(s),
+        "status": status(s, lang),
         "components": components(s),
         "incidents": s.active_incidents.iter().map(|i| incident(s, i, lang)).collect::<Vec<_>>(),
         "scheduled_maintenances": maintenances(s, lang, false),
@@ -195,8 +201,8 @@ pub fn summary(s: &StatusSnapshot, lang: Lang) -> Value {
 }
 
 /// `/api/v2/status.json`
-pub fn status_only(s: &StatusSnapshot) -> Value {
-    json!({"page": page(s), "status": status(s)})
+pub fn status_only(s: &StatusSnapshot, lang: Lang) -> Value {
+    json!({"page": page(s), "status": status(s, lang)})
 }
 
 /// `/api/v2/components.json`

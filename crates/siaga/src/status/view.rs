@@ -15,6 +15,9 @@ pub enum Lang {
 pub struct StatusSnapshot {
     /// Milliseconds since the Unix epoch.
     pub generated_at: i64,
+    /// When what the page says last changed: a component's status, an incident, a
+    /// maintenance window (its news or its times).
+    pub changed_at: i64,
     pub page_name: String,
     pub public_url: String,
     /// Worst current component status (the machine `indicator`).

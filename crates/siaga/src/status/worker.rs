@@ -636,7 +636,21 @@ fn build(ctx: &StatusWorker, st: &State, incidents: &[Incident], now: i64) -> St
         .cloned()
         .collect();
     let (maintenances, past_maintenances) = maintenance_views(ctx, st, now);
+    let changed_at = comps
+        .iter()
+        .map(|c| c.updated_at)
+        .chain(incidents.iter().map(|i| i.updated_at))
+        .chain(
+            maintenances
+                .iter()
+                .chain(&past_maintenances)
+                .flat_map(|m| [m.created_at, m.starts_at, m.ends_at])
+                .filter(|t| *t <= now),
+        )
+        .max()
+        .unwrap_or(now);
     StatusSnapshot {
+        changed_at,
         subscribe: ctx.settings.notify.smtp.is_some(),
         page_id: st.page_id.clone(),
         generated_at: now,

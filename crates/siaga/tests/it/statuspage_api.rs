@@ -174,3 +174,67 @@ async fn maintenance_is_listed_as_upcoming_then_active() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_are_compressed_and_revalidated_by_etag() {
+    let app = TestApp::start(Opts::default()).await;
+    let fetch = |path: &'static str, enc: &'static str, etag: Option<String>| {
+        let mut r = app
+            .http
+            .get(format!("{}{path}", app.base))
+            .header("accept-encoding", enc);
+        if let Some(t) = etag {
+            r = r.header("if-none-match", t);
+        }
+        r.send()
+    };
+    let mut weights = Vec::new();
+    for path in ["/", "/history", "/api/v2/summary.json"] {
+        let plain = fetch(path, "identity", None).await.unwrap();
+        assert_eq!(plain.status().as_u16(), 200);
+        assert!(plain.headers().get("content-encoding").is_none());
+        let tag = plain.headers()["etag"].to_str().unwrap().to_owned();
+        let plain_len = plain.bytes().await.unwrap().len();
+        for enc in ["gzip", "br"] {
+            let r = fetch(path, enc, None).await.unwrap();
+            assert_eq!(r.headers()["content-encoding"], enc, "{path}");
+            let vary: Vec<String> = r
+                .headers()
+                .get_all("vary")
+                .iter()
+                .map(|v| v.to_str().unwrap_or_default().to_ascii_lowercase())
+                .collect();
+            assert!(
+                vary.iter().any(|v| v.contains("accept-encoding")),
+                "{path}: {vary:?}"
+            );
+            assert_eq!(
+                r.headers()["etag"].to_str().unwrap(),
+                tag,
+                "one tag for every encoding"
+            );
+            let n = r.bytes().await.unwrap().len();
+            // The index with its 90-day bars is the heavy one: many times smaller.
+            let factor = if path == "/" { 5 } else { 1 };
+            assert!(
+                n * factor < plain_len,
+                "{path} {enc}: {n} of {plain_len} bytes"
+            );
+            weights.push(format!("{path} {enc}: {n} B"));
+        }
+        weights.push(format!("{path} uncompressed: {plain_len} B"));
+        // Revalidation: the same bytes are not sent again.
+        let r = fetch(path, "gzip", Some(tag.clone())).await.unwrap();
+        assert_eq!(r.status().as_u16(), 304, "{path}");
+        assert!(r.bytes().await.unwrap().is_empty());
+        let r = fetch(path, "gzip", Some("W/\"other\"".into()))
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{path}");
+    }
+    println!("page weight: {}", weights.join("; "));
+    let r = fetch("/api/v2/summary.json", "identity", None)
+        .await
+        .unwrap();
+    assert!(r.headers().contains_key("last-modified"));
+}
