@@ -255,3 +255,49 @@ async fn status_widget_on_another_origin_shows_the_outage() {
         "the badge's title: {r:#}"
     );
 }
+
+/// The widget's dot is coloured by `status.indicator` and its words are
+/// `status.description`: both must tell the same story. All normal: green and "All Systems
+/// Operational" (English browser: English words). An open manual incident of minor impact
+/// while every component is operational: the words say the service is degraded, so the dot
+/// must not stay green.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_widget_colour_agrees_with_its_words() {
+    let app = TestApp::start(Opts::default()).await;
+    let r = node("widget.mjs", &[&app.base, "en-US"]).await;
+    assert_eq!(r["rendered"], true, "{r:#}");
+    for w in r["widgets"].as_array().unwrap() {
+        assert_eq!(w["status_text"], "All Systems Operational", "{w}");
+        assert_eq!(w["indicator"], "none", "{w}");
+        assert_eq!(w["indicator_color"], "rgb(46, 204, 113)", "green: {w}");
+    }
+
+    let (s, v) = app
+        .admin_post(
+            "/admin/api/incidents",
+            json!({"title": "Transaksi lambat", "body": "Kami sedang menyelidiki.",
+                   "title_en": "Slow transactions", "body_en": "We are investigating.",
+                   "components": ["API"], "impact": "minor"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let s = wait_for(&app, "the manual incident", |s| {
+        names(&s["incidents"]) == ["Transaksi lambat"]
+    })
+    .await;
+    let r = node("widget.mjs", &[&app.base, "id-ID"]).await;
+    assert_eq!(r["rendered"], true, "{r:#}");
+    for w in r["widgets"].as_array().unwrap() {
+        assert_eq!(w["status_text"], s["status"]["description"], "{w}");
+        assert_ne!(
+            w["status_text"], "Semua sistem normal",
+            "an open incident is not all normal: {w}"
+        );
+        assert_ne!(
+            w["indicator"], "none",
+            "the widget shows {:?} beside a green dot: status.indicator must follow the \
+             open incident's impact as the description does ({})",
+            w["status_text"], s["status"]
+        );
+    }
+}
