@@ -86,19 +86,21 @@ function shapeErrors(data) {
   checkShape(data && data.page, SHAPES.page, "page", errors);
   if (data && "status" in data) checkShape(data.status, SHAPES.status, "status", errors);
   (data.components || []).forEach((c, i) => checkShape(c, SHAPES.component, `components[${i}]`, errors));
-  const updates = (list, where) =>
-    (list || []).forEach((u, j) => checkShape(u, SHAPES.update, `${where}.incident_updates[${j}]`, errors));
+  const updates = (list, where, shape = SHAPES.update) =>
+    (list || []).forEach((u, j) => checkShape(u, shape, `${where}.incident_updates[${j}]`, errors));
   (data.incidents || []).forEach((x, i) => {
     checkShape(x, SHAPES.incident, `incidents[${i}]`, errors);
     updates(x.incident_updates, `incidents[${i}]`);
   });
   (data.scheduled_maintenances || []).forEach((m, i) => {
-    // Statuspage itself gives maintenances `impact: "maintenance"`, which the client's type
-    // (Omit<Incident, "status">) leaves out: accepted here.
+    // Statuspage itself gives maintenances `impact: "maintenance"` and their updates the
+    // maintenance statuses (scheduled, in_progress, verifying, completed), which the
+    // client's types (Omit<Incident, "status">, IncidentUpdate) leave out: accepted here.
     const { status, impact, ...rest } = SHAPES.incident;
     const shape = { ...rest, impact: [...impact, "maintenance"], ...SHAPES.maintenance_extra };
     checkShape(m, shape, `scheduled_maintenances[${i}]`, errors);
-    updates(m.incident_updates, `scheduled_maintenances[${i}]`);
+    const update = { ...SHAPES.update, status: [...INCIDENT_STATUS, ...SHAPES.maintenance_extra.status] };
+    updates(m.incident_updates, `scheduled_maintenances[${i}]`, update);
   });
   return errors;
 }
