@@ -22,5 +22,6 @@ mod status;
 mod status_maintenance;
 mod status_restart;
 mod statuspage_api;
+mod statuspage_clients;
 mod tidy;
 mod vouchers;
