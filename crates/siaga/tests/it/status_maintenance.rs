@@ -102,7 +102,11 @@ async fn announced_maintenance_is_a_notice_not_an_incident() {
     .await;
     assert_eq!(status_of(&during, "indosat Pulsa"), "operational");
     assert_eq!(
-        during["status"]["description"], "Partially Degraded Service",
+        (
+            during["status"]["description"].as_str(),
+            during["status"]["indicator"].as_str()
+        ),
+        (Some("Sebagian layanan melambat"), Some("minor")),
         "trouble is not hidden behind maintenance: {during:#}"
     );
     let m = &during["scheduled_maintenances"][0];
