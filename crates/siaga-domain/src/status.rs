@@ -247,6 +247,14 @@ mod tests {
         assert_eq!(headline(&[ok, ok], &[]), Headline::AllOperational);
         assert_eq!(headline(&[], &[]), Headline::AllOperational);
         assert_eq!(Headline::PartialOutage.words().1, "Partial System Outage");
+        // The colours (Statuspage's indicator, the page's banner) follow the same words.
+        let colour = |c: &[ComponentStatus], i: &[&str]| headline(c, i).indicator();
+        assert_eq!(colour(&[MajorOutage, ok, ok, ok, ok], &[]), "major");
+        assert_eq!(colour(&[MajorOutage; 5], &[]), "critical");
+        assert_eq!(colour(&[DegradedPerformance, ok], &[]), "minor");
+        assert_eq!(colour(&[UnderMaintenance, ok], &["minor"]), "minor");
+        assert_eq!(colour(&[UnderMaintenance, ok], &[]), "maintenance");
+        assert_eq!(colour(&[ok, ok], &[]), "none");
     }
 
     use super::*;
