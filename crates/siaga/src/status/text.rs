@@ -54,6 +54,27 @@ pub fn title(component: &str, status: ComponentStatus) -> (String, String) {
     }
 }
 
+/// (title_id, title_en) for components in different states: each named with what is
+/// true of it, worst first ("Outage: XL Pulsa; Degraded performance: Telkomsel Pulsa"),
+/// so a group that still sells through a backup is not called out of order.
+pub fn title_many(parts: &[(String, ComponentStatus)]) -> (String, String) {
+    let mut order: Vec<ComponentStatus> = parts.iter().map(|(_, s)| *s).collect();
+    order.sort_by_key(|s| std::cmp::Reverse(s.severity()));
+    order.dedup();
+    let (mut id, mut en) = (Vec::new(), Vec::new());
+    for status in order {
+        let names: Vec<&str> = parts
+            .iter()
+            .filter(|(_, s)| *s == status)
+            .map(|(n, _)| n.as_str())
+            .collect();
+        let (i, e) = title(&names.join(", "), status);
+        id.push(i);
+        en.push(e);
+    }
+    (id.join("; "), en.join("; "))
+}
+
 /// (body_id, body_en) for an incident opening or changing.
 pub fn body(component: &str, status: ComponentStatus, action: Action) -> (String, String) {
     body_many(&[(component.to_owned(), status, action)])

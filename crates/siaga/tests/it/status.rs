@@ -437,7 +437,7 @@ async fn page_in_chromium_is_valid_and_accessible() {
             "",
             "id",
             [
-                "Gangguan: telkomsel Pulsa, xl Pulsa",
+                "Gangguan: xl Pulsa; Kinerja menurun: telkomsel Pulsa",
                 "Insiden aktif",
                 "Gangguan besar",
                 "dialihkan ke pemasok cadangan",
@@ -447,7 +447,7 @@ async fn page_in_chromium_is_valid_and_accessible() {
             "?lang=en",
             "en",
             [
-                "Outage: telkomsel Pulsa, xl Pulsa",
+                "Outage: xl Pulsa; Degraded performance: telkomsel Pulsa",
                 "Active incidents",
                 "Major outage",
                 "routed to a backup supplier",

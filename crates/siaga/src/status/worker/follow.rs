@@ -238,7 +238,9 @@ pub(super) fn to_open(
         .map(|(_, s, _)| *s)
         .max_by_key(|s| s.severity())
         .unwrap_or_default();
-    let (title_id, title_en) = text::title(&opening.join(", "), worst);
+    let parts: Vec<(String, ComponentStatus)> =
+        bad.iter().map(|(n, s, _)| (n.clone(), *s)).collect();
+    let (title_id, title_en) = text::title_many(&parts);
     let (body_id, body_en) = text::body_many(&bad);
     Some(NewIncident {
         title_id,
@@ -398,10 +400,11 @@ mod tests {
             ("investigating", T0 + 60_000)
         );
         assert_eq!(inc.impact, text::impact(MajorOutage));
-        // Later both together, in one incident, titled by the worst status.
+        // Later both together, in one incident, each named with what is true of it.
         let inc = to_open(&now, &[], &bad_since, T0 + 70_000, RULES).unwrap();
         assert_eq!(inc.components, vec!["Pulsa", "Data"]);
-        assert_eq!(inc.title_en, text::title("Pulsa, Data", MajorOutage).1);
+        assert_eq!(inc.title_en, "Outage: Pulsa; Partial outage: Data");
+        assert_eq!(inc.title_id, "Gangguan: Pulsa; Gangguan sebagian: Data");
         // A component an incident already follows is not opened again.
         let f = followed_from(3, &inc, &now);
         assert_eq!(f.posted[1], ("Data".to_string(), Some(PartialOutage)));
