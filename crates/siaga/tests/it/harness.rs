@@ -167,6 +167,28 @@ pub async fn receiver() -> (SocketAddr, Arc<Mutex<Vec<Received>>>) {
     (addr, got)
 }
 
+/// Status news (no alerts) to a chat webhook whose bodies land in the returned list.
+pub async fn chat_news() -> (
+    siaga::notify::config::NotifySettings,
+    Arc<Mutex<Vec<Received>>>,
+) {
+    use siaga::notify::config::{Format, NotifySettings, Webhook};
+    let (hook, got) = receiver().await;
+    let notify = NotifySettings {
+        webhooks: vec![Webhook {
+            name: "ops".into(),
+            url: format!("http://{hook}/cb"),
+            secret: None,
+            format: Format::Chat,
+            components: Vec::new(),
+            status: true,
+            alerts: false,
+        }],
+        ..NotifySettings::default()
+    };
+    (notify, got)
+}
+
 /// The simulated suppliers of `o`, calling back to the switch at `base`, and their config.
 async fn start_sims(o: &Opts, base: &str) -> (Vec<Sim>, Vec<Supplier>) {
     let mut sims = Vec::new();

@@ -7,10 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use siaga::notify::config::{Format, NotifySettings, Webhook};
 use siaga_domain::Operator;
 
-use crate::harness::{receiver, Opts, Received, TestApp, P};
+use crate::harness::{chat_news, Opts, Received, TestApp, P};
 
 const NOTE: &str = "Peningkatan server gudang data";
 const T: Duration = Duration::from_secs(30);
@@ -43,20 +42,8 @@ fn status_of(s: &Value, name: &str) -> String {
 /// Three groups: one with sim0 first and a backup, one with sim0 only, one with sim0 only
 /// as a backup; status news to a chat webhook whose bodies land in the returned list.
 async fn start() -> (TestApp, Arc<Mutex<Vec<Received>>>) {
-    let (hook, got) = receiver().await;
-    let notify = NotifySettings {
-        webhooks: vec![Webhook {
-            name: "ops".into(),
-            url: format!("http://{hook}/cb"),
-            secret: None,
-            format: Format::Chat,
-            components: Vec::new(),
-            status: true,
-            alerts: false,
-        }],
-        coalesce_ms: 0,
-        ..NotifySettings::default()
-    };
+    let (mut notify, got) = chat_news().await;
+    notify.coalesce_ms = 0;
     let product = |code, op, routes| P {
         code,
         op,

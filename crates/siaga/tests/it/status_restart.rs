@@ -8,29 +8,16 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use siaga::config::HealthCfg;
-use siaga::notify::config::{Format, NotifySettings, Webhook};
 use siaga_suppliers::sim::SimMode;
 
-use crate::harness::{receiver, Opts, TestApp};
+use crate::harness::{chat_news, Opts, TestApp};
 
 const T: Duration = Duration::from_secs(30);
 
 /// A switch whose probes run every second (the breaker opens after three failed ones)
 /// and whose status news goes to a chat webhook, so any notice would be queued.
 async fn start() -> TestApp {
-    let (hook, _) = receiver().await;
-    let notify = NotifySettings {
-        webhooks: vec![Webhook {
-            name: "ops".into(),
-            url: format!("http://{hook}/cb"),
-            secret: None,
-            format: Format::Chat,
-            components: Vec::new(),
-            status: true,
-            alerts: false,
-        }],
-        ..NotifySettings::default()
-    };
+    let (notify, _) = chat_news().await;
     TestApp::start(Opts {
         health: HealthCfg {
             probe_interval_s: 1,
