@@ -654,4 +654,18 @@ mod tests {
         );
         assert!(render_incident(&s, 99, Lang::Id).is_none());
     }
+
+    #[test]
+    fn the_header_shows_a_logo_when_given_one() {
+        let s = snap();
+        let h = header(&s, Lang::En, "/history", Some("/logo.svg?a=1&b=\"x")).into_string();
+        assert!(
+            h.contains("<img src=\"/logo.svg?a=1&amp;b=&quot;x\" alt=\"\""),
+            "{h}"
+        );
+        assert!(h.contains("href=\"/?lang=en#subscribe\""), "{h}");
+        assert!(!header(&s, Lang::Id, "/", None)
+            .into_string()
+            .contains("<img"));
+    }
 }
