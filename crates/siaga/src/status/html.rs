@@ -71,14 +71,14 @@ a{color:#0b4f9c}a:focus-visible,button:focus-visible,input:focus-visible,summary
 .day.m{background-image:repeating-linear-gradient(45deg,transparent 0 4px,#fffa 4px 6px)}
 .tip,.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 .day:hover .tip{left:0;right:0;bottom:calc(100% + .4rem);width:auto;height:auto;clip:auto;overflow:visible;white-space:normal;background:#1a1a1a;color:#fff;padding:.4rem .6rem;border-radius:.3rem;font-size:.85rem;z-index:2}
-.d30{display:none}@media (max-width:40rem){.bar .day:nth-child(-n+60){display:none}.d90{display:none}.d30{display:inline}.scale{font-size:.8rem;flex-wrap:nowrap}}
+.d30{display:none}@media (max-width:40rem){.bar .day:nth-child(-n+60){display:none}.d90{display:none}.d30{display:inline}.scale{font-size:.8rem;flex-wrap:nowrap}.scale span{white-space:nowrap}}
 .legend{display:flex;flex-wrap:wrap;gap:.25rem 1rem;list-style:none;padding:0;margin:.5rem 0;font-size:.9rem}.legend .day{display:inline-block;width:.9rem;height:.9rem;vertical-align:-.15rem;margin-right:.35rem}
 .muted{color:#4a5260;font-size:.9rem}details{margin-top:.5rem}summary{cursor:pointer;color:#0b4f9c}details ul{margin:.25rem 0;padding-left:1.25rem}
 .card>h2:first-child{margin-top:0}.sub label{display:block;font-weight:600}
 input[type=email]{display:block;width:100%;max-width:24rem;font:inherit;padding:.4rem .6rem;border:1px solid #6b7480;border-radius:.35rem}
 fieldset{border:1px solid #d9dde3;border-radius:.35rem;margin:.5rem 0 0;padding:.25rem .75rem .5rem}fieldset label{display:block;font-weight:400}.sub .btn{margin-top:.75rem}
 ol.tl{list-style:none;padding:0;margin:.5rem 0 0}ol.tl li{border-left:3px solid #d9dde3;padding:.25rem 0 .5rem .75rem}
-.tag{display:inline-block;background:#b3261e;color:#fff;border-radius:.25rem;padding:0 .4rem;font-size:.8rem;margin-left:.3rem}
+.tag{display:inline-block;background:#b3261e;color:#fff;border-radius:.25rem;padding:0 .4rem;font-size:.8rem;margin-left:.3rem}.tag.mt{background:#1d5ea8}
 footer{padding:1rem;font-size:.9rem;color:#4a5260}
 ";
 
@@ -407,7 +407,8 @@ fn incident(i: &IncidentView, lang: Lang, level: u8, link: bool) -> Markup {
     }
 }
 
-fn maintenance(m: &MaintenanceView, lang: Lang, level: u8) -> Markup {
+/// A maintenance window's card; `tagged` (in the history, among incidents) marks it as one.
+fn maintenance(m: &MaintenanceView, lang: Lang, level: u8, tagged: bool) -> Markup {
     let state = match m.status {
         "in_progress" => t(lang, "sedang berlangsung", "in progress"),
         "verifying" => t(lang, "sedang diperiksa", "verifying"),
@@ -416,7 +417,18 @@ fn maintenance(m: &MaintenanceView, lang: Lang, level: u8) -> Markup {
     };
     html! {
         div class="card" {
-            (heading(level, html! { (super::json::maintenance_name(m, lang)) }))
+            (heading(level, html! {
+                (super::json::maintenance_name(m, lang))
+                @if tagged {
+                    span class="tag mt" {
+                        @if m.status == "completed" {
+                            (t(lang, "Pemeliharaan selesai", "Completed maintenance"))
+                        } @else {
+                            (t(lang, "Pemeliharaan", "Maintenance"))
+                        }
+                    }
+                }
+            }))
             p {
                 (when(m.starts_at, lang)) " — " (when(m.ends_at, lang)) " "
                 span class="muted" {
@@ -467,7 +479,7 @@ pub fn render_index(s: &StatusSnapshot, lang: Lang) -> String {
         }
         @if !s.maintenances.is_empty() {
             h2 { (t(lang, "Pemeliharaan terjadwal", "Scheduled maintenance")) }
-            @for m in &s.maintenances { (maintenance(m, lang, 3)) }
+            @for m in &s.maintenances { (maintenance(m, lang, 3, false)) }
         }
         @if s.subscribe { (subscribe_form(s, lang)) }
         h2 { (t(lang, "Komponen", "Components")) }
@@ -525,7 +537,7 @@ pub fn render_history(s: &StatusSnapshot, lang: Lang) -> String {
             @for p in list {
                 @match p {
                     Past::Incident(i) => { (incident(i, lang, 3, true)) },
-                    Past::Maintenance(m) => { (maintenance(m, lang, 3)) },
+                    Past::Maintenance(m) => { (maintenance(m, lang, 3, true)) },
                 }
             }
         }
