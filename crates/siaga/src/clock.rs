@@ -68,6 +68,33 @@ pub fn wib(ms: i64) -> String {
     }
 }
 
+/// Month abbreviations: English as in [`wib`], Indonesian as CLDR writes them.
+const MONTHS: [[&str; 12]; 2] = [
+    [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ],
+    [
+        "Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des",
+    ],
+];
+
+/// [`wib`] in the page's language: `22 Agu 2026 15:04 WIB` on the Indonesian page,
+/// `22 Aug 2026 15:04 WIB` on the English one; without `time`, only the day
+/// (`22 Agu 2026`).
+pub fn wib_in(ms: i64, indonesian: bool, time: bool) -> String {
+    let Ok(t) = jiff::Timestamp::from_millisecond(ms) else {
+        return String::new();
+    };
+    let z = t.to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(7)));
+    let month = MONTHS[usize::from(indonesian)][usize::try_from(z.month() - 1).unwrap_or(0)];
+    let day = format!("{} {month} {}", z.day(), z.year());
+    if time {
+        format!("{day} {} WIB", z.strftime("%H:%M"))
+    } else {
+        day
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,5 +120,16 @@ mod tests {
         ] {
             assert_eq!(parse_time(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn wib_speaks_the_page_language() {
+        let ms = parse_time("2026-08-22T08:04:00Z").unwrap();
+        assert_eq!(wib(ms), "22 Aug 2026 15:04 WIB");
+        assert_eq!(wib_in(ms, false, true), wib(ms));
+        assert_eq!(wib_in(ms, true, true), "22 Agu 2026 15:04 WIB");
+        assert_eq!(wib_in(ms, true, false), "22 Agu 2026");
+        let may = parse_time("2026-05-01T17:30:00Z").unwrap();
+        assert_eq!(wib_in(may, true, true), "2 Mei 2026 00:30 WIB");
     }
 }

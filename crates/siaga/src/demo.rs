@@ -254,6 +254,7 @@ fn settings(
             incident_after_s: 20,
             resolve_after_s: 30,
             page_name: "Status Konter Demo".into(),
+            logo_url: None,
         },
         strategy: Strategy::Adaptive,
         explore_share: 0.05,

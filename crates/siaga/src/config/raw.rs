@@ -150,6 +150,9 @@ pub struct StatusCfg {
     pub resolve_after_s: u64,
     /// The page's title.
     pub page_name: String,
+    /// A logo shown beside the title: a path on this site, a `data:image/` URI, or an
+    /// https URL on `server.public_url`'s host (the only images the page's policy allows).
+    pub logo_url: Option<String>,
 }
 
 impl Default for StatusCfg {
@@ -158,6 +161,7 @@ impl Default for StatusCfg {
             incident_after_s: 60,
             resolve_after_s: 300,
             page_name: "Status layanan".into(),
+            logo_url: None,
         }
     }
 }

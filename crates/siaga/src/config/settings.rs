@@ -68,6 +68,31 @@ pub fn validate(
     settings(cfg, file, base, getenv).map_err(|p| Place::new(file, text, &cfg.overrides).error(p))
 }
 
+/// `scheme://host[:port]` of a URL.
+fn origin(url: &str) -> &str {
+    let rest = url.find("://").map_or(0, |i| i + 3);
+    url[rest..].find('/').map_or(url, |i| &url[..rest + i])
+}
+
+/// `status.logo_url`: an image the page's Content-Security-Policy (`img-src 'self' data:`)
+/// lets the browser show.
+fn check_logo(logo: Option<&str>, public_url: &str) -> Result<(), Problem> {
+    let Some(logo) = logo else { return Ok(()) };
+    let same_site = logo.starts_with('/') && !logo.starts_with("//");
+    let https_here = logo.starts_with("https://")
+        && origin(logo).eq_ignore_ascii_case(origin(public_url.trim_end_matches('/')));
+    if same_site || https_here || logo.starts_with("data:image/") {
+        return Ok(());
+    }
+    Err((
+        "status.logo_url".into(),
+        "must be a path on this site (/logo.svg), a data:image/ URI, or an https URL on \
+         server.public_url's host: the status page's Content-Security-Policy shows images from \
+         nowhere else"
+            .into(),
+    ))
+}
+
 /// The checks, in the order their errors are reported.
 fn settings(
     cfg: &Config,
@@ -92,6 +117,7 @@ fn settings(
     )?;
     suppliers::check_contacts(&cfg.suppliers)?;
     server::check_limits(&cfg.limits)?;
+    check_logo(cfg.status.logo_url.as_deref(), &cfg.server.public_url)?;
     let backup = match &cfg.backup {
         Some(b) => Some(backup::settings(b, base).map_err(|(k, m)| (format!("backup.{k}"), m))?),
         None => None,
@@ -119,4 +145,34 @@ fn settings(
         backup,
         metrics,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_logo;
+
+    #[test]
+    fn a_logo_is_one_the_page_may_show() {
+        let site = "https://status.example.id/";
+        for ok in [
+            None,
+            Some("/logo.svg"),
+            Some("data:image/png;base64,iVBORw0KGgo="),
+            Some("https://status.example.id/img/logo.png"),
+            Some("https://STATUS.example.id/logo.png"),
+        ] {
+            assert!(check_logo(ok, site).is_ok(), "{ok:?}");
+        }
+        for bad in [
+            "//cdn.example.com/logo.png",
+            "https://cdn.example.com/logo.png",
+            "https://status.example.id.evil.test/logo.png",
+            "http://status.example.id/logo.png",
+            "javascript:alert(1)",
+            "logo.png",
+        ] {
+            let e = check_logo(Some(bad), site).unwrap_err();
+            assert_eq!(e.0, "status.logo_url", "{bad}");
+        }
+    }
 }

@@ -5,6 +5,7 @@
 pub mod access;
 pub mod admin;
 pub mod api;
+pub mod assets;
 pub mod body;
 pub mod error;
 pub mod headers;
@@ -126,6 +127,7 @@ fn status_routes(app: &Arc<App>) -> Router<Arc<App>> {
         .route("/", get(status_page::index))
         .route("/history", get(status_page::history))
         .route("/history.atom", get(status_page::atom))
+        .route("/favicon.svg", get(assets::favicon))
         .route("/incidents/{id}", get(status_page::incident_page))
         .route("/api/v2/summary.json", get(status_page::summary))
         .route("/api/v2/status.json", get(status_page::status_json))

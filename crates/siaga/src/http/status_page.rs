@@ -152,9 +152,11 @@ fn page(body: String) -> Response {
 }
 
 pub async fn index(State(app): State<Arc<App>>, Query(q): Q, h: HeaderMap) -> Response {
+    let refresh = q.get("refresh").is_some_and(|v| v == "1");
     by_language(page(html::render_index(
         &app.status.snapshot(),
         lang(&q, &h),
+        refresh,
     )))
 }
 

@@ -31,6 +31,9 @@ struct SubscribeBody {
     /// Component names or slugs; none means every component.
     #[serde(default)]
     components: Option<Vec<String>>,
+    /// The page's language (`id` or `en`), sent by the form so its answer speaks it too.
+    #[serde(skip)]
+    lang: Option<String>,
 }
 
 impl SubscribeBody {
@@ -48,9 +51,14 @@ impl SubscribeBody {
             .filter(|(k, _)| k == "components" || k == "components[]")
             .flat_map(|(_, v)| v.split(',').map(str::to_owned).collect::<Vec<_>>())
             .collect();
+        let lang = pairs
+            .iter()
+            .find(|(k, _)| k == "lang")
+            .map(|(_, v)| v.clone());
         Ok(SubscribeBody {
             email,
             components: Some(components),
+            lang,
         })
     }
 
@@ -88,27 +96,42 @@ fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
 struct Request {
     email: String,
     components: Vec<String>,
-    form: bool,
 }
 
-fn parse(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Request, ApiError> {
-    let ctype = headers
+/// True when the body is the page's form (the answer is then a page, not JSON).
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let form = ctype.starts_with("application/x-www-form-urlencoded");
-    let b = if form {
-        SubscribeBody::from_form(body)?
-    } else {
-        SubscribeBody::from_json(body)?
-    };
+        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"))
+}
+
+/// The visitor's language for a form's answer: the page they posted from, else
+/// `Accept-Language`; `None` when neither says (the answer is then in both languages).
+fn english(form_lang: Option<&str>, headers: &HeaderMap) -> Option<bool> {
+    match form_lang {
+        Some("en") => Some(true),
+        Some("id") => Some(false),
+        _ if headers.contains_key(header::ACCEPT_LANGUAGE) => {
+            Some(super::error::wants_english(headers))
+        }
+        _ => None,
+    }
+}
+
+fn parse(app: &App, b: SubscribeBody) -> Result<Request, ApiError> {
     let email = b
         .email
         .map(|e| e.trim().to_lowercase())
         .filter(|e| !e.is_empty())
         .ok_or_else(|| ApiError::missing("email"))?;
     if !crate::notify::is_email_address(&email) {
-        return Err(ApiError::invalid("email", "must be an email address"));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "kolom `email` tidak valid: bukan alamat email",
+            "field `email` is invalid: must be an email address",
+        ));
     }
     let known = crate::status::worker::component_names(&app.settings);
     let mut components = Vec::new();
@@ -122,42 +145,90 @@ fn parse(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Request, ApiErro
         let name = known
             .iter()
             .find(|k| **k == c || crate::status::worker::slug(k) == c)
-            .ok_or_else(|| ApiError::invalid("components", &format!("unknown component {c:?}")))?;
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    format!("kolom `components` tidak valid: komponen {c:?} tidak dikenal"),
+                    format!("field `components` is invalid: unknown component {c:?}"),
+                )
+            })?;
         if !components.contains(name) {
             components.push(name.clone());
         }
     }
-    Ok(Request {
-        email,
-        components,
-        form,
-    })
+    Ok(Request { email, components })
 }
 
-/// `POST /subscribe`
+/// `POST /subscribe`: JSON answers JSON (202, or the error envelope); the page's form gets
+/// a page in the visitor's language, errors included.
 pub async fn subscribe(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
-    match subscribe_inner(&app, &headers, &body).await {
-        Ok(form) if form => page(
-            StatusCode::OK,
-            "Periksa email Anda / Check your email",
-            "Jika alamat ini belum berlangganan, kami telah mengirim tautan konfirmasi. Langganan aktif setelah Anda mengkliknya.",
-            "If this address is not subscribed yet, we have sent it a confirmation link. The subscription starts once you click it.",
+    if !is_form(&headers) {
+        return match SubscribeBody::from_json(&body).and_then(|b| start(&app, b)) {
+            Ok(()) => (
+                StatusCode::ACCEPTED,
+                Json(json!({"status": "pending", "message": "check your email for the confirmation link"})),
+            )
+                .into_response(),
+            Err(e) => e.into_response(),
+        };
+    }
+    let (b, lang) = match SubscribeBody::from_form(&body) {
+        Ok(mut b) => {
+            let lang = b.lang.take();
+            (Ok(b), lang)
+        }
+        Err(e) => (Err(e), None),
+    };
+    let ok = b.and_then(|b| start(&app, b));
+    let status = ok.as_ref().map_or_else(|e| e.status, |()| StatusCode::OK);
+    let html = match (english(lang.as_deref(), &headers), ok) {
+        (Some(en), Ok(())) => {
+            let (title, text) = if en { SENT_EN } else { SENT_ID };
+            crate::notify::subscribe::page_in(en, title, text, back(en))
+        }
+        (Some(en), Err(e)) => {
+            let (title, text) = if en {
+                ("Not subscribed", e.en)
+            } else {
+                ("Belum berlangganan", e.id)
+            };
+            crate::notify::subscribe::page_in(en, title, &text, back(en))
+        }
+        (None, Ok(())) => crate::notify::subscribe::page(
+            &format!("{} / {}", SENT_ID.0, SENT_EN.0),
+            SENT_ID.1,
+            SENT_EN.1,
         ),
-        Ok(_) => (
-            StatusCode::ACCEPTED,
-            Json(json!({"status": "pending", "message": "check your email for the confirmation link"})),
-        )
-            .into_response(),
-        Err(e) => e.into_response(),
+        (None, Err(e)) => {
+            crate::notify::subscribe::page("Belum berlangganan / Not subscribed", &e.id, &e.en)
+        }
+    };
+    (status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response()
+}
+
+/// The answer to a form that was accepted: title and text.
+const SENT_ID: (&str, &str) = (
+    "Periksa email Anda",
+    "Jika alamat ini belum berlangganan, kami telah mengirim tautan konfirmasi. Langganan aktif setelah Anda mengkliknya.",
+);
+const SENT_EN: (&str, &str) = (
+    "Check your email",
+    "If this address is not subscribed yet, we have sent it a confirmation link. The subscription starts once you click it.",
+);
+
+/// Back to the form, on the page in the visitor's language.
+fn back(en: bool) -> &'static str {
+    if en {
+        "/?lang=en#subscribe"
+    } else {
+        "/?lang=id#subscribe"
     }
 }
 
-async fn subscribe_inner(
-    app: &Arc<App>,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<bool, ApiError> {
-    let req = parse(app, headers, body)?;
+/// Checks the request and starts the subscription in the background.
+fn start(app: &Arc<App>, b: SubscribeBody) -> Result<(), ApiError> {
+    let req = parse(app, b)?;
     if app.settings.notify.smtp.is_none() {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -166,7 +237,6 @@ async fn subscribe_inner(
             "email subscriptions are not available here (SMTP is not configured)",
         ));
     }
-    let form = req.form;
     // The answer is the same, and as fast, whether or not the address is known: the work
     // happens after it.
     let app = app.clone();
@@ -175,7 +245,7 @@ async fn subscribe_inner(
             tracing::error!(error = %e, "subscription not recorded");
         }
     });
-    Ok(form)
+    Ok(())
 }
 
 /// Records a subscription request and queues its confirmation email, atomically.
@@ -340,5 +410,20 @@ mod tests {
             SubscribeBody::from_form(b"email=a%40b.test&components=x,y&components[]=z").unwrap();
         assert_eq!(b.email.as_deref(), Some("a@b.test"));
         assert_eq!(b.components.unwrap(), ["x", "y", "z"]);
+        assert!(b.lang.is_none());
+        let b = SubscribeBody::from_form(b"lang=en&email=a%40b.test").unwrap();
+        assert_eq!(b.lang.as_deref(), Some("en"));
+    }
+
+    #[test]
+    fn the_form_language_wins_over_the_header() {
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT_LANGUAGE, "en-GB".parse().unwrap());
+        assert_eq!(english(None, &h), Some(true));
+        assert_eq!(english(Some("id"), &h), Some(false));
+        assert_eq!(english(Some("en"), &HeaderMap::new()), Some(true));
+        assert_eq!(english(Some("xx"), &HeaderMap::new()), None);
+        h.insert(header::ACCEPT_LANGUAGE, "id-ID,en;q=0.5".parse().unwrap());
+        assert_eq!(english(None, &h), Some(false));
     }
 }

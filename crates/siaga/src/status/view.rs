@@ -37,6 +37,8 @@ pub struct StatusSnapshot {
     pub subscribe: bool,
     /// This installation's page id (random, made once and kept in the store).
     pub page_id: String,
+    /// `status.logo_url`, shown in the header when set.
+    pub logo_url: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -653,6 +653,7 @@ fn build(ctx: &StatusWorker, st: &State, incidents: &[Incident], now: i64) -> St
         changed_at,
         subscribe: ctx.settings.notify.smtp.is_some(),
         page_id: st.page_id.clone(),
+        logo_url: ctx.settings.status.logo_url.clone(),
         generated_at: now,
         page_name: ctx.settings.status.page_name.clone(),
         public_url: ctx.settings.public_url.clone(),

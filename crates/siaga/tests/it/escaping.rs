@@ -188,6 +188,28 @@ async fn hostile_addresses_are_not_reflected(app: &TestApp) {
             "{email}: {body}"
         );
     }
+    // A hostile component name comes back in the form's error page, escaped, in the
+    // visitor's language.
+    for lang in ["id", "en"] {
+        let r = app
+            .http
+            .post(format!("{}/subscribe", app.base))
+            .form(&[
+                ("lang", lang),
+                ("email", "e@siaga.test"),
+                ("components[]", H),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400);
+        let body = r.text().await.unwrap();
+        assert!(body.contains(&format!("lang=\"{lang}\"")), "{body}");
+        assert!(
+            !body.contains("<script") && !body.contains("<img") && body.contains("&lt;script&gt;"),
+            "{lang}: {body}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -104,6 +104,7 @@ impl Default for Opts {
                 incident_after_s: 2,
                 resolve_after_s: 2,
                 page_name: "Status Uji".into(),
+                logo_url: None,
             },
             max_concurrency: 64,
             low_balance_rupiah: None,

@@ -28,6 +28,7 @@ const UNDOCUMENTED: &[(&str, &str)] = &[
     ("/api/v2/", "the status page's Statuspage-compatible JSON"),
     ("/history", "the status page (HTML and Atom)"),
     ("/incidents/", "the status page (HTML)"),
+    ("/favicon.svg", "the status page's icon"),
     ("/subscribe", "status page subscriptions"),
     ("/unsubscribe/", "status page subscriptions"),
 ];
