@@ -255,6 +255,7 @@ async fn start_sims(o: &Opts, base: &str) -> (Vec<Sim>, Vec<Supplier>) {
                 .filter(|(s, _)| *s == i)
                 .map(|(_, w)| w.clone())
                 .collect(),
+            template: None,
         });
         sims.push(sim);
     }
