@@ -7,6 +7,8 @@ pub mod sign;
 pub mod sim;
 pub mod template;
 
-pub use adapter::{Adapter, IncomingReport, PriceItem, Reply, ReportError, SupplierReport, TopupRequest};
+pub use adapter::{
+    Adapter, IncomingReport, PriceItem, Reply, ReportError, SupplierReport, TopupRequest,
+};
 pub use digiflazz::{Digiflazz, DigiflazzConfig};
 pub use template::{HttpTemplate, Template, TemplateConfig};

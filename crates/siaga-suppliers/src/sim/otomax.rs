@@ -31,7 +31,7 @@ fn dotted(n: i64) -> String {
     let s = n.unsigned_abs().to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push('.');
         }
         out.push(c);
@@ -136,7 +136,10 @@ pub(super) async fn balance(
         return plain(StatusCode::OK, "GAGAL. Sign salah".into());
     }
     let deposit = inner.state().deposit;
-    plain(StatusCode::OK, format!("Saldo anda: Rp {}", dotted(deposit)))
+    plain(
+        StatusCode::OK,
+        format!("Saldo anda: Rp {}", dotted(deposit)),
+    )
 }
 
 /// `GET {url}?t&refid&status&price&message`: an OtomaX report (20 = success, 40 = failed).

@@ -85,7 +85,10 @@ fn check_sample(rules: &ReplyRules, s: &spec::Sample) -> Result<(), String> {
     }
     if let (Some(want), Outcome::Success { sn }) = (&s.sn, &got.outcome) {
         if want != sn {
-            return Err(format!("{:?}: SN read as {sn:?}, expected {want:?}", s.body));
+            return Err(format!(
+                "{:?}: SN read as {sn:?}, expected {want:?}",
+                s.body
+            ));
         }
     }
     Ok(())
@@ -118,7 +121,10 @@ pub fn render(s: &str, value: &dyn Fn(&str) -> Option<String>) -> String {
     while let Some(open) = rest.find('{') {
         out.push_str(&rest[..open]);
         let after = &rest[open + 1..];
-        match after.find('}').and_then(|c| value(&after[..c]).map(|v| (c, v))) {
+        match after
+            .find('}')
+            .and_then(|c| value(&after[..c]).map(|v| (c, v)))
+        {
             Some((close, v)) => {
                 out.push_str(&v);
                 rest = &after[close + 1..];
@@ -338,7 +344,11 @@ impl Adapter for HttpTemplate {
             None => String::from_utf8_lossy(r.body).into_owned(),
         };
         let mut reply = self.tpl.reply.read(200, message.as_bytes());
-        if let Some(p) = cb.price.as_ref().and_then(|at| self.value_of(at, r.query, r.body)) {
+        if let Some(p) = cb
+            .price
+            .as_ref()
+            .and_then(|at| self.value_of(at, r.query, r.body))
+        {
             reply.price = p.trim().parse().ok().or(reply.price);
         }
         Ok(SupplierReport {

@@ -15,7 +15,10 @@ use crate::sign::{Algo, Encoding};
 pub const PRESETS: [(&str, &str); 3] = [
     ("otomax", include_str!("../../presets/otomax.toml")),
     ("iak", include_str!("../../presets/iak.toml")),
-    ("tokovoucher", include_str!("../../presets/tokovoucher.toml")),
+    (
+        "tokovoucher",
+        include_str!("../../presets/tokovoucher.toml"),
+    ),
 ];
 
 /// Placeholders a template may use (SPEC 6.1.1).
@@ -280,7 +283,9 @@ pub fn compile_reply(r: &ReplyCfg) -> Result<ReplyRules, String> {
                 pointer: p.clone(),
                 equals: rc.equals.clone(),
             },
-            (None, Some(_), Format::Json) => return Err(format!("{what}: a pointer starts with /")),
+            (None, Some(_), Format::Json) => {
+                return Err(format!("{what}: a pointer starts with /"))
+            }
             (None, Some(_), Format::Text) => {
                 return Err(format!("{what}: pointer rules need format = \"json\""))
             }

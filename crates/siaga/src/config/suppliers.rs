@@ -190,10 +190,22 @@ fn templated(
         return Ok(None);
     }
     if s.preset.is_none() && s.template.is_none() {
-        return Err(("template", "http-template needs a preset or a template".into()));
+        return Err((
+            "template",
+            "http-template needs a preset or a template".into(),
+        ));
     }
-    let t = siaga_suppliers::Template::load(s.preset.as_deref(), s.template.as_ref())
-        .map_err(|m| (if s.template.is_some() { "template" } else { "preset" }, m))?;
+    let t =
+        siaga_suppliers::Template::load(s.preset.as_deref(), s.template.as_ref()).map_err(|m| {
+            (
+                if s.template.is_some() {
+                    "template"
+                } else {
+                    "preset"
+                },
+                m,
+            )
+        })?;
     Ok(Some(Templated {
         template: std::sync::Arc::new(t),
         password,

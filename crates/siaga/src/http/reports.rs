@@ -31,7 +31,9 @@ pub async fn supplier_report(
         .adapters
         .get(&supplier_id)
         .ok_or_else(|| ApiError::not_found("supplier"))?;
-    let report = adapter.parse_report(&headers, &body).map_err(|e| refused(&supplier_id, e))?;
+    let report = adapter
+        .parse_report(&headers, &body)
+        .map_err(|e| refused(&supplier_id, e))?;
     apply(&app, &supplier_id, report, false).await
 }
 

@@ -61,7 +61,11 @@ async fn otomax_success_with_the_sn_read_from_the_text() {
     assert_eq!(fin["status"], "success", "{fin}");
     let f = app.sims[0].fulfilled();
     assert_eq!(f.len(), 1);
-    assert_eq!(fin["serial_number"].as_str(), Some(f[0].sn.as_str()), "{fin}");
+    assert_eq!(
+        fin["serial_number"].as_str(),
+        Some(f[0].sn.as_str()),
+        "{fin}"
+    );
     assert_eq!(app.sims[1].stats().requests, 0);
     assert_once(&app, 1);
     app.verify_clean().await;
@@ -89,7 +93,10 @@ async fn otomax_pending_then_a_get_report_settles_it() {
     let a = app.admin_order(fin["order_id"].as_str().unwrap()).await;
     assert_eq!(a["attempts"].as_array().unwrap().len(), 1, "{a}");
     assert_eq!(a["attempts"][0]["inquiries"].as_i64(), Some(0), "{a}");
-    assert_eq!(fin["serial_number"].as_str(), Some(app.sims[0].fulfilled()[0].sn.as_str()));
+    assert_eq!(
+        fin["serial_number"].as_str(),
+        Some(app.sims[0].fulfilled()[0].sn.as_str())
+    );
     assert_once(&app, 1);
     app.verify_clean().await;
 }
@@ -114,7 +121,10 @@ async fn otomax_report_with_a_wrong_secret_is_401_and_changes_nothing() {
     assert_eq!(s, 201, "{o}");
     let order_id = o["order_id"].as_str().unwrap().to_owned();
     let a = wait_attempt(&app, &order_id, "pending").await;
-    let supplier_ref = a["attempts"][0]["supplier_ref"].as_str().unwrap().to_owned();
+    let supplier_ref = a["attempts"][0]["supplier_ref"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let report = |secret: &str, refid: &str| {
         app.http
             .get(format!("{}/hooks/suppliers/sim0/{secret}", app.base))
@@ -122,7 +132,10 @@ async fn otomax_report_with_a_wrong_secret_is_401_and_changes_nothing() {
                 ("t", "77"),
                 ("refid", refid),
                 ("status", "20"),
-                ("message", "R#X S10.0812 SUKSES. SN/Ref: 5550001. Saldo 1.000"),
+                (
+                    "message",
+                    "R#X S10.0812 SUKSES. SN/Ref: 5550001. Saldo 1.000",
+                ),
             ])
             .send()
     };
@@ -204,9 +217,16 @@ async fn otomax_unreadable_and_missing_replies_are_settled_there_by_inquiry() {
         let a = app.admin_order(fin["order_id"].as_str().unwrap()).await;
         assert_eq!(a["attempts"].as_array().unwrap().len(), 1, "{a}");
         assert!(a["attempts"][0]["inquiries"].as_i64().unwrap() >= 1, "{a}");
-        assert_eq!(fin["serial_number"].as_str(), Some(app.sims[0].fulfilled()[i].sn.as_str()));
+        assert_eq!(
+            fin["serial_number"].as_str(),
+            Some(app.sims[0].fulfilled()[i].sn.as_str())
+        );
     }
-    assert_eq!(app.sims[1].stats().requests, 0, "nothing reached the backup");
+    assert_eq!(
+        app.sims[1].stats().requests,
+        0,
+        "nothing reached the backup"
+    );
     assert_once(&app, 2);
     app.verify_clean().await;
 }
