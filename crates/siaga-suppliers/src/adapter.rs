@@ -68,6 +68,18 @@ pub struct SupplierReport {
     pub reply: Reply,
 }
 
+/// A report as it arrived: by `GET` or `POST`, on `/hooks/suppliers/{id}` or (suppliers that
+/// sign nothing) on `/hooks/suppliers/{id}/{secret}`.
+#[derive(Debug, Clone, Copy)]
+pub struct IncomingReport<'a> {
+    /// The raw query string (empty when none).
+    pub query: &'a str,
+    pub headers: &'a http::HeaderMap,
+    pub body: &'a [u8],
+    /// The secret written in the URL, when the report came by that route.
+    pub url_secret: Option<&'a str>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReportError {
     #[error("callback signature missing or wrong")]
@@ -96,4 +108,12 @@ pub trait Adapter: Send + Sync {
         headers: &http::HeaderMap,
         body: &[u8],
     ) -> Result<SupplierReport, ReportError>;
+    /// Verifies and parses a report however it came. By default only a signed report on
+    /// `/hooks/suppliers/{id}` is accepted (a secret in the URL is not this dialect's way).
+    fn parse_incoming(&self, r: &IncomingReport<'_>) -> Result<SupplierReport, ReportError> {
+        if r.url_secret.is_some() {
+            return Err(ReportError::BadSignature);
+        }
+        self.parse_report(r.headers, r.body)
+    }
 }

@@ -1,10 +1,14 @@
 //! siaga-suppliers: talking to upstream suppliers. One [`Adapter`] trait, the Digiflazz
-//! dialect behind it, the signature helpers they share, and the supplier simulator.
+//! and `http-template` dialects behind it (presets in `presets/`), the signature helpers they share, and the supplier simulator.
 
 pub mod adapter;
 pub mod digiflazz;
 pub mod sign;
 pub mod sim;
+pub mod template;
 
-pub use adapter::{Adapter, PriceItem, Reply, ReportError, SupplierReport, TopupRequest};
+pub use adapter::{
+    Adapter, IncomingReport, PriceItem, Reply, ReportError, SupplierReport, TopupRequest,
+};
 pub use digiflazz::{Digiflazz, DigiflazzConfig};
+pub use template::{HttpTemplate, Template, TemplateConfig};

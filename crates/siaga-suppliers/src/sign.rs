@@ -1,5 +1,6 @@
-//! Signatures the suppliers use: Digiflazz's md5 request signs and the `X-Hub-Signature`
-//! (HMAC-SHA1) on callbacks.
+//! Signatures the suppliers use: Digiflazz's md5 request signs, the `X-Hub-Signature`
+//! (HMAC-SHA1) on callbacks, and the configurable signs of `http-template` suppliers
+//! (md5, sha1, sha256, hmac-sha256; hex, base64, base64url without padding).
 
 use hmac::{Hmac, Mac};
 use md5::{Digest, Md5};
@@ -38,9 +39,91 @@ pub fn verify_hub_signature(secret: &str, body: &[u8], header: &str) -> bool {
     mac.verify_slice(&sig).is_ok()
 }
 
+/// A digest a template sign may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Algo {
+    Md5,
+    Sha1,
+    Sha256,
+    HmacSha256,
+}
+
+/// How the digest's bytes are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoding {
+    Hex,
+    Base64,
+    /// URL-safe alphabet, no padding (OtomaX).
+    Base64url,
+}
+
+/// The raw digest of `input` (`key` keys the HMAC; the plain digests ignore it).
+pub fn digest(algo: Algo, key: &str, input: &str) -> Vec<u8> {
+    match algo {
+        Algo::Md5 => Md5::digest(input.as_bytes()).to_vec(),
+        Algo::Sha1 => Sha1::digest(input.as_bytes()).to_vec(),
+        Algo::Sha256 => sha2::Sha256::digest(input.as_bytes()).to_vec(),
+        Algo::HmacSha256 => {
+            // HMAC accepts keys of any length, so this cannot fail.
+            let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key.as_bytes())
+                .unwrap_or_else(|_| unreachable!());
+            mac.update(input.as_bytes());
+            mac.finalize().into_bytes().to_vec()
+        }
+    }
+}
+
+/// `bytes` written in `enc`.
+pub fn encode(enc: Encoding, bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    match enc {
+        Encoding::Hex => hex::encode(bytes),
+        Encoding::Base64 => base64::engine::general_purpose::STANDARD.encode(bytes),
+        Encoding::Base64url => base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn otomax_sign_test_vector() {
+        // SUPPLIERS.md: base64url-no-padding(SHA1_raw("OtomaX|memberID|product|dest|refID|pin|password"))
+        let raw = digest(
+            Algo::Sha1,
+            "",
+            "OtomaX|YUSUF|X10|08123456789|2140669|1144|abcd",
+        );
+        assert_eq!(
+            encode(Encoding::Base64url, &raw),
+            "Cp9NLVuKWBt5Sey_uMlYsvnKvJI"
+        );
+    }
+
+    #[test]
+    fn template_digests() {
+        assert_eq!(
+            encode(Encoding::Hex, &digest(Algo::Md5, "", "abc")),
+            "900150983cd24fb0d6963f7d28e17f72"
+        );
+        assert_eq!(
+            encode(Encoding::Hex, &digest(Algo::Sha256, "", "abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        // RFC 4231 test case 2
+        assert_eq!(
+            encode(
+                Encoding::Hex,
+                &digest(Algo::HmacSha256, "Jefe", "what do ya want for nothing?")
+            ),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        assert_eq!(encode(Encoding::Base64, &[0xfb, 0xff]), "+/8=");
+        assert_eq!(encode(Encoding::Base64url, &[0xfb, 0xff]), "-_8");
+    }
 
     #[test]
     fn md5_matches_known_value() {

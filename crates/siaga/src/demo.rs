@@ -186,6 +186,7 @@ async fn start_sims(base: &str) -> anyhow::Result<(Vec<Sim>, Vec<Supplier>)> {
             report_after: std::time::Duration::from_secs(600),
             low_balance_rupiah: Some(1_000_000),
             windows: Vec::new(),
+            template: None,
         });
         sims.push(sim);
     }

@@ -216,6 +216,8 @@ pub(super) enum Action {
     Hang,
     /// HTTP 500, nothing recorded.
     ServerError,
+    /// HTTP 200 with an HTML page (`garbled`).
+    Garbled,
 }
 
 /// A pending transaction to settle after `delay`.
@@ -406,6 +408,11 @@ impl State {
             SimMode::Maintenance => self.fail(req, "58", price),
             SimMode::NoBalance => self.fail(req, "44", price),
             SimMode::WrongNumber => self.fail(req, "54", price),
+            SimMode::Garbled => {
+                // Fulfils (or fails for want of deposit), then answers HTML.
+                let _ = self.fulfil_now(req, price);
+                Action::Garbled
+            }
             SimMode::Error | SimMode::Down => Action::ServerError,
         }
     }

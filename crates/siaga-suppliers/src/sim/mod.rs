@@ -32,6 +32,7 @@
 mod callback;
 mod catalog;
 mod engine;
+mod otomax;
 mod server;
 #[cfg(test)]
 mod tests;
@@ -76,11 +77,14 @@ pub enum SimMode {
     NoBalance,
     /// Gagal rc 54.
     WrongNumber,
+    /// Fulfils, then answers an HTML page with HTTP 200 (an unreadable reply); an inquiry
+    /// shows Sukses.
+    Garbled,
 }
 
 impl SimMode {
     /// Every mode, in SPEC order.
-    pub const ALL: [SimMode; 11] = [
+    pub const ALL: [SimMode; 12] = [
         SimMode::Ok,
         SimMode::Down,
         SimMode::Error,
@@ -92,6 +96,7 @@ impl SimMode {
         SimMode::Maintenance,
         SimMode::NoBalance,
         SimMode::WrongNumber,
+        SimMode::Garbled,
     ];
 
     /// The snake_case name used on the command line and in the control API.
@@ -108,6 +113,7 @@ impl SimMode {
             SimMode::Maintenance => "maintenance",
             SimMode::NoBalance => "no_balance",
             SimMode::WrongNumber => "wrong_number",
+            SimMode::Garbled => "garbled",
         }
     }
 }
@@ -160,6 +166,21 @@ pub struct SimConfig {
     pub seed: u64,
     /// The catalog.
     pub products: Vec<SimProduct>,
+    /// The dialect of its reports (callbacks). Both APIs are always served: Digiflazz's
+    /// under `/v1`, OtomaX's `/trx` and `/balance`.
+    #[serde(default)]
+    pub dialect: SimDialect,
+}
+
+/// Which supplier dialect a simulator's reports speak.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SimDialect {
+    /// `POST {"data": ...}` signed with `X-Hub-Signature`.
+    #[default]
+    Digiflazz,
+    /// `GET ?t&refid&status&price&message` (the secret is in the report URL).
+    Otomax,
 }
 
 impl Default for SimConfig {
@@ -176,6 +197,7 @@ impl Default for SimConfig {
             deposit: 100_000_000,
             seed: 1,
             products: SimProduct::default_catalog(),
+            dialect: SimDialect::Digiflazz,
         }
     }
 }
@@ -263,6 +285,7 @@ struct Inner {
     key: String,
     callback_url: Option<String>,
     callback_secret: Option<String>,
+    dialect: SimDialect,
     api_addr: SocketAddr,
     control_addr: SocketAddr,
     state: Mutex<engine::State>,
@@ -360,6 +383,9 @@ impl Inner {
                 let done = inner.state().complete(&job.ref_id, job.succeed);
                 if let Some((reply, cb_url)) = done {
                     match cb_url.or_else(|| inner.callback_url.clone()) {
+                        Some(url) if inner.dialect == SimDialect::Otomax => {
+                            otomax::send_report(&inner.http, &url, &reply).await
+                        }
                         Some(url) => {
                             callback::send(
                                 &inner.http,
@@ -427,6 +453,7 @@ impl Sim {
             username: cfg.username.clone(),
             key: cfg.key.clone(),
             callback_url: cfg.callback_url.clone().filter(|u| !u.is_empty()),
+            dialect: cfg.dialect,
             callback_secret: cfg.callback_secret.clone().filter(|s| !s.is_empty()),
             api_addr,
             control_addr,

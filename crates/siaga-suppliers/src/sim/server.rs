@@ -128,6 +128,8 @@ fn api_router(inner: Arc<Inner>) -> Router {
         .route("/v1/transaction", post(transaction))
         .route("/v1/cek-saldo", post(cek_saldo))
         .route("/v1/price-list", post(price_list))
+        .route("/trx", get(super::otomax::trx))
+        .route("/balance", get(super::otomax::balance))
         .with_state(inner)
 }
 
@@ -143,7 +145,7 @@ fn data_error(status: StatusCode, rc: &str, message: &str) -> Response {
     data(status, json!({ "rc": rc, "message": message }))
 }
 
-fn server_error() -> Response {
+pub(super) fn server_error() -> Response {
     (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error").into_response()
 }
 
@@ -154,7 +156,7 @@ async fn read_body(body: Body) -> Result<bytes::Bytes, String> {
 }
 
 /// `error` and `slow` apply to every supplier endpoint. Returns a reply to send instead.
-async fn mode_gate(inner: &Inner) -> Option<Response> {
+pub(super) async fn mode_gate(inner: &Inner) -> Option<Response> {
     let settings = inner.state().settings.clone();
     match settings.mode {
         SimMode::Error | SimMode::Down => Some(server_error()),
@@ -166,7 +168,17 @@ async fn mode_gate(inner: &Inner) -> Option<Response> {
     }
 }
 
-async fn hang() -> Response {
+/// An HTML error page with HTTP 200, as some hosting front ends send.
+pub(super) fn garbled() -> Response {
+    (
+        StatusCode::OK,
+        [(axum::http::header::CONTENT_TYPE, "text/html")],
+        "<!DOCTYPE html><html><head><title>Sukses</title></head><body><h1>Gateway error</h1><p>Transaksi gagal diteruskan</p></body></html>",
+    )
+        .into_response()
+}
+
+pub(super) async fn hang() -> Response {
     tokio::time::sleep(HANG).await;
     (StatusCode::GATEWAY_TIMEOUT, "no reply").into_response()
 }
@@ -218,6 +230,7 @@ async fn transaction(State(inner): State<Arc<Inner>>, body: Body) -> Response {
         }
         Action::Hang => hang().await,
         Action::ServerError => server_error(),
+        Action::Garbled => garbled(),
     }
 }
 

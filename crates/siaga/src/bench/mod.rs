@@ -239,6 +239,7 @@ async fn start_sims(base: &str) -> anyhow::Result<(Vec<SimProc>, Vec<Supplier>)>
             report_after: std::time::Duration::from_secs(600),
             low_balance_rupiah: None,
             windows: Vec::new(),
+            template: None,
         });
         sims.push(sim);
     }

@@ -47,6 +47,15 @@ pub struct SupplierCfg {
     /// Send Digiflazz's `testing: true` flag (sandbox).
     #[serde(default)]
     pub testing: bool,
+    /// `http-template`: a shipped preset (`otomax`, `iak`, `tokovoucher`).
+    #[serde(default)]
+    pub preset: Option<String>,
+    /// `http-template`: `{password}` (OtomaX password), from the environment.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// `http-template`: requests, reply rules, report fields; over the preset's.
+    #[serde(default)]
+    pub template: Option<toml::Table>,
 }
 
 fn default_dialect() -> String {
@@ -89,6 +98,16 @@ pub struct Supplier {
     pub low_balance_rupiah: Option<i64>,
     /// Maintenance windows from config.
     pub windows: Vec<Window>,
+    /// `http-template` suppliers: the checked template (preset and overrides) and the
+    /// `{password}`; `None` for the digiflazz dialect.
+    pub template: Option<Templated>,
+}
+
+/// A checked `http-template` supplier's template and password.
+#[derive(Debug, Clone)]
+pub struct Templated {
+    pub template: std::sync::Arc<siaga_suppliers::Template>,
+    pub password: String,
 }
 
 /// Checks every supplier, in file order; `getenv` resolves the `*_env` secrets.
@@ -111,6 +130,8 @@ pub fn check(
         };
         let key_value = resolve("key_env", &s.key_env)?.unwrap_or_default();
         let callback_secret = resolve("callback_secret_env", &s.callback_secret_env)?;
+        let password = resolve("password_env", &s.password_env)?.unwrap_or_default();
+        let template = templated(s, password).map_err(|(k, m)| (key(k), m))?;
         if s.timeout_ms == 0 || s.inquiry_min_interval_s == 0 || s.max_concurrency == 0 {
             return Err((
                 key("timeout_ms"),
@@ -121,7 +142,9 @@ pub fn check(
         for (j, w) in s.maintenance.iter().enumerate() {
             windows.push(parse_window(w).map_err(|m| (key(&format!("maintenance[{j}]")), m))?);
         }
-        out.push(settle(s, key_value, callback_secret, windows));
+        let mut checked = settle(s, key_value, callback_secret, windows);
+        checked.template = template;
+        out.push(checked);
     }
     Ok(out)
 }
@@ -136,19 +159,57 @@ fn check_names(s: &SupplierCfg, ids: &mut HashSet<String>) -> Result<(), (&'stat
     if !ids.insert(s.id.clone()) {
         return Err(("id", format!("supplier id {:?} is used twice", s.id)));
     }
-    if s.dialect != "digiflazz" {
+    if s.dialect != "digiflazz" && s.dialect != "http-template" {
         return Err((
             "dialect",
             format!(
-                "dialect {:?} is not available in this build (digiflazz)",
+                "dialect {:?} is not available in this build (digiflazz, http-template)",
                 s.dialect
             ),
+        ));
+    }
+    if s.dialect == "digiflazz" && (s.preset.is_some() || s.template.is_some()) {
+        return Err((
+            "dialect",
+            "preset and template need dialect = \"http-template\"".into(),
         ));
     }
     if !(s.base_url.starts_with("http://") || s.base_url.starts_with("https://")) {
         return Err(("base_url", "must start with http:// or https://".into()));
     }
     Ok(())
+}
+
+/// The `http-template` supplier's template, checked: every placeholder known, every regex
+/// and pointer valid, every sample reply of the preset still read as written (SPEC 6.1.1).
+fn templated(
+    s: &SupplierCfg,
+    password: String,
+) -> Result<Option<Templated>, (&'static str, String)> {
+    if s.dialect != "http-template" {
+        return Ok(None);
+    }
+    if s.preset.is_none() && s.template.is_none() {
+        return Err((
+            "template",
+            "http-template needs a preset or a template".into(),
+        ));
+    }
+    let t =
+        siaga_suppliers::Template::load(s.preset.as_deref(), s.template.as_ref()).map_err(|m| {
+            (
+                if s.template.is_some() {
+                    "template"
+                } else {
+                    "preset"
+                },
+                m,
+            )
+        })?;
+    Ok(Some(Templated {
+        template: std::sync::Arc::new(t),
+        password,
+    }))
 }
 
 /// The checked supplier, with the floors that keep timers and limits meaningful.
@@ -176,6 +237,7 @@ fn settle(
         report_after: Duration::from_secs(s.report_after_s.max(1)),
         low_balance_rupiah: s.low_balance_rupiah,
         windows,
+        template: None,
     }
 }
 

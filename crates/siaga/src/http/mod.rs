@@ -39,6 +39,10 @@ pub fn router(app: Arc<App>) -> Router {
             "/hooks/suppliers/{supplier_id}",
             post(reports::supplier_report),
         )
+        .route(
+            "/hooks/suppliers/{supplier_id}/{secret}",
+            get(reports::supplier_report_by_secret).post(reports::supplier_report_by_secret),
+        )
         .route("/metrics", get(public_metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

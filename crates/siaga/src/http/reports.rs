@@ -1,11 +1,13 @@
 //! Supplier reports (a supplier's own callback about a top-up): `POST
 //! /hooks/suppliers/{supplier_id}`, verified with that supplier's secret (401 and no change
-//! otherwise), then applied exactly as an inquiry reply would be.
+//! otherwise), then applied exactly as an inquiry reply would be. Suppliers that sign
+//! nothing (OtomaX) report by `GET` or `POST` to `/hooks/suppliers/{supplier_id}/{secret}`;
+//! there a report about an unknown reference is `404` and changes nothing.
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -13,7 +15,7 @@ use serde_json::json;
 use siaga_domain::Outcome;
 use siaga_domain::Stage;
 use siaga_store::{Attempt, AttemptState, SupplierEvent, Transition};
-use siaga_suppliers::{Reply, ReportError};
+use siaga_suppliers::{IncomingReport, Reply, ReportError, SupplierReport};
 
 use super::error::ApiError;
 use crate::app::App;
@@ -29,7 +31,39 @@ pub async fn supplier_report(
         .adapters
         .get(&supplier_id)
         .ok_or_else(|| ApiError::not_found("supplier"))?;
-    let report = adapter.parse_report(&headers, &body).map_err(|e| match e {
+    let report = adapter
+        .parse_report(&headers, &body)
+        .map_err(|e| refused(&supplier_id, e))?;
+    apply(&app, &supplier_id, report, false).await
+}
+
+/// A report on `/hooks/suppliers/{id}/{secret}` (GET or POST): the secret is compared in
+/// constant time by the supplier's adapter.
+pub async fn supplier_report_by_secret(
+    State(app): State<Arc<App>>,
+    Path((supplier_id, secret)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let adapter = app
+        .adapters
+        .get(&supplier_id)
+        .ok_or_else(|| ApiError::not_found("supplier"))?;
+    let incoming = IncomingReport {
+        query: query.as_deref().unwrap_or(""),
+        headers: &headers,
+        body: &body,
+        url_secret: Some(&secret),
+    };
+    let report = adapter
+        .parse_incoming(&incoming)
+        .map_err(|e| refused(&supplier_id, e))?;
+    apply(&app, &supplier_id, report, true).await
+}
+
+fn refused(supplier_id: &str, e: ReportError) -> ApiError {
+    match e {
         ReportError::BadSignature | ReportError::NoSecret => {
             tracing::warn!(supplier = %supplier_id, error = %e, "supplier callback refused");
             ApiError::new(
@@ -40,20 +74,34 @@ pub async fn supplier_report(
             )
         }
         ReportError::Malformed(m) => ApiError::bad_json(&m),
-    })?;
+    }
+}
+
+/// Applies a verified report to its attempt. `unknown_is_404`: the by-secret route answers
+/// a report about a reference it does not know with 404 (SPEC 6.1.1).
+async fn apply(
+    app: &Arc<App>,
+    supplier_id: &str,
+    report: SupplierReport,
+    unknown_is_404: bool,
+) -> Result<Response, ApiError> {
+    let supplier_id = supplier_id.to_owned();
     for _ in 0..8 {
         let Some(attempt) = app
             .store
             .attempt_by_supplier_ref(&supplier_id, &report.supplier_ref)
             .await?
         else {
+            if unknown_is_404 {
+                return Err(ApiError::not_found("ref_id"));
+            }
             return Ok(
                 Json(json!({"ok": true, "applied": false, "why": "unknown ref_id"}))
                     .into_response(),
             );
         };
         if !attempt.state.is_open() {
-            already_settled(&app, &supplier_id, &attempt, &report.reply).await?;
+            already_settled(app, &supplier_id, &attempt, &report.reply).await?;
             return Ok(
                 Json(json!({"ok": true, "applied": false, "why": "already settled"}))
                     .into_response(),

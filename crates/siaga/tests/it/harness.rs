@@ -69,6 +69,9 @@ pub struct Opts {
     pub callback_timeout_ms: u64,
     /// Scheduled backups (none by default).
     pub backup: Option<siaga::backups::BackupSettings>,
+    /// Sims that speak OtomaX, configured as `dialect = "http-template"`, `preset =
+    /// "otomax"` (none by default).
+    pub otomax: Vec<usize>,
 }
 
 impl Default for Opts {
@@ -115,6 +118,7 @@ impl Default for Opts {
             report_after_s: 600,
             callback_timeout_ms: 10_000,
             backup: None,
+            otomax: Vec::new(),
             limits: LimitsCfg {
                 per_key_per_s: 100_000,
                 per_key_burst: 100_000,
@@ -219,10 +223,20 @@ async fn start_sims(o: &Opts, base: &str) -> (Vec<Sim>, Vec<Supplier>) {
                 multi: true,
             })
             .collect();
+        let otomax = o.otomax.contains(&i);
         let cfg = SimConfig {
             username: id.clone(),
             key: format!("{id}-key"),
-            callback_url: Some(format!("{base}/hooks/suppliers/{id}")),
+            callback_url: Some(if otomax {
+                format!("{base}/hooks/suppliers/{id}/{secret}")
+            } else {
+                format!("{base}/hooks/suppliers/{id}")
+            }),
+            dialect: if otomax {
+                siaga_suppliers::sim::SimDialect::Otomax
+            } else {
+                siaga_suppliers::sim::SimDialect::Digiflazz
+            },
             callback_secret: Some(secret.clone()),
             seed: 7 + i as u64,
             products,
@@ -235,9 +249,14 @@ async fn start_sims(o: &Opts, base: &str) -> (Vec<Sim>, Vec<Supplier>) {
         )
         .await
         .unwrap();
+        let base_url = if otomax {
+            sim.base_url().trim_end_matches("/v1").to_owned()
+        } else {
+            sim.base_url()
+        };
         suppliers.push(Supplier {
             id: id.clone(),
-            base_url: sim.base_url(),
+            base_url,
             username: id.clone(),
             key: format!("{id}-key"),
             callback_secret: Some(secret),
@@ -256,6 +275,10 @@ async fn start_sims(o: &Opts, base: &str) -> (Vec<Sim>, Vec<Supplier>) {
                 .filter(|(s, _)| *s == i)
                 .map(|(_, w)| w.clone())
                 .collect(),
+            template: otomax.then(|| siaga::config::Templated {
+                template: Arc::new(siaga_suppliers::Template::load(Some("otomax"), None).unwrap()),
+                password: String::new(),
+            }),
         });
         sims.push(sim);
     }

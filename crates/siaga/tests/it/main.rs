@@ -16,6 +16,7 @@ mod money;
 mod notify;
 mod openapi;
 mod orders;
+mod otomax;
 mod overload;
 mod secrets;
 mod status;
