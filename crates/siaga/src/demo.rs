@@ -10,7 +10,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::json;
 use siaga_domain::{Operator, ProductCode, Rupiah};
 use siaga_store::Store;
-use siaga_suppliers::sim::{ModeRequest, Sim, SimConfig, SimMode, SimProduct};
+use siaga_suppliers::sim::{ModeRequest, Sim, SimConfig, SimDialect, SimMode, SimProduct};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -158,11 +158,28 @@ async fn start_sims(base: &str) -> anyhow::Result<(Vec<Sim>, Vec<Supplier>)> {
     let mut sims = Vec::new();
     let mut suppliers = Vec::new();
     for (i, name) in SUPPLIERS.iter().enumerate() {
-        let secret = keys::new_webhook_secret();
+        // The last one is a small H2H supplier speaking OtomaX's text dialect, through
+        // `dialect = "http-template"`, `preset = "otomax"`: its reports carry the secret
+        // in the URL (hex: a base64 secret could hold a `/`).
+        let otomax = i == SUPPLIERS.len() - 1;
+        let secret = if otomax {
+            hex::encode(keys::new_webhook_secret().as_bytes())
+        } else {
+            keys::new_webhook_secret()
+        };
         let cfg = SimConfig {
             username: (*name).to_owned(),
             key: format!("{name}-key"),
-            callback_url: Some(format!("{base}/hooks/suppliers/{name}")),
+            callback_url: Some(if otomax {
+                format!("{base}/hooks/suppliers/{name}/{secret}")
+            } else {
+                format!("{base}/hooks/suppliers/{name}")
+            }),
+            dialect: if otomax {
+                SimDialect::Otomax
+            } else {
+                SimDialect::Digiflazz
+            },
             callback_secret: Some(secret.clone()),
             seed: i as u64 + 1,
             latency_ms: 1_500,
@@ -170,9 +187,24 @@ async fn start_sims(base: &str) -> anyhow::Result<(Vec<Sim>, Vec<Supplier>)> {
             ..SimConfig::default()
         };
         let sim = Sim::start(cfg, "127.0.0.1:0".parse()?, "127.0.0.1:0".parse()?).await?;
+        let template = if otomax {
+            let t = siaga_suppliers::Template::load(Some("otomax"), None)
+                .map_err(|e| anyhow::anyhow!("the otomax preset: {e}"))?;
+            Some(crate::config::Templated {
+                template: std::sync::Arc::new(t),
+                password: String::new(),
+            })
+        } else {
+            None
+        };
+        let base_url = if otomax {
+            sim.base_url().trim_end_matches("/v1").to_owned()
+        } else {
+            sim.base_url()
+        };
         suppliers.push(Supplier {
             id: (*name).to_owned(),
-            base_url: sim.base_url(),
+            base_url,
             username: (*name).to_owned(),
             key: format!("{name}-key"),
             callback_secret: Some(secret),
@@ -186,7 +218,7 @@ async fn start_sims(base: &str) -> anyhow::Result<(Vec<Sim>, Vec<Supplier>)> {
             report_after: std::time::Duration::from_secs(600),
             low_balance_rupiah: Some(1_000_000),
             windows: Vec::new(),
-            template: None,
+            template,
         });
         sims.push(sim);
     }
@@ -276,10 +308,17 @@ fn banner(base: &str, api_key: &str, admin_token: &str, sims: &[Sim]) {
     println!("  reseller key   {}", api_key);
     println!("  admin API      {base}/admin/api");
     println!("  admin token    {admin_token}");
-    for (name, sim) in SUPPLIERS.iter().zip(sims) {
+    for (i, (name, sim)) in SUPPLIERS.iter().zip(sims).enumerate() {
+        let (url, dialect) = if i == SUPPLIERS.len() - 1 {
+            (
+                sim.base_url().trim_end_matches("/v1").to_owned(),
+                "OtomaX text",
+            )
+        } else {
+            (sim.base_url(), "Digiflazz JSON")
+        };
         println!(
-            "  supplier {name:<6} {}   control http://{}/_sim/stats",
-            sim.base_url(),
+            "  supplier {name:<6} {url}   ({dialect})   control http://{}/_sim/stats",
             sim.control_addr()
         );
     }

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use siaga_suppliers::sim::{Sim, SimConfig, SimMode};
+use siaga_suppliers::sim::{Sim, SimConfig, SimDialect, SimMode};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -127,6 +127,10 @@ pub struct SimArgs {
     pub deposit: Option<i64>,
     #[arg(long)]
     pub seed: Option<u64>,
+    /// digiflazz | otomax: how its reports (callbacks) are sent. Both APIs are always
+    /// served: Digiflazz's under /v1, OtomaX's /trx and /balance.
+    #[arg(long, default_value = "digiflazz")]
+    pub dialect: String,
 }
 
 pub async fn sim(a: SimArgs) -> anyhow::Result<()> {
@@ -134,7 +138,13 @@ pub async fn sim(a: SimArgs) -> anyhow::Result<()> {
         .mode
         .parse()
         .map_err(|_| anyhow::anyhow!("unknown --mode {:?}", a.mode))?;
+    let dialect = match a.dialect.as_str() {
+        "digiflazz" => SimDialect::Digiflazz,
+        "otomax" => SimDialect::Otomax,
+        other => anyhow::bail!("unknown --dialect {other:?} (digiflazz | otomax)"),
+    };
     let mut cfg = SimConfig {
+        dialect,
         username: a.username,
         key: a.key,
         callback_url: a.callback_url,
@@ -152,9 +162,13 @@ pub async fn sim(a: SimArgs) -> anyhow::Result<()> {
         cfg.seed = s;
     }
     let sim = Sim::start(cfg, a.listen, a.control).await?;
+    let base = match dialect {
+        SimDialect::Digiflazz => sim.base_url(),
+        SimDialect::Otomax => sim.base_url().trim_end_matches("/v1").to_owned(),
+    };
     println!(
-        "siaga sim: supplier API {} (base_url), control http://{}/_sim/",
-        sim.base_url(),
+        "siaga sim: supplier API {base} (base_url, {} dialect), control http://{}/_sim/",
+        a.dialect,
         sim.control_addr()
     );
     stop_signal().await;

@@ -230,3 +230,60 @@ async fn otomax_unreadable_and_missing_replies_are_settled_there_by_inquiry() {
     assert_once(&app, 2);
     app.verify_clean().await;
 }
+
+/// `siaga sim --dialect otomax`, the real binary: it says its OtomaX base URL, answers a
+/// signed balance check in text, and refuses a wrong sign in the same text form.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sim_command_speaks_otomax() {
+    use siaga_suppliers::sign::{digest, encode, Algo, Encoding};
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_siaga"))
+        .args(["sim", "--dialect", "otomax", "--listen", "127.0.0.1:0"])
+        .args([
+            "--control",
+            "127.0.0.1:0",
+            "--username",
+            "YUSUF",
+            "--key",
+            "1144",
+        ])
+        .env("SIAGA_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("siaga sim");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the sim's first line");
+    let base = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("{line}"))
+        .to_owned();
+    assert!(
+        line.contains("otomax dialect") && !base.ends_with("/v1"),
+        "{line}"
+    );
+    let sign = encode(
+        Encoding::Base64url,
+        &digest(Algo::Sha1, "", "OtomaX|YUSUF||||1144|"),
+    );
+    let get = |sign: String| {
+        let url = format!("{base}/balance?memberID=YUSUF&sign={sign}");
+        async move { reqwest::get(url).await.unwrap().text().await.unwrap() }
+    };
+    let ok = get(sign).await;
+    assert!(ok.starts_with("Saldo anda: Rp "), "{ok}");
+    let bad = get("wrong".into()).await;
+    assert!(bad.contains("Sign salah"), "{bad}");
+    let _ = child.kill();
+    let _ = child.wait();
+    let out = Command::new(env!("CARGO_BIN_EXE_siaga"))
+        .args(["sim", "--dialect", "iak"])
+        .output()
+        .expect("siaga sim");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown --dialect"));
+}
