@@ -166,10 +166,11 @@ pub async fn sim(a: SimArgs) -> anyhow::Result<()> {
         SimDialect::Digiflazz => sim.base_url(),
         SimDialect::Otomax => sim.base_url().trim_end_matches("/v1").to_owned(),
     };
+    // The first line is read by `siaga bench` (bench/sims.rs): keep its shape.
     println!(
-        "siaga sim: supplier API {base} (base_url, {} dialect), control http://{}/_sim/",
+        "siaga sim: supplier API {base} (base_url), control http://{}/_sim/ ({} dialect)",
+        sim.control_addr(),
         a.dialect,
-        sim.control_addr()
     );
     stop_signal().await;
     sim.shutdown().await;
