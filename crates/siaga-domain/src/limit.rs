@@ -59,6 +59,14 @@ impl AimdLimit {
         self.max
     }
 
+    /// New bounds and latency target (a config reload): the value learnt so far is kept,
+    /// clamped into the new range.
+    pub fn reconfigure(&mut self, max: u32, latency_target_ms: i64) {
+        self.max = max.max(self.min);
+        self.latency_target_ms = latency_target_ms;
+        self.value = self.value.clamp(f64::from(self.min), f64::from(self.max));
+    }
+
     /// One attempt's result. `dropped` is a timeout / `unknown` / `not_sent` /
     /// `supplier_down`: halve. Latency above the target: ×0.9. Otherwise `+1/limit`.
     pub fn on_sample(&mut self, latency_ms: i64, dropped: bool) {
@@ -152,5 +160,15 @@ mod tests {
             l.on_sample(100, false);
         }
         assert!(l.limit() >= 4, "{}", l.limit());
+    }
+
+    #[test]
+    fn reconfigure_keeps_the_learnt_value_within_the_new_bounds() {
+        let mut l = AimdLimit::new(1, 64, 100);
+        assert_eq!(l.limit(), INITIAL_LIMIT);
+        l.reconfigure(8, 100);
+        assert_eq!((l.limit(), l.max()), (8, 8));
+        l.reconfigure(64, 100);
+        assert_eq!(l.limit(), 8, "a wider range does not jump the value");
     }
 }

@@ -8,11 +8,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use siaga_store::Store;
-use siaga_suppliers::{Adapter, Digiflazz, DigiflazzConfig, HttpTemplate, TemplateConfig};
+use siaga_suppliers::{Digiflazz, DigiflazzConfig, HttpTemplate, TemplateConfig};
 use tokio::sync::Notify;
 
 use crate::clock::Clock;
-use crate::config::Settings;
+use crate::config::reload::Changes;
+use crate::config::{Live, Settings};
+pub use crate::engine::Adapters;
 use crate::engine::{Engine, EngineDeps, Inbox, Started};
 use crate::health::Health;
 use crate::limits::Limits;
@@ -21,10 +23,12 @@ use crate::notify::Notifier;
 use crate::status::worker::{StatusBoard, StatusWorker};
 
 pub struct App {
-    pub settings: Arc<Settings>,
+    /// The config in force; a reload replaces it ([`App::reload`]).
+    pub settings: Live<Settings>,
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
-    pub adapters: HashMap<String, Arc<dyn Adapter>>,
+    /// The supplier adapters in force, by supplier id (retired ones included).
+    pub adapters: Live<Adapters>,
     /// The one outbound HTTP client (suppliers and callbacks); timeouts are per request.
     pub client: reqwest::Client,
     /// The order engine (dispatcher, callback deliverer, upkeep) and its own context.
@@ -38,6 +42,55 @@ pub struct App {
     pub status: Arc<StatusBoard>,
     /// Overload protection: rate limiters and the bound on orders taken at once.
     pub limits: Limits,
+    /// One reload at a time.
+    reloading: tokio::sync::Mutex<()>,
+}
+
+/// Why a reload was refused; the running config stays.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error("this server was not started from a config file; there is nothing to re-read")]
+    NoFile,
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// An adapter for every supplier of `settings`, speaking its dialect through `client`.
+pub fn adapters_for(settings: &Settings, client: &reqwest::Client) -> Adapters {
+    let mut adapters: Adapters = HashMap::new();
+    for s in &settings.suppliers {
+        if let Some(t) = &s.template {
+            let cfg = TemplateConfig {
+                id: s.id.clone(),
+                base_url: s.base_url.clone(),
+                username: s.username.clone(),
+                key: s.key.clone(),
+                password: t.password.clone(),
+                callback_secret: s.callback_secret.clone(),
+                callback_url: format!(
+                    "{}/hooks/suppliers/{}/{}",
+                    settings.public_url.trim_end_matches('/'),
+                    s.id,
+                    s.callback_secret.as_deref().unwrap_or("-")
+                ),
+                timeout: s.timeout,
+            };
+            let a = HttpTemplate::new(cfg, t.template.clone(), client.clone());
+            adapters.insert(s.id.clone(), Arc::new(a));
+            continue;
+        }
+        let cfg = DigiflazzConfig {
+            id: s.id.clone(),
+            base_url: s.base_url.clone(),
+            username: s.username.clone(),
+            key: s.key.clone(),
+            callback_secret: s.callback_secret.clone(),
+            timeout: s.timeout,
+            testing: s.testing,
+        };
+        adapters.insert(s.id.clone(), Arc::new(Digiflazz::new(cfg, client.clone())));
+    }
+    adapters
 }
 
 impl App {
@@ -55,42 +108,10 @@ impl App {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("siaga/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        let mut adapters: HashMap<String, Arc<dyn Adapter>> = HashMap::new();
-        for s in &settings.suppliers {
-            if let Some(t) = &s.template {
-                let cfg = TemplateConfig {
-                    id: s.id.clone(),
-                    base_url: s.base_url.clone(),
-                    username: s.username.clone(),
-                    key: s.key.clone(),
-                    password: t.password.clone(),
-                    callback_secret: s.callback_secret.clone(),
-                    callback_url: format!(
-                        "{}/hooks/suppliers/{}/{}",
-                        settings.public_url.trim_end_matches('/'),
-                        s.id,
-                        s.callback_secret.as_deref().unwrap_or("-")
-                    ),
-                    timeout: s.timeout,
-                };
-                let a = HttpTemplate::new(cfg, t.template.clone(), client.clone());
-                adapters.insert(s.id.clone(), Arc::new(a));
-                continue;
-            }
-            let cfg = DigiflazzConfig {
-                id: s.id.clone(),
-                base_url: s.base_url.clone(),
-                username: s.username.clone(),
-                key: s.key.clone(),
-                callback_secret: s.callback_secret.clone(),
-                timeout: s.timeout,
-                testing: s.testing,
-            };
-            adapters.insert(s.id.clone(), Arc::new(Digiflazz::new(cfg, client.clone())));
-        }
+        let adapters = Live::new(adapters_for(&settings, &client));
         let metrics = Arc::new(Metrics::new());
         let health = Health::new(&settings, store.clone(), clock.clone(), metrics.clone());
-        let settings = Arc::new(settings);
+        let settings = Live::new(settings);
         let (engine, inbox) = Engine::new(EngineDeps {
             settings: settings.clone(),
             store: store.clone(),
@@ -101,7 +122,7 @@ impl App {
             metrics: metrics.clone(),
         });
         Ok(Arc::new(App {
-            limits: Limits::new(&settings.limits),
+            limits: Limits::new(&settings.get().limits),
             health,
             metrics,
             status: Default::default(),
@@ -113,11 +134,43 @@ impl App {
             engine,
             inbox: Mutex::new(Some(inbox)),
             notify_kick: Arc::new(Notify::new()),
+            reloading: tokio::sync::Mutex::new(()),
         }))
     }
 
     pub fn now(&self) -> i64 {
         self.clock.now_ms()
+    }
+
+    /// Re-reads the config file this server started from and puts its suppliers,
+    /// products, routes and routing in force (SPEC 6.1.3). The whole file is validated
+    /// first; an invalid one is refused with its file:line error and nothing changes.
+    pub async fn reload(&self) -> Result<Changes, ReloadError> {
+        let _one = self.reloading.lock().await;
+        let old = self.settings.get();
+        let file = old.file.clone().ok_or(ReloadError::NoFile)?;
+        let new = crate::config::load(&file).map_err(|e| ReloadError::Invalid(e.to_string()))?;
+        Ok(self.apply(new))
+    }
+
+    /// Puts the reloadable parts of `new` in force (see [`crate::config::reload`]): health
+    /// learns new suppliers first, then their adapters, then the settings that route to
+    /// them, so an order that sees a new route always finds its adapter and breaker.
+    pub fn apply(&self, new: Settings) -> Changes {
+        let old = self.settings.get();
+        let (merged, changes) = crate::config::reload::merge(&old, new);
+        self.health.reload(&merged);
+        let mut adapters = adapters_for(&merged, &self.client);
+        // A retired supplier keeps the adapter it had (same secrets and address).
+        for s in merged.suppliers.iter().filter(|s| s.retired) {
+            if let Some(a) = self.adapters.get().get(&s.id) {
+                adapters.insert(s.id.clone(), a.clone());
+            }
+        }
+        self.adapters.set(Arc::new(adapters));
+        self.settings.set(Arc::new(merged));
+        tracing::info!(?changes, "config reloaded");
+        changes
     }
 
     /// An order just became final: count it and, unless its callback reaches the

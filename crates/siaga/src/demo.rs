@@ -203,6 +203,7 @@ async fn start_sims(base: &str) -> anyhow::Result<(Vec<Sim>, Vec<Supplier>)> {
             sim.base_url()
         };
         suppliers.push(Supplier {
+            retired: false,
             id: (*name).to_owned(),
             base_url,
             username: (*name).to_owned(),

@@ -34,7 +34,9 @@ pub async fn run_with(
             let done = async move {
                 let _ = stop.wait_for(|v| *v).await;
             };
-            if let Err(e) = http::serve::serve_router(router, l, &app.settings.limits, done).await {
+            if let Err(e) =
+                http::serve::serve_router(router, l, &app.settings.get().limits, done).await
+            {
                 tracing::error!(error = %e, "the metrics listener stopped");
             }
         })
@@ -69,10 +71,13 @@ pub async fn run_with(
     let watcher = tokio::spawn(notify::watch::run(notifier.clone(), shutdown.clone()));
     let backups = app
         .settings
+        .get()
         .backup
         .clone()
         .map(|b| tokio::spawn(backups::run(notifier.clone(), b, shutdown.clone())));
+    let hangups = tokio::spawn(reload_on_hangup(app.clone()));
     http::serve::serve(app.clone(), listener, shutdown).await?;
+    hangups.abort();
     dispatcher.abort();
     deliverer.abort();
     upkeep.abort();
@@ -87,6 +92,32 @@ pub async fn run_with(
     // The deliverer lets its sends in flight finish (bounded) before it returns.
     let _ = tokio::time::timeout(Duration::from_secs(12), notices).await;
     Ok(())
+}
+
+/// Reloads the config on every SIGHUP (SPEC 6.1.3); a refused file is logged and the
+/// running config stays.
+async fn reload_on_hangup(app: Arc<App>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hup = match signal(SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGHUP; reload with `siaga reload`");
+                return;
+            }
+        };
+        while hup.recv().await.is_some() {
+            match app.reload().await {
+                Ok(changes) => tracing::info!(?changes, "SIGHUP: config reloaded"),
+                Err(e) => {
+                    tracing::error!(error = %e, "SIGHUP: config refused; the running one stays")
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    std::future::pending::<()>().await;
 }
 
 /// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).

@@ -224,6 +224,7 @@ async fn start_sims(base: &str) -> anyhow::Result<(Vec<SimProc>, Vec<Supplier>)>
         )
         .await?;
         suppliers.push(Supplier {
+            retired: false,
             id: id.clone(),
             base_url: sim.base_url(),
             username: id.clone(),

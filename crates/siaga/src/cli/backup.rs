@@ -69,6 +69,28 @@ pub fn serving_lock(db: &Path) -> anyhow::Result<std::fs::File> {
     }
 }
 
+/// Writes the serving process's id and address into its lock file, so `siaga reload`
+/// finds the server even when it listens on a port the config does not name.
+pub fn announce(lock: &mut std::fs::File, addr: std::net::SocketAddr) -> anyhow::Result<()> {
+    use std::io::Write;
+    lock.set_len(0)?;
+    writeln!(lock, "{}\nhttp://{addr}", std::process::id())?;
+    lock.flush()?;
+    Ok(())
+}
+
+/// The address a `siaga serve` running on `db` announced, when one holds it now.
+pub fn serving_address(db: &Path) -> Option<String> {
+    if !being_served(db) {
+        return None;
+    }
+    let text = std::fs::read_to_string(lock_path(db)).ok()?;
+    text.lines()
+        .nth(1)
+        .filter(|l| l.starts_with("http://"))
+        .map(str::to_owned)
+}
+
 fn lock_path(db: &Path) -> std::path::PathBuf {
     let mut p = db.as_os_str().to_owned();
     p.push(".serve.lock");

@@ -3,6 +3,7 @@
 
 mod backup;
 mod owner;
+mod reload;
 mod serve;
 
 pub use crate::server::stop_signal;
@@ -100,6 +101,9 @@ pub enum Cmd {
     },
     /// Check every ledger and order invariant; exits 1 with a report if any is broken
     Verify,
+    /// Make a running `siaga serve` re-read its config (suppliers, products, routes);
+    /// an invalid file is refused and the running config stays
+    Reload,
 }
 
 #[derive(Subcommand, Debug)]
@@ -312,6 +316,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Reseller { cmd } => owner::reseller(&cfg, cmd).await,
         Cmd::Order { cmd } => owner::order(&cfg, cmd).await,
         Cmd::Verify => owner::verify(&cfg).await,
+        Cmd::Reload => reload::reload(&cfg).await,
         Cmd::Voucher {
             cmd:
                 VoucherCmd::Issue {

@@ -24,7 +24,7 @@ pub async fn serve(cfg: &Path) -> anyhow::Result<()> {
         }
     }
     // Held while serving, so `siaga restore` knows not to swap the database underneath.
-    let _serving = super::backup::serving_lock(&settings.store_path)?;
+    let mut serving = super::backup::serving_lock(&settings.store_path)?;
     refuse_exposed_files(&settings.store_path)?;
     let store = super::owner::store_of(&settings)?;
     warn_without_a_key();
@@ -32,6 +32,9 @@ pub async fn serve(cfg: &Path) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let addr = listener.local_addr()?;
+    if let Err(e) = super::backup::announce(&mut serving, addr) {
+        tracing::warn!(error = %e, "cannot write the serving address; `siaga reload` will use server.listen");
+    }
     let metrics = match &settings.metrics.listen {
         Some(m) => Some(
             TcpListener::bind(m)

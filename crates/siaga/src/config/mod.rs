@@ -9,17 +9,20 @@
 
 pub mod backup;
 pub mod env;
+pub mod live;
 pub mod locate;
 pub mod notify;
 pub mod parse;
 pub mod products;
 pub mod raw;
+pub mod reload;
 pub mod server;
 pub mod settings;
 pub mod suppliers;
 
 use std::path::{Path, PathBuf};
 
+pub use live::Live;
 pub use locate::ConfigError;
 pub use parse::parse;
 pub use products::{affected_groups, DestinationRule, Product, ProductCfg, Route, RouteCfg};

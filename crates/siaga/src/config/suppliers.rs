@@ -101,6 +101,9 @@ pub struct Supplier {
     /// `http-template` suppliers: the checked template (preset and overrides) and the
     /// `{password}`; `None` for the digiflazz dialect.
     pub template: Option<Templated>,
+    /// No longer in the config since a reload (SPEC 6.1.3): never routed to, but its open
+    /// attempts are still inquired and its reports still taken until they settle.
+    pub retired: bool,
 }
 
 /// A checked `http-template` supplier's template and password.
@@ -238,6 +241,7 @@ fn settle(
         low_balance_rupiah: s.low_balance_rupiah,
         windows,
         template: None,
+        retired: false,
     }
 }
 

@@ -327,7 +327,7 @@ fn spawn_delivery(
                 // A bug, not the endpoint: backed off like a failure, not re-polled
                 // four times a second.
                 tracing::error!(outbox = id, "a callback delivery panicked");
-                let delay = guard.engine.settings.callbacks.retry_max_ms as i64;
+                let delay = guard.engine.settings.get().callbacks.retry_max_ms as i64;
                 let at = guard.engine.now() + delay;
                 let _ = guard
                     .engine
@@ -398,7 +398,7 @@ async fn deliver(guard: &Delivering, item: OutboxItem) -> anyhow::Result<()> {
     match result {
         Ok(()) => marks.done(item.id).await?,
         Err(why) => {
-            let cfg = &engine.settings.callbacks;
+            let cfg = &engine.settings.get().callbacks;
             let delay = retry_delay(cfg, item.tries);
             let dead = now + delay > item.created_at + (cfg.give_up_after_s as i64) * 1000;
             tracing::warn!(msg = %item.msg_id, tries = item.tries + 1, dead, error = %why, "callback not delivered");
@@ -460,7 +460,9 @@ async fn attempt(engine: &Engine, item: &OutboxItem) -> Result<(), String> {
     let resp = engine
         .client
         .post(&item.target)
-        .timeout(Duration::from_millis(engine.settings.callbacks.timeout_ms))
+        .timeout(Duration::from_millis(
+            engine.settings.get().callbacks.timeout_ms,
+        ))
         .header("content-type", "application/json")
         .header("webhook-id", &item.msg_id)
         .header("webhook-timestamp", ts.to_string())

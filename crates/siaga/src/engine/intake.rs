@@ -20,6 +20,7 @@ pub async fn take(engine: Arc<Engine>, new: NewOrder) -> Result<Intake, siaga_st
     engine.prices_loaded().await;
     let first = engine
         .settings
+        .get()
         .product(&new.product)
         .and_then(|p| first_attempt(&engine, p, &new.order_id, new.now));
     let (intake, started) = match first {
@@ -54,7 +55,7 @@ pub fn first_attempt(
 ) -> Option<(NewAttempt, Permit)> {
     let routes = engine.routes(Some(product), &[], 0);
     let (route, cost, permit) = routes.usable.iter().find_map(|(r, cost)| {
-        engine.adapters.get(&r.supplier)?;
+        engine.adapters.get().get(&r.supplier)?;
         engine.health.acquire(&r.supplier).map(|p| (*r, *cost, p))
     })?;
     Some((new_attempt(engine, order_id, 0, route, cost, now), permit))
@@ -71,6 +72,7 @@ pub(super) fn new_attempt(
 ) -> NewAttempt {
     let timeout = engine
         .settings
+        .get()
         .supplier(&route.supplier)
         .map(|s| s.timeout)
         .unwrap_or(Duration::from_secs(15));

@@ -25,7 +25,7 @@ use siaga_suppliers::Adapter;
 use tokio::sync::{mpsc, watch, Notify, Semaphore};
 
 use crate::clock::Clock;
-use crate::config::Settings;
+use crate::config::{Live, Settings};
 use crate::health::{Health, Permit};
 use crate::metrics::Metrics;
 
@@ -36,12 +36,15 @@ pub use process::{heard, process};
 const MAX_IN_FLIGHT: usize = 4096;
 const POLL: Duration = Duration::from_millis(200);
 
+/// The supplier adapters by supplier id.
+pub type Adapters = HashMap<String, Arc<dyn Adapter>>;
+
 /// What the engine is built from.
 pub struct EngineDeps {
-    pub settings: Arc<Settings>,
+    pub settings: Live<Settings>,
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
-    pub adapters: HashMap<String, Arc<dyn Adapter>>,
+    pub adapters: Live<Adapters>,
     /// The one outbound HTTP client (suppliers and callbacks); timeouts are per request.
     pub client: reqwest::Client,
     pub health: Arc<Health>,
@@ -51,10 +54,12 @@ pub struct EngineDeps {
 /// The order engine's context: what the dispatcher, the callback deliverer and upkeep
 /// share, and the wake handles others use to reach them.
 pub struct Engine {
-    pub settings: Arc<Settings>,
+    /// The config in force (a reload replaces it); take one snapshot per decision.
+    pub settings: Live<Settings>,
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
-    pub adapters: HashMap<String, Arc<dyn Adapter>>,
+    /// The supplier adapters in force, retired suppliers' included.
+    pub adapters: Live<Adapters>,
     pub client: reqwest::Client,
     pub health: Arc<Health>,
     pub metrics: Arc<Metrics>,

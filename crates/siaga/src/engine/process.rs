@@ -35,7 +35,7 @@ pub(super) async fn process_started(engine: &Engine, s: Started) -> anyhow::Resu
         permit,
     } = s;
     let id = order.id.clone();
-    let Some(adapter) = engine.adapters.get(&attempt.supplier_id).cloned() else {
+    let Some(adapter) = engine.adapters.get().get(&attempt.supplier_id).cloned() else {
         return process(engine, &id).await;
     };
     match send(engine, order, Vec::new(), attempt, permit, adapter.as_ref()).await? {
@@ -75,7 +75,7 @@ async fn send(
     let mut all = before;
     all.push(attempt.clone());
     let settle = decide::settle(
-        &engine.settings,
+        &engine.settings.get(),
         &order,
         &all,
         &attempt,
@@ -161,7 +161,8 @@ pub async fn learn_charged(engine: &Engine, order: &Order, attempt: &Attempt, re
     let Some(charged) = decide::charged(attempt, reply.price) else {
         return;
     };
-    let product = engine.settings.product(&order.product);
+    let settings = engine.settings.get();
+    let product = settings.product(&order.product);
     let configured = product
         .and_then(|p| {
             p.routes
@@ -237,13 +238,15 @@ async fn process_from(engine: &Engine, order_id: &str, mut late: Late) -> anyhow
             return Ok(());
         }
         let now = engine.now();
+        // One config for this look at the order, even if a reload lands meanwhile.
+        let settings = engine.settings.get();
         let attempts = engine.store.attempts(order_id).await?;
         let supplier_known = attempts
             .last()
-            .is_some_and(|a| engine.adapters.contains_key(&a.supplier_id));
+            .is_some_and(|a| engine.adapters.get().contains_key(&a.supplier_id));
         let held = late.take();
         let next = step::next_step(
-            &engine.settings,
+            &settings,
             &order,
             &attempts,
             held.as_ref(),
@@ -268,11 +271,8 @@ async fn process_from(engine: &Engine, order_id: &str, mut late: Late) -> anyhow
             Step::Change(c) => changed(engine, &order, c, now).await?,
             Step::Inquire(open) => inquire(engine, &order, &attempts, open).await?,
             Step::Choose => {
-                let routes = engine.routes(
-                    engine.settings.product(&order.product),
-                    &attempts,
-                    order.round,
-                );
+                let routes =
+                    engine.routes(settings.product(&order.product), &attempts, order.round);
                 match step::choose(&order, &attempts, routes, now) {
                     Choice::Change(c) => changed(engine, &order, c, now).await?,
                     Choice::Send { routes, otherwise } => {
@@ -338,7 +338,7 @@ async fn inquire(
     attempts: &[Attempt],
     open: &Attempt,
 ) -> anyhow::Result<Flow> {
-    let Some(adapter) = engine.adapters.get(&open.supplier_id) else {
+    let Some(adapter) = engine.adapters.get().get(&open.supplier_id).cloned() else {
         // `next_step` asks for an inquiry only at a known supplier.
         return Ok(Flow::Again);
     };
@@ -350,7 +350,7 @@ async fn inquire(
     let reply = adapter.inquiry(&req).await;
     heard(engine, order, open, &reply, decide::Source::Inquiry).await;
     let settle = decide::settle(
-        &engine.settings,
+        &engine.settings.get(),
         order,
         attempts,
         open,
@@ -377,7 +377,7 @@ async fn dispatch(
     let Some((route, cost, permit)) = chosen else {
         return Ok((changed(engine, &order, otherwise, now).await?, None));
     };
-    let Some(adapter) = engine.adapters.get(&route.supplier).cloned() else {
+    let Some(adapter) = engine.adapters.get().get(&route.supplier).cloned() else {
         return Ok((Flow::Again, None));
     };
     let new = intake::new_attempt(engine, &order.id, order.version, route, cost, now);
@@ -406,7 +406,7 @@ impl Engine {
         let Some(product) = product else {
             return Routes::default();
         };
-        let untried = decide::untried_routes(&self.settings, product, attempts, round);
+        let untried = decide::untried_routes(&self.settings.get(), product, attempts, round);
         let price = product.price.get();
         let usable: Vec<_> = untried
             .iter()
@@ -437,11 +437,11 @@ impl Engine {
             })
             .collect();
         let params = AdaptiveParams {
-            explore_share: self.settings.explore_share,
+            explore_share: self.settings.get().explore_share,
             ..AdaptiveParams::default()
         };
         let order = routing::order(
-            self.settings.strategy,
+            self.settings.get().strategy,
             &cands,
             &params,
             rand::random::<f64>(),

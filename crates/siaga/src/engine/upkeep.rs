@@ -38,9 +38,10 @@ pub async fn load(engine: &Engine) {
 
 pub async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
     let mut reload = tokio::time::interval(Duration::from_secs(2));
-    let mut probe =
-        tokio::time::interval(Duration::from_secs(engine.settings.health.probe_interval_s));
-    let every = Duration::from_secs(engine.settings.health.price_sync_interval_s);
+    let mut probe = tokio::time::interval(Duration::from_secs(
+        engine.settings.get().health.probe_interval_s,
+    ));
+    let every = Duration::from_secs(engine.settings.get().health.price_sync_interval_s);
     let mut sync = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     for t in [&mut reload, &mut probe, &mut sync] {
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -73,7 +74,13 @@ pub async fn reload_windows(engine: &Engine) {
 }
 
 async fn probe_all(engine: &Engine) {
-    let probes = engine.adapters.iter().map(|(id, a)| async move {
+    let adapters = engine.adapters.get();
+    let settings = engine.settings.get();
+    // A supplier retired by a reload takes no new orders: nothing to probe for.
+    let live = adapters
+        .iter()
+        .filter(|(id, _)| settings.supplier(id).is_some_and(|s| !s.retired));
+    let probes = live.map(|(id, a)| async move {
         let r = tokio::time::timeout(Duration::from_secs(10), a.balance()).await;
         let r = r.unwrap_or_else(|_| Err("balance check timed out".into()));
         (id.clone(), r)
@@ -103,7 +110,9 @@ pub async fn sync_prices(
 ) -> Result<serde_json::Value, SyncError> {
     let adapter = engine
         .adapters
+        .get()
         .get(supplier_id)
+        .cloned()
         .ok_or_else(|| SyncError::UnknownSupplier(supplier_id.into()))?;
     let now = engine.now();
     {
@@ -133,7 +142,7 @@ pub async fn sync_prices(
         .collect();
     let mut disabled = Vec::new();
     let mut enabled = Vec::new();
-    for p in &engine.settings.products {
+    for p in &engine.settings.get().products {
         for r in p.routes.iter().filter(|r| r.supplier == supplier_id) {
             let old = engine
                 .health

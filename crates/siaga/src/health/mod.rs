@@ -90,10 +90,27 @@ pub struct Health {
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
     cfg: HealthCfg,
-    suppliers: HashMap<String, (Supplier, Mutex<SupplierState>)>,
+    /// Every supplier this process has known, by id; a reload adds and updates entries
+    /// and never drops one, so permits and open attempts always find theirs.
+    suppliers: RwLock<HashMap<String, Arc<Entry>>>,
     routes: Mutex<HashMap<(String, String), VecDeque<Sample>>>,
     announced: RwLock<Vec<MaintenanceWindow>>,
     learnt: RwLock<HashMap<(String, String), Learnt>>,
+}
+
+/// One supplier's config in force and its live state.
+pub(crate) struct Entry {
+    cfg: RwLock<Arc<Supplier>>,
+    pub st: Mutex<SupplierState>,
+}
+
+impl Entry {
+    pub fn cfg(&self) -> Arc<Supplier> {
+        match self.cfg.read() {
+            Ok(c) => c.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
 }
 
 /// A slot under a supplier's concurrency limit (and, in half-open, its one trial).
@@ -105,8 +122,8 @@ pub struct Permit {
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        if let Some((_, st)) = self.health.suppliers.get(&self.supplier) {
-            if let Ok(mut st) = st.lock() {
+        if let Some(e) = self.health.entry(&self.supplier) {
+            if let Ok(mut st) = e.st.lock() {
                 st.in_flight = st.in_flight.saturating_sub(1);
                 if !self.recorded {
                     st.breaker.release_trial();
@@ -143,37 +160,67 @@ impl Health {
         clock: Arc<dyn Clock>,
         metrics: Arc<Metrics>,
     ) -> Arc<Health> {
-        let suppliers = settings
-            .suppliers
-            .iter()
-            .map(|s| {
-                let st = SupplierState {
-                    breaker: Breaker::new(breaker_config(&settings.health)),
-                    limit: AimdLimit::new(1, s.max_concurrency, s.latency_target_ms as i64),
-                    in_flight: 0,
-                    samples: VecDeque::new(),
-                    balance: None,
-                    balance_at: None,
-                    low_alerted: false,
-                    balance_blocked: false,
-                    last_config_alert: i64::MIN / 2,
-                    answered: false,
-                };
-                metrics.set_circuit_state(&s.id, 0);
-                metrics.set_concurrency_limit(&s.id, i64::from(st.limit.limit()));
-                (s.id.clone(), (s.clone(), Mutex::new(st)))
-            })
-            .collect();
-        Arc::new(Health {
+        let health = Arc::new(Health {
             clock,
             store,
             metrics,
             cfg: settings.health.clone(),
-            suppliers,
+            suppliers: RwLock::default(),
             routes: Mutex::default(),
             announced: RwLock::default(),
             learnt: RwLock::default(),
-        })
+        });
+        health.reload(settings);
+        health
+    }
+
+    /// Takes the suppliers of a new config (SPEC 6.1.3): a new supplier starts with a
+    /// closed circuit and the initial limit; a known one keeps its breaker, samples,
+    /// balance and in-flight count under its new settings; one no longer configured keeps
+    /// its entry (its open attempts still come back through it).
+    pub fn reload(&self, settings: &Settings) {
+        let Ok(mut map) = self.suppliers.write() else {
+            return;
+        };
+        for s in &settings.suppliers {
+            if let Some(e) = map.get(&s.id) {
+                if let Ok(mut st) = e.st.lock() {
+                    st.limit
+                        .reconfigure(s.max_concurrency, s.latency_target_ms as i64);
+                    self.metrics
+                        .set_concurrency_limit(&s.id, i64::from(st.limit.limit()));
+                }
+                match e.cfg.write() {
+                    Ok(mut c) => *c = Arc::new(s.clone()),
+                    Err(p) => *p.into_inner() = Arc::new(s.clone()),
+                }
+                continue;
+            }
+            let st = SupplierState {
+                breaker: Breaker::new(breaker_config(&settings.health)),
+                limit: AimdLimit::new(1, s.max_concurrency, s.latency_target_ms as i64),
+                in_flight: 0,
+                samples: VecDeque::new(),
+                balance: None,
+                balance_at: None,
+                low_alerted: false,
+                balance_blocked: false,
+                last_config_alert: i64::MIN / 2,
+                answered: false,
+            };
+            self.metrics.set_circuit_state(&s.id, 0);
+            self.metrics
+                .set_concurrency_limit(&s.id, i64::from(st.limit.limit()));
+            let entry = Entry {
+                cfg: RwLock::new(Arc::new(s.clone())),
+                st: Mutex::new(st),
+            };
+            map.insert(s.id.clone(), Arc::new(entry));
+        }
+    }
+
+    pub(crate) fn entry(&self, supplier: &str) -> Option<Arc<Entry>> {
+        self.suppliers.read().ok()?.get(supplier).cloned()
     }
 
     fn now(&self) -> i64 {
@@ -210,9 +257,9 @@ impl Health {
 
     /// A slot at `supplier` if its circuit lets traffic through and it is under its limit.
     pub fn acquire(self: &Arc<Self>, supplier: &str) -> Option<Permit> {
-        let (_, st) = self.suppliers.get(supplier)?;
+        let e = self.entry(supplier)?;
         let now = self.now();
-        let mut st = st.lock().ok()?;
+        let mut st = e.st.lock().ok()?;
         if st.in_flight >= st.limit.limit() {
             return None;
         }
@@ -271,10 +318,11 @@ impl Health {
                 q.pop_front();
             }
         }
-        let Some((sup, st)) = self.suppliers.get(&supplier) else {
+        let Some(e) = self.entry(&supplier) else {
             return;
         };
-        let Ok(mut st) = st.lock() else { return };
+        let sup = e.cfg();
+        let Ok(mut st) = e.st.lock() else { return };
         st.samples.push_back(sample.clone());
         while st.samples.len() > SAMPLES {
             st.samples.pop_front();
@@ -305,7 +353,7 @@ impl Health {
             _ => {}
         }
         if let Some(b) = reply.supplier_balance {
-            self.set_balance(sup, &mut st, b, now);
+            self.set_balance(&sup, &mut st, b, now);
         }
     }
 
@@ -333,15 +381,16 @@ impl Health {
 
     /// Records an active probe (balance check).
     pub fn record_probe(&self, supplier: &str, result: Result<i64, String>) {
-        let Some((sup, st)) = self.suppliers.get(supplier) else {
+        let Some(e) = self.entry(supplier) else {
             return;
         };
+        let sup = e.cfg();
         let now = self.now();
-        let Ok(mut st) = st.lock() else { return };
+        let Ok(mut st) = e.st.lock() else { return };
         let ok = result.is_ok();
         st.answered |= ok;
         if let Ok(b) = result {
-            self.set_balance(sup, &mut st, b, now);
+            self.set_balance(&sup, &mut st, b, now);
         } else {
             st.samples.push_back(Sample {
                 at: now,
@@ -372,10 +421,13 @@ impl Health {
 
     fn check_inner(&self, route: &Route, price: i64, proven: bool) -> Result<i64, Blocked> {
         let now = self.now();
-        let (sup, st) = self
-            .suppliers
-            .get(&route.supplier)
+        let e = self
+            .entry(&route.supplier)
             .ok_or(Blocked::UnknownSupplier)?;
+        let sup = e.cfg();
+        if sup.retired {
+            return Err(Blocked::UnknownSupplier);
+        }
         let learnt = self
             .learnt
             .read()
@@ -388,10 +440,10 @@ impl Health {
         if cost > price {
             return Err(Blocked::CostAbovePrice);
         }
-        if self.in_maintenance(sup, learnt.as_ref(), now, self.lead_ms()) {
+        if self.in_maintenance(&sup, learnt.as_ref(), now, self.lead_ms()) {
             return Err(Blocked::Maintenance);
         }
-        let mut st = st.lock().map_err(|_| Blocked::UnknownSupplier)?;
+        let mut st = e.st.lock().map_err(|_| Blocked::UnknownSupplier)?;
         let (state, t) = st.breaker.state(now);
         if let Some(t) = t {
             let ev = st.samples.clone();
@@ -430,20 +482,21 @@ impl Health {
     /// properly since the start, or its circuit has left closed (failures seen). Before
     /// that, a closed circuit only means nothing has been seen yet.
     pub fn known(&self, supplier: &str) -> bool {
-        let Some((_, st)) = self.suppliers.get(supplier) else {
+        let Some(e) = self.entry(supplier) else {
             return false;
         };
-        st.lock()
+        e.st.lock()
             .map(|st| st.answered || st.breaker.current() != BreakerState::Closed)
             .unwrap_or(false)
     }
 
     /// Whether `supplier`'s circuit is closed now (healthy and proven).
     pub fn circuit_closed(&self, supplier: &str) -> bool {
-        let Some((sup, st)) = self.suppliers.get(supplier) else {
+        let Some(e) = self.entry(supplier) else {
             return false;
         };
-        let Ok(mut st) = st.lock() else {
+        let sup = e.cfg();
+        let Ok(mut st) = e.st.lock() else {
             return false;
         };
         let (state, t) = st.breaker.state(self.now());
@@ -457,9 +510,10 @@ impl Health {
     /// Whether `supplier` is inside a maintenance window now (configured, announced, or a
     /// cut-off learnt from its price list).
     pub fn in_window(&self, supplier: &str) -> bool {
-        let Some((sup, _)) = self.suppliers.get(supplier) else {
+        let Some(e) = self.entry(supplier) else {
             return false;
         };
+        let sup = e.cfg();
         let now = self.now();
         let learnt = self
             .learnt
@@ -470,7 +524,7 @@ impl Health {
                 })
             })
             .unwrap_or(false);
-        learnt || self.in_maintenance(sup, None, now, 0)
+        learnt || self.in_maintenance(&sup, None, now, 0)
     }
 
     /// Success rate, mean latency and sample count of a route over its recent samples.
@@ -539,7 +593,11 @@ impl Health {
     }
 
     pub fn supplier_ids(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.suppliers.keys().cloned().collect();
+        let mut v: Vec<String> = self
+            .suppliers
+            .read()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
         v.sort();
         v
     }

@@ -21,9 +21,10 @@ impl Health {
         let now = self.now();
         let mut out = Vec::new();
         for id in self.supplier_ids() {
-            let Some((sup, st)) = self.suppliers.get(&id) else {
+            let Some(e) = self.entry(&id) else {
                 continue;
             };
+            let (sup, st) = (e.cfg(), &e.st);
             let (state, success_rate, p50, p95, limit, in_flight, balance, balance_at, open_until) = {
                 let Ok(mut st) = st.lock() else { continue };
                 let (state, t) = st.breaker.state(now);
@@ -55,11 +56,11 @@ impl Health {
                     st.breaker.open_until(),
                 )
             };
-            let windows = self.windows_json(&id, sup, now);
+            let windows = self.windows_json(&id, &sup, now);
             let in_maintenance = windows
                 .iter()
                 .any(|w| w["active"] == true && w["source"] != "price_list")
-                || self.in_maintenance(sup, None, now, 0);
+                || self.in_maintenance(&sup, None, now, 0);
             let (transitions, other) = self.events_json(&id).await;
             let routes = self.routes_json(&id);
             out.push(json!({
@@ -72,6 +73,7 @@ impl Health {
                 "latency_p95_ms": p95,
                 "concurrency_limit": limit,
                 "max_concurrency": sup.max_concurrency,
+                "retired": sup.retired,
                 "in_flight": in_flight,
                 "balance": balance,
                 "balance_at": balance_at.map(rfc3339),

@@ -52,7 +52,7 @@ pub async fn check(State(app): State<Arc<App>>, req: Request, next: Next) -> Res
         }
     }
     let body = if r.require_signature {
-        let limit = app.settings.body_limit_bytes;
+        let limit = app.settings.get().body_limit_bytes;
         let bytes = match axum::body::to_bytes(body, limit).await {
             Ok(b) => b,
             Err(_) => return ApiError::too_large(limit).into_response(),

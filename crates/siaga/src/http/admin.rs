@@ -30,7 +30,8 @@ impl FromRequestParts<Arc<App>> for Admin {
         parts: &mut Parts,
         app: &Arc<App>,
     ) -> Result<Self, Self::Rejection> {
-        let Some(expected) = app.settings.admin_token.as_deref() else {
+        let settings = app.settings.get();
+        let Some(expected) = settings.admin_token.as_deref() else {
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
@@ -92,7 +93,7 @@ pub async fn add_reseller(
     _: Admin,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let b: ResellerBody = body::read(body, app.settings.body_limit_bytes)?;
+    let b: ResellerBody = body::read(body, app.settings.get().body_limit_bytes)?;
     let Text(name) = required(b.name, "name")?;
     let (email, callback_url) = (opt(b.email.as_ref()), opt(b.callback_url.as_ref()));
     let creds =
@@ -129,7 +130,7 @@ pub async fn set_access(
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let b: AccessBody = body::read(body, app.settings.body_limit_bytes)?;
+    let b: AccessBody = body::read(body, app.settings.get().body_limit_bytes)?;
     let Texts(list) = required(b.ip_allowlist, "ip_allowlist")?;
     let Flag(require) = required(b.require_signature, "require_signature")?;
     let v = ops::set_access(app.store.as_ref(), &id, &list, require, app.now()).await?;
@@ -155,7 +156,7 @@ pub async fn issue_vouchers(
     _: Admin,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let b: VouchersBody = body::read(body, app.settings.body_limit_bytes)?;
+    let b: VouchersBody = body::read(body, app.settings.get().body_limit_bytes)?;
     let Whole(incident) = required(b.incident, "incident")?;
     let Whole(amount) = required(b.amount, "amount")?;
     let days = b.expires_in_days.map_or(30, |w| w.0);
@@ -165,7 +166,7 @@ pub async fn issue_vouchers(
     let after = u64::try_from(after)
         .map_err(|_| ApiError::invalid("affected_after_s", "must be 0 or more"))?;
     let v = crate::vouchers::issue(
-        &app.settings,
+        &app.settings.get(),
         app.store.as_ref(),
         app.now(),
         incident,
@@ -193,7 +194,7 @@ pub async fn deposit(
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let b: DepositBody = body::read(body, app.settings.body_limit_bytes)?;
+    let b: DepositBody = body::read(body, app.settings.get().body_limit_bytes)?;
     let Whole(amount) = required(b.amount, "amount")?;
     let note = opt(b.note.as_ref()).unwrap_or("");
     let v = ops::deposit(app.store.as_ref(), &id, amount, note, app.now()).await?;
@@ -267,7 +268,7 @@ pub async fn resolve_order(
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let b: ResolveBody = body::read(body, app.settings.body_limit_bytes)?;
+    let b: ResolveBody = body::read(body, app.settings.get().body_limit_bytes)?;
     let how = match required(b.status, "status")?.0.as_str() {
         "success" => ops::Resolution::Success {
             sn: required(b.serial_number, "serial_number")?.0,
@@ -303,13 +304,13 @@ pub async fn add_maintenance(
     _: Admin,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let b: MaintenanceBody = body::read(body, app.settings.body_limit_bytes)?;
+    let b: MaintenanceBody = body::read(body, app.settings.get().body_limit_bytes)?;
     let Text(supplier) = required(b.supplier, "supplier")?;
     let Text(starts_at) = required(b.starts_at, "starts_at")?;
     let Text(ends_at) = required(b.ends_at, "ends_at")?;
     let v = ops::add_maintenance(
         app.store.as_ref(),
-        &app.settings,
+        &app.settings.get(),
         &supplier,
         &starts_at,
         &ends_at,
@@ -375,7 +376,7 @@ pub async fn open_incident(
     _: Admin,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let b: IncidentBody = body::read(body, app.settings.body_limit_bytes)?;
+    let b: IncidentBody = body::read(body, app.settings.get().body_limit_bytes)?;
     let Text(title) = required(b.title, "title")?;
     let Text(text) = required(b.body, "body")?;
     let draft = ops::IncidentDraft {
@@ -388,7 +389,7 @@ pub async fn open_incident(
         status: opt(b.status.as_ref()),
         security: b.security.is_some_and(|f| f.0),
     };
-    let v = ops::open_incident(app.store.as_ref(), &app.settings, draft, app.now()).await?;
+    let v = ops::open_incident(app.store.as_ref(), &app.settings.get(), draft, app.now()).await?;
     Ok((StatusCode::CREATED, Json(v)).into_response())
 }
 
@@ -409,7 +410,7 @@ pub async fn incident_update(
     Path(id): Path<i64>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let b: UpdateBody = body::read(body, app.settings.body_limit_bytes)?;
+    let b: UpdateBody = body::read(body, app.settings.get().body_limit_bytes)?;
     let Text(status) = required(b.status, "status")?;
     let Text(text) = required(b.body, "body")?;
     let v = ops::incident_update(
@@ -440,7 +441,7 @@ pub async fn incident_postmortem(
     Path(id): Path<i64>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let b: PostmortemBody = body::read(body, app.settings.body_limit_bytes)?;
+    let b: PostmortemBody = body::read(body, app.settings.get().body_limit_bytes)?;
     let Text(text) = required(b.body, "body")?;
     let v = ops::incident_postmortem(
         app.store.as_ref(),

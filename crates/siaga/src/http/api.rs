@@ -135,7 +135,7 @@ pub async fn create_order(
     Authed(r): Authed,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let b: OrderBody = body::read(body, app.settings.body_limit_bytes)?;
+    let b: OrderBody = body::read(body, app.settings.get().body_limit_bytes)?;
     let Ref(ref_id) = required(b.ref_id, "ref_id")?;
     let Text(product_code) = required(b.product, "product")?;
     let Text(destination) = required(b.destination, "destination")?;
@@ -144,9 +144,10 @@ pub async fn create_order(
             return Err(ApiError::invalid("max_wait_s", "must be 0 to 604800"))
         }
         Some(Whole(v)) => v,
-        None => app.settings.orders.default_max_wait_s as i64,
+        None => app.settings.get().orders.default_max_wait_s as i64,
     };
-    let product = app.settings.product(&product_code).ok_or_else(|| {
+    let settings = app.settings.get();
+    let product = settings.product(&product_code).ok_or_else(|| {
         unprocessable(
             "unknown_product",
             &format!("produk {product_code:?} tidak dikenal"),
@@ -257,7 +258,7 @@ pub async fn redeem_voucher(
     Authed(r): Authed,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let b: RedeemBody = body::read(body, app.settings.body_limit_bytes)?;
+    let b: RedeemBody = body::read(body, app.settings.get().body_limit_bytes)?;
     let Text(typed) = required(b.code, "code")?;
     let Some(code) = crate::vouchers::normalise(&typed) else {
         return Err(unprocessable(
@@ -302,6 +303,7 @@ pub async fn products(
     let snapshot = app.status.snapshot();
     let list: Vec<Value> = app
         .settings
+        .get()
         .products
         .iter()
         .map(|p| {

@@ -12,6 +12,7 @@ pub mod headers;
 pub mod limit;
 pub mod openapi;
 pub mod protocol;
+pub mod reload;
 pub mod reports;
 pub mod serve;
 pub mod status_page;
@@ -31,7 +32,7 @@ use crate::app::App;
 use error::ApiError;
 
 pub fn router(app: Arc<App>) -> Router {
-    let limit = app.settings.body_limit_bytes;
+    let limit = app.settings.get().body_limit_bytes;
     // Suppliers' callbacks (signed; their volume follows our own orders) and monitoring
     // are not rate limited; they still get the body cap and the deadline.
     Router::new()
@@ -105,6 +106,7 @@ fn admin_routes(app: &Arc<App>) -> Router<Arc<App>> {
             post(admin::resolve_order),
         )
         .route("/admin/api/verify", get(admin::verify))
+        .route("/admin/api/reload", post(reload::reload))
         .route("/admin/api/notifications", get(admin::notifications))
         .route("/admin/api/suppliers", get(admin::suppliers))
         .route(
@@ -216,7 +218,7 @@ async fn public_metrics(State(app): State<Arc<App>>, headers: axum::http::Header
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    let open = match (&app.settings.metrics.token, given) {
+    let open = match (&app.settings.get().metrics.token, given) {
         (Some(want), Some(given)) => crate::keys::constant_time_eq(
             &crate::keys::hash_key(given),
             &crate::keys::hash_key(want),

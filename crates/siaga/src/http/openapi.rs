@@ -439,7 +439,7 @@ fn components(products: &[Product]) -> Value {
 }
 
 pub async fn openapi(State(app): State<Arc<App>>) -> Response {
-    Json(document(&app.settings.products)).into_response()
+    Json(document(&app.settings.get().products)).into_response()
 }
 
 #[cfg(test)]

@@ -29,7 +29,9 @@ pub async fn supplier_report(
 ) -> Result<Response, ApiError> {
     let adapter = app
         .adapters
+        .get()
         .get(&supplier_id)
+        .cloned()
         .ok_or_else(|| ApiError::not_found("supplier"))?;
     let report = adapter
         .parse_report(&headers, &body)
@@ -48,7 +50,9 @@ pub async fn supplier_report_by_secret(
 ) -> Result<Response, ApiError> {
     let adapter = app
         .adapters
+        .get()
         .get(&supplier_id)
+        .cloned()
         .ok_or_else(|| ApiError::not_found("supplier"))?;
     let incoming = IncomingReport {
         query: query.as_deref().unwrap_or(""),
@@ -121,7 +125,7 @@ async fn apply(
         )
         .await;
         let settle = decide::settle(
-            &app.settings,
+            &app.settings.get(),
             &order,
             &attempts,
             &attempt,

@@ -47,7 +47,7 @@ pub async fn serve(
         })
     };
     let router = super::router(app.clone());
-    let result = serve_router(router, listener, &app.settings.limits, async move {
+    let result = serve_router(router, listener, &app.settings.get().limits, async move {
         let _ = shutdown.wait_for(|v| *v).await;
     })
     .await;

@@ -133,7 +133,7 @@ fn parse(app: &App, b: SubscribeBody) -> Result<Request, ApiError> {
             "field `email` is invalid: must be an email address",
         ));
     }
-    let known = crate::status::worker::component_names(&app.settings);
+    let known = crate::status::worker::component_names(&app.settings.get());
     let mut components = Vec::new();
     for c in b
         .components
@@ -229,7 +229,7 @@ fn back(en: bool) -> &'static str {
 /// Checks the request and starts the subscription in the background.
 fn start(app: &Arc<App>, b: SubscribeBody) -> Result<(), ApiError> {
     let req = parse(app, b)?;
-    if app.settings.notify.smtp.is_none() {
+    if app.settings.get().notify.smtp.is_none() {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
@@ -255,7 +255,7 @@ async fn register(app: &App, req: Request) -> Result<(), siaga_store::StoreError
         Some(s) if s.status == "confirmed" => return Ok(()),
         Some(s)
             if s.status == "pending"
-                && now - s.confirm_sent_at < app.settings.notify.confirm_resend_ms =>
+                && now - s.confirm_sent_at < app.settings.get().notify.confirm_resend_ms =>
         {
             return Ok(())
         }
@@ -279,7 +279,10 @@ async fn register(app: &App, req: Request) -> Result<(), siaga_store::StoreError
     sub.confirm_hash = Some(crate::keys::hash_key(&confirm));
     sub.confirm_sent_at = now;
     sub.unsubscribed_at = None;
-    let link = format!("{}/subscribe/confirm/{confirm}", app.settings.public_url);
+    let link = format!(
+        "{}/subscribe/confirm/{confirm}",
+        app.settings.get().public_url
+    );
     let body = crate::notify::render::confirm(&link, &sub.components);
     let topic = format!("confirm:{}:{}", sub.id, &confirm[..8]);
     let notice = crate::notify::notice("email", &sub.email, &topic, None);

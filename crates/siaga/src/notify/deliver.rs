@@ -42,7 +42,7 @@ pub struct Channels {
 
 impl Channels {
     pub fn new(ctx: &Notifier) -> anyhow::Result<Channels> {
-        let n = &ctx.settings.notify;
+        let n = &ctx.settings.get().notify;
         let nz = |v: u32| NonZeroU32::new(v.max(1)).unwrap_or(NonZeroU32::MIN);
         let mailer = n.smtp.as_ref().map(Mailer::new).transpose()?;
         Ok(Channels {
@@ -92,6 +92,7 @@ pub async fn deliverer(ctx: Arc<Notifier>, mut shutdown: watch::Receiver<bool>) 
     }
     let email_cap = ctx
         .settings
+        .get()
         .notify
         .smtp
         .as_ref()
@@ -184,7 +185,7 @@ async fn deliver(ctx: &Notifier, ch: &Channels, n: Notice) -> anyhow::Result<()>
     )
     .await;
     let now = ctx.now();
-    let cfg = &ctx.settings.notify;
+    let cfg = &ctx.settings.get().notify;
     match result {
         Ok(()) => {
             ctx.metrics.notification(&n.channel, "delivered");
@@ -242,7 +243,7 @@ pub async fn send(
                 .acquire()
                 .await
                 .map_err(|_| Failure::Retry("shutting down".into(), None))?;
-            let link = unsub.map(|t| format!("{}/unsubscribe/{t}", ctx.settings.public_url));
+            let link = unsub.map(|t| format!("{}/unsubscribe/{t}", ctx.settings.get().public_url));
             mailer.send(target, msg_id, body, link.as_deref()).await
         }
         "webhook" => send_webhook(ctx, target, msg_id, body).await,
@@ -273,7 +274,8 @@ async fn send_webhook(
     msg_id: &str,
     body: &NoticeBody,
 ) -> Result<(), Failure> {
-    let Some(hook) = ctx.settings.notify.webhooks.iter().find(|w| w.name == name) else {
+    let settings = ctx.settings.get();
+    let Some(hook) = settings.notify.webhooks.iter().find(|w| w.name == name) else {
         return Err(Failure::Permanent(format!(
             "webhook {name:?} is no longer configured"
         )));
@@ -326,7 +328,7 @@ fn retry_after(h: &reqwest::header::HeaderMap) -> Option<Duration> {
 }
 
 async fn send_telegram(ctx: &Notifier, chat: &str, body: &NoticeBody) -> Result<(), Failure> {
-    let Some(tg) = &ctx.settings.notify.telegram else {
+    let Some(tg) = &ctx.settings.get().notify.telegram else {
         return Err(Failure::Retry("[telegram] is not configured".into(), None));
     };
     let text: String = format!("{}\n\n{}", body.subject, body.text)

@@ -28,7 +28,7 @@ use crate::metrics::Metrics;
 /// health (is an outage over, is a supplier in maintenance), its metrics, the outbound
 /// HTTP client and its wake handle; not the whole switch.
 pub struct Notifier {
-    pub settings: Arc<Settings>,
+    pub settings: crate::config::Live<Settings>,
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub health: Arc<Health>,
@@ -64,7 +64,7 @@ fn wants(list: &[String], components: &[String]) -> bool {
 
 /// Recipients of status news that are not subscribers: webhooks and the Telegram channel.
 fn channel_notices(ctx: &Notifier, topic: &str, components: &[String]) -> Vec<NewNotice> {
-    let n = &ctx.settings.notify;
+    let n = &ctx.settings.get().notify;
     let mut out = Vec::new();
     for w in n
         .webhooks
@@ -81,7 +81,7 @@ fn channel_notices(ctx: &Notifier, topic: &str, components: &[String]) -> Vec<Ne
 
 /// The owner's alert recipients.
 pub fn owner_notices(ctx: &Notifier, topic: &str) -> Vec<NewNotice> {
-    let n = &ctx.settings.notify;
+    let n = &ctx.settings.get().notify;
     let mut out = Vec::new();
     if n.smtp.is_some() {
         for e in &n.owner_emails {
@@ -117,7 +117,7 @@ fn fanout(
         body,
         notices,
         marks,
-        coalesce_ms: ctx.settings.notify.coalesce_ms,
+        coalesce_ms: ctx.settings.get().notify.coalesce_ms,
         now: ctx.now(),
     }
 }
@@ -162,7 +162,7 @@ pub async fn announce(
             .await?;
         after = " ".into();
     }
-    if ctx.settings.notify.smtp.is_some() {
+    if ctx.settings.get().notify.smtp.is_some() {
         loop {
             let page: Vec<Subscriber> =
                 ctx.store.confirmed_subscribers(after.trim(), CHUNK).await?;

@@ -103,7 +103,7 @@ async fn mark(ctx: &Notifier, key: &str) -> Result<Option<String>, StoreError> {
 }
 
 async fn incident_updates(ctx: &Notifier, after: i64) -> Result<(), StoreError> {
-    let url = &ctx.settings.public_url;
+    let url = &ctx.settings.get().public_url;
     for (incident_id, u) in ctx.store.incident_updates_after(after, 20).await? {
         let Some(inc) = ctx.store.incident(incident_id).await? else {
             ctx.store
@@ -134,7 +134,7 @@ async fn security(
     u: &siaga_store::IncidentUpdate,
 ) -> Result<(), StoreError> {
     let key = format!("security:{}", inc.id);
-    if mark(ctx, &key).await?.is_some() || ctx.settings.notify.smtp.is_none() {
+    if mark(ctx, &key).await?.is_some() || ctx.settings.get().notify.smtp.is_none() {
         return Ok(());
     }
     let topic = format!("security:{}", inc.id);
@@ -151,7 +151,7 @@ async fn security(
         .collect();
     ctx.store
         .enqueue_notices(siaga_store::Fanout {
-            body: render::security(inc, u, &ctx.settings.public_url),
+            body: render::security(inc, u, &ctx.settings.get().public_url),
             notices,
             marks: vec![(key.clone(), "sent".into())],
             coalesce_ms: 0,
@@ -191,12 +191,12 @@ async fn security(
 
 async fn maintenance(ctx: &Notifier, after: i64) -> Result<(), StoreError> {
     let now = ctx.now();
-    let url = &ctx.settings.public_url;
+    let url = &ctx.settings.get().public_url;
     let mut windows = ctx.store.maintenance_windows(now - 86_400_000).await?;
     // The cursor follows ids: take new windows in id order, whatever their start times.
     windows.sort_by_key(|w| w.id);
     for w in windows {
-        let (routed, held) = decide::affected(&ctx.settings.products, &w.supplier_id);
+        let (routed, held) = decide::affected(&ctx.settings.get().products, &w.supplier_id);
         let components: Vec<String> = routed.iter().chain(&held).cloned().collect();
         let key = |phase: &str| format!("maint:{}:{phase}", w.id);
         let told = Told {
@@ -277,7 +277,7 @@ async fn manual_review(ctx: &Notifier) -> Result<(), StoreError> {
 
 async fn outage_reports(ctx: &Notifier) -> Result<(), StoreError> {
     let now = ctx.now();
-    for s in &ctx.settings.suppliers {
+    for s in ctx.settings.get().suppliers.iter().filter(|s| !s.retired) {
         let outage_key = format!("outage:{}", s.id);
         let Some(since) = mark(ctx, &outage_key)
             .await?
@@ -297,7 +297,7 @@ async fn outage_reports(ctx: &Notifier) -> Result<(), StoreError> {
             report_after_ms: s.report_after.as_millis() as i64,
             in_window: ctx.health.in_window(&s.id),
             reported: reported.as_deref(),
-            smtp: ctx.settings.notify.smtp.is_some(),
+            smtp: ctx.settings.get().notify.smtp.is_some(),
         };
         match decide::outage_step(facts) {
             OutageStep::Nothing => {}
@@ -334,6 +334,7 @@ async fn outage_report(
         .collect();
     let skus: Vec<String> = ctx
         .settings
+        .get()
         .products
         .iter()
         .flat_map(|p| {
@@ -375,6 +376,7 @@ async fn recovery_note(
 ) -> Result<(), StoreError> {
     let Some(contact) = ctx
         .settings
+        .get()
         .supplier(supplier)
         .and_then(|s| s.contact_email.clone())
     else {

@@ -48,7 +48,7 @@ impl StatusBoard {
 /// What the status worker works with: its store, clock, the route health it reads, the
 /// metrics it sets and the board it fills; not the whole switch.
 pub struct StatusWorker {
-    pub settings: Arc<Settings>,
+    pub settings: crate::config::Live<Settings>,
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub health: Arc<Health>,
@@ -183,7 +183,7 @@ struct Derived {
 /// As [`derive_all`], with what is known and what is planned.
 fn derive_known(ctx: &StatusWorker) -> Vec<Derived> {
     let mut out = Vec::new();
-    for name in component_names(&ctx.settings) {
+    for name in component_names(&ctx.settings.get()) {
         if name == API {
             // The API answers (this code runs in it); siaga's own trouble shows only here.
             out.push(Derived {
@@ -196,6 +196,7 @@ fn derive_known(ctx: &StatusWorker) -> Vec<Derived> {
         }
         let serves: Vec<(Serve, bool, Serve)> = ctx
             .settings
+            .get()
             .products
             .iter()
             .filter(|p| p.group == name)
@@ -226,7 +227,7 @@ pub struct Primed(State);
 pub async fn prime(ctx: &StatusWorker) -> Primed {
     let now = ctx.now();
     let mut st = State {
-        settle_until: now + settle_ms(&ctx.settings),
+        settle_until: now + settle_ms(&ctx.settings.get()),
         ..State::default()
     };
     if let Ok(log) = ctx.store.component_log(now - DAYS * DAY_MS).await {
@@ -247,7 +248,7 @@ pub async fn prime(ctx: &StatusWorker) -> Primed {
         id[id.len() - 12..].to_owned()
     })
     .await;
-    for name in component_names(&ctx.settings) {
+    for name in component_names(&ctx.settings.get()) {
         let first = st
             .log
             .iter()
@@ -374,11 +375,11 @@ async fn follow_incidents(
     statuses: &[(String, ComponentStatus)],
     now: i64,
 ) -> anyhow::Result<()> {
-    let cfg = &ctx.settings.status;
+    let cfg = &ctx.settings.get().status;
     let rules = Rules {
         incident_after_ms: cfg.incident_after_s as i64 * 1000,
         resolve_after_ms: cfg.resolve_after_s as i64 * 1000,
-        max_wait_s: ctx.settings.orders.default_max_wait_s,
+        max_wait_s: ctx.settings.get().orders.default_max_wait_s,
     };
     // Follow up the open ones; a failed write stops here and the next step tries again.
     let mut done = Vec::new();
@@ -522,7 +523,8 @@ fn maintenance_views(
     }
     let (mut current, mut past) = (Vec::new(), Vec::new());
     for w in windows {
-        let (routed, held) = crate::config::affected_groups(&ctx.settings.products, &w.supplier_id);
+        let (routed, held) =
+            crate::config::affected_groups(&ctx.settings.get().products, &w.supplier_id);
         let components: Vec<String> = routed.iter().chain(&held).cloned().collect();
         let still = components.iter().any(|c| {
             st.current
@@ -588,7 +590,7 @@ pub fn incident_view(i: &Incident) -> IncidentView {
 }
 
 fn build(ctx: &StatusWorker, st: &State, incidents: &[Incident], now: i64) -> StatusSnapshot {
-    let comps: Vec<ComponentView> = component_names(&ctx.settings)
+    let comps: Vec<ComponentView> = component_names(&ctx.settings.get())
         .into_iter()
         .map(|name| {
             let (status, since) = st
@@ -651,12 +653,12 @@ fn build(ctx: &StatusWorker, st: &State, incidents: &[Incident], now: i64) -> St
         .unwrap_or(now);
     StatusSnapshot {
         changed_at,
-        subscribe: ctx.settings.notify.smtp.is_some(),
+        subscribe: ctx.settings.get().notify.smtp.is_some(),
         page_id: st.page_id.clone(),
-        logo_url: ctx.settings.status.logo_url.clone(),
+        logo_url: ctx.settings.get().status.logo_url.clone(),
         generated_at: now,
-        page_name: ctx.settings.status.page_name.clone(),
-        public_url: ctx.settings.public_url.clone(),
+        page_name: ctx.settings.get().status.page_name.clone(),
+        public_url: ctx.settings.get().public_url.clone(),
         overall,
         headline,
         components: comps,

@@ -255,6 +255,7 @@ async fn start_sims(o: &Opts, base: &str) -> (Vec<Sim>, Vec<Supplier>) {
             sim.base_url()
         };
         suppliers.push(Supplier {
+            retired: false,
             id: id.clone(),
             base_url,
             username: id.clone(),

@@ -18,6 +18,7 @@ mod openapi;
 mod orders;
 mod otomax;
 mod overload;
+mod reload;
 mod secrets;
 mod status;
 mod status_maintenance;

@@ -387,7 +387,7 @@ async fn wait_outbox_drained(app: &TestApp) {
 
 async fn pending_due(app: &TestApp) -> usize {
     // Notices due in the next 30 s that are still pending.
-    let db = app.app.settings.store_path.clone();
+    let db = app.app.settings.get().store_path.clone();
     let horizon = app.app.now() + 30_000;
     tokio::task::spawn_blocking(move || {
         let c = rusqlite::Connection::open(db).unwrap();
@@ -735,7 +735,7 @@ async fn confirmed_subscriber(app: &TestApp, sink: &Helper, email: &str) {
 }
 
 fn count_notices(app: &TestApp, sql: &str) -> i64 {
-    let c = rusqlite::Connection::open(&app.app.settings.store_path).unwrap();
+    let c = rusqlite::Connection::open(&app.app.settings.get().store_path).unwrap();
     c.query_row(sql, [], |r| r.get(0)).unwrap()
 }
 
