@@ -1,6 +1,7 @@
 //! A seeded, reproducible chaos test: 2,000 orders through three simulated suppliers whose
 //! modes flip at random (down, error, slow, flaky, pending, in_doubt, black_hole,
-//! maintenance, no_balance, wrong_number). Afterwards: every order is final, no destination
+//! maintenance, no_balance, wrong_number, garbled), once all speaking Digiflazz and once
+//! with one speaking OtomaX text. Afterwards: every order is final, no destination
 //! was fulfilled twice, an order succeeded exactly when it was fulfilled, balances add up
 //! and `verify` is clean. The seed is printed; `SIAGA_CHAOS_SEED` replays a run.
 
@@ -21,13 +22,25 @@ const PRICE: i64 = 10_500;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn chaos_modes_never_double_top_up_or_lose_money() {
+    chaos(Vec::new()).await;
+}
+
+/// The same with the middle supplier speaking OtomaX text (`preset = "otomax"`): replies
+/// read by regex, reports by GET with the secret in the URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn chaos_with_a_text_supplier_never_double_tops_up_or_loses_money() {
+    chaos(vec![1]).await;
+}
+
+/// 2,000 orders under random mode flips; `otomax`: the sims that speak OtomaX.
+async fn chaos(otomax: Vec<usize>) {
     let seed: u64 = std::env::var("SIAGA_CHAOS_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(rand::random);
     eprintln!("chaos seed = {seed} (replay with SIAGA_CHAOS_SEED={seed})");
     let deposit = PRICE * ORDERS as i64 + 1_000;
-    let app = Arc::new(start_app(deposit).await);
+    let app = Arc::new(start_app(deposit, otomax.clone()).await);
 
     let stop = Arc::new(AtomicBool::new(false));
     let flipper = spawn_mode_flipper(app.clone(), stop.clone(), seed);
@@ -49,12 +62,18 @@ async fn chaos_modes_never_double_top_up_or_lose_money() {
         "seed {seed}"
     );
     app.verify_clean().await;
+    for &i in &otomax {
+        // siaga speaks only OtomaX to it: each of these came through `/trx`.
+        let n = app.sims[i].fulfilled().len();
+        assert!(n > 0, "the text supplier sold nothing (seed {seed})");
+        eprintln!("chaos: the text supplier (sim {i}) fulfilled {n}");
+    }
     eprintln!("chaos: {flips} mode flips, outcomes {by_status:?}");
 }
 
 /// The switch with three simulated suppliers, all routes for one product, and enough
 /// deposit for every order.
-async fn start_app(deposit: i64) -> TestApp {
+async fn start_app(deposit: i64, otomax: Vec<usize>) -> TestApp {
     TestApp::start(Opts {
         sims: 3,
         products: vec![P {
@@ -66,6 +85,7 @@ async fn start_app(deposit: i64) -> TestApp {
         inquiry_min_s: 1,
         timeout_ms: 300,
         deposit,
+        otomax,
         ..Opts::default()
     })
     .await
@@ -94,6 +114,7 @@ fn spawn_mode_flipper(
             SimMode::Maintenance,
             SimMode::NoBalance,
             SimMode::WrongNumber,
+            SimMode::Garbled,
         ];
         let mut flips = 0;
         while !stop.load(Ordering::Relaxed) {
