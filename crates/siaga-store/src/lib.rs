@@ -102,6 +102,13 @@ pub trait Store: Send + Sync + 'static {
         ref_id: &str,
     ) -> Result<Option<Order>, StoreError>;
     async fn list_orders(&self, q: OrderQuery) -> Result<Vec<Order>, StoreError>;
+    /// Orders of every reseller, newest first: with `text`, those whose id, reference or
+    /// destination is exactly `text` (the dashboard's search); without, the newest.
+    async fn search_orders(
+        &self,
+        text: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<Order>, StoreError>;
     async fn attempts(&self, order_id: &str) -> Result<Vec<Attempt>, StoreError>;
     async fn attempt_by_supplier_ref(
         &self,

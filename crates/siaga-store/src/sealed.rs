@@ -207,6 +207,13 @@ impl Store for SealedStore {
     async fn list_orders(&self, q: OrderQuery) -> Result<Vec<Order>, StoreError> {
         self.inner.list_orders(q).await
     }
+    async fn search_orders(
+        &self,
+        text: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<Order>, StoreError> {
+        self.inner.search_orders(text, limit).await
+    }
 
     async fn attempts(&self, order_id: &str) -> Result<Vec<Attempt>, StoreError> {
         self.inner.attempts(order_id).await

@@ -45,6 +45,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
         8,
         include_str!("../../migrations/0008_no_postings_by_transfer.sql"),
     ),
+    (12, include_str!("../../migrations/0012_order_search.sql")),
 ];
 
 /// The writer checkpoints the WAL when it passes this many pages (SQLite's default is
@@ -382,6 +383,14 @@ impl Store for SqliteStore {
     }
     async fn list_orders(&self, q: OrderQuery) -> Result<Vec<Order>, StoreError> {
         self.read(move |c| orders::list(c, &q)).await
+    }
+    async fn search_orders(
+        &self,
+        text: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<Order>, StoreError> {
+        self.read(move |c| orders::search(c, text.as_deref(), limit))
+            .await
     }
     async fn attempts(&self, order_id: &str) -> Result<Vec<Attempt>, StoreError> {
         let id = order_id.to_owned();

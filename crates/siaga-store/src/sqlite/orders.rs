@@ -126,6 +126,20 @@ pub(crate) fn list(c: &Connection, q: &OrderQuery) -> Result<Vec<Order>, StoreEr
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+pub(crate) fn search(
+    c: &Connection,
+    text: Option<&str>,
+    limit: u32,
+) -> Result<Vec<Order>, StoreError> {
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {ORDER_COLS} FROM orders
+          WHERE ?1 IS NULL OR id = ?1 OR ref_id = ?1 OR destination = ?1
+          ORDER BY id DESC LIMIT ?2"
+    ))?;
+    let rows = st.query_map(params![text, limit], order_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 pub(crate) fn attempts(c: &Connection, order_id: &str) -> Result<Vec<Attempt>, StoreError> {
     let mut st = c.prepare_cached(&format!(
         "SELECT {ATTEMPT_COLS} FROM attempts WHERE order_id = ?1 ORDER BY seq"

@@ -464,3 +464,39 @@ pub(crate) async fn a_statement_pages_by_cursor_without_gaps_or_repeats(store: A
     let notes: Vec<_> = windowed.iter().filter_map(|l| l.note.clone()).collect();
     assert_eq!(notes, ["d3", "d4"]);
 }
+
+/// The dashboard's search: an order found by its id, its reference or its destination,
+/// across resellers, newest first; nothing for a text that is none of them.
+pub(crate) async fn orders_are_found_by_id_reference_or_destination(store: Arc<dyn Store>) {
+    for r in ["r1", "r2"] {
+        add_reseller(&*store, r, None).await;
+        store.deposit(r, 100_000, "top-up", T0).await.unwrap();
+    }
+    let a = intake(
+        &*store,
+        new_order("r1", "INV-1", "TSEL10", DEST_A, 10_500, T0 + 1),
+    )
+    .await;
+    let b = intake(
+        &*store,
+        new_order("r2", "INV-1", "TSEL10", DEST_B, 10_500, T0 + 2),
+    )
+    .await;
+    let c = intake(
+        &*store,
+        new_order("r2", "INV-2", "TSEL10", DEST_A, 10_500, T0 + 3),
+    )
+    .await;
+    let ids = |v: Vec<Order>| v.into_iter().map(|o| o.id).collect::<Vec<_>>();
+    let found = |t: &str| {
+        let store = store.clone();
+        let t = t.to_owned();
+        async move { ids(store.search_orders(Some(t), 50).await.unwrap()) }
+    };
+    assert_eq!(found("INV-1").await, [b.id.clone(), a.id.clone()]);
+    assert_eq!(found(DEST_A).await, [c.id.clone(), a.id.clone()]);
+    assert_eq!(found(&b.id).await, [b.id.clone()]);
+    assert!(found("nothing-like-it").await.is_empty());
+    let newest = ids(store.search_orders(None, 2).await.unwrap());
+    assert_eq!(newest, [c.id, b.id]);
+}

@@ -1,0 +1,3 @@
+-- The admin dashboard finds an order by its reference or its destination (any reseller).
+CREATE INDEX orders_ref ON orders(ref_id);
+CREATE INDEX orders_destination ON orders(destination);
