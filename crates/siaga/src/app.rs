@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use siaga_store::Store;
-use siaga_suppliers::{Adapter, Digiflazz, DigiflazzConfig, HttpTemplate, TemplateConfig};
+use siaga_suppliers::{Adapter, Digiflazz, DigiflazzConfig, HttpTemplate, Manual, TemplateConfig};
 use tokio::sync::Notify;
 
 use crate::clock::Clock;
@@ -57,6 +57,11 @@ impl App {
             .build()?;
         let mut adapters: HashMap<String, Arc<dyn Adapter>> = HashMap::new();
         for s in &settings.suppliers {
+            if s.is_manual() {
+                // The desk (SPEC 6.1.2): nothing is sent; an operator resolves the order.
+                adapters.insert(s.id.clone(), Arc::new(Manual::new(s.id.clone())));
+                continue;
+            }
             if let Some(t) = &s.template {
                 let cfg = TemplateConfig {
                     id: s.id.clone(),
