@@ -73,8 +73,8 @@ fn print_table(v: &Value) {
         other => other.to_string(),
     };
     println!(
-        "{:<30} {:<10} {:<15} {:>8} {:>7}  {:<20} {}",
-        "ORDER", "PRODUCT", "DESTINATION", "PRICE", "AGE_S", "RESELLER", "TAKEN_BY"
+        "{:<30} {:<10} {:<15} {:>8} {:>7}  {:<20} TAKEN_BY",
+        "ORDER", "PRODUCT", "DESTINATION", "PRICE", "AGE_S", "RESELLER"
     );
     for i in items {
         println!(
