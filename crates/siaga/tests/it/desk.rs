@@ -219,6 +219,17 @@ async fn desk_orders_wait_for_an_operator_and_settle_once_from_the_cli_and_the_a
     assert_eq!(listed[0]["price"], 10_500);
     assert_eq!(listed[0]["reseller_name"], "Konter Uji");
     assert_eq!(listed[0]["taken_by"], Value::Null);
+    let out = siaga(&cfg, &["desk", "list"]).await;
+    let table = text(&out.stdout);
+    assert!(
+        out.status.success() && table.contains(&d2) && table.contains("TAKEN_BY"),
+        "{table}"
+    );
+    assert_eq!(
+        siaga(&cfg, &["desk", "take"]).await.status.code(),
+        Some(2),
+        "usage"
+    );
 
     stays_on_the_desk(&app, &clock, &[&d1, &d2]).await;
     assert_eq!(app.balance_unchecked().await, (100_000 - 21_000, 21_000));
