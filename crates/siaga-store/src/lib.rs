@@ -4,6 +4,7 @@
 //! BEGIN IMMEDIATE). The money rules every backend follows live in `rules` (private:
 //! backends execute its plans).
 
+mod desk;
 mod error;
 mod open;
 mod rules;
@@ -13,6 +14,7 @@ mod sqlite;
 mod times;
 mod types;
 
+pub use desk::{AuditEntry, AuditFilter, DeskClaim, DeskItem, DeskTake, NewAudit};
 pub use error::StoreError;
 pub use open::{
     backup_to, check_backup, keep_as_is, open, open_with, readable_by_others, restore_from,
@@ -31,7 +33,7 @@ use async_trait::async_trait;
 /// One trait, object safe (siaga holds an `Arc<dyn Store>`), in sections: resellers;
 /// ledger; orders and their transitions; the reseller callback outbox; vouchers; supplier
 /// health; the status page; telling people (subscribers, notices, marks, news cursors);
-/// the whole store (verify, backup, write times). It is not split into sub-traits:
+/// the manual desk and the audit log; the whole store (verify, backup, write times). It is not split into sub-traits:
 /// `Arc<dyn Store>` callers would keep compiling, but calls on a concrete store type
 /// would then need every sub-trait in scope.
 ///
@@ -304,6 +306,35 @@ pub trait Store: Send + Sync + 'static {
         supplier_id: &str,
         limit: u32,
     ) -> Result<Vec<Attempt>, StoreError>;
+
+    // ---- the manual desk (SPEC 6.1.2) and the audit log (SPEC 13)
+    /// The desk: pending orders whose open attempt (sending, pending or unknown) is at one
+    /// of `supplier_ids` (the manual suppliers; the store does not know which those are),
+    /// each with that attempt and its claim, oldest attempt first, at most `limit`. One
+    /// moment's view.
+    async fn desk_orders(
+        &self,
+        supplier_ids: &[String],
+        limit: u32,
+    ) -> Result<Vec<DeskItem>, StoreError>;
+    /// Claims the pending order `order_id` for `operator`, atomically: of any number of
+    /// concurrent takes by different operators exactly one gets `Taken { fresh: true }`,
+    /// the others `Held` (who has it). The holder taking again gets `Taken { fresh: false
+    /// }`; a final or unknown order is `NotOpen`. A claim is never released: it stays as
+    /// history once the order settles. (Whether the order is on the desk is the caller's
+    /// check: it knows the manual suppliers.)
+    async fn take_desk_order(
+        &self,
+        order_id: &str,
+        operator: &str,
+        now: i64,
+    ) -> Result<DeskTake, StoreError>;
+    /// The claim on an order, if anyone took it.
+    async fn desk_claim(&self, order_id: &str) -> Result<Option<DeskClaim>, StoreError>;
+    /// Appends an audit line; returns its id (ids only grow).
+    async fn add_audit(&self, e: NewAudit) -> Result<i64, StoreError>;
+    /// Audit lines matching `f` (see [`AuditFilter`]).
+    async fn audit(&self, f: AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;
 
     // ---- the whole store
     /// Checks every ledger invariant (SPEC 3.4); problems are listed, not raised.

@@ -540,6 +540,35 @@ impl Store for SealedStore {
         self.inner.awaiting_attempts(supplier_id, limit).await
     }
 
+    async fn desk_orders(
+        &self,
+        supplier_ids: &[String],
+        limit: u32,
+    ) -> Result<Vec<crate::DeskItem>, StoreError> {
+        self.inner.desk_orders(supplier_ids, limit).await
+    }
+
+    async fn take_desk_order(
+        &self,
+        order_id: &str,
+        operator: &str,
+        now: i64,
+    ) -> Result<crate::DeskTake, StoreError> {
+        self.inner.take_desk_order(order_id, operator, now).await
+    }
+
+    async fn desk_claim(&self, order_id: &str) -> Result<Option<crate::DeskClaim>, StoreError> {
+        self.inner.desk_claim(order_id).await
+    }
+
+    async fn add_audit(&self, e: crate::NewAudit) -> Result<i64, StoreError> {
+        self.inner.add_audit(e).await
+    }
+
+    async fn audit(&self, f: crate::AuditFilter) -> Result<Vec<crate::AuditEntry>, StoreError> {
+        self.inner.audit(f).await
+    }
+
     async fn verify(&self) -> Result<VerifyReport, StoreError> {
         self.inner.verify().await
     }

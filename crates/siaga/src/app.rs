@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use siaga_store::Store;
-use siaga_suppliers::{Digiflazz, DigiflazzConfig, HttpTemplate, TemplateConfig};
+use siaga_suppliers::{Digiflazz, DigiflazzConfig, HttpTemplate, Manual, TemplateConfig};
 use tokio::sync::Notify;
 
 use crate::clock::Clock;
@@ -59,6 +59,11 @@ pub enum ReloadError {
 pub fn adapters_for(settings: &Settings, client: &reqwest::Client) -> Adapters {
     let mut adapters: Adapters = HashMap::new();
     for s in &settings.suppliers {
+        if s.is_manual() {
+            // The desk (SPEC 6.1.2): nothing is sent; an operator resolves the order.
+            adapters.insert(s.id.clone(), Arc::new(Manual::new(s.id.clone())));
+            continue;
+        }
         if let Some(t) = &s.template {
             let cfg = TemplateConfig {
                 id: s.id.clone(),
@@ -150,15 +155,15 @@ impl App {
         let old = self.settings.get();
         let file = old.file.clone().ok_or(ReloadError::NoFile)?;
         let new = crate::config::load(&file).map_err(|e| ReloadError::Invalid(e.to_string()))?;
-        Ok(self.apply(new))
+        self.apply(new).map_err(ReloadError::Invalid)
     }
 
     /// Puts the reloadable parts of `new` in force (see [`crate::config::reload`]): health
     /// learns new suppliers first, then their adapters, then the settings that route to
     /// them, so an order that sees a new route always finds its adapter and breaker.
-    pub fn apply(&self, new: Settings) -> Changes {
+    pub fn apply(&self, new: Settings) -> Result<Changes, String> {
         let old = self.settings.get();
-        let (merged, changes) = crate::config::reload::merge(&old, new);
+        let (merged, changes) = crate::config::reload::merge(&old, new)?;
         self.health.reload(&merged);
         let mut adapters = adapters_for(&merged, &self.client);
         // A retired supplier keeps the adapter it had (same secrets and address).
@@ -170,7 +175,7 @@ impl App {
         self.adapters.set(Arc::new(adapters));
         self.settings.set(Arc::new(merged));
         tracing::info!(?changes, "config reloaded");
-        changes
+        Ok(changes)
     }
 
     /// An order just became final: count it and, unless its callback reaches the

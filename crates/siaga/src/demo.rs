@@ -219,7 +219,13 @@ async fn start_sims(base: &str) -> anyhow::Result<(Vec<Sim>, Vec<Supplier>)> {
             report_after: std::time::Duration::from_secs(600),
             low_balance_rupiah: Some(1_000_000),
             windows: Vec::new(),
+            dialect: if template.is_some() {
+                crate::config::Dialect::HttpTemplate
+            } else {
+                crate::config::Dialect::Digiflazz
+            },
             template,
+            desk_alert_after: Duration::from_secs(600),
         });
         sims.push(sim);
     }

@@ -69,6 +69,7 @@ pub struct Metrics {
     limit: Family<SupplierLabel, Gauge>,
     components: Family<ComponentLabel, Gauge>,
     pending: Family<StageLabel, Gauge>,
+    desk: Gauge,
     notifications: Family<NotificationLabels, Counter>,
     rejected: Family<ReasonLabel, Counter>,
 }
@@ -92,6 +93,7 @@ impl Metrics {
             limit: Family::default(),
             components: Family::default(),
             pending: Family::default(),
+            desk: Gauge::default(),
             notifications: Family::default(),
             rejected: Family::default(),
         };
@@ -134,6 +136,11 @@ impl Metrics {
             "siaga_orders_pending",
             "Pending orders by stage",
             m.pending.clone(),
+        );
+        r.register(
+            "siaga_desk_orders",
+            "Orders on the manual desk (SPEC 6.1.2): open attempts at manual suppliers, waiting for an operator",
+            m.desk.clone(),
         );
         r.register(
             "siaga_notifications",
@@ -218,6 +225,10 @@ impl Metrics {
                 stage: stage.into(),
             })
             .set(n);
+    }
+
+    pub fn set_desk_orders(&self, n: i64) {
+        self.desk.set(n);
     }
 
     pub fn notification(&self, channel: &str, result: &str) {

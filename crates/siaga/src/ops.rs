@@ -5,6 +5,11 @@ use siaga_store::{NewReseller, Store, StoreError};
 
 use crate::keys;
 
+pub mod desk;
+mod resolve;
+
+pub use resolve::{resolve, Resolution};
+
 /// A reseller's freshly issued credentials; the key is shown once and stored hashed.
 pub struct Credentials {
     pub id: String,
@@ -167,112 +172,6 @@ pub async fn deposit(
     }
     let b = store.deposit(id, amount, note, now).await?;
     Ok(json!({"reseller_id": id, "amount": amount, "available": b.available, "held": b.held}))
-}
-
-/// How an operator settles an order held for manual review.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Resolution {
-    Success { sn: String },
-    Failed,
-}
-
-/// Settles an order in `manual_review`: the open attempt is closed with the operator's word
-/// and the reservation is posted (success) or voided (failed, code `manual`).
-pub async fn resolve(
-    store: &dyn Store,
-    order_id: &str,
-    how: Resolution,
-    now: i64,
-) -> Result<Value, OpError> {
-    use siaga_domain::{FailureCode, Stage};
-    use siaga_store::{AttemptResult, AttemptState, ChangeOrder, OrderChange, Settle, Transition};
-    for _ in 0..8 {
-        let order = store
-            .order(order_id)
-            .await?
-            .ok_or_else(|| OpError::NotFound(format!("order {order_id}")))?;
-        if order.status.is_final() || order.stage != Some(Stage::ManualReview) {
-            return Err(OpError::Conflict(format!(
-                "order {order_id} is {} ({}), not in manual review",
-                order.status,
-                order.stage.map(|s| s.as_str()).unwrap_or("final")
-            )));
-        }
-        let (state, change, result) = match &how {
-            Resolution::Success { sn } => {
-                let sn = sn.trim();
-                if sn.is_empty() || sn.len() > 128 {
-                    return Err(OpError::Invalid(
-                        "serial_number must be 1 to 128 characters".into(),
-                    ));
-                }
-                (
-                    AttemptState::Success,
-                    OrderChange::Succeed { sn: sn.to_owned() },
-                    AttemptResult {
-                        sn: Some(sn.to_owned()),
-                        message: Some("resolved by an operator".into()),
-                        ..Default::default()
-                    },
-                )
-            }
-            Resolution::Failed => (
-                AttemptState::Failed,
-                OrderChange::Fail {
-                    code: FailureCode::Manual,
-                },
-                AttemptResult {
-                    reason: Some("manual".into()),
-                    message: Some("resolved by an operator".into()),
-                    ..Default::default()
-                },
-            ),
-        };
-        let open = store
-            .attempts(order_id)
-            .await?
-            .into_iter()
-            .rev()
-            .find(|a| a.state.is_open());
-        let t = match open {
-            Some(a) => {
-                store
-                    .settle_attempt(Settle {
-                        attempt_id: a.id,
-                        order_version: order.version,
-                        state,
-                        result,
-                        inquiry: false,
-                        change,
-                        now,
-                    })
-                    .await?
-            }
-            None if matches!(how, Resolution::Success { .. }) => {
-                return Err(OpError::Conflict(format!(
-                    "order {order_id} has no open attempt to mark successful"
-                )));
-            }
-            None => {
-                store
-                    .change_order(ChangeOrder {
-                        order_id: order_id.to_owned(),
-                        order_version: order.version,
-                        change,
-                        now,
-                    })
-                    .await?
-            }
-        };
-        if let Transition::Done(o) = t {
-            return Ok(
-                json!({"order_id": o.id, "status": o.status.as_str(), "serial_number": o.serial_number, "failure_code": o.failure_code.map(|f| f.as_str())}),
-            );
-        }
-    }
-    Err(OpError::Conflict(format!(
-        "order {order_id} kept changing; try again"
-    )))
 }
 
 /// Announces a maintenance window for a supplier (`siaga maintenance add`,

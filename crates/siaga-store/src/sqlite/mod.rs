@@ -7,6 +7,7 @@
 
 pub mod backup;
 mod cells;
+mod desk;
 pub(crate) mod durable;
 pub(crate) mod files;
 mod health;
@@ -45,6 +46,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
         8,
         include_str!("../../migrations/0008_no_postings_by_transfer.sql"),
     ),
+    (9, include_str!("../../migrations/0009_desk_audit.sql")),
     (12, include_str!("../../migrations/0012_order_search.sql")),
 ];
 
@@ -686,5 +688,32 @@ impl Store for SqliteStore {
     ) -> Result<Vec<Attempt>, StoreError> {
         let id = supplier_id.to_owned();
         self.read(move |c| notify::awaiting(c, &id, limit)).await
+    }
+    async fn desk_orders(
+        &self,
+        supplier_ids: &[String],
+        limit: u32,
+    ) -> Result<Vec<crate::DeskItem>, StoreError> {
+        let ids = supplier_ids.to_vec();
+        self.read(move |c| desk::items(c, &ids, limit)).await
+    }
+    async fn take_desk_order(
+        &self,
+        order_id: &str,
+        operator: &str,
+        now: i64,
+    ) -> Result<crate::DeskTake, StoreError> {
+        let (id, op) = (order_id.to_owned(), operator.to_owned());
+        self.write(move |c| desk::take(c, &id, &op, now)).await
+    }
+    async fn desk_claim(&self, order_id: &str) -> Result<Option<crate::DeskClaim>, StoreError> {
+        let id = order_id.to_owned();
+        self.read_one(|c| desk::claim(c, &id)).await
+    }
+    async fn add_audit(&self, e: crate::NewAudit) -> Result<i64, StoreError> {
+        self.write(move |c| desk::add_audit(c, &e)).await
+    }
+    async fn audit(&self, f: crate::AuditFilter) -> Result<Vec<crate::AuditEntry>, StoreError> {
+        self.read(move |c| desk::audit(c, &f)).await
     }
 }

@@ -1,13 +1,14 @@
 //! Store tests. The conformance suite (`conformance_suite!`) holds what every backend must
 //! do, written against `Arc<dyn Store>` only: the ledger/orders model ([`model`]), intake
 //! ([`orders`]), the callback outbox ([`outbox`]), supplier prices ([`health`]), notices
-//! and news cursors ([`notify`]), vouchers ([`vouchers`]) and secrets read back as given
+//! and news cursors ([`notify`]), vouchers ([`vouchers`]), the desk and audit log ([`desk`]) and secrets read back as given
 //! ([`secrets`]); it runs on SQLite here, opened as siaga opens it (behind the sealing
 //! layer, with a key), and a PostgreSQL backend invokes the same macro with its own
 //! constructor. The `sqlite_*` files test SQLite internals (raw SQL damage for `verify`,
 //! the writer's batching, durability, backups, migrations, what the file holds at rest and
 //! its modes).
 
+mod desk;
 mod health;
 mod model;
 mod notify;
@@ -94,6 +95,9 @@ macro_rules! conformance_suite {
                 notify::news_cursors_see_every_item_once_in_order_while_writers_race,
                 vouchers::a_voucher_credits_its_owner_once_before_expiry,
                 secrets::secrets_come_back_as_given_and_tokens_are_found_by_value,
+                desk::the_desk_lists_open_orders_and_one_operator_takes_each,
+                desk::concurrent_takes_of_one_order_have_exactly_one_winner,
+                desk::audit_lines_read_back_in_order_and_by_filter,
             );
 
             #[test]

@@ -241,6 +241,8 @@ async fn start_sims(base: &str) -> anyhow::Result<(Vec<SimProc>, Vec<Supplier>)>
             low_balance_rupiah: None,
             windows: Vec::new(),
             template: None,
+            dialect: crate::config::Dialect::Digiflazz,
+            desk_alert_after: Duration::from_secs(600),
         });
         sims.push(sim);
     }

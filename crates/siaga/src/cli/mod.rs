@@ -2,6 +2,7 @@
 //! Exit codes: 0 ok, 1 failure with a one-line reason on stderr, 2 usage error.
 
 mod backup;
+mod desk;
 mod owner;
 mod reload;
 mod serve;
@@ -61,6 +62,11 @@ pub enum Cmd {
     Order {
         #[command(subcommand)]
         cmd: OrderCmd,
+    },
+    /// The manual desk: orders an operator fulfils by hand (SPEC 6.1.2)
+    Desk {
+        #[command(subcommand)]
+        cmd: desk::DeskCmd,
     },
     /// Manual incident communication on the status page
     Incident {
@@ -246,7 +252,7 @@ pub enum MaintenanceCmd {
 pub enum OrderCmd {
     /// Show an order (by order id or ref_id) with its attempts
     Show { id_or_ref: String },
-    /// Settle an order held for manual review
+    /// Settle an order held for manual review or on the desk
     Resolve {
         order_id: String,
         /// The top-up happened: give its serial number with --sn
@@ -257,6 +263,10 @@ pub enum OrderCmd {
         /// The top-up did not happen: refund the reseller
         #[arg(long, required_unless_present = "success")]
         failed: bool,
+        /// Who resolves it (default: $USER, else "cli"); a desk order taken by another
+        /// operator is theirs to resolve
+        #[arg(long)]
+        operator: Option<String>,
     },
 }
 
@@ -315,6 +325,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Sim(args) => serve::sim(args).await,
         Cmd::Reseller { cmd } => owner::reseller(&cfg, cmd).await,
         Cmd::Order { cmd } => owner::order(&cfg, cmd).await,
+        Cmd::Desk { cmd } => desk::desk(&cfg, cmd).await,
         Cmd::Verify => owner::verify(&cfg).await,
         Cmd::Reload => reload::reload(&cfg).await,
         Cmd::Voucher {

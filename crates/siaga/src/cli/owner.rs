@@ -112,7 +112,8 @@ pub async fn reseller(cfg: &Path, cmd: ResellerCmd) -> anyhow::Result<()> {
 }
 
 pub async fn order(cfg: &Path, cmd: OrderCmd) -> anyhow::Result<()> {
-    let store = open_store(cfg)?;
+    let settings = config::load(cfg)?;
+    let store = store_of(&settings)?;
     match cmd {
         OrderCmd::Show { id_or_ref } => {
             let mut found = store
@@ -143,13 +144,16 @@ pub async fn order(cfg: &Path, cmd: OrderCmd) -> anyhow::Result<()> {
             success,
             sn,
             failed: _,
+            operator,
         } => {
             let how = match (success, sn) {
                 (true, Some(sn)) => ops::Resolution::Success { sn },
                 (true, None) => anyhow::bail!("--success needs --sn SERIAL"),
                 (false, _) => ops::Resolution::Failed,
             };
-            let v = ops::resolve(store.as_ref(), &order_id, how, SystemClock.now_ms()).await?;
+            let operator = super::desk::operator(operator);
+            let now = SystemClock.now_ms();
+            let v = ops::resolve(store.as_ref(), &settings, &order_id, how, &operator, now).await?;
             print(&v);
         }
     }

@@ -32,7 +32,7 @@ pub use raw::{
 };
 pub use server::store_path;
 pub use settings::{validate, MetricsAccess, Settings};
-pub use suppliers::{parse_window, Supplier, SupplierCfg, Templated};
+pub use suppliers::{manual_ids, parse_window, Dialect, Supplier, SupplierCfg, Templated};
 
 /// Loads and validates the config file at `path`, with the process environment.
 pub fn load(path: &Path) -> anyhow::Result<Settings> {

@@ -26,7 +26,20 @@ pub struct Changes {
 }
 
 /// The settings to run with after a reload: the reloadable parts of `new` over `old`.
-pub fn merge(old: &Settings, new: Settings) -> (Settings, Changes) {
+/// Refused (the reason) when a supplier keeps its id but changes dialect: its open
+/// attempts (a desk order an operator may be doing by hand, a reference only the old API
+/// knows) would be inquired in another language.
+pub fn merge(old: &Settings, new: Settings) -> Result<(Settings, Changes), String> {
+    for s in &new.suppliers {
+        if let Some(o) = old.supplier(&s.id) {
+            if o.dialect != s.dialect {
+                return Err(format!(
+                    "supplier {:?} changes dialect ({:?} to {:?}); its open attempts belong to the old one: give the new one another id",
+                    s.id, o.dialect, s.dialect
+                ));
+            }
+        }
+    }
     let mut ch = Changes::default();
     let same =
         |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") == format!("{b:?}");
@@ -95,7 +108,7 @@ pub fn merge(old: &Settings, new: Settings) -> (Settings, Changes) {
         orders: new.orders,
         ..old.clone()
     };
-    (merged, ch)
+    Ok((merged, ch))
 }
 
 #[cfg(test)]
@@ -143,7 +156,7 @@ routes = [{ supplier = "a", sku = "t10", cost = 10100, priority = 1 },
         let text = BASE
             .replace("id = \"a\"", "id = \"c\"")
             .replace("supplier = \"a\"", "supplier = \"c\"");
-        let (merged, ch) = merge(&old, settings(&text));
+        let (merged, ch) = merge(&old, settings(&text)).expect("merged");
         assert_eq!(ch.suppliers_added, ["c"]);
         assert_eq!(ch.suppliers_removed, ["a"]);
         assert_eq!(ch.products_changed, ["TSEL10"]);
@@ -152,7 +165,7 @@ routes = [{ supplier = "a", sku = "t10", cost = 10100, priority = 1 },
         assert!(a.retired);
         assert!(!merged.supplier("c").expect("added").retired);
         // Re-adding a retired supplier brings it back into service.
-        let (again, ch) = merge(&merged, settings(BASE));
+        let (again, ch) = merge(&merged, settings(BASE)).expect("merged");
         assert_eq!(ch.suppliers_added, ["a"]);
         assert!(!again.supplier("a").expect("back").retired);
         assert_eq!(again.suppliers.iter().filter(|s| s.id == "a").count(), 1);
@@ -162,7 +175,7 @@ routes = [{ supplier = "a", sku = "t10", cost = 10100, priority = 1 },
     fn sections_that_need_a_restart_are_kept_and_named() {
         let old = settings(BASE);
         let text = BASE.replace("127.0.0.1:8080", "127.0.0.1:9090");
-        let (merged, ch) = merge(&old, settings(&text));
+        let (merged, ch) = merge(&old, settings(&text)).expect("merged");
         assert_eq!(ch.restart_needed, ["server"]);
         assert_eq!(merged.listen, "127.0.0.1:8080");
         assert_eq!(
@@ -175,10 +188,22 @@ routes = [{ supplier = "a", sku = "t10", cost = 10100, priority = 1 },
     }
 
     #[test]
+    fn a_supplier_that_changes_dialect_is_refused() {
+        let old = settings(BASE);
+        let text = BASE.replacen(
+            "id = \"a\"\nbase_url = \"http://127.0.0.1:1/v1\"\nusername = \"u\"\nkey_env = \"K\"",
+            "id = \"a\"\ndialect = \"manual\"",
+            1,
+        );
+        let why = merge(&old, settings(&text)).expect_err("refused");
+        assert!(why.contains("\"a\" changes dialect"), "{why}");
+    }
+
+    #[test]
     fn new_route_priorities_are_taken() {
         let old = settings(BASE);
         let text = BASE.replace("priority = 1 }", "priority = 3 }");
-        let (merged, ch) = merge(&old, settings(&text));
+        let (merged, ch) = merge(&old, settings(&text)).expect("merged");
         assert_eq!(ch.products_changed, ["TSEL10"]);
         let routes = &merged.product("TSEL10").expect("product").routes;
         assert_eq!(routes[0].supplier, "b", "routes are kept in priority order");

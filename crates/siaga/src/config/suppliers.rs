@@ -15,6 +15,8 @@ pub struct SupplierCfg {
     pub id: String,
     #[serde(default = "default_dialect")]
     pub dialect: String,
+    /// Not for `manual` suppliers (they send nothing); required otherwise.
+    #[serde(default)]
     pub base_url: String,
     #[serde(default)]
     pub username: String,
@@ -56,10 +58,16 @@ pub struct SupplierCfg {
     /// `http-template`: requests, reply rules, report fields; over the preset's.
     #[serde(default)]
     pub template: Option<toml::Table>,
+    /// `manual`: the owner is alerted when an order has been on the desk this long.
+    #[serde(default = "default_desk_alert_after_s")]
+    pub desk_alert_after_s: u64,
 }
 
 fn default_dialect() -> String {
     "digiflazz".into()
+}
+fn default_desk_alert_after_s() -> u64 {
+    600
 }
 fn default_report_after_s() -> u64 {
     600
@@ -80,9 +88,41 @@ fn default_latency_target() -> u64 {
     2_000
 }
 
+/// How siaga talks to a supplier (SPEC 6.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// The Digiflazz buyer API.
+    Digiflazz,
+    /// Any other HTTP supplier, described by a template.
+    HttpTemplate,
+    /// A human desk (SPEC 6.1.2): nothing is sent; an operator fulfils the order by other
+    /// means and resolves it. Never probed, no balance, no price list.
+    Manual,
+}
+
+impl Dialect {
+    pub fn parse(s: &str) -> Option<Dialect> {
+        match s {
+            "digiflazz" => Some(Dialect::Digiflazz),
+            "http-template" => Some(Dialect::HttpTemplate),
+            "manual" => Some(Dialect::Manual),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dialect::Digiflazz => "digiflazz",
+            Dialect::HttpTemplate => "http-template",
+            Dialect::Manual => "manual",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Supplier {
     pub id: String,
+    pub dialect: Dialect,
     pub base_url: String,
     pub username: String,
     pub key: String,
@@ -104,6 +144,24 @@ pub struct Supplier {
     /// No longer in the config since a reload (SPEC 6.1.3): never routed to, but its open
     /// attempts are still inquired and its reports still taken until they settle.
     pub retired: bool,
+    /// `manual` suppliers: an order on the desk longer than this alerts the owner.
+    pub desk_alert_after: Duration,
+}
+
+impl Supplier {
+    /// A human desk (`dialect = "manual"`).
+    pub fn is_manual(&self) -> bool {
+        self.dialect == Dialect::Manual
+    }
+}
+
+/// The ids of the manual suppliers (the desk), in config order.
+pub fn manual_ids(suppliers: &[Supplier]) -> Vec<String> {
+    suppliers
+        .iter()
+        .filter(|s| s.is_manual())
+        .map(|s| s.id.clone())
+        .collect()
 }
 
 /// A checked `http-template` supplier's template and password.
@@ -162,23 +220,50 @@ fn check_names(s: &SupplierCfg, ids: &mut HashSet<String>) -> Result<(), (&'stat
     if !ids.insert(s.id.clone()) {
         return Err(("id", format!("supplier id {:?} is used twice", s.id)));
     }
-    if s.dialect != "digiflazz" && s.dialect != "http-template" {
+    let Some(dialect) = Dialect::parse(&s.dialect) else {
         return Err((
             "dialect",
             format!(
-                "dialect {:?} is not available in this build (digiflazz, http-template)",
+                "dialect {:?} is not available in this build (digiflazz, http-template, manual)",
                 s.dialect
             ),
         ));
-    }
-    if s.dialect == "digiflazz" && (s.preset.is_some() || s.template.is_some()) {
+    };
+    if dialect != Dialect::HttpTemplate && (s.preset.is_some() || s.template.is_some()) {
         return Err((
             "dialect",
             "preset and template need dialect = \"http-template\"".into(),
         ));
     }
+    if dialect == Dialect::Manual {
+        return check_manual(s);
+    }
     if !(s.base_url.starts_with("http://") || s.base_url.starts_with("https://")) {
         return Err(("base_url", "must start with http:// or https://".into()));
+    }
+    Ok(())
+}
+
+/// A manual supplier (the desk) sends nothing and has no balance: keys that only make
+/// sense for a supplier reached over HTTP are refused rather than silently ignored.
+fn check_manual(s: &SupplierCfg) -> Result<(), (&'static str, String)> {
+    let unused = [
+        ("base_url", !s.base_url.is_empty()),
+        ("username", !s.username.is_empty()),
+        ("key_env", s.key_env.is_some()),
+        ("password_env", s.password_env.is_some()),
+        ("callback_secret_env", s.callback_secret_env.is_some()),
+        ("low_balance_rupiah", s.low_balance_rupiah.is_some()),
+        ("testing", s.testing),
+    ];
+    if let Some((k, _)) = unused.iter().find(|(_, given)| *given) {
+        return Err((
+            *k,
+            "a manual supplier (the desk) sends nothing and has no balance: remove this key".into(),
+        ));
+    }
+    if s.desk_alert_after_s == 0 {
+        return Err(("desk_alert_after_s", "must be above zero".into()));
     }
     Ok(())
 }
@@ -224,6 +309,7 @@ fn settle(
 ) -> Supplier {
     Supplier {
         id: s.id.clone(),
+        dialect: Dialect::parse(&s.dialect).unwrap_or(Dialect::Digiflazz),
         base_url: s.base_url.clone(),
         username: s.username.clone(),
         key,
@@ -242,6 +328,7 @@ fn settle(
         windows,
         template: None,
         retired: false,
+        desk_alert_after: Duration::from_secs(s.desk_alert_after_s),
     }
 }
 
@@ -295,3 +382,6 @@ pub fn parse_window(v: &toml::Value) -> Result<Window, String> {
     }
     Ok(Window::OneOff { start_ms, end_ms })
 }
+
+#[cfg(test)]
+mod desk_tests;

@@ -104,6 +104,20 @@ fn backoff(settings: &Settings, a: &Attempt, inquiries: i64, now: i64) -> i64 {
     now + siaga_domain::backoff::delay(inquiries.min(10), min, max).max(min)
 }
 
+/// When an attempt still open goes to manual review: `manual_review_after_s` after it
+/// started, except at a manual supplier (the desk, SPEC 6.1.2): an order on the desk is
+/// already a human's work, so it stays there (never moved, never failed over) until an
+/// operator resolves it with `siaga order resolve`.
+pub fn review_at(settings: &Settings, attempt: &Attempt) -> i64 {
+    if settings
+        .supplier(&attempt.supplier_id)
+        .is_some_and(|s| s.is_manual())
+    {
+        return i64::MAX;
+    }
+    attempt.started_at + (settings.orders.manual_review_after_s as i64).saturating_mul(1000)
+}
+
 /// What a reply proves, whatever the dialect (adapters already apply their own tables):
 /// - an inquiry that did not reach the supplier, or failed on our side, says nothing about
 ///   the transaction: unknown;
@@ -238,8 +252,7 @@ pub fn settle(
             } else {
                 AttemptState::Unknown
             };
-            let review_at = attempt.started_at
-                + (settings.orders.manual_review_after_s as i64).saturating_mul(1000);
+            let review_at = review_at(settings, attempt);
             if now >= review_at {
                 (state, OrderChange::ManualReview)
             } else {
@@ -734,6 +747,43 @@ mod tests {
         let s = settle_at(&open, Outcome::Unknown, true, T0 + 3_600_000);
         assert_eq!(s.state, AttemptState::Unknown);
         assert_eq!(s.change, OrderChange::ManualReview);
+    }
+
+    #[test]
+    fn an_order_on_the_desk_stays_there_however_long_it_waits() {
+        // Supplier b is the desk (dialect manual): its attempts never go to manual review.
+        let mut s = settings();
+        s.suppliers[1].dialect = crate::config::Dialect::Manual;
+        let open = [
+            failed(1, "a", FailReason::SupplierDown),
+            attempt(2, "b", AttemptState::Pending),
+        ];
+        let day = T0 + 86_400_000;
+        assert_eq!(review_at(&s, &open[1]), i64::MAX);
+        let st = settle(
+            &s,
+            &order(),
+            &open,
+            &open[1],
+            &reply(Outcome::Pending),
+            true,
+            day,
+        );
+        assert_eq!(st.state, AttemptState::Pending);
+        // Paced as any inquiry (b: 30 s doubling to 100 s), never moved or failed over.
+        assert_eq!(st.change, OrderChange::Await { at: day + 60_000 });
+        // The same wait at a supplier reached over HTTP is manual review.
+        let at_a = [attempt(1, "a", AttemptState::Pending)];
+        let st = settle(
+            &s,
+            &order(),
+            &at_a,
+            &at_a[0],
+            &reply(Outcome::Pending),
+            true,
+            day,
+        );
+        assert_eq!(st.change, OrderChange::ManualReview);
     }
 
     #[test]

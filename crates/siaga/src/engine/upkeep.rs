@@ -51,7 +51,7 @@ pub async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
             _ = reload.tick() => reload_windows(&engine).await,
             _ = probe.tick() => probe_all(&engine).await,
             _ = sync.tick() => {
-                for id in engine.health.supplier_ids() {
+                for id in engine.health.supplier_ids().into_iter().filter(|id| !is_desk(&engine, id)) {
                     if let Err(e) = sync_prices(&engine, &id).await {
                         tracing::warn!(supplier = %id, error = %e, "price list sync failed");
                     }
@@ -73,13 +73,25 @@ pub async fn reload_windows(engine: &Engine) {
     }
 }
 
+/// Whether `supplier` is a manual one (the desk): never probed, no price list to sync.
+fn is_desk(engine: &Engine, supplier: &str) -> bool {
+    engine
+        .settings
+        .get()
+        .supplier(supplier)
+        .is_some_and(|s| s.is_manual())
+}
+
+/// Probes every supplier reached over HTTP (a desk has no balance to ask for).
 async fn probe_all(engine: &Engine) {
     let adapters = engine.adapters.get();
     let settings = engine.settings.get();
     // A supplier retired by a reload takes no new orders: nothing to probe for.
-    let live = adapters
-        .iter()
-        .filter(|(id, _)| settings.supplier(id).is_some_and(|s| !s.retired));
+    let live = adapters.iter().filter(|(id, _)| {
+        settings
+            .supplier(id)
+            .is_some_and(|s| !s.retired && !s.is_manual())
+    });
     let probes = live.map(|(id, a)| async move {
         let r = tokio::time::timeout(Duration::from_secs(10), a.balance()).await;
         let r = r.unwrap_or_else(|_| Err("balance check timed out".into()));
@@ -98,6 +110,8 @@ pub enum SyncError {
     TooSoon(String, i64),
     #[error("supplier said: {0}")]
     Supplier(String),
+    #[error("{0} is a manual supplier (the desk): it has no price list")]
+    NotApplicable(String),
     #[error(transparent)]
     Store(#[from] siaga_store::StoreError),
 }
@@ -114,6 +128,9 @@ pub async fn sync_prices(
         .get(supplier_id)
         .cloned()
         .ok_or_else(|| SyncError::UnknownSupplier(supplier_id.into()))?;
+    if is_desk(engine, supplier_id) {
+        return Err(SyncError::NotApplicable(supplier_id.into()));
+    }
     let now = engine.now();
     {
         let mut last = engine

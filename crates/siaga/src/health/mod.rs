@@ -206,7 +206,8 @@ impl Health {
                 low_alerted: false,
                 balance_blocked: false,
                 last_config_alert: i64::MIN / 2,
-                answered: false,
+                // A desk has nothing remote to learn about: it is known from the start.
+                answered: s.is_manual(),
             };
             self.metrics.set_circuit_state(&s.id, 0);
             self.metrics

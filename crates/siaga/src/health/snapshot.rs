@@ -65,6 +65,7 @@ impl Health {
             let routes = self.routes_json(&id);
             out.push(json!({
                 "id": id,
+                "dialect": sup.dialect.as_str(),
                 "routes": routes,
                 "breaker": state.as_str(),
                 "open_until": open_until.filter(|_| state == BreakerState::Open).map(rfc3339),

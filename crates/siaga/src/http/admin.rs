@@ -253,13 +253,16 @@ pub async fn verify(State(app): State<Arc<App>>, _: Admin) -> Result<Response, A
 }
 
 /// `POST /admin/api/orders/{order_id}/resolve` with `{"status":"success","serial_number":"..."}`
-/// or `{"status":"failed"}`.
+/// or `{"status":"failed"}`, and an optional `"operator"` (default `admin`): an order in
+/// manual review or on the desk (a desk order another operator took: 409).
 #[derive(Deserialize)]
 struct ResolveBody {
     #[serde(default)]
     status: Option<Text>,
     #[serde(default)]
     serial_number: Option<Text>,
+    #[serde(default)]
+    operator: Option<Text>,
 }
 
 pub async fn resolve_order(
@@ -276,7 +279,18 @@ pub async fn resolve_order(
         "failed" => ops::Resolution::Failed,
         _ => return Err(ApiError::invalid("status", "must be success or failed")),
     };
-    let v = ops::resolve(app.store.as_ref(), &id, how, app.now()).await?;
+    let operator = b
+        .operator
+        .map_or_else(|| super::desk::DEFAULT_OPERATOR.to_owned(), |t| t.0);
+    let v = ops::resolve(
+        app.store.as_ref(),
+        &app.settings.get(),
+        &id,
+        how,
+        &operator,
+        app.now(),
+    )
+    .await?;
     app.engine.outbox_kick.notify_one();
     Ok(Json(v).into_response())
 }
@@ -339,6 +353,15 @@ pub async fn sync_prices(
                 ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", m.clone(), m);
             err.retry_after = Some(300);
             Err(err)
+        }
+        Err(e @ SyncError::NotApplicable(_)) => {
+            let m = e.to_string();
+            Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                m.clone(),
+                m,
+            ))
         }
         Err(SyncError::Supplier(m)) => Err(ApiError::new(
             StatusCode::BAD_GATEWAY,

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod api;
 pub mod assets;
 pub mod body;
+pub mod desk;
 pub mod error;
 pub mod headers;
 pub mod limit;
@@ -105,6 +106,9 @@ fn admin_routes(app: &Arc<App>) -> Router<Arc<App>> {
             "/admin/api/orders/{order_id}/resolve",
             post(admin::resolve_order),
         )
+        .route("/admin/api/desk", get(desk::list))
+        .route("/admin/api/desk/{order_id}/take", post(desk::take))
+        .route("/admin/api/audit", get(desk::audit))
         .route("/admin/api/verify", get(admin::verify))
         .route("/admin/api/reload", post(reload::reload))
         .route("/admin/api/notifications", get(admin::notifications))
@@ -248,6 +252,9 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
                 .unwrap_or(0);
             app.metrics.set_orders_pending(stage.as_str(), n);
         }
+    }
+    if let Ok(n) = crate::ops::desk::count(app.store.as_ref(), &app.settings.get()).await {
+        app.metrics.set_desk_orders(n as i64);
     }
     let mut text = app.metrics.render();
     if let Some(t) = app.store.write_times() {

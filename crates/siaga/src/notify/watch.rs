@@ -1,7 +1,7 @@
 //! The notifier's watcher: once a second it turns what happened into notices — incident
 //! updates (subscribers, webhooks, Telegram; security incidents also to every reseller),
 //! announced maintenance (scheduled, started, completed), supplier events (owner alerts),
-//! orders waiting in manual review, and supplier outage reports with their recovery notes.
+//! orders waiting in manual review or too long on the manual desk, and supplier outage reports with their recovery notes.
 //! Progress lives in `notify_marks`, written with the notices, so a restart neither loses
 //! nor repeats a fan-out. It reads the store, so news made by the CLI is seen too.
 
@@ -16,6 +16,7 @@ use super::deliver::{self, Channels};
 use super::Notifier;
 
 mod decide;
+mod desk;
 
 use super::{alert_owner, announce, notice, owner_notices, render};
 use decide::{OutageFacts, OutageStep, Told};
@@ -81,6 +82,7 @@ pub async fn step(ctx: &Notifier) -> Result<(), StoreError> {
     supplier_events(ctx, ce).await?;
     maintenance(ctx, cm).await?;
     manual_review(ctx).await?;
+    desk::desk(ctx).await?;
     outage_reports(ctx).await?;
     Ok(())
 }

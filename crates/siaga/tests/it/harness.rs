@@ -72,6 +72,11 @@ pub struct Opts {
     /// Sims that speak OtomaX, configured as `dialect = "http-template"`, `preset =
     /// "otomax"` (none by default).
     pub otomax: Vec<usize>,
+    /// Sims configured as `dialect = "manual"` instead (the desk, SPEC 6.1.2): their sim
+    /// runs but is never called (none by default).
+    pub manual: Vec<usize>,
+    /// The manual suppliers' `desk_alert_after_s` (default 600).
+    pub desk_alert_after_s: u64,
 }
 
 impl Default for Opts {
@@ -119,6 +124,8 @@ impl Default for Opts {
             callback_timeout_ms: 10_000,
             backup: None,
             otomax: Vec::new(),
+            manual: Vec::new(),
+            desk_alert_after_s: 600,
             limits: LimitsCfg {
                 per_key_per_s: 100_000,
                 per_key_burst: 100_000,
@@ -254,9 +261,18 @@ async fn start_sims(o: &Opts, base: &str) -> (Vec<Sim>, Vec<Supplier>) {
         } else {
             sim.base_url()
         };
+        let manual = o.manual.contains(&i);
         suppliers.push(Supplier {
             retired: false,
             id: id.clone(),
+            dialect: if manual {
+                siaga::config::Dialect::Manual
+            } else if otomax {
+                siaga::config::Dialect::HttpTemplate
+            } else {
+                siaga::config::Dialect::Digiflazz
+            },
+            desk_alert_after: Duration::from_secs(o.desk_alert_after_s),
             base_url,
             username: id.clone(),
             key: format!("{id}-key"),
@@ -276,7 +292,7 @@ async fn start_sims(o: &Opts, base: &str) -> (Vec<Sim>, Vec<Supplier>) {
                 .filter(|(s, _)| *s == i)
                 .map(|(_, w)| w.clone())
                 .collect(),
-            template: otomax.then(|| siaga::config::Templated {
+            template: (otomax && !manual).then(|| siaga::config::Templated {
                 template: Arc::new(siaga_suppliers::Template::load(Some("otomax"), None).unwrap()),
                 password: String::new(),
             }),

@@ -6,6 +6,7 @@ mod backup;
 mod chaos;
 mod cli;
 mod crash;
+mod desk;
 mod edges;
 mod escaping;
 mod failover;
