@@ -11,4 +11,4 @@ pub use adapter::{
     Adapter, IncomingReport, PriceItem, Reply, ReportError, SupplierReport, TopupRequest,
 };
 pub use digiflazz::{Digiflazz, DigiflazzConfig};
-pub use template::{HttpTemplate, Template, TemplateConfig};
+pub use template::{HttpTemplate, Template, TemplateConfig, Trace, Which};

@@ -219,6 +219,7 @@ async fn start_sims(base: &str) -> anyhow::Result<(Vec<Sim>, Vec<Supplier>)> {
             low_balance_rupiah: Some(1_000_000),
             windows: Vec::new(),
             template,
+            callback_allow_ips: Vec::new(),
         });
         sims.push(sim);
     }

@@ -94,17 +94,27 @@ fn a_rule_set_that_reads_a_sample_both_ways_is_a_config_error() {
     .parse()
     .unwrap();
     let e = Template::load(Some("otomax"), Some(&over)).unwrap_err();
-    assert!(e.contains("success rule and a failure rule"), "{e}");
+    assert!(e.message.contains("success rule and a failure rule"), "{e}");
+    assert!(e.key.starts_with("template.samples["), "{e}");
     let bad_regex: toml::Table = "[reply]\nrules = [{ regex = '(', outcome = 'success' }]"
         .parse()
         .unwrap();
-    assert!(Template::load(Some("otomax"), Some(&bad_regex))
-        .unwrap_err()
-        .contains("bad regex"));
+    let e = Template::load(Some("otomax"), Some(&bad_regex)).unwrap_err();
+    assert_eq!(e.key, "template.reply.rules[0].regex");
+    assert!(e.message.contains("bad regex"), "{e}");
     let bad_placeholder: toml::Table = "[topup]\npath = '/trx/{nope}'".parse().unwrap();
-    assert!(Template::load(Some("otomax"), Some(&bad_placeholder))
-        .unwrap_err()
-        .contains("{nope}"));
+    let e = Template::load(Some("otomax"), Some(&bad_placeholder)).unwrap_err();
+    assert_eq!(e.key, "template.topup.path");
+    assert!(e.message.contains("{nope}"), "{e}");
+    let bad_field: toml::Table = "[topup.fields]\ndest = '{destinasi}'".parse().unwrap();
+    let e = Template::load(Some("otomax"), Some(&bad_field)).unwrap_err();
+    assert_eq!(e.key, "template.topup.fields.dest", "{e}");
+    let unknown_key: toml::Table = "[reply]\nrulez = []".parse().unwrap();
+    let e = Template::load(Some("otomax"), Some(&unknown_key)).unwrap_err();
+    assert!(e.key.starts_with("template.reply"), "{e}");
+    assert!(e.message.contains("rulez"), "{e}");
+    let e = Template::load(Some("nope"), None).unwrap_err();
+    assert_eq!(e.key, "preset");
     // Keys written in the config override the preset's (path only; the rest stays).
     let path: toml::Table = "[topup]\npath = '/api/trx'".parse().unwrap();
     let t = Template::load(Some("otomax"), Some(&path)).unwrap();
@@ -142,6 +152,10 @@ async fn serve(app: Router) -> String {
 }
 
 fn adapter(preset: &str, base: String) -> HttpTemplate {
+    adapter_over(preset, None, base)
+}
+
+fn adapter_over(preset: &str, over: Option<&toml::Table>, base: String) -> HttpTemplate {
     let cfg = TemplateConfig {
         id: preset.into(),
         base_url: base,
@@ -152,7 +166,7 @@ fn adapter(preset: &str, base: String) -> HttpTemplate {
         callback_url: "http://127.0.0.1:9/hooks".into(),
         timeout: Duration::from_secs(2),
     };
-    let t = Template::load(Some(preset), None).unwrap();
+    let t = Template::load(Some(preset), over).unwrap();
     HttpTemplate::new(cfg, Arc::new(t), reqwest::Client::new())
 }
 
@@ -268,6 +282,11 @@ fn fake_tokovoucher() -> Router {
             if b["signature"] != want.as_str() || b["member_code"] != "u1" {
                 return Json(json!({"status": "gagal", "sn": "Signature salah", "ref_id": r}));
             }
+            if b["tujuan"] == "0812000" {
+                return Json(
+                    json!({"status": "gagal", "message": "Transaksi gagal", "sn": "Nomor tujuan salah", "ref_id": r}),
+                );
+            }
             if seen.lock().unwrap().insert(r.clone()) {
                 Json(
                     json!({"status": "pending", "message": "Transaksi diproses", "sn": "", "ref_id": r, "trx_id": "TV1"}),
@@ -310,6 +329,173 @@ async fn tokovoucher_preset_against_a_fake_tokovoucher() {
     );
     assert_eq!(r.price, Some(10100));
     assert_eq!(a.balance().await, Ok(77_000));
+    // A wrong number (the reason is in `sn`): a destination failure, never failed over.
+    assert_eq!(
+        a.topup(&req("T-2", "0812000")).await.outcome,
+        Outcome::Failed(FailReason::Destination)
+    );
+}
+
+/// `trace` goes through the same request and reading code as `topup`, and shows the
+/// request with its secrets masked and the rule that read the reply.
+#[tokio::test]
+async fn a_trace_shows_each_step_with_secrets_masked() {
+    let a = adapter("tokovoucher", serve(fake_tokovoucher()).await);
+    let signature = crate::sign::md5_hex(&["u1:k1:T-9"]);
+    let t = a.trace_topup(&req("T-9", "081234")).await;
+    assert!(t.answered());
+    assert_eq!(t.reply.outcome, Outcome::Pending);
+    assert_eq!(t.matched, Matched::Rule(1));
+    let shown = t.show(&["k1"]);
+    assert!(shown.contains("POST http://"), "{shown}");
+    assert!(shown.contains("json signature = ***"), "{shown}");
+    assert!(shown.contains("json tujuan = 081234"), "{shown}");
+    assert!(!shown.contains(&signature), "{shown}");
+    assert!(
+        shown.contains(r#"rule 1 matched: /status = "pending" → pending"#),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(r#""status":"pending""#),
+        "the raw reply: {shown}"
+    );
+    // The fake checks the signature: the request sent was the real one.
+    let t = a.trace(Which::Inquiry, &req("T-9", "081234")).await;
+    assert_eq!(
+        t.reply.outcome,
+        Outcome::Success {
+            sn: "TV-SN-9".into()
+        }
+    );
+    assert!(t
+        .show(&[])
+        .contains("outcome: success sn=TV-SN-9 price=10100"));
+    let t = a.trace_topup(&req("T-10", "0812000")).await;
+    assert!(
+        t.show(&[]).contains("outcome: failed reason=destination"),
+        "{}",
+        t.show(&[])
+    );
+    // Nobody listening: no answer, and the trace says so.
+    let gone = adapter("tokovoucher", "http://127.0.0.1:9".into());
+    let t = gone.trace_topup(&req("T-11", "081234")).await;
+    assert!(!t.answered());
+    assert_eq!(t.reply.outcome, Outcome::Failed(FailReason::NotSent));
+    assert!(t.show(&[]).contains("reply: none"));
+}
+
+fn hmac_hex(secret: &str, body: &[u8]) -> String {
+    let raw = crate::sign::digest(
+        crate::sign::Algo::HmacSha256,
+        secret,
+        &String::from_utf8_lossy(body),
+    );
+    crate::sign::encode(crate::sign::Encoding::Hex, &raw)
+}
+
+#[test]
+fn signed_reports_need_a_good_signature_and_no_url_secret() {
+    let over: toml::Table = r#"
+        [callback.sign]
+        algo = "hmac-sha256"
+        encoding = "hex"
+        header = "X-Signature"
+        prefix = "sha256="
+        input = "{body}"
+    "#
+    .parse()
+    .unwrap();
+    let a = adapter_over("otomax", Some(&over), "http://127.0.0.1:9".into());
+    assert!(a.tpl.signs_reports());
+    let body: &[u8] = b"refid=R1&message=SUKSES%20SN%3A%20123";
+    let with = |sig: Option<String>| {
+        let mut h = http::HeaderMap::new();
+        if let Some(s) = sig {
+            h.insert("x-signature", s.parse().unwrap());
+        }
+        h
+    };
+    let good = format!("sha256={}", hmac_hex("s", body));
+    let rep = a.parse_report(&with(Some(good.clone())), body).unwrap();
+    assert_eq!(rep.supplier_ref, "R1");
+    assert_eq!(rep.reply.outcome, Outcome::Success { sn: "123".into() });
+    // Hex in capitals is the same signature.
+    let upper = format!("sha256={}", hmac_hex("s", body).to_ascii_uppercase());
+    assert!(a.parse_report(&with(Some(upper)), body).is_ok());
+    let refused = Some(ReportError::BadSignature);
+    for bad in [
+        None,
+        Some(hmac_hex("s", body)),
+        Some(format!("sha256={}", hmac_hex("other", body))),
+        Some("sha256=zz".to_owned()),
+    ] {
+        assert_eq!(
+            a.parse_report(&with(bad.clone()), body).err(),
+            refused,
+            "{bad:?}"
+        );
+    }
+    // The signature covers the body: a changed body is refused.
+    let tampered: &[u8] = b"refid=R2&message=SUKSES%20SN%3A%20123";
+    assert_eq!(
+        a.parse_report(&with(Some(good.clone())), tampered).err(),
+        refused
+    );
+    // With a sign configured the secret URL alone is not enough either.
+    let h = with(None);
+    let by_url = IncomingReport {
+        query: "",
+        headers: &h,
+        body,
+        url_secret: Some("s"),
+    };
+    assert_eq!(a.parse_incoming(&by_url).err(), refused);
+}
+
+#[test]
+fn a_report_sign_built_from_report_fields_and_the_secret() {
+    // IAK-like: the sign is a field of the JSON body, md5 of the username, the key and the
+    // report's reference.
+    let over: toml::Table = r#"
+        [callback]
+        ref_id = { pointer = "/data/ref_id" }
+        sign = { algo = "md5", encoding = "hex", pointer = "/data/sign", input = "{username}{key}{ref_id}" }
+    "#
+    .parse()
+    .unwrap();
+    let a = adapter_over("iak", Some(&over), "http://127.0.0.1:9".into());
+    let body = |sign: &str| {
+        json!({"data": {"ref_id": "I-7", "status": 1, "rc": "00", "sn": "SN-7", "sign": sign}})
+            .to_string()
+    };
+    let h = http::HeaderMap::new();
+    let good = crate::sign::md5_hex(&["u1", "k1", "I-7"]);
+    let rep = a.parse_report(&h, body(&good).as_bytes()).unwrap();
+    assert_eq!(rep.supplier_ref, "I-7");
+    assert_eq!(rep.reply.outcome, Outcome::Success { sn: "SN-7".into() });
+    let other = crate::sign::md5_hex(&["u1", "k1", "I-8"]);
+    assert_eq!(
+        a.parse_report(&h, body(&other).as_bytes()).err(),
+        Some(ReportError::BadSignature)
+    );
+}
+
+#[test]
+fn a_report_sign_is_checked_at_load() {
+    let load = |t: &str| Template::load(Some("otomax"), Some(&t.parse().unwrap())).unwrap_err();
+    let e = load(
+        "[callback.sign]\nalgo = 'md5'\nencoding = 'hex'\ninput = '{nope}'\nheader = 'X-Sign'",
+    );
+    assert_eq!(e.key, "template.callback.sign.input", "{e}");
+    let e = load("[callback.sign]\nalgo = 'md5'\nencoding = 'hex'\ninput = '{body}'");
+    assert_eq!(e.key, "template.callback.sign", "{e}");
+    let e = load(
+        "[callback.sign]\nalgo = 'md5'\nencoding = 'hex'\ninput = '{body}'\nheader = 'X-A'\nquery = 'sign'",
+    );
+    assert_eq!(e.key, "template.callback.sign", "{e}");
+    let e =
+        load("[callback.sign]\nalgo = 'crc32'\nencoding = 'hex'\ninput = '{body}'\nheader = 'X-A'");
+    assert!(e.key.starts_with("template.callback.sign"), "{e}");
 }
 
 #[test]

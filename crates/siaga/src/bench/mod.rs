@@ -240,6 +240,7 @@ async fn start_sims(base: &str) -> anyhow::Result<(Vec<SimProc>, Vec<Supplier>)>
             low_balance_rupiah: None,
             windows: Vec::new(),
             template: None,
+            callback_allow_ips: Vec::new(),
         });
         sims.push(sim);
     }

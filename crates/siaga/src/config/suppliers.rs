@@ -56,6 +56,9 @@ pub struct SupplierCfg {
     /// `http-template`: requests, reply rules, report fields; over the preset's.
     #[serde(default)]
     pub template: Option<toml::Table>,
+    /// Reports are taken only from these addresses or ranges (none: from anywhere).
+    #[serde(default)]
+    pub callback_allow_ips: Vec<String>,
 }
 
 fn default_dialect() -> String {
@@ -101,6 +104,8 @@ pub struct Supplier {
     /// `http-template` suppliers: the checked template (preset and overrides) and the
     /// `{password}`; `None` for the digiflazz dialect.
     pub template: Option<Templated>,
+    /// Reports from any other client address are refused (403); empty: any address.
+    pub callback_allow_ips: Vec<ipnet::IpNet>,
 }
 
 /// A checked `http-template` supplier's template and password.
@@ -131,7 +136,7 @@ pub fn check(
         let key_value = resolve("key_env", &s.key_env)?.unwrap_or_default();
         let callback_secret = resolve("callback_secret_env", &s.callback_secret_env)?;
         let password = resolve("password_env", &s.password_env)?.unwrap_or_default();
-        let template = templated(s, password).map_err(|(k, m)| (key(k), m))?;
+        let template = templated(s, password).map_err(|(k, m)| (key(&k), m))?;
         if s.timeout_ms == 0 || s.inquiry_min_interval_s == 0 || s.max_concurrency == 0 {
             return Err((
                 key("timeout_ms"),
@@ -144,6 +149,8 @@ pub fn check(
         }
         let mut checked = settle(s, key_value, callback_secret, windows);
         checked.template = template;
+        checked.callback_allow_ips =
+            allow_ips(&s.callback_allow_ips).map_err(|(k, m)| (key(&k), m))?;
         out.push(checked);
     }
     Ok(out)
@@ -182,30 +189,18 @@ fn check_names(s: &SupplierCfg, ids: &mut HashSet<String>) -> Result<(), (&'stat
 
 /// The `http-template` supplier's template, checked: every placeholder known, every regex
 /// and pointer valid, every sample reply of the preset still read as written (SPEC 6.1.1).
-fn templated(
-    s: &SupplierCfg,
-    password: String,
-) -> Result<Option<Templated>, (&'static str, String)> {
+fn templated(s: &SupplierCfg, password: String) -> Result<Option<Templated>, Problem> {
     if s.dialect != "http-template" {
         return Ok(None);
     }
     if s.preset.is_none() && s.template.is_none() {
         return Err((
-            "template",
+            "template".into(),
             "http-template needs a preset or a template".into(),
         ));
     }
-    let t =
-        siaga_suppliers::Template::load(s.preset.as_deref(), s.template.as_ref()).map_err(|m| {
-            (
-                if s.template.is_some() {
-                    "template"
-                } else {
-                    "preset"
-                },
-                m,
-            )
-        })?;
+    let t = siaga_suppliers::Template::load(s.preset.as_deref(), s.template.as_ref())
+        .map_err(|e| (e.key, e.message))?;
     Ok(Some(Templated {
         template: std::sync::Arc::new(t),
         password,
@@ -238,7 +233,19 @@ fn settle(
         low_balance_rupiah: s.low_balance_rupiah,
         windows,
         template: None,
+        callback_allow_ips: Vec::new(),
     }
+}
+
+/// `callback_allow_ips`: addresses and ranges; the key of the first bad entry.
+fn allow_ips(entries: &[String]) -> Result<Vec<ipnet::IpNet>, Problem> {
+    let mut nets = Vec::with_capacity(entries.len());
+    for (j, e) in entries.iter().enumerate() {
+        let one = crate::net::parse_nets(std::slice::from_ref(e))
+            .map_err(|m| (format!("callback_allow_ips[{j}]"), m))?;
+        nets.extend(one);
+    }
+    Ok(nets)
 }
 
 /// Each `contact_email` must be an address (checked after the notify sections, as before).
