@@ -48,7 +48,13 @@ pub async fn supplier_report(
     let report = adapter
         .parse_incoming(&incoming)
         .map_err(|e| refused(&supplier_id, e))?;
-    apply(&app, &supplier_id, report, false).await
+    // A templated supplier's report about a reference we do not know is 404 (SPEC 6.1.1);
+    // Digiflazz's keeps its 200 `applied: false`.
+    let templated = app
+        .settings
+        .supplier(&supplier_id)
+        .is_some_and(|s| s.template.is_some());
+    apply(&app, &supplier_id, report, templated).await
 }
 
 /// A report on `/hooks/suppliers/{id}/{secret}` (GET or POST): the secret is compared in
@@ -116,8 +122,8 @@ fn refused(supplier_id: &str, e: ReportError) -> ApiError {
     }
 }
 
-/// Applies a verified report to its attempt. `unknown_is_404`: the by-secret route answers
-/// a report about a reference it does not know with 404 (SPEC 6.1.1).
+/// Applies a verified report to its attempt. `unknown_is_404`: a templated supplier's
+/// report about a reference we do not know is 404 (SPEC 6.1.1).
 async fn apply(
     app: &Arc<App>,
     supplier_id: &str,

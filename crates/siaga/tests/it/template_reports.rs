@@ -139,6 +139,13 @@ async fn a_signed_template_report_is_applied_and_a_bad_one_is_401() {
         .unwrap();
     assert_eq!(r.status(), 401);
     unchanged(&app, &order_id).await;
+    // A good signature about a reference we do not know: 404, nothing changes.
+    let stranger = body.replace(&supplier_ref, "NOT-OURS");
+    let r = report(Some(hmac_hex("cb-secret-0", &stranger)), stranger)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    unchanged(&app, &order_id).await;
     // The good one is applied.
     let r = report(Some(good), body).await.unwrap();
     assert_eq!(r.status(), 200);
