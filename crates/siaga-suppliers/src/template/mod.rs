@@ -4,6 +4,8 @@
 
 pub mod reply;
 mod report;
+#[cfg(test)]
+mod report_tests;
 pub mod request;
 pub mod spec;
 #[cfg(test)]
