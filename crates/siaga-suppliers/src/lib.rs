@@ -13,4 +13,4 @@ pub use adapter::{
 };
 pub use digiflazz::{Digiflazz, DigiflazzConfig};
 pub use manual::Manual;
-pub use template::{HttpTemplate, Template, TemplateConfig};
+pub use template::{HttpTemplate, Template, TemplateConfig, Trace, Which};

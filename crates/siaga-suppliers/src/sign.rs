@@ -49,6 +49,18 @@ pub enum Algo {
     HmacSha256,
 }
 
+impl Algo {
+    /// The name a config writes (`hmac-sha256`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Algo::Md5 => "md5",
+            Algo::Sha1 => "sha1",
+            Algo::Sha256 => "sha256",
+            Algo::HmacSha256 => "hmac-sha256",
+        }
+    }
+}
+
 /// How the digest's bytes are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -57,6 +69,17 @@ pub enum Encoding {
     Base64,
     /// URL-safe alphabet, no padding (OtomaX).
     Base64url,
+}
+
+impl Encoding {
+    /// The name a config writes (`base64url`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Encoding::Hex => "hex",
+            Encoding::Base64 => "base64",
+            Encoding::Base64url => "base64url",
+        }
+    }
 }
 
 /// The raw digest of `input` (`key` keys the HMAC; the plain digests ignore it).

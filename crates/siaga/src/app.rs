@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use siaga_store::Store;
-use siaga_suppliers::{Digiflazz, DigiflazzConfig, HttpTemplate, Manual, TemplateConfig};
+use siaga_suppliers::{Digiflazz, DigiflazzConfig, HttpTemplate, Manual};
 use tokio::sync::Notify;
 
 use crate::clock::Clock;
@@ -64,22 +64,10 @@ pub fn adapters_for(settings: &Settings, client: &reqwest::Client) -> Adapters {
             adapters.insert(s.id.clone(), Arc::new(Manual::new(s.id.clone())));
             continue;
         }
-        if let Some(t) = &s.template {
-            let cfg = TemplateConfig {
-                id: s.id.clone(),
-                base_url: s.base_url.clone(),
-                username: s.username.clone(),
-                key: s.key.clone(),
-                password: t.password.clone(),
-                callback_secret: s.callback_secret.clone(),
-                callback_url: format!(
-                    "{}/hooks/suppliers/{}/{}",
-                    settings.public_url.trim_end_matches('/'),
-                    s.id,
-                    s.callback_secret.as_deref().unwrap_or("-")
-                ),
-                timeout: s.timeout,
-            };
+        if let (Some(t), Some(cfg)) = (
+            &s.template,
+            crate::config::adapter::template_config(s, &settings.public_url),
+        ) {
             let a = HttpTemplate::new(cfg, t.template.clone(), client.clone());
             adapters.insert(s.id.clone(), Arc::new(a));
             continue;

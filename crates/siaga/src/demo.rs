@@ -226,6 +226,7 @@ async fn start_sims(base: &str) -> anyhow::Result<(Vec<Sim>, Vec<Supplier>)> {
             },
             template,
             desk_alert_after: Duration::from_secs(600),
+            callback_allow_ips: Vec::new(),
         });
         sims.push(sim);
     }

@@ -23,10 +23,12 @@ pub enum Format {
 #[derive(Debug, Clone)]
 pub enum Matcher {
     Regex(Regex),
-    /// The value at `pointer` exists and (if `equals` is set) equals it, case aside.
+    /// The value at `pointer` exists and (if `equals` is set) equals it, case aside, or
+    /// (if `regex` is set) matches it.
     Json {
         pointer: String,
         equals: Option<String>,
+        regex: Option<Regex>,
     },
 }
 
@@ -41,6 +43,22 @@ pub enum RuleOutcome {
 pub struct Rule {
     pub matcher: Matcher,
     pub outcome: RuleOutcome,
+    /// The rule as written, in words (shown by `siaga supplier try`).
+    pub text: String,
+}
+
+/// Which rule read a reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Matched {
+    /// The reply could not be read at all (an HTTP error, not UTF-8, empty, HTML, not
+    /// JSON): no rule was tried.
+    Unread,
+    /// No rule matched.
+    NoRule,
+    /// A success rule and a failure rule both matched.
+    Ambiguous,
+    /// The rule at this index (the first that matched).
+    Rule(usize),
 }
 
 #[derive(Debug, Clone)]
@@ -107,34 +125,40 @@ impl ReplyRules {
     fn matches(&self, m: &Matcher, b: &Body<'_>) -> bool {
         match m {
             Matcher::Regex(re) => re.is_match(b.text),
-            Matcher::Json { pointer, equals } => {
+            Matcher::Json {
+                pointer,
+                equals,
+                regex,
+            } => {
                 let Some(v) = b.json.as_ref().and_then(|j| j.pointer(pointer)) else {
                     return false;
                 };
-                match (equals, scalar(v)) {
-                    (None, _) => !v.is_null(),
-                    (Some(want), Some(got)) => got.trim().eq_ignore_ascii_case(want),
-                    (Some(_), None) => false,
+                match (equals, regex, scalar(v)) {
+                    (Some(want), _, Some(got)) => got.trim().eq_ignore_ascii_case(want),
+                    (None, Some(re), Some(got)) => re.is_match(&got),
+                    (None, None, _) => !v.is_null(),
+                    (_, _, None) => false,
                 }
             }
         }
     }
 
-    /// The first rule that matches, or `None`. A reply that a success rule and a failure
-    /// rule both match is ambiguous and reads as no match (`unknown`).
-    pub fn rule_for(&self, b: &Body<'_>) -> Option<RuleOutcome> {
-        let hits: Vec<RuleOutcome> = self
-            .rules
-            .iter()
-            .filter(|r| self.matches(&r.matcher, b))
-            .map(|r| r.outcome)
+    /// Which rule reads `b`: the first that matches. A reply that a success rule and a
+    /// failure rule both match is ambiguous (read as `unknown`).
+    pub fn matched(&self, b: &Body<'_>) -> Matched {
+        let hits: Vec<usize> = (0..self.rules.len())
+            .filter(|&i| self.matches(&self.rules[i].matcher, b))
             .collect();
-        let success = hits.contains(&RuleOutcome::Success);
-        let failed = hits.iter().any(|o| matches!(o, RuleOutcome::Failed(_)));
-        if success && failed {
-            return None;
+        let outcome = |i: &usize| self.rules[*i].outcome;
+        let success = hits.iter().any(|i| outcome(i) == RuleOutcome::Success);
+        let failed = hits
+            .iter()
+            .any(|i| matches!(outcome(i), RuleOutcome::Failed(_)));
+        match hits.first() {
+            _ if success && failed => Matched::Ambiguous,
+            Some(&i) => Matched::Rule(i),
+            None => Matched::NoRule,
         }
-        hits.first().copied()
     }
 
     /// Whether both a success rule and a failure rule match `b` (a config error when a
@@ -173,27 +197,37 @@ impl ReplyRules {
 
     /// The reply to a request (or a report's message) read into a [`Reply`].
     pub fn read(&self, http_status: u16, raw: &[u8]) -> Reply {
+        self.read_traced(http_status, raw).0
+    }
+
+    /// [`read`](Self::read), also saying which rule read it.
+    pub fn read_traced(&self, http_status: u16, raw: &[u8]) -> (Reply, Matched) {
         let mut reply = Reply::bare(Outcome::Unknown, "");
         reply.http_status = Some(http_status);
         let Ok(text) = std::str::from_utf8(raw) else {
             reply.message = Some("reply is not UTF-8".into());
-            return reply;
+            return (reply, Matched::Unread);
         };
         reply.message = Some(clean(text));
         if !(200..300).contains(&http_status) {
             reply.message = Some(format!("HTTP {http_status}"));
-            return reply;
+            return (reply, Matched::Unread);
         }
         let Some(b) = self.body(text) else {
             reply.message = Some("reply is empty, HTML or not in the expected format".into());
-            return reply;
+            return (reply, Matched::Unread);
         };
         if let Some(m) = self.take(&self.message, &b) {
             reply.message = Some(m);
         }
         reply.price = self.take(&self.price, &b).and_then(|p| rupiah(&p));
         reply.supplier_balance = self.take(&self.balance, &b).and_then(|p| rupiah(&p));
-        reply.outcome = match self.rule_for(&b) {
+        let matched = self.matched(&b);
+        let rule = match matched {
+            Matched::Rule(i) => Some(self.rules[i].outcome),
+            _ => None,
+        };
+        reply.outcome = match rule {
             None => Outcome::Unknown,
             Some(RuleOutcome::Pending) => Outcome::Pending,
             Some(RuleOutcome::Failed(r)) => Outcome::Failed(r),
@@ -203,7 +237,7 @@ impl ReplyRules {
                 None => Outcome::Unknown,
             },
         };
-        reply
+        (reply, matched)
     }
 
     /// The supplier's own reference, when the rules capture it.

@@ -94,17 +94,27 @@ fn a_rule_set_that_reads_a_sample_both_ways_is_a_config_error() {
     .parse()
     .unwrap();
     let e = Template::load(Some("otomax"), Some(&over)).unwrap_err();
-    assert!(e.contains("success rule and a failure rule"), "{e}");
+    assert!(e.message.contains("success rule and a failure rule"), "{e}");
+    assert!(e.key.starts_with("template.samples["), "{e}");
     let bad_regex: toml::Table = "[reply]\nrules = [{ regex = '(', outcome = 'success' }]"
         .parse()
         .unwrap();
-    assert!(Template::load(Some("otomax"), Some(&bad_regex))
-        .unwrap_err()
-        .contains("bad regex"));
+    let e = Template::load(Some("otomax"), Some(&bad_regex)).unwrap_err();
+    assert_eq!(e.key, "template.reply.rules[0].regex");
+    assert!(e.message.contains("bad regex"), "{e}");
     let bad_placeholder: toml::Table = "[topup]\npath = '/trx/{nope}'".parse().unwrap();
-    assert!(Template::load(Some("otomax"), Some(&bad_placeholder))
-        .unwrap_err()
-        .contains("{nope}"));
+    let e = Template::load(Some("otomax"), Some(&bad_placeholder)).unwrap_err();
+    assert_eq!(e.key, "template.topup.path");
+    assert!(e.message.contains("{nope}"), "{e}");
+    let bad_field: toml::Table = "[topup.fields]\ndest = '{destinasi}'".parse().unwrap();
+    let e = Template::load(Some("otomax"), Some(&bad_field)).unwrap_err();
+    assert_eq!(e.key, "template.topup.fields.dest", "{e}");
+    let unknown_key: toml::Table = "[reply]\nrulez = []".parse().unwrap();
+    let e = Template::load(Some("otomax"), Some(&unknown_key)).unwrap_err();
+    assert!(e.key.starts_with("template.reply"), "{e}");
+    assert!(e.message.contains("rulez"), "{e}");
+    let e = Template::load(Some("nope"), None).unwrap_err();
+    assert_eq!(e.key, "preset");
     // Keys written in the config override the preset's (path only; the rest stays).
     let path: toml::Table = "[topup]\npath = '/api/trx'".parse().unwrap();
     let t = Template::load(Some("otomax"), Some(&path)).unwrap();
@@ -141,7 +151,11 @@ async fn serve(app: Router) -> String {
     format!("http://{addr}")
 }
 
-fn adapter(preset: &str, base: String) -> HttpTemplate {
+pub(super) fn adapter(preset: &str, base: String) -> HttpTemplate {
+    adapter_over(preset, None, base)
+}
+
+pub(super) fn adapter_over(preset: &str, over: Option<&toml::Table>, base: String) -> HttpTemplate {
     let cfg = TemplateConfig {
         id: preset.into(),
         base_url: base,
@@ -152,7 +166,7 @@ fn adapter(preset: &str, base: String) -> HttpTemplate {
         callback_url: "http://127.0.0.1:9/hooks".into(),
         timeout: Duration::from_secs(2),
     };
-    let t = Template::load(Some(preset), None).unwrap();
+    let t = Template::load(Some(preset), over).unwrap();
     HttpTemplate::new(cfg, Arc::new(t), reqwest::Client::new())
 }
 
@@ -268,6 +282,11 @@ fn fake_tokovoucher() -> Router {
             if b["signature"] != want.as_str() || b["member_code"] != "u1" {
                 return Json(json!({"status": "gagal", "sn": "Signature salah", "ref_id": r}));
             }
+            if b["tujuan"] == "0812000" {
+                return Json(
+                    json!({"status": "gagal", "message": "Transaksi gagal", "sn": "Nomor tujuan salah", "ref_id": r}),
+                );
+            }
             if seen.lock().unwrap().insert(r.clone()) {
                 Json(
                     json!({"status": "pending", "message": "Transaksi diproses", "sn": "", "ref_id": r, "trx_id": "TV1"}),
@@ -310,32 +329,57 @@ async fn tokovoucher_preset_against_a_fake_tokovoucher() {
     );
     assert_eq!(r.price, Some(10100));
     assert_eq!(a.balance().await, Ok(77_000));
+    // A wrong number (the reason is in `sn`): a destination failure, never failed over.
+    assert_eq!(
+        a.topup(&req("T-2", "0812000")).await.outcome,
+        Outcome::Failed(FailReason::Destination)
+    );
 }
 
-#[test]
-fn reports_need_the_secret_in_the_url() {
-    let a = adapter("otomax", "http://127.0.0.1:9".into());
-    let h = http::HeaderMap::new();
-    let q = "t=1&refid=R1&status=20&message=SUKSES%20SN%3A%20123";
-    let incoming = |secret| IncomingReport {
-        query: q,
-        headers: &h,
-        body: b"",
-        url_secret: secret,
-    };
-    assert_eq!(
-        a.parse_incoming(&incoming(Some("x"))).err(),
-        Some(ReportError::BadSignature)
+/// `trace` goes through the same request and reading code as `topup`, and shows the
+/// request with its secrets masked and the rule that read the reply.
+#[tokio::test]
+async fn a_trace_shows_each_step_with_secrets_masked() {
+    let a = adapter("tokovoucher", serve(fake_tokovoucher()).await);
+    let signature = crate::sign::md5_hex(&["u1:k1:T-9"]);
+    let t = a.trace_topup(&req("T-9", "081234")).await;
+    assert!(t.answered());
+    assert_eq!(t.reply.outcome, Outcome::Pending);
+    assert_eq!(t.matched, Matched::Rule(1));
+    let shown = t.show(&["k1"]);
+    assert!(shown.contains("POST http://"), "{shown}");
+    assert!(shown.contains("json signature = ***"), "{shown}");
+    assert!(shown.contains("json tujuan = 081234"), "{shown}");
+    assert!(!shown.contains(&signature), "{shown}");
+    assert!(
+        shown.contains(r#"rule 1 matched: /status = "pending" → pending"#),
+        "{shown}"
     );
-    assert_eq!(
-        a.parse_incoming(&incoming(None)).err(),
-        Some(ReportError::BadSignature)
+    assert!(
+        shown.contains(r#""status":"pending""#),
+        "the raw reply: {shown}"
     );
+    // The fake checks the signature: the request sent was the real one.
+    let t = a.trace(Which::Inquiry, &req("T-9", "081234")).await;
     assert_eq!(
-        a.parse_report(&h, b"").err(),
-        Some(ReportError::BadSignature)
+        t.reply.outcome,
+        Outcome::Success {
+            sn: "TV-SN-9".into()
+        }
     );
-    let rep = a.parse_incoming(&incoming(Some("s"))).unwrap();
-    assert_eq!(rep.supplier_ref, "R1");
-    assert_eq!(rep.reply.outcome, Outcome::Success { sn: "123".into() });
+    assert!(t
+        .show(&[])
+        .contains("outcome: success sn=TV-SN-9 price=10100"));
+    let t = a.trace_topup(&req("T-10", "0812000")).await;
+    assert!(
+        t.show(&[]).contains("outcome: failed reason=destination"),
+        "{}",
+        t.show(&[])
+    );
+    // Nobody listening: no answer, and the trace says so.
+    let gone = adapter("tokovoucher", "http://127.0.0.1:9".into());
+    let t = gone.trace_topup(&req("T-11", "081234")).await;
+    assert!(!t.answered());
+    assert_eq!(t.reply.outcome, Outcome::Failed(FailReason::NotSent));
+    assert!(t.show(&[]).contains("reply: none"));
 }

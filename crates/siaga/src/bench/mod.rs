@@ -243,6 +243,7 @@ async fn start_sims(base: &str) -> anyhow::Result<(Vec<SimProc>, Vec<Supplier>)>
             template: None,
             dialect: crate::config::Dialect::Digiflazz,
             desk_alert_after: Duration::from_secs(600),
+            callback_allow_ips: Vec::new(),
         });
         sims.push(sim);
     }

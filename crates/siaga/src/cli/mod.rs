@@ -2,10 +2,12 @@
 //! Exit codes: 0 ok, 1 failure with a one-line reason on stderr, 2 usage error.
 
 mod backup;
+mod config_check;
 mod desk;
 mod owner;
 mod reload;
 mod serve;
+mod supplier_try;
 
 pub use crate::server::stop_signal;
 
@@ -110,6 +112,34 @@ pub enum Cmd {
     /// Make a running `siaga serve` re-read its config (suppliers, products, routes);
     /// an invalid file is refused and the running config stays
     Reload,
+    /// The config file
+    Config {
+        #[command(subcommand)]
+        cmd: ConfigCmd,
+    },
+    /// Suppliers
+    Supplier {
+        #[command(subcommand)]
+        cmd: SupplierCmd,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCmd {
+    /// Load and validate the config exactly as `serve` would and print what it found per
+    /// supplier; exit 1 naming the file, line and key of the first error. Opens no
+    /// database and needs no running server.
+    Check,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SupplierCmd {
+    /// Send ONE real top-up (or, with --inquiry, its status inquiry) through an
+    /// http-template supplier and print each step: the request with its secrets masked,
+    /// the raw reply, the rule that matched and the outcome. A rehearsal: no database is
+    /// opened and no order is recorded, but the supplier really tops the number up (and
+    /// charges for it). Exit 0 when a reply was read, whatever it said.
+    Try(supplier_try::TryArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -341,6 +371,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Restore { file, force } => backup::restore(&cfg, &file, force).await,
         Cmd::Bench { json, duration } => crate::bench::run(json, duration).await,
         Cmd::Incident { cmd } => owner::incident(&cfg, cmd).await,
+        Cmd::Config {
+            cmd: ConfigCmd::Check,
+        } => config_check::check(&cfg),
+        Cmd::Supplier {
+            cmd: SupplierCmd::Try(args),
+        } => supplier_try::run(&cfg, args).await,
         Cmd::Maintenance {
             cmd:
                 MaintenanceCmd::Add {

@@ -16,13 +16,7 @@ use crate::server::{self, stop_signal};
 
 pub async fn serve(cfg: &Path) -> anyhow::Result<()> {
     let settings = config::load(cfg)?;
-    if let Some(t) = &settings.admin_token {
-        if let Err(why) = config::server::check_token(t) {
-            anyhow::bail!(
-                "the admin token (server.admin_token_env) {why}; siaga will not start with a weak one"
-            );
-        }
-    }
+    check_admin_token(&settings)?;
     // Held while serving, so `siaga restore` knows not to swap the database underneath.
     let mut serving = super::backup::serving_lock(&settings.store_path)?;
     refuse_exposed_files(&settings.store_path)?;
@@ -58,6 +52,18 @@ pub async fn serve(cfg: &Path) -> anyhow::Result<()> {
         let _ = tx.send(true);
     });
     server::run_with(app, listener, metrics, rx).await
+}
+
+/// A weak admin token is refused (by `serve` and by `config check`).
+pub(super) fn check_admin_token(settings: &config::Settings) -> anyhow::Result<()> {
+    if let Some(t) = &settings.admin_token {
+        if let Err(why) = config::server::check_token(t) {
+            anyhow::bail!(
+                "the admin token (server.admin_token_env) {why}; siaga will not start with a weak one"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// A database others on the host can read gives away every reseller's webhook secret (and

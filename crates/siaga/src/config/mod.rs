@@ -4,10 +4,14 @@
 //! The rooms: [`raw`] is what the file deserialises into, [`env`] the environment overlay,
 //! [`parse`](mod@parse) text to raw, [`locate`] the line of a key in error (from toml spans),
 //! [`settings`] the validated form; each section with checks of its own has its room
-//! ([`server`], [`suppliers`], [`products`], [`notify`], [`backup`]). This module imports
+//! ([`server`], [`suppliers`], [`products`], [`notify`], [`backup`]); [`adapter`] what a
+//! templated supplier's adapter is built from; [`check`] the summary `siaga config check`
+//! prints. This module imports
 //! only leaves (`clock`, `net`, `webhook`), never a worker or the HTTP edge.
 
+pub mod adapter;
 pub mod backup;
+pub mod check;
 pub mod env;
 pub mod live;
 pub mod locate;
@@ -36,6 +40,11 @@ pub use suppliers::{manual_ids, parse_window, Dialect, Supplier, SupplierCfg, Te
 
 /// Loads and validates the config file at `path`, with the process environment.
 pub fn load(path: &Path) -> anyhow::Result<Settings> {
+    load_both(path).map(|(_, s)| s)
+}
+
+/// [`load`], also giving the file as written (for `siaga config check`'s summary).
+pub fn load_both(path: &Path) -> anyhow::Result<(Config, Settings)> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| {
         anyhow::anyhow!("{file}: cannot read the config file ({e}); create one with `siaga init`")
@@ -50,9 +59,8 @@ pub fn load(path: &Path) -> anyhow::Result<Settings> {
     } else {
         base
     };
-    Ok(validate(&cfg, &text, &file, &base, &|k| {
-        std::env::var(k).ok()
-    })?)
+    let settings = validate(&cfg, &text, &file, &base, &|k| std::env::var(k).ok())?;
+    Ok((cfg, settings))
 }
 
 /// The commented starter config written by `siaga init`.

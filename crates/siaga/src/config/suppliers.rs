@@ -61,6 +61,9 @@ pub struct SupplierCfg {
     /// `manual`: the owner is alerted when an order has been on the desk this long.
     #[serde(default = "default_desk_alert_after_s")]
     pub desk_alert_after_s: u64,
+    /// Reports are taken only from these addresses or ranges (none: from anywhere).
+    #[serde(default)]
+    pub callback_allow_ips: Vec<String>,
 }
 
 fn default_dialect() -> String {
@@ -146,6 +149,8 @@ pub struct Supplier {
     pub retired: bool,
     /// `manual` suppliers: an order on the desk longer than this alerts the owner.
     pub desk_alert_after: Duration,
+    /// Reports from any other client address are refused (403); empty: any address.
+    pub callback_allow_ips: Vec<ipnet::IpNet>,
 }
 
 impl Supplier {
@@ -192,7 +197,7 @@ pub fn check(
         let key_value = resolve("key_env", &s.key_env)?.unwrap_or_default();
         let callback_secret = resolve("callback_secret_env", &s.callback_secret_env)?;
         let password = resolve("password_env", &s.password_env)?.unwrap_or_default();
-        let template = templated(s, password).map_err(|(k, m)| (key(k), m))?;
+        let template = templated(s, password).map_err(|(k, m)| (key(&k), m))?;
         if s.timeout_ms == 0 || s.inquiry_min_interval_s == 0 || s.max_concurrency == 0 {
             return Err((
                 key("timeout_ms"),
@@ -205,6 +210,8 @@ pub fn check(
         }
         let mut checked = settle(s, key_value, callback_secret, windows);
         checked.template = template;
+        checked.callback_allow_ips =
+            allow_ips(&s.callback_allow_ips).map_err(|(k, m)| (key(&k), m))?;
         out.push(checked);
     }
     Ok(out)
@@ -270,30 +277,18 @@ fn check_manual(s: &SupplierCfg) -> Result<(), (&'static str, String)> {
 
 /// The `http-template` supplier's template, checked: every placeholder known, every regex
 /// and pointer valid, every sample reply of the preset still read as written (SPEC 6.1.1).
-fn templated(
-    s: &SupplierCfg,
-    password: String,
-) -> Result<Option<Templated>, (&'static str, String)> {
+fn templated(s: &SupplierCfg, password: String) -> Result<Option<Templated>, Problem> {
     if s.dialect != "http-template" {
         return Ok(None);
     }
     if s.preset.is_none() && s.template.is_none() {
         return Err((
-            "template",
+            "template".into(),
             "http-template needs a preset or a template".into(),
         ));
     }
-    let t =
-        siaga_suppliers::Template::load(s.preset.as_deref(), s.template.as_ref()).map_err(|m| {
-            (
-                if s.template.is_some() {
-                    "template"
-                } else {
-                    "preset"
-                },
-                m,
-            )
-        })?;
+    let t = siaga_suppliers::Template::load(s.preset.as_deref(), s.template.as_ref())
+        .map_err(|e| (e.key, e.message))?;
     Ok(Some(Templated {
         template: std::sync::Arc::new(t),
         password,
@@ -329,7 +324,19 @@ fn settle(
         template: None,
         retired: false,
         desk_alert_after: Duration::from_secs(s.desk_alert_after_s),
+        callback_allow_ips: Vec::new(),
     }
+}
+
+/// `callback_allow_ips`: addresses and ranges; the key of the first bad entry.
+fn allow_ips(entries: &[String]) -> Result<Vec<ipnet::IpNet>, Problem> {
+    let mut nets = Vec::with_capacity(entries.len());
+    for (j, e) in entries.iter().enumerate() {
+        let one = crate::net::parse_nets(std::slice::from_ref(e))
+            .map_err(|m| (format!("callback_allow_ips[{j}]"), m))?;
+        nets.extend(one);
+    }
+    Ok(nets)
 }
 
 /// Each `contact_email` must be an address (checked after the notify sections, as before).

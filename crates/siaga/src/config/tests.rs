@@ -160,3 +160,40 @@ fn a_bad_value_from_the_environment_names_its_variable() {
     assert_eq!(e.key, "server.listen");
     assert!(e.message.contains("SIAGA_SERVER__LISTEN"), "{e}");
 }
+
+#[test]
+fn a_template_error_points_at_the_line_of_its_key() {
+    let head = "[[suppliers]]\nid = \"kios\"\ndialect = \"http-template\"\npreset = \"otomax\"\nbase_url = \"http://k\"\n";
+    // A rule's regex, in a multi-line list: the line of that rule.
+    let text = format!(
+        "{head}\n[suppliers.template.reply]\nrules = [\n  {{ regex = 'ok', outcome = \"success\" }},\n  {{ regex = '(?i)sukses(', outcome = \"success\" }},\n]\n"
+    );
+    let e = check(&text).unwrap_err();
+    assert_eq!(
+        (e.key.as_str(), e.line),
+        ("suppliers[0].template.reply.rules[1].regex", Some(10))
+    );
+    assert!(e.message.contains("bad regex"), "{e}");
+    // An unknown key inside the template.
+    let text = format!("{head}\n[suppliers.template.topup]\npath = \"/trx\"\nmethd = \"GET\"\n");
+    let e = check(&text).unwrap_err();
+    assert!(e.key.starts_with("suppliers[0].template.topup"), "{e}");
+    assert_eq!(e.line, Some(9), "{e}");
+    // An unknown preset: its own line.
+    let e = check(&head.replace("otomax", "otomaks")).unwrap_err();
+    assert_eq!((e.key.as_str(), e.line), ("suppliers[0].preset", Some(4)));
+    // callback_allow_ips: the entry in error.
+    let e = check(&format!(
+        "{head}callback_allow_ips = [\"10.0.0.1\", \"ten\"]\n"
+    ))
+    .unwrap_err();
+    assert_eq!(
+        (e.key.as_str(), e.line),
+        ("suppliers[0].callback_allow_ips[1]", Some(6))
+    );
+    let s = check(&format!(
+        "{head}callback_allow_ips = [\"10.0.0.1\", \"10.1.0.0/16\"]\n"
+    ))
+    .unwrap();
+    assert_eq!(s.suppliers[0].callback_allow_ips.len(), 2);
+}

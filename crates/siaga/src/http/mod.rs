@@ -39,7 +39,7 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route(
             "/hooks/suppliers/{supplier_id}",
-            post(reports::supplier_report),
+            get(reports::supplier_report).post(reports::supplier_report),
         )
         .route(
             "/hooks/suppliers/{supplier_id}/{secret}",

@@ -1,15 +1,19 @@
-//! Supplier reports (a supplier's own callback about a top-up): `POST
-//! /hooks/suppliers/{supplier_id}`, verified with that supplier's secret (401 and no change
-//! otherwise), then applied exactly as an inquiry reply would be. Suppliers that sign
-//! nothing (OtomaX) report by `GET` or `POST` to `/hooks/suppliers/{supplier_id}/{secret}`;
-//! there a report about an unknown reference is `404` and changes nothing.
+//! Supplier reports (a supplier's own callback about a top-up): `GET` or `POST
+//! /hooks/suppliers/{supplier_id}`, verified with that supplier's secret (Digiflazz's
+//! `X-Hub-Signature`, a template's `[callback] sign`; 401 and no change otherwise), then
+//! applied exactly as an inquiry reply would be. Suppliers that sign nothing (OtomaX)
+//! report by `GET` or `POST` to `/hooks/suppliers/{supplier_id}/{secret}`; there a report
+//! about an unknown reference is `404` and changes nothing. A supplier with
+//! `callback_allow_ips` is heard only from those addresses (403 first otherwise).
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use serde_json::json;
 use siaga_domain::Outcome;
@@ -20,10 +24,13 @@ use siaga_suppliers::{IncomingReport, Reply, ReportError, SupplierReport};
 use super::error::ApiError;
 use crate::app::App;
 use crate::engine::decide;
+use crate::net::ClientAddr;
 
 pub async fn supplier_report(
     State(app): State<Arc<App>>,
     Path(supplier_id): Path<String>,
+    RawQuery(query): RawQuery,
+    from: Option<Extension<ClientAddr>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -33,10 +40,24 @@ pub async fn supplier_report(
         .get(&supplier_id)
         .cloned()
         .ok_or_else(|| ApiError::not_found("supplier"))?;
+    allowed_from(&app, &supplier_id, from.map(|e| e.0 .0))?;
+    let incoming = IncomingReport {
+        query: query.as_deref().unwrap_or(""),
+        headers: &headers,
+        body: &body,
+        url_secret: None,
+    };
     let report = adapter
-        .parse_report(&headers, &body)
+        .parse_incoming(&incoming)
         .map_err(|e| refused(&supplier_id, e))?;
-    apply(&app, &supplier_id, report, false).await
+    // A templated supplier's report about a reference we do not know is 404 (SPEC 6.1.1);
+    // Digiflazz's keeps its 200 `applied: false`.
+    let templated = app
+        .settings
+        .get()
+        .supplier(&supplier_id)
+        .is_some_and(|s| s.template.is_some());
+    apply(&app, &supplier_id, report, templated).await
 }
 
 /// A report on `/hooks/suppliers/{id}/{secret}` (GET or POST): the secret is compared in
@@ -45,6 +66,7 @@ pub async fn supplier_report_by_secret(
     State(app): State<Arc<App>>,
     Path((supplier_id, secret)): Path<(String, String)>,
     RawQuery(query): RawQuery,
+    from: Option<Extension<ClientAddr>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -54,6 +76,7 @@ pub async fn supplier_report_by_secret(
         .get(&supplier_id)
         .cloned()
         .ok_or_else(|| ApiError::not_found("supplier"))?;
+    allowed_from(&app, &supplier_id, from.map(|e| e.0 .0))?;
     let incoming = IncomingReport {
         query: query.as_deref().unwrap_or(""),
         headers: &headers,
@@ -64,6 +87,30 @@ pub async fn supplier_report_by_secret(
         .parse_incoming(&incoming)
         .map_err(|e| refused(&supplier_id, e))?;
     apply(&app, &supplier_id, report, true).await
+}
+
+/// `callback_allow_ips`: a report from any other client address (as the server loop
+/// saw it, trusted proxies applied) is 403 before anything of it is read.
+fn allowed_from(app: &App, supplier_id: &str, from: Option<IpAddr>) -> Result<(), ApiError> {
+    let settings = app.settings.get();
+    let Some(s) = settings.supplier(supplier_id) else {
+        return Ok(());
+    };
+    if s.callback_allow_ips.is_empty() {
+        return Ok(());
+    }
+    let from = from.map(|ip| ip.to_canonical());
+    if from.is_some_and(|ip| s.callback_allow_ips.iter().any(|n| n.contains(&ip))) {
+        return Ok(());
+    }
+    let at = from.map_or_else(|| "?".to_owned(), |ip| ip.to_string());
+    tracing::warn!(supplier = %supplier_id, from = %at, "supplier report from an address not in callback_allow_ips");
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        format!("alamat {at} tidak diizinkan mengirim laporan pemasok ini"),
+        format!("reports of this supplier are not accepted from {at}"),
+    ))
 }
 
 fn refused(supplier_id: &str, e: ReportError) -> ApiError {
@@ -81,8 +128,8 @@ fn refused(supplier_id: &str, e: ReportError) -> ApiError {
     }
 }
 
-/// Applies a verified report to its attempt. `unknown_is_404`: the by-secret route answers
-/// a report about a reference it does not know with 404 (SPEC 6.1.1).
+/// Applies a verified report to its attempt. `unknown_is_404`: a templated supplier's
+/// report about a reference we do not know is 404 (SPEC 6.1.1).
 async fn apply(
     app: &Arc<App>,
     supplier_id: &str,

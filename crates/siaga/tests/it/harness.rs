@@ -77,7 +77,13 @@ pub struct Opts {
     pub manual: Vec<usize>,
     /// The manual suppliers' `desk_alert_after_s` (default 600).
     pub desk_alert_after_s: u64,
+    /// Changes to the suppliers' settings before the switch starts (a supplier that is
+    /// the test's own fake, `callback_allow_ips`...); none by default.
+    pub edit_suppliers: Option<EditSuppliers>,
 }
+
+/// A change a test makes to the suppliers' settings (see [`Opts::edit_suppliers`]).
+pub type EditSuppliers = Box<dyn Fn(&mut Vec<Supplier>) + Send + Sync>;
 
 impl Default for Opts {
     fn default() -> Self {
@@ -126,6 +132,7 @@ impl Default for Opts {
             otomax: Vec::new(),
             manual: Vec::new(),
             desk_alert_after_s: 600,
+            edit_suppliers: None,
             limits: LimitsCfg {
                 per_key_per_s: 100_000,
                 per_key_burst: 100_000,
@@ -296,6 +303,7 @@ async fn start_sims(o: &Opts, base: &str) -> (Vec<Sim>, Vec<Supplier>) {
                 template: Arc::new(siaga_suppliers::Template::load(Some("otomax"), None).unwrap()),
                 password: String::new(),
             }),
+            callback_allow_ips: Vec::new(),
         });
         sims.push(sim);
     }
@@ -372,7 +380,10 @@ impl TestApp {
         let dir = tempfile::tempdir().unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let (sims, suppliers) = start_sims(&o, &base).await;
+        let (sims, mut suppliers) = start_sims(&o, &base).await;
+        if let Some(edit) = &o.edit_suppliers {
+            edit(&mut suppliers);
+        }
         let products = products(&o);
         let db = dir.path().join("siaga.db");
         let settings = settings(&o, &base, &db, suppliers, products);
