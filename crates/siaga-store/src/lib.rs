@@ -6,6 +6,7 @@
 
 mod error;
 mod open;
+mod postgres;
 mod rules;
 mod sealed;
 mod secrets;
