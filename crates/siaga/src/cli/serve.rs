@@ -23,8 +23,13 @@ pub async fn serve(cfg: &Path) -> anyhow::Result<()> {
             );
         }
     }
-    // Held while serving, so `siaga restore` knows not to swap the database underneath.
-    let _serving = super::backup::serving_lock(&settings.store_path)?;
+    // Held while serving, so `siaga restore` knows not to swap the database underneath
+    // (a PostgreSQL store is no file here: several nodes may serve it).
+    let file = siaga_store::IntoTarget::into_target(settings.store_path.as_path())?.is_file();
+    let _serving = match file {
+        true => Some(super::backup::serving_lock(&settings.store_path)?),
+        false => None,
+    };
     refuse_exposed_files(&settings.store_path)?;
     let store = super::owner::store_of(&settings)?;
     warn_without_a_key();

@@ -72,6 +72,8 @@ pub struct Opts {
     /// Sims that speak OtomaX, configured as `dialect = "http-template"`, `preset =
     /// "otomax"` (none by default).
     pub otomax: Vec<usize>,
+    /// The store (`store.url`, e.g. a `postgres://` URL); default: a new SQLite file.
+    pub store_url: Option<String>,
 }
 
 impl Default for Opts {
@@ -119,6 +121,7 @@ impl Default for Opts {
             callback_timeout_ms: 10_000,
             backup: None,
             otomax: Vec::new(),
+            store_url: None,
             limits: LimitsCfg {
                 per_key_per_s: 100_000,
                 per_key_burst: 100_000,
@@ -357,7 +360,10 @@ impl TestApp {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (sims, suppliers) = start_sims(&o, &base).await;
         let products = products(&o);
-        let db = dir.path().join("siaga.db");
+        let db = match &o.store_url {
+            Some(url) => std::path::PathBuf::from(url),
+            None => dir.path().join("siaga.db"),
+        };
         let settings = settings(&o, &base, &db, suppliers, products);
         let store = siaga_store::open(&db).unwrap();
         let clock: Arc<dyn Clock> = match &o.clock {

@@ -18,6 +18,7 @@ mod openapi;
 mod orders;
 mod otomax;
 mod overload;
+mod postgres;
 mod secrets;
 mod status;
 mod status_maintenance;
