@@ -59,9 +59,12 @@ impl<'a> Tx<'a> {
                     Ok(()) => Ended::Done(v, fed),
                     // The server said the commit failed: nothing was committed.
                     Err(e) if retryable_code(&e) => Ended::Again(e.into()),
-                    Err(e) if e.code().is_some() => Ended::Failed(e.into()),
-                    // No answer to COMMIT: it may have happened.
-                    Err(e) => Ended::Failed(StoreError::OutcomeUnknown(e.to_string())),
+                    // No answer to COMMIT, or the session ended under it: it may have
+                    // happened.
+                    Err(e) if connection_lost(&e) => {
+                        Ended::Failed(StoreError::OutcomeUnknown(e.to_string()))
+                    }
+                    Err(e) => Ended::Failed(e.into()),
                 }
             }
             Err(e) => {
@@ -95,10 +98,23 @@ pub(crate) fn again(e: &StoreError) -> bool {
     }
 }
 
-/// Whether the error is the connection's, not the statement's.
+/// Whether the error is the connection's, not the statement's: closed, an I/O error, a
+/// connection exception (SQLSTATE class 08), or the server ending the session (57P01-57P03,
+/// any FATAL: a terminated backend, a server shutting down or restarting).
 fn connection_lost(e: &tokio_postgres::Error) -> bool {
     use std::error::Error as _;
-    e.is_closed() || e.source().is_some_and(|s| s.is::<std::io::Error>())
+    if e.is_closed() || e.source().is_some_and(|s| s.is::<std::io::Error>()) {
+        return true;
+    }
+    let session_ended = e.as_db_error().is_some_and(|db| {
+        db.parsed_severity() == Some(tokio_postgres::error::Severity::Fatal)
+            || db.parsed_severity() == Some(tokio_postgres::error::Severity::Panic)
+    });
+    session_ended
+        || e.code().is_some_and(|c| {
+            let c = c.code();
+            c.starts_with("08") || matches!(c, "57P01" | "57P02" | "57P03")
+        })
 }
 
 /// Waits before try number `tries` (1, 2, ...): a few milliseconds, doubling, with jitter.

@@ -109,3 +109,42 @@ async fn two_nodes_take_one_order_per_ref_and_never_overdraw() {
     let orders = test_number(&url, "SELECT COUNT(*) FROM orders").expect("count");
     assert_eq!(orders, 10);
 }
+
+/// SPEC 12: connections cut under a running store (a server restart, a failover) are
+/// replaced; a write that met a dead connection before its COMMIT runs again on a new one,
+/// once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writes_after_the_connections_were_cut_run_on_new_ones() {
+    let Some(schema) = schema() else { return };
+    let app = schema.name.clone();
+    let url = format!("{}&application_name={app}", schema.url());
+    let store = crate::open_with(url.as_str(), &test_keys()).expect("open");
+    add_reseller(&*store, "r1", None).await;
+    // Several connections in the pool, all in use once.
+    let warm: Vec<_> = (0..6)
+        .map(|i| {
+            let s = store.clone();
+            tokio::spawn(async move { s.deposit("r1", 1_000, &format!("warm {i}"), T0).await })
+        })
+        .collect();
+    for w in warm {
+        w.await.expect("task").expect("deposit");
+    }
+    let cut = test_number(
+        &schema.url(),
+        &format!(
+            "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = '{app}'"
+        ),
+    )
+    .expect("cut the store's connections");
+    assert!(cut >= 1, "the store had connections to cut");
+    for i in 0..6 {
+        store
+            .deposit("r1", 1_000, &format!("after {i}"), T0 + 1)
+            .await
+            .expect("a deposit after the cut");
+    }
+    let b = store.balance("r1").await.expect("balance");
+    assert_eq!(b.available, 12_000, "every deposit once");
+    assert_clean(&*store).await;
+}
