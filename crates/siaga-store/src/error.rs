@@ -4,6 +4,14 @@
 pub enum StoreError {
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("database error: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// The connection was lost while a COMMIT was on its way: the transaction may or may
+    /// not have been committed. Never retried blindly; read back what it wrote first.
+    #[error("the outcome of the transaction is unknown (the connection was lost during its commit): {0}")]
+    OutcomeUnknown(String),
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     #[error("database migration failed: {0}")]
     Migration(String),
     #[error("the store's writer has stopped")]

@@ -7,6 +7,7 @@
 mod desk;
 mod error;
 mod open;
+mod postgres;
 mod rules;
 mod sealed;
 mod secrets;

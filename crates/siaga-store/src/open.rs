@@ -1,5 +1,5 @@
 //! Where a store lives and how to open it: [`open`] takes the config's `store.url`
-//! (`sqlite://FILE`) or a plain file path and returns the store behind the [`Store`]
+//! (`sqlite://FILE`, `postgres://...`) or a plain file path and returns the store behind the [`Store`]
 //! trait, so the rest of siaga never names a backend. Backups and restores of a store
 //! that is not open (the CLI's `siaga backup` / `siaga restore`) are reached the same way,
 //! by URL, through the free functions here.
@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::StoreError;
+use crate::postgres::{PgStore, BACKUP_HINT};
 use crate::sealed::SealedStore;
 use crate::secrets::Keyring;
 use crate::sqlite::{backup, files, SqliteStore};
@@ -21,12 +22,15 @@ pub use crate::sqlite::backup::Copied;
 pub enum Target {
     /// A SQLite database file.
     Sqlite(PathBuf),
+    /// A PostgreSQL database, by its URL as given (`postgres://` or `postgresql://`).
+    Postgres(String),
 }
 
 impl Target {
     /// `sqlite://FILE` (relative to the working directory) or `sqlite:///abs/path.db`;
-    /// anything without a scheme is taken as a SQLite file path. `postgres://` is named
-    /// as not built yet.
+    /// `postgres://USER@HOST:PORT/DB` (or `postgresql://`, with the libpq parameters
+    /// tokio-postgres reads, e.g. `?options=-c%20search_path%3Dsiaga`); anything without a
+    /// scheme is taken as a SQLite file path.
     pub fn parse(url: &str) -> Result<Target, StoreError> {
         if let Some(rest) = url.strip_prefix("sqlite://") {
             if rest.is_empty() {
@@ -36,24 +40,43 @@ impl Target {
             }
             return Ok(Target::Sqlite(PathBuf::from(rest)));
         }
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Err(StoreError::Url(
-                "PostgreSQL is not built yet; use sqlite://FILE".into(),
-            ));
+        if is_postgres(url) {
+            return Ok(Target::Postgres(url.to_owned()));
         }
         if url.contains("://") || url.is_empty() {
             return Err(StoreError::Url(format!(
-                "{url:?} is not a store URL; use sqlite://FILE"
+                "{url:?} is not a store URL; use sqlite://FILE or postgres://..."
             )));
         }
         Ok(Target::Sqlite(PathBuf::from(url)))
     }
 
-    /// The SQLite file, for what only a file-based store can do.
-    fn sqlite_file(&self) -> &Path {
+    /// The SQLite file, for what only a file-based store can do; a PostgreSQL store is
+    /// backed up and restored with PostgreSQL's own tools.
+    fn sqlite_file(&self) -> Result<&Path, StoreError> {
         match self {
-            Target::Sqlite(p) => p,
+            Target::Sqlite(p) => Ok(p),
+            Target::Postgres(_) => Err(StoreError::Backup(BACKUP_HINT.into())),
         }
+    }
+
+    /// Whether the store is a file on this host (what `siaga serve` locks and checks the
+    /// modes of).
+    pub fn is_file(&self) -> bool {
+        matches!(self, Target::Sqlite(_))
+    }
+}
+
+fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// A path that holds a PostgreSQL URL (config's `store_path` keeps `store.url` as given
+/// when it names PostgreSQL) is that database, anything else a SQLite file.
+fn path_target(p: &Path) -> Target {
+    match p.to_str() {
+        Some(s) if is_postgres(s) => Target::Postgres(s.to_owned()),
+        _ => Target::Sqlite(p.to_owned()),
     }
 }
 
@@ -81,12 +104,12 @@ impl IntoTarget for &String {
 }
 impl IntoTarget for &Path {
     fn into_target(self) -> Result<Target, StoreError> {
-        Ok(Target::Sqlite(self.to_owned()))
+        Ok(path_target(self))
     }
 }
 impl IntoTarget for &PathBuf {
     fn into_target(self) -> Result<Target, StoreError> {
-        Ok(Target::Sqlite(self.clone()))
+        Ok(path_target(self))
     }
 }
 
@@ -100,11 +123,16 @@ pub fn open(target: impl IntoTarget) -> Result<Arc<dyn Store>, StoreError> {
 /// Opens (creating if needed, migrating if old) the store at `target`, behind the sealing
 /// layer with `keys` (`sealed.rs`): secrets stored in another form than `keys` writes are
 /// re-sealed first, and a store holding a secret no key of `keys` opens is refused. A new
-/// SQLite database is created owner-only.
+/// SQLite database is created owner-only; a PostgreSQL database is migrated (each node in
+/// turn) and reached through a connection pool.
 pub fn open_with(target: impl IntoTarget, keys: &Keyring) -> Result<Arc<dyn Store>, StoreError> {
     match target.into_target()? {
         Target::Sqlite(path) => Ok(Arc::new(SealedStore::new(
             SqliteStore::open(&path)?,
+            keys.clone(),
+        )?)),
+        Target::Postgres(url) => Ok(Arc::new(SealedStore::new(
+            PgStore::open(&url)?,
             keys.clone(),
         )?)),
     }
@@ -113,9 +141,10 @@ pub fn open_with(target: impl IntoTarget, keys: &Keyring) -> Result<Arc<dyn Stor
 /// The store's files that others than their owner may read or write, with their modes
 /// (a server refuses to start on them; none for a store that is not a file).
 pub fn readable_by_others(target: impl IntoTarget) -> Result<Vec<(PathBuf, u32)>, StoreError> {
-    Ok(files::readable_by_others(
-        target.into_target()?.sqlite_file(),
-    ))
+    match target.into_target()? {
+        Target::Sqlite(p) => Ok(files::readable_by_others(&p)),
+        Target::Postgres(_) => Ok(Vec::new()),
+    }
 }
 
 /// What a backup copied and what the copy's check found.
@@ -133,7 +162,7 @@ pub fn backup_to(
     progress: &mut dyn FnMut(i64, i64),
 ) -> Result<BackupInfo, StoreError> {
     let from = from.into_target()?;
-    let (copied, report) = backup::backup(from.sqlite_file(), out, progress)?;
+    let (copied, report) = backup::backup(from.sqlite_file()?, out, progress)?;
     Ok(BackupInfo { copied, report })
 }
 
@@ -145,7 +174,7 @@ pub fn restore_from(
     progress: &mut dyn FnMut(i64, i64),
 ) -> Result<BackupInfo, StoreError> {
     let to = to.into_target()?;
-    let (copied, report) = backup::restore(file, to.sqlite_file(), progress)?;
+    let (copied, report) = backup::restore(file, to.sqlite_file()?, progress)?;
     Ok(BackupInfo { copied, report })
 }
 
@@ -157,7 +186,7 @@ pub fn check_backup(file: &Path) -> Result<VerifyReport, StoreError> {
 /// A plain, unchecked copy of the store at `from` in `out`: what a restore keeps of the
 /// store it replaces.
 pub fn keep_as_is(from: impl IntoTarget, out: &Path) -> Result<(), StoreError> {
-    backup::keep_as_is(from.into_target()?.sqlite_file(), out)
+    backup::keep_as_is(from.into_target()?.sqlite_file()?, out)
 }
 
 #[cfg(test)]
@@ -176,12 +205,33 @@ mod tests {
             Ok(Target::Sqlite("/srv/s.db".into()))
         );
         assert_eq!(p("/srv/s.db"), Ok(Target::Sqlite("/srv/s.db".into())));
-        let pg = p("postgres://db/siaga").expect_err("not built");
-        assert!(pg.contains("PostgreSQL is not built yet"), "{pg}");
-        assert!(p("postgresql://db").is_err());
+        assert_eq!(
+            p("postgres://u@db/siaga"),
+            Ok(Target::Postgres("postgres://u@db/siaga".into()))
+        );
+        assert_eq!(
+            p("postgresql://db"),
+            Ok(Target::Postgres("postgresql://db".into()))
+        );
+        let held = Path::new("postgres://u@db/siaga").into_target();
+        assert_eq!(
+            held.map_err(|e| e.to_string()),
+            Ok(Target::Postgres("postgres://u@db/siaga".into())),
+            "a config path holding a PostgreSQL URL"
+        );
         assert!(p("sqlite://").is_err());
         assert!(p("mysql://x").is_err());
         assert!(p("").is_err());
+    }
+
+    #[test]
+    fn a_postgres_store_names_the_tools_that_back_it_up() {
+        let url = "postgres://nobody@127.0.0.1:1/none";
+        let e = backup_to(url, Path::new("/nonexistent/x"), &mut |_, _| {})
+            .expect_err("no copy by siaga");
+        assert!(e.to_string().contains("pg_dump"), "{e}");
+        assert!(keep_as_is(url, Path::new("/nonexistent/y")).is_err());
+        assert!(readable_by_others(url).expect("no files").is_empty());
     }
 
     #[tokio::test]

@@ -1,12 +1,13 @@
 //! Store tests. The conformance suite (`conformance_suite!`) holds what every backend must
 //! do, written against `Arc<dyn Store>` only: the ledger/orders model ([`model`]), intake
 //! ([`orders`]), the callback outbox ([`outbox`]), supplier prices ([`health`]), notices
-//! and news cursors ([`notify`]), vouchers ([`vouchers`]), the desk and audit log ([`desk`]) and secrets read back as given
-//! ([`secrets`]); it runs on SQLite here, opened as siaga opens it (behind the sealing
-//! layer, with a key), and a PostgreSQL backend invokes the same macro with its own
-//! constructor. The `sqlite_*` files test SQLite internals (raw SQL damage for `verify`,
-//! the writer's batching, durability, backups, migrations, what the file holds at rest and
-//! its modes).
+//! and news cursors ([`notify`]), vouchers ([`vouchers`]), the desk and audit log ([`desk`]), the dashboard's order search and secrets read back as given
+//! ([`secrets`]); it runs on SQLite and on PostgreSQL, each opened as siaga opens it
+//! (behind the sealing layer, with a key). PostgreSQL cases run in a schema of their own
+//! in the database `SIAGA_TEST_POSTGRES_URL` names (skipped with a line when it is unset,
+//! failed when `CI=true`). The `sqlite_*` files test SQLite internals (raw SQL damage for
+//! `verify`, the writer's batching, durability, backups, migrations, what the file holds
+//! at rest and its modes); `postgres_*` PostgreSQL's (several nodes on one database).
 
 mod desk;
 mod health;
@@ -14,6 +15,7 @@ mod model;
 mod notify;
 mod orders;
 mod outbox;
+mod postgres_nodes;
 mod secrets;
 mod sqlite_backup;
 mod sqlite_durable;
@@ -73,12 +75,89 @@ pub(crate) fn test_keys() -> crate::Keyring {
 }
 pub(crate) const TEST_KEY: &str = "c2lhZ2EgdGVzdCBrZXksIGV4YWN0bHkgMzIgYnl0ZXM=";
 
+/// The PostgreSQL database the tests may make schemas in, from `SIAGA_TEST_POSTGRES_URL`.
+/// Unset: `None` with a line saying so, or a failure when `CI=true` (CI never skips them).
+pub(crate) fn pg_url() -> Option<String> {
+    match std::env::var(PG_URL_ENV) {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!(
+                "{PG_URL_ENV} is not set: CI runs the PostgreSQL conformance suite, never skips it"
+            )
+        }
+        _ => {
+            eprintln!(
+                "skipped: set {PG_URL_ENV} (e.g. postgres://postgres@127.0.0.1:5432/test) to run the PostgreSQL cases"
+            );
+            None
+        }
+    }
+}
+pub(crate) const PG_URL_ENV: &str = "SIAGA_TEST_POSTGRES_URL";
+
+/// A schema of its own for one test in the test database, dropped with the value.
+pub(crate) struct PgSchema {
+    base: String,
+    pub name: String,
+}
+
+impl PgSchema {
+    pub(crate) fn new(base: &str) -> PgSchema {
+        let name = format!("siaga_t_{}", ulid::Ulid::new().to_string().to_lowercase());
+        let (url, sql) = (base.to_owned(), format!("CREATE SCHEMA {name}"));
+        crate::postgres::test_sql(&url, &sql).expect("create a test schema");
+        PgSchema {
+            base: base.to_owned(),
+            name,
+        }
+    }
+
+    /// The database URL with this schema as the search path: what a store opens. Its
+    /// commits do not wait for the disk (`synchronous_commit=off`): what the tests see of
+    /// a running server is the same, they only run faster.
+    pub(crate) fn url(&self) -> String {
+        let sep = if self.base.contains('?') { '&' } else { '?' };
+        format!(
+            "{}{sep}options=-c%20search_path%3D{}%20-c%20synchronous_commit%3Doff",
+            self.base, self.name
+        )
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name);
+        if let Err(e) = crate::postgres::test_sql(&self.base, &sql) {
+            eprintln!("test schema {} left behind: {e}", self.name);
+        }
+    }
+}
+
+/// A fresh PostgreSQL store in a new schema, opened as siaga opens it: behind the sealing
+/// layer, with a secret key. Only called when [`pg_url`] gave a URL.
+pub(crate) async fn pg_store() -> Fresh {
+    let base = pg_url().expect("SIAGA_TEST_POSTGRES_URL");
+    let schema = PgSchema::new(&base);
+    Fresh {
+        store: crate::open_with(schema.url().as_str(), &test_keys()).expect("open store"),
+        _keep: Box::new(schema),
+    }
+}
+
+/// Whether the PostgreSQL cases run (see [`pg_url`]).
+pub(crate) fn pg_available() -> bool {
+    pg_url().is_some()
+}
+
 /// Generates one test per conformance case in a module named `$backend`, each on a fresh
-/// store from `$make` (an `async fn() -> Fresh`).
+/// store from `$make` (an `async fn() -> Fresh`), when `$run()` says the backend is there.
 macro_rules! conformance_suite {
     ($backend:ident, $make:path) => {
+        conformance_suite!($backend, $make, || true);
+    };
+    ($backend:ident, $make:path, $run:expr) => {
         mod $backend {
-            conformance_suite!(@cases $make;
+            conformance_suite!(@cases $make, $run;
                 orders::intake_balance_edges,
                 orders::concurrent_replays_create_one_order_and_reserve_once,
                 orders::concurrent_orders_never_overdraw,
@@ -102,14 +181,20 @@ macro_rules! conformance_suite {
 
             #[test]
             fn ledger_and_orders_follow_the_model() {
+                if !($run)() {
+                    return;
+                }
                 $crate::tests::model::ledger_and_orders_follow_the_model(&|| Box::pin($make()));
             }
         }
     };
-    (@cases $make:path; $($file:ident :: $case:ident),* $(,)?) => {
+    (@cases $make:path, $run:expr; $($file:ident :: $case:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $case() {
+                if !($run)() {
+                    return;
+                }
                 let fresh = $make().await;
                 $crate::tests::$file::$case(fresh.store.clone()).await;
             }
@@ -118,6 +203,11 @@ macro_rules! conformance_suite {
 }
 
 conformance_suite!(conformance_sqlite, crate::tests::sqlite_store);
+conformance_suite!(
+    conformance_postgres,
+    crate::tests::pg_store,
+    crate::tests::pg_available
+);
 
 /// Without a key the sealing layer only passes values through: the cases about what it
 /// touches run keyless too.

@@ -17,8 +17,13 @@ use crate::server::{self, stop_signal};
 pub async fn serve(cfg: &Path) -> anyhow::Result<()> {
     let settings = config::load(cfg)?;
     check_admin_token(&settings)?;
-    // Held while serving, so `siaga restore` knows not to swap the database underneath.
-    let mut serving = super::backup::serving_lock(&settings.store_path)?;
+    // Held while serving, so `siaga restore` knows not to swap the database underneath
+    // (a PostgreSQL store is no file here: several nodes may serve it).
+    let file = siaga_store::IntoTarget::into_target(settings.store_path.as_path())?.is_file();
+    let mut serving = match file {
+        true => Some(super::backup::serving_lock(&settings.store_path)?),
+        false => None,
+    };
     refuse_exposed_files(&settings.store_path)?;
     let store = super::owner::store_of(&settings)?;
     warn_without_a_key();
@@ -26,8 +31,10 @@ pub async fn serve(cfg: &Path) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let addr = listener.local_addr()?;
-    if let Err(e) = super::backup::announce(&mut serving, addr) {
-        tracing::warn!(error = %e, "cannot write the serving address; `siaga reload` will use server.listen");
+    if let Some(lock) = serving.as_mut() {
+        if let Err(e) = super::backup::announce(lock, addr) {
+            tracing::warn!(error = %e, "cannot write the serving address; `siaga reload` will use server.listen");
+        }
     }
     let metrics = match &settings.metrics.listen {
         Some(m) => Some(

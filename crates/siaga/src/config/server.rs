@@ -122,13 +122,14 @@ pub fn check_limits(limits: &LimitsCfg) -> Result<(), Problem> {
     Ok(())
 }
 
-/// `sqlite://siaga.db` (relative to the config's folder) or `sqlite:///abs/path.db`.
+/// `sqlite://siaga.db` (relative to the config's folder) or `sqlite:///abs/path.db`; a
+/// `postgres://` (or `postgresql://`) URL is kept as given, for `siaga_store` to open.
 pub fn store_path(url: &str, base: &Path) -> Result<PathBuf, String> {
     let Some(rest) = url.strip_prefix("sqlite://") else {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Err("PostgreSQL is not available in this build yet; use sqlite://FILE".into());
+            return Ok(PathBuf::from(url));
         }
-        return Err("must be sqlite://FILE".into());
+        return Err("must be sqlite://FILE or postgres://USER@HOST/DB".into());
     };
     if rest.is_empty() {
         return Err("must name a file, e.g. sqlite://siaga.db".into());

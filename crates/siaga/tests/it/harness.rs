@@ -80,6 +80,8 @@ pub struct Opts {
     /// Changes to the suppliers' settings before the switch starts (a supplier that is
     /// the test's own fake, `callback_allow_ips`...); none by default.
     pub edit_suppliers: Option<EditSuppliers>,
+    /// The store (`store.url`, e.g. a `postgres://` URL); default: a new SQLite file.
+    pub store_url: Option<String>,
 }
 
 /// A change a test makes to the suppliers' settings (see [`Opts::edit_suppliers`]).
@@ -133,6 +135,7 @@ impl Default for Opts {
             manual: Vec::new(),
             desk_alert_after_s: 600,
             edit_suppliers: None,
+            store_url: None,
             limits: LimitsCfg {
                 per_key_per_s: 100_000,
                 per_key_burst: 100_000,
@@ -385,7 +388,10 @@ impl TestApp {
             edit(&mut suppliers);
         }
         let products = products(&o);
-        let db = dir.path().join("siaga.db");
+        let db = match &o.store_url {
+            Some(url) => std::path::PathBuf::from(url),
+            None => dir.path().join("siaga.db"),
+        };
         let settings = settings(&o, &base, &db, suppliers, products);
         let store = siaga_store::open(&db).unwrap();
         let clock: Arc<dyn Clock> = match &o.clock {

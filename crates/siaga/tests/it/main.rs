@@ -20,6 +20,7 @@ mod openapi;
 mod orders;
 mod otomax;
 mod overload;
+mod postgres;
 mod reload;
 mod secrets;
 mod status;

@@ -1,0 +1,223 @@
+//! Double-entry ledger on PostgreSQL: executes the transfer plans of [`crate::rules`].
+//! A transfer first locks the accounts it moves in id order (so two transfers never wait
+//! for each other in a circle), then moves each balance with a conditional UPDATE that
+//! keeps a guarded account >= 0, and records the balance each posting leaves.
+
+use deadpool_postgres::GenericClient;
+
+use super::tx::{exec, one, opt, rows};
+use crate::error::StoreError;
+use crate::rules::{self, available, held, Posting, TransferPlan, MAX_AMOUNT};
+use crate::types::{Balance, StatementLine, StatementQuery};
+
+/// No balance moves once beyond this (far beyond any real one): `balance + amount` then
+/// always fits in a BIGINT.
+const BALANCE_BOUND: i64 = i64::MAX / 2;
+
+pub(crate) async fn ensure_reseller_accounts<C: GenericClient>(
+    c: &C,
+    reseller_id: &str,
+) -> Result<(), StoreError> {
+    let sql = "INSERT INTO accounts (id, kind, reseller_id, balance) VALUES ($1, $2, $3, 0)
+               ON CONFLICT (id) DO NOTHING";
+    exec(
+        c,
+        sql,
+        &[&available(reseller_id), &"reseller_available", &reseller_id],
+    )
+    .await?;
+    exec(
+        c,
+        sql,
+        &[&held(reseller_id), &"reseller_held", &reseller_id],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn ensure_account<C: GenericClient>(c: &C, id: &str) -> Result<(), StoreError> {
+    let kind = id.split(':').next().unwrap_or("other");
+    exec(
+        c,
+        "INSERT INTO accounts (id, kind, reseller_id, balance) VALUES ($1, $2, NULL, 0)
+         ON CONFLICT (id) DO NOTHING",
+        &[&id, &kind],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Writes one balanced transfer. Fails (and the caller's transaction is rolled back) if
+/// the postings do not sum to zero or a guarded account would go below zero.
+pub(crate) async fn transfer<C: GenericClient>(
+    c: &C,
+    t: &TransferPlan<'_>,
+    now: i64,
+) -> Result<i64, StoreError> {
+    t.check()?;
+    let mut ids: Vec<&str> = t.postings.iter().map(|p| p.account.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    rows(
+        c,
+        "SELECT id FROM accounts WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+        &[&ids],
+    )
+    .await?;
+    let id: i64 = one(
+        c,
+        "INSERT INTO transfers (kind, reseller_id, order_id, amount, note, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        &[
+            &t.kind,
+            &t.reseller_id,
+            &t.order_id,
+            &t.amount,
+            &t.note,
+            &now,
+        ],
+    )
+    .await?
+    .try_get(0)?;
+    for p in &t.postings {
+        let mut after = apply(c, p).await?;
+        if after.is_none() && !p.guarded {
+            // Book accounts (revenue, cost, a supplier) come into being on first use.
+            ensure_account(c, &p.account).await?;
+            after = apply(c, p).await?;
+        }
+        let Some(balance_after) = after else {
+            return Err(StoreError::Corrupt(format!(
+                "{} would go below zero or does not exist",
+                p.account
+            )));
+        };
+        exec(
+            c,
+            "INSERT INTO postings (transfer_id, account_id, amount, balance_after)
+             VALUES ($1, $2, $3, $4)",
+            &[&id, &p.account, &p.amount, &balance_after],
+        )
+        .await?;
+    }
+    Ok(id)
+}
+
+/// Moves `p.account`'s balance by `p.amount` and returns the new balance; `None` if the
+/// account does not exist, or the move would take a guarded account below zero or any
+/// balance out of bounds.
+async fn apply<C: GenericClient>(c: &C, p: &Posting) -> Result<Option<i64>, StoreError> {
+    if p.amount.unsigned_abs() > MAX_AMOUNT.unsigned_abs() {
+        return Ok(None);
+    }
+    let row = opt(
+        c,
+        "UPDATE accounts SET balance = balance + $2
+         WHERE id = $1 AND balance BETWEEN $4 AND $5 AND (NOT $3 OR balance + $2 >= 0)
+         RETURNING balance",
+        &[
+            &p.account,
+            &p.amount,
+            &p.guarded,
+            &-BALANCE_BOUND,
+            &BALANCE_BOUND,
+        ],
+    )
+    .await?;
+    Ok(row.map(|r| r.try_get(0)).transpose()?)
+}
+
+pub(crate) async fn account_balance<C: GenericClient>(
+    c: &C,
+    id: &str,
+) -> Result<Option<i64>, StoreError> {
+    let row = opt(c, "SELECT balance FROM accounts WHERE id = $1", &[&id]).await?;
+    Ok(row.map(|r| r.try_get(0)).transpose()?)
+}
+
+/// As [`account_balance`], locking the account until the commit.
+pub(crate) async fn lock_balance<C: GenericClient>(
+    c: &C,
+    id: &str,
+) -> Result<Option<i64>, StoreError> {
+    let row = opt(
+        c,
+        "SELECT balance FROM accounts WHERE id = $1 FOR UPDATE",
+        &[&id],
+    )
+    .await?;
+    Ok(row.map(|r| r.try_get(0)).transpose()?)
+}
+
+pub(crate) async fn deposit<C: GenericClient>(
+    c: &C,
+    reseller_id: &str,
+    amount: i64,
+    note: &str,
+    now: i64,
+) -> Result<Balance, StoreError> {
+    let plan = rules::deposit(reseller_id, amount, note)?;
+    if account_balance(c, &available(reseller_id)).await?.is_none() {
+        return Err(StoreError::NotFound(format!("reseller {reseller_id}")));
+    }
+    transfer(c, &plan, now).await?;
+    balance(c, reseller_id).await
+}
+
+pub(crate) async fn balance<C: GenericClient>(
+    c: &C,
+    reseller_id: &str,
+) -> Result<Balance, StoreError> {
+    let row = one(
+        c,
+        "SELECT (SELECT balance FROM accounts WHERE id = $1),
+                (SELECT balance FROM accounts WHERE id = $2)",
+        &[&available(reseller_id), &held(reseller_id)],
+    )
+    .await?;
+    let available: Option<i64> = row.try_get(0)?;
+    let held: Option<i64> = row.try_get(1)?;
+    Ok(Balance {
+        available: available
+            .ok_or_else(|| StoreError::NotFound(format!("reseller {reseller_id}")))?,
+        held: held.unwrap_or(0),
+    })
+}
+
+pub(crate) async fn statement<C: GenericClient>(
+    c: &C,
+    q: &StatementQuery,
+) -> Result<Vec<StatementLine>, StoreError> {
+    let after = q.after.unwrap_or(0);
+    let rows = rows(
+        c,
+        "SELECT t.id, t.kind, t.order_id, o.ref_id, p.amount, p.balance_after, t.note, t.created_at, p.id
+         FROM postings p JOIN transfers t ON t.id = p.transfer_id
+         LEFT JOIN orders o ON o.id = t.order_id
+         WHERE p.account_id = $1 AND t.created_at >= $2 AND t.created_at < $3 AND p.id > $4
+         ORDER BY p.id LIMIT $5",
+        &[
+            &available(&q.reseller_id),
+            &q.from,
+            &q.to,
+            &after,
+            &i64::from(q.limit),
+        ],
+    )
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(StatementLine {
+                transfer_id: r.try_get(0)?,
+                kind: r.try_get(1)?,
+                order_id: r.try_get(2)?,
+                ref_id: r.try_get(3)?,
+                amount: r.try_get(4)?,
+                balance_after: r.try_get(5)?,
+                note: r.try_get(6)?,
+                at: r.try_get(7)?,
+                line_id: r.try_get(8)?,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,276 @@
+//! Running a transaction on PostgreSQL and knowing how it ended (SPEC 12): one whose
+//! outcome is known not to be committed (a serialization failure or deadlock, 40001 or
+//! 40P01; a connection lost before COMMIT was sent) is run again on a fresh connection;
+//! one whose COMMIT was sent but not acknowledged is reported as
+//! [`StoreError::OutcomeUnknown`] and never run again here. The helpers below run one
+//! statement through the connection's statement cache.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use deadpool_postgres::{GenericClient, Transaction};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
+
+use crate::error::StoreError;
+use crate::types::OutboxItem;
+
+/// How often a transaction that certainly did not commit is run again.
+pub(crate) const MAX_TRIES: u32 = 12;
+
+/// One write transaction, with the callback messages it enqueued (fed to the outbox
+/// listener only after the commit).
+pub(crate) struct Tx<'a> {
+    pub c: Transaction<'a>,
+    fed: Mutex<Vec<OutboxItem>>,
+}
+
+/// How a transaction ended.
+pub(crate) enum Ended<T> {
+    Done(T, Vec<OutboxItem>),
+    /// Certainly not committed; may run again.
+    Again(StoreError),
+    Failed(StoreError),
+}
+
+impl<'a> Tx<'a> {
+    pub(crate) fn new(c: Transaction<'a>) -> Tx<'a> {
+        Tx {
+            c,
+            fed: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Remembers a message written in this transaction, for the feed.
+    pub(crate) fn fed(&self, item: OutboxItem) {
+        if let Ok(mut f) = self.fed.lock() {
+            f.push(item);
+        }
+    }
+
+    /// Commits when `res` is Ok, else rolls back; says whether the work may run again.
+    pub(crate) async fn end<T>(self, res: Result<T, StoreError>) -> Ended<T> {
+        let Tx { c, fed } = self;
+        match res {
+            Ok(v) => {
+                let fed = fed.into_inner().unwrap_or_default();
+                match c.commit().await {
+                    Ok(()) => Ended::Done(v, fed),
+                    // The server said the commit failed: nothing was committed.
+                    Err(e) if retryable_code(&e) => Ended::Again(e.into()),
+                    // No answer to COMMIT, or the session ended under it: it may have
+                    // happened.
+                    Err(e) if connection_lost(&e) => {
+                        Ended::Failed(StoreError::OutcomeUnknown(e.to_string()))
+                    }
+                    Err(e) => Ended::Failed(e.into()),
+                }
+            }
+            Err(e) => {
+                // Dropped unanswered, the transaction is rolled back by the server anyway.
+                let _ = c.rollback().await;
+                if again(&e) {
+                    Ended::Again(e)
+                } else {
+                    Ended::Failed(e)
+                }
+            }
+        }
+    }
+}
+
+fn retryable_code(e: &tokio_postgres::Error) -> bool {
+    matches!(
+        e.code(),
+        Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED
+    )
+}
+
+/// Whether an error met before COMMIT was sent leaves the transaction certainly
+/// uncommitted and worth running again: a serialization failure, a deadlock, or a lost
+/// connection (the server rolls back what a dropped session had not committed).
+pub(crate) fn again(e: &StoreError) -> bool {
+    match e {
+        StoreError::Postgres(pg) => retryable_code(pg) || connection_lost(pg),
+        StoreError::Unavailable(_) => true,
+        _ => false,
+    }
+}
+
+/// Whether the error is the connection's, not the statement's: closed, an I/O error, a
+/// connection exception (SQLSTATE class 08), or the server ending the session (57P01-57P03,
+/// any FATAL: a terminated backend, a server shutting down or restarting).
+fn connection_lost(e: &tokio_postgres::Error) -> bool {
+    use std::error::Error as _;
+    if e.is_closed() || e.source().is_some_and(|s| s.is::<std::io::Error>()) {
+        return true;
+    }
+    let session_ended = e.as_db_error().is_some_and(|db| {
+        db.parsed_severity() == Some(tokio_postgres::error::Severity::Fatal)
+            || db.parsed_severity() == Some(tokio_postgres::error::Severity::Panic)
+    });
+    session_ended
+        || e.code().is_some_and(|c| {
+            let c = c.code();
+            c.starts_with("08") || matches!(c, "57P01" | "57P02" | "57P03")
+        })
+}
+
+/// Waits before try number `tries` (1, 2, ...): a few milliseconds, doubling, with jitter.
+pub(crate) async fn pause(tries: u32) {
+    let base = 2u64 << tries.min(6);
+    let jitter = u64::from(ulid::Ulid::new().random() as u32 % 8);
+    tokio::time::sleep(Duration::from_millis(base + jitter)).await;
+}
+
+/// Runs `$body` (an expression using the transaction `$t: &Tx`) in a READ COMMITTED
+/// transaction on `$store`, again while it certainly did not commit (see the module doc).
+macro_rules! write_tx {
+    ($store:expr, |$t:ident| $body:expr) => {{
+        let mut tries: u32 = 0;
+        loop {
+            tries += 1;
+            let res = async {
+                let mut client = $store.client().await?;
+                let tx = client
+                    .transaction()
+                    .await
+                    .map_err($crate::error::StoreError::from)?;
+                let $t = $crate::postgres::tx::Tx::new(tx);
+                let res = async { $body }.await;
+                Ok::<_, $crate::error::StoreError>($t.end(res).await)
+            }
+            .await;
+            let ended = match res {
+                Ok(ended) => ended,
+                Err(e) if $crate::postgres::tx::again(&e) => {
+                    $crate::postgres::tx::Ended::Again(e)
+                }
+                Err(e) => $crate::postgres::tx::Ended::Failed(e),
+            };
+            match ended {
+                $crate::postgres::tx::Ended::Done(v, fed) => {
+                    $store.feed(fed);
+                    break Ok(v);
+                }
+                $crate::postgres::tx::Ended::Again(e) if tries < $crate::postgres::tx::MAX_TRIES => {
+                    tracing::debug!(error = %e, tries, "transaction not committed; running it again");
+                    $crate::postgres::tx::pause(tries).await;
+                }
+                $crate::postgres::tx::Ended::Again(e) | $crate::postgres::tx::Ended::Failed(e) => {
+                    break Err(e);
+                }
+            }
+        }
+    }};
+}
+pub(crate) use write_tx;
+
+/// Runs `$body` (using `$c`, a pooled connection or a read-only snapshot transaction when
+/// `snapshot` is given) again while it fails on a lost connection.
+macro_rules! read_tx {
+    ($store:expr, |$c:ident| $body:expr) => {{
+        let mut tries: u32 = 0;
+        loop {
+            tries += 1;
+            let res = async {
+                let $c = $store.client().await?;
+                let $c = &$c;
+                $body
+            }
+            .await;
+            match res {
+                Err(e) if $crate::postgres::tx::again(&e) && tries < 3 => {
+                    $crate::postgres::tx::pause(tries).await;
+                }
+                other => break other,
+            }
+        }
+    }};
+    ($store:expr, snapshot |$c:ident| $body:expr) => {{
+        let mut tries: u32 = 0;
+        loop {
+            tries += 1;
+            let res = async {
+                let mut client = $store.client().await?;
+                let tx = client
+                    .build_transaction()
+                    .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                    .read_only(true)
+                    .start()
+                    .await?;
+                let out = {
+                    let $c = &tx;
+                    $body
+                };
+                tx.commit().await?;
+                out
+            }
+            .await;
+            match res {
+                Err(e) if $crate::postgres::tx::again(&e) && tries < 3 => {
+                    $crate::postgres::tx::pause(tries).await;
+                }
+                other => break other,
+            }
+        }
+    }};
+}
+pub(crate) use read_tx;
+
+type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+/// Every row of one statement.
+pub(crate) async fn rows<C: GenericClient>(
+    c: &C,
+    sql: &str,
+    p: Params<'_>,
+) -> Result<Vec<Row>, StoreError> {
+    let st = c.prepare_cached(sql).await?;
+    Ok(c.query(&st, p).await?)
+}
+
+/// The row of one statement, if any (more than one is an error).
+pub(crate) async fn opt<C: GenericClient>(
+    c: &C,
+    sql: &str,
+    p: Params<'_>,
+) -> Result<Option<Row>, StoreError> {
+    let st = c.prepare_cached(sql).await?;
+    Ok(c.query_opt(&st, p).await?)
+}
+
+/// The one row of one statement.
+pub(crate) async fn one<C: GenericClient>(
+    c: &C,
+    sql: &str,
+    p: Params<'_>,
+) -> Result<Row, StoreError> {
+    let st = c.prepare_cached(sql).await?;
+    Ok(c.query_one(&st, p).await?)
+}
+
+/// Runs one statement; how many rows it changed.
+pub(crate) async fn exec<C: GenericClient>(
+    c: &C,
+    sql: &str,
+    p: Params<'_>,
+) -> Result<u64, StoreError> {
+    let st = c.prepare_cached(sql).await?;
+    Ok(c.execute(&st, p).await?)
+}
+
+/// Takes the transaction-scoped advisory lock that orders the ids of the news table
+/// `table` (see "News cursors" in lib.rs): held until the commit, so a later id cannot
+/// become visible before an earlier one. Keyed by schema too, so stores in other schemas
+/// of one database do not wait for each other.
+pub(crate) async fn lock_news<C: GenericClient>(c: &C, table: &str) -> Result<(), StoreError> {
+    exec(
+        c,
+        "SELECT pg_advisory_xact_lock(hashtext(COALESCE(current_schema(), '') || '.' || $1::text))",
+        &[&table],
+    )
+    .await?;
+    Ok(())
+}
