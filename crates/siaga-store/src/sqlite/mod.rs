@@ -14,6 +14,7 @@ mod ledger;
 mod notify;
 mod orders;
 mod outbox;
+mod reports;
 mod resellers;
 mod status;
 mod verify;
@@ -677,5 +678,21 @@ impl Store for SqliteStore {
     ) -> Result<Vec<Attempt>, StoreError> {
         let id = supplier_id.to_owned();
         self.read(move |c| notify::awaiting(c, &id, limit)).await
+    }
+    async fn orders_with_attempts(
+        &self,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(Order, Vec<Attempt>)>, StoreError> {
+        self.read(move |c| reports::orders_with_attempts(c, from, to))
+            .await
+    }
+    async fn supplier_history(
+        &self,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(i64, SupplierEvent)>, StoreError> {
+        self.read(move |c| reports::supplier_history(c, from, to))
+            .await
     }
 }

@@ -1,7 +1,7 @@
 //! Store tests. The conformance suite (`conformance_suite!`) holds what every backend must
 //! do, written against `Arc<dyn Store>` only: the ledger/orders model ([`model`]), intake
 //! ([`orders`]), the callback outbox ([`outbox`]), supplier prices ([`health`]), notices
-//! and news cursors ([`notify`]), vouchers ([`vouchers`]) and secrets read back as given
+//! and news cursors ([`notify`]), vouchers ([`vouchers`]), what the reports read ([`reports`]) and secrets read back as given
 //! ([`secrets`]); it runs on SQLite here, opened as siaga opens it (behind the sealing
 //! layer, with a key), and a PostgreSQL backend invokes the same macro with its own
 //! constructor. The `sqlite_*` files test SQLite internals (raw SQL damage for `verify`,
@@ -13,6 +13,7 @@ mod model;
 mod notify;
 mod orders;
 mod outbox;
+mod reports;
 mod secrets;
 mod sqlite_backup;
 mod sqlite_durable;
@@ -92,6 +93,8 @@ macro_rules! conformance_suite {
                 health::a_learnt_supplier_price_is_kept_until_the_next_price_list,
                 notify::news_cursors_see_every_item_once_in_order_while_writers_race,
                 vouchers::a_voucher_credits_its_owner_once_before_expiry,
+                reports::orders_of_a_window_come_with_their_attempts,
+                reports::supplier_history_starts_with_the_state_before_the_window,
                 secrets::secrets_come_back_as_given_and_tokens_are_found_by_value,
             );
 
