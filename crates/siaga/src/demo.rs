@@ -219,6 +219,7 @@ async fn start_sims(base: &str) -> anyhow::Result<(Vec<Sim>, Vec<Supplier>)> {
             report_after: std::time::Duration::from_secs(600),
             low_balance_rupiah: Some(1_000_000),
             windows: Vec::new(),
+            contract: None,
             template,
         });
         sims.push(sim);
@@ -296,6 +297,7 @@ fn settings(
         limits: crate::config::LimitsCfg::default(),
         backup: None,
         metrics: Default::default(),
+        reports: Default::default(),
     }
 }
 

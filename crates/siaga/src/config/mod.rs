@@ -4,10 +4,12 @@
 //! The rooms: [`raw`] is what the file deserialises into, [`env`] the environment overlay,
 //! [`parse`](mod@parse) text to raw, [`locate`] the line of a key in error (from toml spans),
 //! [`settings`] the validated form; each section with checks of its own has its room
-//! ([`server`], [`suppliers`], [`products`], [`notify`], [`backup`]). This module imports
+//! ([`server`], [`suppliers`], [`products`], [`notify`], [`backup`], [`contract`]: supplier
+//! contracts and `[reports]`). This module imports
 //! only leaves (`clock`, `net`, `webhook`), never a worker or the HTTP edge.
 
 pub mod backup;
+pub mod contract;
 pub mod env;
 pub mod live;
 pub mod locate;

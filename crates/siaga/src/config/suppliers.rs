@@ -98,6 +98,8 @@ pub struct Supplier {
     pub low_balance_rupiah: Option<i64>,
     /// Maintenance windows from config.
     pub windows: Vec<Window>,
+    /// `[suppliers.contract]`, checked; `None` without one (SPEC 11).
+    pub contract: Option<super::contract::Contract>,
     /// `http-template` suppliers: the checked template (preset and overrides) and the
     /// `{password}`; `None` for the digiflazz dialect.
     pub template: Option<Templated>,
@@ -147,6 +149,10 @@ pub fn check(
         }
         let mut checked = settle(s, key_value, callback_secret, windows);
         checked.template = template;
+        checked.contract = match &s.contract {
+            Some(t) => Some(super::contract::check(t, &key("contract"))?),
+            None => None,
+        };
         out.push(checked);
     }
     Ok(out)
@@ -240,6 +246,7 @@ fn settle(
         report_after: Duration::from_secs(s.report_after_s.max(1)),
         low_balance_rupiah: s.low_balance_rupiah,
         windows,
+        contract: None,
         template: None,
         retired: false,
     }

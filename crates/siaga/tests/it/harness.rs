@@ -276,6 +276,7 @@ async fn start_sims(o: &Opts, base: &str) -> (Vec<Sim>, Vec<Supplier>) {
                 .filter(|(s, _)| *s == i)
                 .map(|(_, w)| w.clone())
                 .collect(),
+            contract: None,
             template: otomax.then(|| siaga::config::Templated {
                 template: Arc::new(siaga_suppliers::Template::load(Some("otomax"), None).unwrap()),
                 password: String::new(),
@@ -348,6 +349,7 @@ fn settings(
             listen: None,
             token: Some(METRICS_TOKEN.into()),
         },
+        reports: Default::default(),
     }
 }
 
