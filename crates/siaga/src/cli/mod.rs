@@ -4,6 +4,7 @@
 mod backup;
 mod owner;
 mod reload;
+mod report;
 mod serve;
 
 pub use crate::server::stop_signal;
@@ -101,6 +102,11 @@ pub enum Cmd {
     },
     /// Check every ledger and order invariant; exits 1 with a report if any is broken
     Verify,
+    /// Owner reports (SPEC 11): SLA per supplier, supplier scorecard, outage evidence
+    Report {
+        #[command(subcommand)]
+        cmd: report::ReportCmd,
+    },
     /// Make a running `siaga serve` re-read its config (suppliers, products, routes);
     /// an invalid file is refused and the running config stays
     Reload,
@@ -317,6 +323,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Order { cmd } => owner::order(&cfg, cmd).await,
         Cmd::Verify => owner::verify(&cfg).await,
         Cmd::Reload => reload::reload(&cfg).await,
+        Cmd::Report { cmd } => report::run(&cfg, cmd).await,
         Cmd::Voucher {
             cmd:
                 VoucherCmd::Issue {

@@ -20,6 +20,7 @@ mod otomax;
 mod overload;
 mod reload;
 mod secrets;
+mod sla;
 mod status;
 mod status_maintenance;
 mod status_restart;
