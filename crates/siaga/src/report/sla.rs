@@ -225,13 +225,7 @@ pub fn attempt_stats(
 /// The credit tier for `availability` (percent) and its worth on `paid`.
 pub fn credit(t: &SupplierTerms, availability: f64, paid: i64) -> Credit {
     // Tiers are mildest first: the last one still above the availability is the most severe.
-    match t
-        .contract
-        .credits
-        .iter()
-        .filter(|c| availability < c.below)
-        .next_back()
-    {
+    match t.contract.credits.iter().rfind(|c| availability < c.below) {
         Some(c) => Credit {
             below: Some(c.below),
             basis_points: c.basis_points,
@@ -312,7 +306,7 @@ pub fn supplier_sla(t: &SupplierTerms, plan: &Plan, h: &History, w: Span, now: i
         } else {
             100.0 * (1.0 - unannounced as f64 / base as f64)
         }
-    } else if w.len() == 0 {
+    } else if w.is_empty() {
         100.0
     } else {
         100.0 * (1.0 - (unannounced + announced) as f64 / w.len() as f64)

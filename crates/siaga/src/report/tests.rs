@@ -143,13 +143,9 @@ fn plan() -> Plan {
     }
 }
 
-/// The window is [T0, T0 + 1000 min). kios is out [-10, 20) (opened before the window),
-/// [100, 160) (half-open and open again inside), and from 980 on, never closed in the
-/// history (cut at the window's end); announced maintenance [150, 190).
-fn history() -> History {
-    use AttemptState::{Failed, Success};
-    use OrderStatus::{Failed as OFailed, Success as OSuccess};
-    let events = vec![
+/// kios's breaker history (ids as the store gives them).
+fn kios_events() -> Vec<(i64, SupplierEvent)> {
+    vec![
         breaker(1, "kios", "closed", "open", -10),
         breaker(2, "kios", "open", "half_open", 5),
         breaker(3, "kios", "half_open", "closed", 20),
@@ -159,8 +155,12 @@ fn history() -> History {
         breaker(13, "kios", "open", "half_open", 159),
         breaker(14, "kios", "half_open", "closed", 160),
         breaker(20, "kios", "closed", "open", 980),
-    ];
-    let announced = vec![MaintenanceWindow {
+    ]
+}
+
+/// kios's announced maintenance: [150, 190).
+fn kios_maintenance() -> Vec<MaintenanceWindow> {
+    vec![MaintenanceWindow {
         id: 1,
         supplier_id: "kios".into(),
         starts_at: at(150),
@@ -168,7 +168,16 @@ fn history() -> History {
         note: None,
         source: "cli".into(),
         created_at: T0,
-    }];
+    }]
+}
+
+/// The window is [T0, T0 + 1000 min). kios is out [-10, 20) (opened before the window),
+/// [100, 160) (half-open and open again inside), and from 980 on, never closed in the
+/// history (cut at the window's end); announced maintenance [150, 190).
+fn history() -> History {
+    use AttemptState::{Failed, Success};
+    use OrderStatus::{Failed as OFailed, Success as OSuccess};
+    let (events, announced) = (kios_events(), kios_maintenance());
     let mut orders = Vec::new();
     let mut add = |o: Order, atts: Vec<(&str, i64, AttemptState, i64)>| {
         let list = atts

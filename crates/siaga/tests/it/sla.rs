@@ -96,7 +96,14 @@ struct AtPrimary(i64, i64);
 
 /// Places an order, waits until it is final with `status`, counts its attempts at sim0
 /// and returns the supplier that served it (empty if none).
-async fn place(app: &TestApp, seen: &mut AtPrimary, product: &str, r: &str, dest: &str, status: &str) -> String {
+async fn place(
+    app: &TestApp,
+    seen: &mut AtPrimary,
+    product: &str,
+    r: &str,
+    dest: &str,
+    status: &str,
+) -> String {
     let (s, o) = app.order(r, product, dest).await;
     assert_eq!(s, 201, "{o}");
     let fin = app.wait_final(r, T).await;
@@ -119,8 +126,13 @@ async fn recorded_outage(app: &TestApp) -> (i64, i64) {
     let end = Instant::now() + T;
     loop {
         let ev = app.app.store.supplier_events("sim0", 50).await.unwrap();
-        let open = ev.iter().rev().find(|e| e.kind == "breaker" && e.to_state.as_deref() == Some("open"));
-        let closed = ev.iter().find(|e| e.kind == "breaker" && e.to_state.as_deref() == Some("closed"));
+        let open = ev
+            .iter()
+            .rev()
+            .find(|e| e.kind == "breaker" && e.to_state.as_deref() == Some("open"));
+        let closed = ev
+            .iter()
+            .find(|e| e.kind == "breaker" && e.to_state.as_deref() == Some("closed"));
         if let (Some(o), Some(c)) = (open, closed) {
             return (o.at, c.at);
         }
@@ -129,13 +141,200 @@ async fn recorded_outage(app: &TestApp) -> (i64, i64) {
     }
 }
 
+/// What the scenario did, as the test saw it.
+struct Run {
+    /// The report window, unix seconds.
+    from: String,
+    to: String,
+    /// The breaker's open and close, ms, as recorded.
+    opened: i64,
+    closed: i64,
+    /// TSEL10 orders the backup served while sim0 was out.
+    backup: i64,
+    seen: AtPrimary,
+}
+
+/// The outage: two orders at sim0; sim0 down, three XL10 orders (its only route) fail
+/// and open the breaker; TSEL10 orders go to the backup; sim0 up again, the half-open
+/// trial closes the circuit.
+async fn outage_scenario(app: &TestApp) -> Run {
+    let from = jiff::Timestamp::now().as_millisecond() - 1_000;
+    let mut seen = AtPrimary::default();
+    for i in 0..2 {
+        let (r, d) = (format!("UP-{i}"), format!("08123456710{i}"));
+        let via = place(app, &mut seen, "TSEL10", &r, &d, "success").await;
+        assert_eq!(via, "sim0");
+    }
+    // Placed before the breaker opened: not the outage's cost.
+    app.set_mode(0, SimMode::Down).await;
+    for i in 0..3 {
+        let (r, d) = (format!("XL-{i}"), format!("08171234560{i}"));
+        place(app, &mut seen, "XL10", &r, &d, "failed").await;
+    }
+    wait_breaker(app, "sim0", "open").await;
+    let mut backup = 0;
+    for i in 0..4 {
+        let (r, d) = (format!("OUT-{i}"), format!("08123456720{i}"));
+        let via = place(app, &mut seen, "TSEL10", &r, &d, "success").await;
+        assert_eq!(via, "sim1");
+        backup += 1;
+    }
+    app.set_mode(0, SimMode::Ok).await;
+    wait_breaker(app, "sim0", "half_open").await;
+    for i in 1.. {
+        let (r, d) = (format!("BACK-{i}"), format!("0812345673{i:02}"));
+        if place(app, &mut seen, "TSEL10", &r, &d, "success").await == "sim0" {
+            break;
+        }
+        backup += 1;
+        assert!(i < 50, "sim0 never took traffic back");
+    }
+    let (opened, closed) = recorded_outage(app).await;
+    let to = jiff::Timestamp::now().as_millisecond() + 1_000;
+    Run {
+        from: (from / 1000).to_string(),
+        to: (to / 1000 + 1).to_string(),
+        opened,
+        closed,
+        backup,
+        seen,
+    }
+}
+
+/// `siaga --config CFG report ARGS...`, which must succeed; its stdout.
+fn report(dir: &Path, cfg: &str, args: &[&str]) -> Vec<u8> {
+    let mut all = vec!["--config", cfg, "report"];
+    all.extend_from_slice(args);
+    let out = siaga(dir, &all);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+fn row(v: &Value, supplier: &str) -> Value {
+    v["suppliers"]
+        .as_array()
+        .and_then(|l| l.iter().find(|s| s["supplier"] == supplier))
+        .cloned()
+        .unwrap_or_else(|| panic!("no {supplier} in {v}"))
+}
+
+/// The JSON report's row for sim0 against what the scenario saw.
+fn check_sim0(s0: &Value, run: &Run) {
+    assert_eq!(s0["outages"], 1, "{s0}");
+    let minutes = ((run.closed - run.opened) as f64 / 600.0).round() / 100.0;
+    assert_eq!(s0["downtime_minutes"]["unannounced"], minutes, "{s0}");
+    assert_eq!(s0["downtime_minutes"]["announced"], 0.0);
+    assert_eq!(s0["longest_outage_minutes"], minutes);
+    let extra = (BACKUP - PRIMARY) * run.backup;
+    assert_eq!(s0["cost_of_downtime_rupiah"]["extra_cost"], extra, "{s0}");
+    assert_eq!(s0["cost_of_downtime_rupiah"]["margin_lost"], 0);
+    assert_eq!(s0["cost_of_downtime_rupiah"]["total"], extra);
+    assert_eq!(s0["orders_affected"], run.backup);
+    assert_eq!(s0["resellers_affected"], 1);
+    // Every attempt at sim0 (2 + 1 successes, the refused connections), as the orders show.
+    assert_eq!(run.seen.1, 3);
+    assert_eq!(s0["attempts"], run.seen.0, "{s0}");
+    let rate = ((run.seen.1 as f64 / run.seen.0 as f64) * 10_000.0).round() / 10_000.0;
+    assert_eq!(s0["success_rate"], rate);
+    assert!(s0["availability_percent"].as_f64().unwrap() < 99.9);
+    // 10 % of the 3 × 10 150 paid to sim0.
+    assert_eq!(s0["credit"]["percent"], 10.0);
+    assert_eq!(s0["credit"]["rupiah"], 3 * PRIMARY / 10);
+}
+
+/// CSV read back by a CSV reader, and the Markdown's verdict before its table.
+fn check_csv_and_markdown(dir: &Path, cfg: &str, run: &Run) {
+    let window = ["--from", run.from.as_str(), "--to", run.to.as_str()];
+    let out = report(
+        dir,
+        cfg,
+        &[&["sla", "--format", "csv"][..], &window].concat(),
+    );
+    let mut rd = csv::Reader::from_reader(out.as_slice());
+    let header = rd.headers().unwrap().clone();
+    let col = |n: &str| header.iter().position(|h| h == n).unwrap();
+    let rows: Vec<csv::StringRecord> = rd.records().map(Result::unwrap).collect();
+    let r0 = rows.iter().find(|r| &r[col("supplier")] == "sim0").unwrap();
+    let extra = (BACKUP - PRIMARY) * run.backup;
+    assert_eq!(r0[col("extra_cost")].parse::<i64>().unwrap(), extra);
+    assert_eq!(&r0[col("outages")], "1");
+    let md = report(dir, cfg, &[&["sla"][..], &window].concat());
+    let md = String::from_utf8_lossy(&md).into_owned();
+    let verdict = md
+        .find("- sim0: 1 outage, ")
+        .unwrap_or_else(|| panic!("{md}"));
+    assert!(verdict < md.find("| supplier |").unwrap(), "{md}");
+}
+
+/// The evidence pack names the orders the backup took; the scorecard puts the backup first.
+fn check_evidence_and_scorecard(dir: &Path, cfg: &str, run: &Run, s0: &Value) {
+    let id = s0["outage_periods"][0]["id"].as_i64().unwrap().to_string();
+    let e: Value =
+        serde_json::from_slice(&report(dir, cfg, &["outage", &id, "--format", "json"])).unwrap();
+    let by_backup = e["affected_orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["served_by"] == "sim1")
+        .count();
+    assert_eq!(by_backup as i64, run.backup, "{e}");
+    assert!(!e["error_samples"].as_array().unwrap().is_empty(), "{e}");
+    let args = [
+        "scorecard",
+        "--from",
+        &run.from,
+        "--to",
+        &run.to,
+        "--format",
+        "json",
+    ];
+    let c: Value = serde_json::from_slice(&report(dir, cfg, &args)).unwrap();
+    let tsel = c["products"]
+        .as_array()
+        .and_then(|l| l.iter().find(|p| p["product"] == "TSEL10"))
+        .unwrap();
+    assert_eq!(
+        tsel["recommended_order"],
+        serde_json::json!(["sim1", "sim0"]),
+        "{c}"
+    );
+}
+
+/// The admin API answers the same numbers; a bad parameter is a 400 naming it.
+async fn check_admin_api(app: &TestApp, run: &Run, s0: &Value) {
+    let q = format!("/admin/api/reports/sla?from={}&to={}", run.from, run.to);
+    let a0 = row(&app.admin_get(&q).await, "sim0");
+    assert_eq!(a0["cost_of_downtime_rupiah"], s0["cost_of_downtime_rupiah"]);
+    let get = |path: String| {
+        app.http
+            .get(format!("{}{path}", app.base))
+            .bearer_auth(ADMIN)
+            .send()
+    };
+    let r = get("/admin/api/reports/sla?month=2026-13".into())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert!(body.to_string().contains("month"), "{body}");
+    let r = get(format!("{q}&format=xml")).await.unwrap();
+    assert_eq!(r.status(), 400);
+    let r = get(format!("{q}&format=csv")).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().starts_with("supplier,"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_outage_is_read_back_with_its_minutes_and_extra_cost() {
     let app = TestApp::start(Opts {
         deposit: 1_000_000,
         health: HealthCfg {
             probe_interval_s: 3_600,
-            // Long enough that the four orders below all run while it is open.
+            // Long enough that the four orders of the outage all run while it is open.
             breaker_open_base_ms: 4_000,
             breaker_open_max_ms: 4_000,
             ..HealthCfg::default()
@@ -143,121 +342,31 @@ async fn a_real_outage_is_read_back_with_its_minutes_and_extra_cost() {
         ..Opts::default()
     })
     .await;
-    let from = jiff::Timestamp::now().as_millisecond() - 1_000;
-    let mut seen = AtPrimary::default();
-    // Up: two orders at the primary.
-    for i in 0..2 {
-        let via = place(&app, &mut seen, "TSEL10", &format!("UP-{i}"), &format!("08123456710{i}"), "success").await;
-        assert_eq!(via, "sim0");
-    }
-    // Down: three XL10 orders (sim0 is their only route) fail and open the breaker; they
-    // were placed before it opened, so they are not the outage's cost.
-    app.set_mode(0, SimMode::Down).await;
-    for i in 0..3 {
-        place(&app, &mut seen, "XL10", &format!("XL-{i}"), &format!("08171234560{i}"), "failed").await;
-    }
-    wait_breaker(&app, "sim0", "open").await;
-    // While it is out, TSEL10 orders go to the backup.
-    let mut backup = 0;
-    for i in 0..4 {
-        let via = place(&app, &mut seen, "TSEL10", &format!("OUT-{i}"), &format!("08123456720{i}"), "success").await;
-        assert_eq!(via, "sim1");
-        backup += 1;
-    }
-    // Back up: once half-open, orders are sent until the trial at sim0 closes the circuit.
-    app.set_mode(0, SimMode::Ok).await;
-    wait_breaker(&app, "sim0", "half_open").await;
-    let mut i = 0;
-    loop {
-        i += 1;
-        let via = place(&app, &mut seen, "TSEL10", &format!("BACK-{i}"), &format!("0812345673{i:02}"), "success").await;
-        if via == "sim0" {
-            break;
-        }
-        backup += 1;
-        assert!(i < 50, "sim0 never took traffic back");
-    }
-    let (opened, closed) = recorded_outage(&app).await;
-    let to = jiff::Timestamp::now().as_millisecond() + 1_000;
-
+    let run = outage_scenario(&app).await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), &app.settings.store_path);
-    let (f, t) = (format!("{}", from / 1000), format!("{}", to / 1000 + 1));
-    let cfg_s = cfg.display().to_string();
-    let out = siaga(dir.path(), &["--config", &cfg_s, "report", "sla", "--from", &f, "--to", &t, "--format", "json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
-    let s0 = v["suppliers"].as_array().unwrap().iter().find(|s| s["supplier"] == "sim0").unwrap().clone();
-    assert_eq!(s0["outages"], 1, "{s0}");
-    let minutes = ((closed - opened) as f64 / 600.0).round() / 100.0;
-    assert_eq!(s0["downtime_minutes"]["unannounced"], minutes, "{s0}");
-    assert_eq!(s0["downtime_minutes"]["announced"], 0.0);
-    assert_eq!(s0["longest_outage_minutes"], minutes);
-    assert_eq!(s0["cost_of_downtime_rupiah"]["extra_cost"], (BACKUP - PRIMARY) * backup, "{s0}");
-    assert_eq!(s0["cost_of_downtime_rupiah"]["margin_lost"], 0);
-    assert_eq!(s0["orders_affected"], backup);
-    assert_eq!(s0["resellers_affected"], 1);
-    // Every attempt at sim0 (2 + 1 successes, the refused connections), as the orders show.
-    assert_eq!(seen.1, 3);
-    assert_eq!(s0["attempts"], seen.0, "{s0}");
-    let rate = ((seen.1 as f64 / seen.0 as f64) * 10_000.0).round() / 10_000.0;
-    assert_eq!(s0["success_rate"], rate);
-    assert!(s0["availability_percent"].as_f64().unwrap() < 99.9);
-    // 10 % of the 3 × 10 150 paid to sim0.
-    assert_eq!(s0["credit"]["percent"], 10.0);
-    assert_eq!(s0["credit"]["rupiah"], 3 * PRIMARY / 10);
-    let s1 = v["suppliers"].as_array().unwrap().iter().find(|s| s["supplier"] == "sim1").unwrap().clone();
+    let cfg = config(dir.path(), &app.settings.store_path)
+        .display()
+        .to_string();
+    let d = dir.path();
+    let args = [
+        "sla", "--from", &run.from, "--to", &run.to, "--format", "json",
+    ];
+    let v: Value = serde_json::from_slice(&report(d, &cfg, &args)).expect("json");
+    let s0 = row(&v, "sim0");
+    check_sim0(&s0, &run);
+    let s1 = row(&v, "sim1");
     assert_eq!(s1["outages"], 0);
     assert_eq!(s1["availability_percent"], 100.0);
-
-    // CSV, read back by a CSV reader.
-    let out = siaga(dir.path(), &["--config", &cfg_s, "report", "sla", "--from", &f, "--to", &t, "--format", "csv"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let mut rd = csv::Reader::from_reader(out.stdout.as_slice());
-    let header = rd.headers().unwrap().clone();
-    let col = |n: &str| header.iter().position(|h| h == n).unwrap();
-    let rows: Vec<csv::StringRecord> = rd.records().map(Result::unwrap).collect();
-    let row = rows.iter().find(|r| &r[col("supplier")] == "sim0").unwrap();
-    assert_eq!(row[col("extra_cost")].parse::<i64>().unwrap(), (BACKUP - PRIMARY) * backup);
-    assert_eq!(&row[col("outages")], "1");
-
-    // Markdown: the verdict first.
-    let out = siaga(dir.path(), &["--config", &cfg_s, "report", "sla", "--from", &f, "--to", &t]);
-    let md = String::from_utf8_lossy(&out.stdout).into_owned();
-    let verdict = md.find("- sim0: 1 outage, ").unwrap_or_else(|| panic!("{md}"));
-    assert!(verdict < md.find("| supplier |").unwrap(), "{md}");
-
-    // The evidence pack of that outage names the orders the backup took.
-    let id = s0["outage_periods"][0]["id"].as_i64().unwrap();
-    let out = siaga(dir.path(), &["--config", &cfg_s, "report", "outage", &id.to_string(), "--format", "json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let e: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let by_backup = e["affected_orders"].as_array().unwrap().iter().filter(|o| o["served_by"] == "sim1").count();
-    assert_eq!(by_backup as i64, backup, "{e}");
-    assert!(!e["error_samples"].as_array().unwrap().is_empty(), "{e}");
-
-    // The scorecard puts the backup first for TSEL10.
-    let out = siaga(dir.path(), &["--config", &cfg_s, "report", "scorecard", "--from", &f, "--to", &t, "--format", "json"]);
-    let c: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let tsel = c["products"].as_array().unwrap().iter().find(|p| p["product"] == "TSEL10").unwrap();
-    assert_eq!(tsel["recommended_order"], serde_json::json!(["sim1", "sim0"]), "{c}");
-
-    // The admin API answers the same numbers; a bad parameter is a 400 naming it.
-    let q = format!("/admin/api/reports/sla?from={f}&to={t}");
-    let api = app.admin_get(&q).await;
-    let a0 = api["suppliers"].as_array().unwrap().iter().find(|s| s["supplier"] == "sim0").unwrap().clone();
-    assert_eq!(a0["cost_of_downtime_rupiah"], s0["cost_of_downtime_rupiah"]);
-    let r = app.http.get(format!("{}/admin/api/reports/sla?month=2026-13", app.base)).bearer_auth(ADMIN).send().await.unwrap();
-    assert_eq!(r.status(), 400);
-    let body: Value = r.json().await.unwrap();
-    assert!(body.to_string().contains("month"), "{body}");
-    let r = app.http.get(format!("{}{q}&format=xml", app.base)).bearer_auth(ADMIN).send().await.unwrap();
-    assert_eq!(r.status(), 400);
-    let r = app.http.get(format!("{}{q}&format=csv", app.base)).bearer_auth(ADMIN).send().await.unwrap();
-    assert_eq!(r.status(), 200);
-    assert!(r.text().await.unwrap().starts_with("supplier,"));
-    let usage = siaga(dir.path(), &["--config", &cfg_s, "report", "sla", "--month", "2026-11", "--from", &f]);
-    assert_eq!(usage.status.code(), Some(2));
+    check_csv_and_markdown(d, &cfg, &run);
+    check_evidence_and_scorecard(d, &cfg, &run, &s0);
+    check_admin_api(&app, &run, &s0).await;
+    let usage = siaga(
+        d,
+        &[
+            "--config", &cfg, "report", "sla", "--month", "2026-11", "--from", &run.from,
+        ],
+    );
+    assert_eq!(usage.status.code(), Some(2), "--month and --from together");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -286,15 +395,35 @@ async fn the_monthly_report_is_queued_once_on_the_first() {
     })
     .await;
     let ctx = app.app.notifier();
-    assert_eq!(siaga::report::monthly::once(&ctx).await.unwrap(), None, "not opted in");
+    assert_eq!(
+        siaga::report::monthly::once(&ctx).await.unwrap(),
+        None,
+        "not opted in"
+    );
     let mut s = (*app.app.settings.get()).clone();
     s.reports.monthly_email = true;
     app.app.settings.set(Arc::new(s));
-    assert_eq!(siaga::report::monthly::once(&ctx).await.unwrap().as_deref(), Some("2026-11"));
-    assert_eq!(siaga::report::monthly::once(&ctx).await.unwrap(), None, "sent once");
-    assert!(app.app.store.notify_mark("report:monthly:2026-11").await.unwrap().is_some());
+    assert_eq!(
+        siaga::report::monthly::once(&ctx).await.unwrap().as_deref(),
+        Some("2026-11")
+    );
+    assert_eq!(
+        siaga::report::monthly::once(&ctx).await.unwrap(),
+        None,
+        "sent once"
+    );
+    assert!(app
+        .app
+        .store
+        .notify_mark("report:monthly:2026-11")
+        .await
+        .unwrap()
+        .is_some());
     let counts = app.app.store.notice_counts().await.unwrap();
-    assert!(counts.iter().any(|(ch, _, n)| ch == "email" && *n >= 1), "{counts:?}");
+    assert!(
+        counts.iter().any(|(ch, _, n)| ch == "email" && *n >= 1),
+        "{counts:?}"
+    );
     // A week and more later, a missed month is not sent late.
     clock.advance(40 * 86_400_000);
     assert_eq!(siaga::report::monthly::once(&ctx).await.unwrap(), None);
