@@ -336,6 +336,22 @@ pub trait Store: Send + Sync + 'static {
     async fn add_audit(&self, e: NewAudit) -> Result<i64, StoreError>;
     /// Audit lines matching `f` (see [`AuditFilter`]).
     async fn audit(&self, f: AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;
+    // ---- reports (SPEC 11: SLA, cost of downtime, scorecard)
+    /// Orders created in `[from, to)`, oldest first (by `created_at`, then id), each with
+    /// all its attempts by `seq`, read as one snapshot without a query per order.
+    async fn orders_with_attempts(
+        &self,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(Order, Vec<Attempt>)>, StoreError>;
+    /// Supplier events with `at` in `[from, to)`, with their ids, by `at` then id; and,
+    /// before those, each supplier's last `breaker` event before `from` (the breaker state
+    /// the window opens in), so an outage begun earlier is seen.
+    async fn supplier_history(
+        &self,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(i64, SupplierEvent)>, StoreError>;
 
     // ---- the whole store
     /// Checks every ledger invariant (SPEC 3.4); problems are listed, not raised.

@@ -569,6 +569,22 @@ impl Store for SealedStore {
         self.inner.audit(f).await
     }
 
+    async fn orders_with_attempts(
+        &self,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(Order, Vec<Attempt>)>, StoreError> {
+        self.inner.orders_with_attempts(from, to).await
+    }
+
+    async fn supplier_history(
+        &self,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(i64, SupplierEvent)>, StoreError> {
+        self.inner.supplier_history(from, to).await
+    }
+
     async fn verify(&self) -> Result<VerifyReport, StoreError> {
         self.inner.verify().await
     }

@@ -224,6 +224,7 @@ async fn start_sims(base: &str) -> anyhow::Result<(Vec<Sim>, Vec<Supplier>)> {
             } else {
                 crate::config::Dialect::Digiflazz
             },
+            contract: None,
             template,
             desk_alert_after: Duration::from_secs(600),
             callback_allow_ips: Vec::new(),
@@ -303,6 +304,7 @@ fn settings(
         limits: crate::config::LimitsCfg::default(),
         backup: None,
         metrics: Default::default(),
+        reports: Default::default(),
     }
 }
 

@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod net;
 pub mod notify;
 pub mod ops;
+pub mod report;
 pub mod server;
 pub mod status;
 pub mod vouchers;

@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::app::App;
-use crate::{backups, engine, http, notify, status};
+use crate::{backups, engine, http, notify, report, status};
 
 /// Serves the HTTP API on `listener` and runs the workers until `shutdown` turns true.
 pub async fn run(
@@ -75,6 +75,7 @@ pub async fn run_with(
         .backup
         .clone()
         .map(|b| tokio::spawn(backups::run(notifier.clone(), b, shutdown.clone())));
+    let monthly = tokio::spawn(report::monthly::run(notifier.clone(), shutdown.clone()));
     let hangups = tokio::spawn(reload_on_hangup(app.clone()));
     http::serve::serve(app.clone(), listener, shutdown).await?;
     hangups.abort();
@@ -83,6 +84,7 @@ pub async fn run_with(
     upkeep.abort();
     status.abort();
     watcher.abort();
+    monthly.abort();
     if let Some(b) = backups {
         b.abort();
     }

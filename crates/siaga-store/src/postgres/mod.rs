@@ -16,6 +16,7 @@ mod migrate;
 mod notify;
 mod orders;
 mod outbox;
+mod reports;
 mod resellers;
 mod status;
 mod store;

@@ -9,7 +9,8 @@ use tokio::sync::mpsc;
 use super::tx::{read_tx, write_tx};
 use super::PgStore;
 use super::{
-    desk, health, ledger, notify, orders, outbox, resellers, status, transitions, verify, vouchers,
+    desk, health, ledger, notify, orders, outbox, reports, resellers, status, transitions, verify,
+    vouchers,
 };
 use crate::error::StoreError;
 use crate::types::*;
@@ -405,5 +406,22 @@ impl Store for PgStore {
     }
     async fn audit(&self, f: crate::AuditFilter) -> Result<Vec<crate::AuditEntry>, StoreError> {
         read_tx!(self, |c| desk::audit(c, &f).await)
+    }
+    async fn orders_with_attempts(
+        &self,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(Order, Vec<Attempt>)>, StoreError> {
+        read_tx!(
+            self,
+            snapshot | c | reports::orders_with_attempts(c, from, to).await
+        )
+    }
+    async fn supplier_history(
+        &self,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(i64, SupplierEvent)>, StoreError> {
+        read_tx!(self, |c| reports::supplier_history(c, from, to).await)
     }
 }

@@ -15,6 +15,7 @@ mod ledger;
 mod notify;
 mod orders;
 mod outbox;
+mod reports;
 mod resellers;
 mod status;
 mod verify;
@@ -715,5 +716,21 @@ impl Store for SqliteStore {
     }
     async fn audit(&self, f: crate::AuditFilter) -> Result<Vec<crate::AuditEntry>, StoreError> {
         self.read(move |c| desk::audit(c, &f)).await
+    }
+    async fn orders_with_attempts(
+        &self,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(Order, Vec<Attempt>)>, StoreError> {
+        self.read(move |c| reports::orders_with_attempts(c, from, to))
+            .await
+    }
+    async fn supplier_history(
+        &self,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(i64, SupplierEvent)>, StoreError> {
+        self.read(move |c| reports::supplier_history(c, from, to))
+            .await
     }
 }

@@ -12,10 +12,10 @@ use crate::error::StoreError;
 use crate::rules;
 use crate::types::*;
 
-const ORDER_COLS: &str = "id, reseller_id, ref_id, product, destination, price, max_wait_s, status, stage,
+pub(crate) const ORDER_COLS: &str = "id, reseller_id, ref_id, product, destination, price, max_wait_s, status, stage,
     serial_number, failure_code, next_action_at, wait_until, round, version, created_at, updated_at";
 
-fn order_row(r: &Row<'_>) -> rusqlite::Result<Order> {
+pub(crate) fn order_row(r: &Row<'_>) -> rusqlite::Result<Order> {
     let bad = |i: usize, s: &str| {
         rusqlite::Error::FromSqlConversionFailure(
             i,

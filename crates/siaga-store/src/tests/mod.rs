@@ -1,7 +1,7 @@
 //! Store tests. The conformance suite (`conformance_suite!`) holds what every backend must
 //! do, written against `Arc<dyn Store>` only: the ledger/orders model ([`model`]), intake
 //! ([`orders`]), the callback outbox ([`outbox`]), supplier prices ([`health`]), notices
-//! and news cursors ([`notify`]), vouchers ([`vouchers`]), the desk and audit log ([`desk`]), the dashboard's order search and secrets read back as given
+//! and news cursors ([`notify`]), vouchers ([`vouchers`]), the desk and audit log ([`desk`]), the dashboard's order search, what the reports read ([`reports`]) and secrets read back as given
 //! ([`secrets`]); it runs on SQLite and on PostgreSQL, each opened as siaga opens it
 //! (behind the sealing layer, with a key). PostgreSQL cases run in a schema of their own
 //! in the database `SIAGA_TEST_POSTGRES_URL` names (skipped with a line when it is unset,
@@ -16,6 +16,7 @@ mod notify;
 mod orders;
 mod outbox;
 mod postgres_nodes;
+mod reports;
 mod secrets;
 mod sqlite_backup;
 mod sqlite_durable;
@@ -173,6 +174,8 @@ macro_rules! conformance_suite {
                 health::a_learnt_supplier_price_is_kept_until_the_next_price_list,
                 notify::news_cursors_see_every_item_once_in_order_while_writers_race,
                 vouchers::a_voucher_credits_its_owner_once_before_expiry,
+                reports::orders_of_a_window_come_with_their_attempts,
+                reports::supplier_history_starts_with_the_state_before_the_window,
                 secrets::secrets_come_back_as_given_and_tokens_are_found_by_value,
                 desk::the_desk_lists_open_orders_and_one_operator_takes_each,
                 desk::concurrent_takes_of_one_order_have_exactly_one_winner,

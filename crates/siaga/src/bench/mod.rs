@@ -240,6 +240,7 @@ async fn start_sims(base: &str) -> anyhow::Result<(Vec<SimProc>, Vec<Supplier>)>
             report_after: std::time::Duration::from_secs(600),
             low_balance_rupiah: None,
             windows: Vec::new(),
+            contract: None,
             template: None,
             dialect: crate::config::Dialect::Digiflazz,
             desk_alert_after: Duration::from_secs(600),
@@ -303,6 +304,7 @@ fn settings(
         limits: bench_limits(),
         backup: None,
         metrics: Default::default(),
+        reports: Default::default(),
     })
 }
 

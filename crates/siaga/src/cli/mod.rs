@@ -6,6 +6,7 @@ mod config_check;
 mod desk;
 mod owner;
 mod reload;
+mod report;
 mod serve;
 mod supplier_try;
 
@@ -109,6 +110,11 @@ pub enum Cmd {
     },
     /// Check every ledger and order invariant; exits 1 with a report if any is broken
     Verify,
+    /// Owner reports (SPEC 11): SLA per supplier, supplier scorecard, outage evidence
+    Report {
+        #[command(subcommand)]
+        cmd: report::ReportCmd,
+    },
     /// Make a running `siaga serve` re-read its config (suppliers, products, routes);
     /// an invalid file is refused and the running config stays
     Reload,
@@ -358,6 +364,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Desk { cmd } => desk::desk(&cfg, cmd).await,
         Cmd::Verify => owner::verify(&cfg).await,
         Cmd::Reload => reload::reload(&cfg).await,
+        Cmd::Report { cmd } => report::run(&cfg, cmd).await,
         Cmd::Voucher {
             cmd:
                 VoucherCmd::Issue {

@@ -6,12 +6,13 @@
 //! [`settings`] the validated form; each section with checks of its own has its room
 //! ([`server`], [`suppliers`], [`products`], [`notify`], [`backup`]); [`adapter`] what a
 //! templated supplier's adapter is built from; [`check`] the summary `siaga config check`
-//! prints. This module imports
+//! prints; [`contract`] supplier contracts and `[reports]`. This module imports
 //! only leaves (`clock`, `net`, `webhook`), never a worker or the HTTP edge.
 
 pub mod adapter;
 pub mod backup;
 pub mod check;
+pub mod contract;
 pub mod env;
 pub mod live;
 pub mod locate;

@@ -6,6 +6,7 @@
 use serde::Deserialize;
 
 use super::backup::BackupCfg;
+use super::contract::ReportsCfg;
 use super::env::Override;
 use super::notify::{NotifyCfg, SmtpCfg, TelegramCfg, WebhookCfg};
 use super::products::ProductCfg;
@@ -45,6 +46,9 @@ pub struct Config {
     pub webhooks: Vec<WebhookCfg>,
     #[serde(default)]
     pub backup: Option<BackupCfg>,
+    /// The SLA reports (SPEC 11): time zone, monthly email.
+    #[serde(default)]
+    pub reports: ReportsCfg,
     /// The keys set by `SIAGA_<SECTION>__<KEY>` variables, so an error about one names its
     /// variable instead of a line of the file.
     #[serde(skip)]

@@ -10,7 +10,7 @@ use super::locate::{ConfigError, Place, Problem};
 use super::products::Product;
 use super::raw::{CallbacksCfg, Config, HealthCfg, LimitsCfg, OrdersCfg, StatusCfg};
 use super::suppliers::Supplier;
-use super::{backup, notify, products, server, suppliers};
+use super::{backup, contract, notify, products, server, suppliers};
 
 /// The running configuration, validated and with secrets resolved.
 #[derive(Debug, Clone)]
@@ -35,6 +35,8 @@ pub struct Settings {
     pub backup: Option<backup::BackupSettings>,
     /// Where `/metrics` may be read (SPEC 13).
     pub metrics: MetricsAccess,
+    /// `[reports]`: the business time zone, the monthly email (SPEC 11).
+    pub reports: contract::ReportsSettings,
 }
 
 /// Where `/metrics` may be read: its own listener, and on the public one only with the
@@ -122,6 +124,7 @@ fn settings(
         Some(b) => Some(backup::settings(b, base).map_err(|(k, m)| (format!("backup.{k}"), m))?),
         None => None,
     };
+    let reports = contract::reports(&cfg.reports)?;
     let mut health = cfg.health.clone();
     health.price_sync_interval_s = health.price_sync_interval_s.max(300);
     health.probe_interval_s = health.probe_interval_s.max(1);
@@ -144,6 +147,7 @@ fn settings(
         limits: cfg.limits.clone(),
         backup,
         metrics,
+        reports,
     })
 }
 

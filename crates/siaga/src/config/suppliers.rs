@@ -141,6 +141,8 @@ pub struct Supplier {
     pub low_balance_rupiah: Option<i64>,
     /// Maintenance windows from config.
     pub windows: Vec<Window>,
+    /// `[suppliers.contract]`, checked; `None` without one (SPEC 11).
+    pub contract: Option<super::contract::Contract>,
     /// `http-template` suppliers: the checked template (preset and overrides) and the
     /// `{password}`; `None` for the digiflazz dialect.
     pub template: Option<Templated>,
@@ -212,6 +214,10 @@ pub fn check(
         checked.template = template;
         checked.callback_allow_ips =
             allow_ips(&s.callback_allow_ips).map_err(|(k, m)| (key(&k), m))?;
+        checked.contract = match &s.contract {
+            Some(t) => Some(super::contract::check(t, &key("contract"))?),
+            None => None,
+        };
         out.push(checked);
     }
     Ok(out)
@@ -321,6 +327,7 @@ fn settle(
         report_after: Duration::from_secs(s.report_after_s.max(1)),
         low_balance_rupiah: s.low_balance_rupiah,
         windows,
+        contract: None,
         template: None,
         retired: false,
         desk_alert_after: Duration::from_secs(s.desk_alert_after_s),

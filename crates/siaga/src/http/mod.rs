@@ -16,6 +16,7 @@ pub mod protocol;
 pub mod reload;
 pub mod reports;
 pub mod serve;
+pub mod sla;
 pub mod status_page;
 pub mod subscribe;
 
@@ -113,6 +114,9 @@ fn admin_routes(app: &Arc<App>) -> Router<Arc<App>> {
         .route("/admin/api/reload", post(reload::reload))
         .route("/admin/api/notifications", get(admin::notifications))
         .route("/admin/api/suppliers", get(admin::suppliers))
+        .route("/admin/api/reports/sla", get(sla::sla))
+        .route("/admin/api/reports/scorecard", get(sla::scorecard))
+        .route("/admin/api/reports/outages/{id}", get(sla::outage))
         .route(
             "/admin/api/suppliers/{id}/sync-prices",
             post(admin::sync_prices),

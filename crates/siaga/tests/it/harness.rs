@@ -212,34 +212,38 @@ pub async fn chat_news() -> (
 }
 
 /// The simulated suppliers of `o`, calling back to the switch at `base`, and their config.
+/// What sim `i` sells: every route of `o` through it, at the route's cost.
+fn sim_products(o: &Opts, i: usize) -> Vec<SimProduct> {
+    o.products
+        .iter()
+        .flat_map(|p| {
+            p.routes
+                .iter()
+                .filter(|(s, _)| *s == i)
+                .map(move |(_, cost)| (p, *cost))
+        })
+        .map(|(p, cost)| SimProduct {
+            sku: sku(p.code, i),
+            name: p.code.to_owned(),
+            brand: p.op.name().to_owned(),
+            category: "Pulsa".into(),
+            price: cost,
+            buyer_product_status: true,
+            seller_product_status: true,
+            start_cut_off: "00:00".into(),
+            end_cut_off: "00:00".into(),
+            multi: true,
+        })
+        .collect()
+}
+
 async fn start_sims(o: &Opts, base: &str) -> (Vec<Sim>, Vec<Supplier>) {
     let mut sims = Vec::new();
     let mut suppliers = Vec::new();
     for i in 0..o.sims {
         let id = format!("sim{i}");
         let secret = format!("cb-secret-{i}");
-        let products = o
-            .products
-            .iter()
-            .flat_map(|p| {
-                p.routes
-                    .iter()
-                    .filter(|(s, _)| *s == i)
-                    .map(move |(_, cost)| (p, *cost))
-            })
-            .map(|(p, cost)| SimProduct {
-                sku: sku(p.code, i),
-                name: p.code.to_owned(),
-                brand: p.op.name().to_owned(),
-                category: "Pulsa".into(),
-                price: cost,
-                buyer_product_status: true,
-                seller_product_status: true,
-                start_cut_off: "00:00".into(),
-                end_cut_off: "00:00".into(),
-                multi: true,
-            })
-            .collect();
+        let products = sim_products(o, i);
         let otomax = o.otomax.contains(&i);
         let cfg = SimConfig {
             username: id.clone(),
@@ -302,6 +306,7 @@ async fn start_sims(o: &Opts, base: &str) -> (Vec<Sim>, Vec<Supplier>) {
                 .filter(|(s, _)| *s == i)
                 .map(|(_, w)| w.clone())
                 .collect(),
+            contract: None,
             template: (otomax && !manual).then(|| siaga::config::Templated {
                 template: Arc::new(siaga_suppliers::Template::load(Some("otomax"), None).unwrap()),
                 password: String::new(),
@@ -375,6 +380,7 @@ fn settings(
             listen: None,
             token: Some(METRICS_TOKEN.into()),
         },
+        reports: Default::default(),
     }
 }
 

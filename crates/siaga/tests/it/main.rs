@@ -23,6 +23,7 @@ mod overload;
 mod postgres;
 mod reload;
 mod secrets;
+mod sla;
 mod status;
 mod status_maintenance;
 mod status_restart;
