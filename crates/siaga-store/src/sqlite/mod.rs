@@ -45,6 +45,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
         8,
         include_str!("../../migrations/0008_no_postings_by_transfer.sql"),
     ),
+    (10, include_str!("../../migrations/0010_dropin.sql")),
 ];
 
 /// The writer checkpoints the WAL when it passes this many pages (SQLite's default is
@@ -333,10 +334,12 @@ impl Store for SqliteStore {
         id: &str,
         key_hash: &str,
         secret: &str,
+        digiflazz_key: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
         let (id, h, s) = (id.to_owned(), key_hash.to_owned(), secret.to_owned());
-        self.write(move |c| resellers::rotate(c, &id, &h, &s, now))
+        let dk = digiflazz_key.to_owned();
+        self.write(move |c| resellers::rotate(c, &id, &h, &s, &dk, now))
             .await
     }
     async fn deposit(

@@ -6,6 +6,8 @@ mod backup;
 mod chaos;
 mod cli;
 mod crash;
+mod dropin;
+mod dropin_chain;
 mod edges;
 mod escaping;
 mod failover;
