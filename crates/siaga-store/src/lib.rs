@@ -66,12 +66,14 @@ pub trait Store: Send + Sync + 'static {
         require_signature: bool,
         now: i64,
     ) -> Result<bool, StoreError>;
-    /// Replaces key hash and webhook secret; false if the reseller does not exist.
+    /// Replaces key hash, webhook secret and Digiflazz drop-in key at once; false if the
+    /// reseller does not exist.
     async fn rotate_keys(
         &self,
         id: &str,
         key_hash: &str,
         webhook_secret: &str,
+        digiflazz_key: &str,
         now: i64,
     ) -> Result<bool, StoreError>;
 

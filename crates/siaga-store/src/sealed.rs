@@ -59,7 +59,9 @@ impl SealedStore {
                 let plain = keys.open(cell.col, &cell.stored)?;
                 let new = match cell.col {
                     Column::UnsubToken => keys.seal_fixed(cell.col, &plain)?,
-                    Column::WebhookSecret | Column::NoticeUnsub => keys.seal(cell.col, &plain)?,
+                    Column::WebhookSecret | Column::NoticeUnsub | Column::DigiflazzKey => {
+                        keys.seal(cell.col, &plain)?
+                    }
                 };
                 changes.push((cell, new));
             }
@@ -84,6 +86,9 @@ impl SealedStore {
 
     fn reseller_out(&self, mut r: Reseller) -> Result<Reseller, StoreError> {
         r.webhook_secret = self.keys.open(Column::WebhookSecret, &r.webhook_secret)?;
+        r.digiflazz_key = self
+            .keys
+            .open_opt(Column::DigiflazzKey, r.digiflazz_key.take())?;
         Ok(r)
     }
 
@@ -111,6 +116,7 @@ impl SealedStore {
 impl Store for SealedStore {
     async fn create_reseller(&self, mut r: NewReseller) -> Result<(), StoreError> {
         r.webhook_secret = self.keys.seal(Column::WebhookSecret, &r.webhook_secret)?;
+        r.digiflazz_key = self.keys.seal(Column::DigiflazzKey, &r.digiflazz_key)?;
         self.inner.create_reseller(r).await
     }
 
@@ -156,10 +162,14 @@ impl Store for SealedStore {
         id: &str,
         key_hash: &str,
         webhook_secret: &str,
+        digiflazz_key: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
         let sealed = self.keys.seal(Column::WebhookSecret, webhook_secret)?;
-        self.inner.rotate_keys(id, key_hash, &sealed, now).await
+        let dk = self.keys.seal(Column::DigiflazzKey, digiflazz_key)?;
+        self.inner
+            .rotate_keys(id, key_hash, &sealed, &dk, now)
+            .await
     }
 
     async fn deposit(

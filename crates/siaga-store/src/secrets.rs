@@ -44,6 +44,8 @@ pub enum Column {
     UnsubToken,
     /// `notices.unsub`: the unsubscribe token a pending subscriber email carries.
     NoticeUnsub,
+    /// `resellers.digiflazz_key`: siaga checks the drop-in's md5 signs with it.
+    DigiflazzKey,
 }
 
 impl Column {
@@ -52,6 +54,7 @@ impl Column {
             Column::WebhookSecret => "resellers.webhook_secret",
             Column::UnsubToken => "subscribers.unsub_token",
             Column::NoticeUnsub => "notices.unsub",
+            Column::DigiflazzKey => "resellers.digiflazz_key",
         }
     }
 }

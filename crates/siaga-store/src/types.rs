@@ -11,7 +11,38 @@ pub struct NewReseller {
     pub callback_url: Option<String>,
     pub key_hash: String,
     pub webhook_secret: String,
+    /// The key of the Digiflazz drop-in (SPEC 5.1): read back to check md5 signs, so
+    /// sealed like the webhook secret.
+    pub digiflazz_key: String,
+    pub callback_format: CallbackFormat,
     pub now: i64,
+}
+
+/// How a reseller's callbacks are written (SPEC 5, 5.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CallbackFormat {
+    /// `{"type":"order.updated","data":<order>}`, signed per Standard Webhooks.
+    #[default]
+    Standard,
+    /// `{"data":{...}}` as Digiflazz sends it, with `X-Hub-Signature`.
+    Digiflazz,
+}
+
+impl CallbackFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallbackFormat::Standard => "standard",
+            CallbackFormat::Digiflazz => "digiflazz",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<CallbackFormat> {
+        match s {
+            "standard" => Some(CallbackFormat::Standard),
+            "digiflazz" => Some(CallbackFormat::Digiflazz),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -28,6 +59,10 @@ pub struct Reseller {
     pub ip_allowlist: Vec<String>,
     /// Every API request must carry `X-Siaga-Timestamp` and `X-Siaga-Signature`.
     pub require_signature: bool,
+    /// The Digiflazz drop-in key; `None` for a reseller from before the drop-in until its
+    /// keys are rotated.
+    pub digiflazz_key: Option<String>,
+    pub callback_format: CallbackFormat,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

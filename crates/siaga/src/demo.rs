@@ -124,8 +124,15 @@ pub async fn run(port: u16) -> anyhow::Result<()> {
     let settings = settings(&base, &admin_token, dir.path(), suppliers, products()?);
     let store: Arc<dyn Store> = siaga_store::open(&settings.store_path)?;
     let clock = SystemClock;
-    let creds =
-        ops::add_reseller(store.as_ref(), "Konter Demo", None, None, clock.now_ms()).await?;
+    let creds = ops::add_reseller(
+        store.as_ref(),
+        "Konter Demo",
+        None,
+        None,
+        siaga_store::CallbackFormat::Standard,
+        clock.now_ms(),
+    )
+    .await?;
     ops::deposit(
         store.as_ref(),
         &creds.id,
@@ -137,7 +144,7 @@ pub async fn run(port: u16) -> anyhow::Result<()> {
     let app = App::new(settings, store.clone(), Arc::new(SystemClock))?;
     let (tx, rx) = watch::channel(false);
     let server = tokio::spawn(server::run(app, listener, rx.clone()));
-    banner(&base, &creds.api_key, &admin_token, &sims);
+    banner(&base, &creds, &admin_token, &sims);
     let traffic = tokio::spawn(traffic(
         base.clone(),
         creds.api_key.clone(),
@@ -309,7 +316,8 @@ fn settings(
 }
 
 /// What is running and how to try it.
-fn banner(base: &str, api_key: &str, admin_token: &str, sims: &[Sim]) {
+fn banner(base: &str, creds: &ops::Credentials, admin_token: &str, sims: &[Sim]) {
+    let api_key = &creds.api_key;
     println!("siaga demo is running (Ctrl-C to stop)\n");
     println!(
         "  status page    {base}/   (English: {base}/?lang=en, JSON: {base}/api/v2/summary.json)"
@@ -345,8 +353,25 @@ fn banner(base: &str, api_key: &str, admin_token: &str, sims: &[Sim]) {
         "  curl -s -H 'Authorization: Bearer {}' -d '{{\"ref_id\":\"try-1\",\"product\":\"TSEL10\",\"destination\":\"081234567890\"}}' {base}/v1/orders\n",
         api_key
     );
+    println!("The same order the way a Digiflazz client sends it (SPEC 5.1):");
+    println!(
+        "  {}\n",
+        dropin_curl(base, &creds.id, &creds.digiflazz_key, "dropin-1")
+    );
     println!("Every 2 minutes the outage script takes alpha down, puts beta in maintenance and makes gamma slow;");
     println!("orders keep flowing to whichever supplier can serve them.\n");
+}
+
+/// A `curl` line that orders TSEL10 through the Digiflazz drop-in as reseller `id` with
+/// its drop-in `key`: the body a Digiflazz buyer client sends, signed as Digiflazz signs
+/// (`md5(username + key + ref_id)`).
+pub fn dropin_curl(base: &str, id: &str, key: &str, ref_id: &str) -> String {
+    let sign = siaga_suppliers::sign::md5_hex(&[id, key, ref_id]);
+    let body = json!({
+        "username": id, "buyer_sku_code": "TSEL10", "customer_no": "081234567890",
+        "ref_id": ref_id, "sign": sign,
+    });
+    format!("curl -s -d '{body}' {base}/digiflazz/v1/transaction")
 }
 
 /// Steady synthetic orders through the real API, with a summary every 10 seconds.

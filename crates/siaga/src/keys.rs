@@ -25,6 +25,14 @@ pub fn new_webhook_secret() -> String {
     )
 }
 
+/// A new Digiflazz drop-in key (SPEC 5.1): 32 hex digits, like the keys Digiflazz hands
+/// out, from 128 random bits.
+pub fn new_digiflazz_key() -> String {
+    let mut b = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    hex::encode(b)
+}
+
 /// The store's secret key ring from `SIAGA_SECRET_KEY` (current) and `SIAGA_SECRET_KEY_OLD`
 /// (being rotated out); without a current key secrets are kept in clear. A malformed key
 /// is an error naming its variable (never its value).
@@ -61,5 +69,8 @@ mod tests {
         assert!(constant_time_eq(&hash_key(&a), &hash_key(&a)));
         assert!(!constant_time_eq(&hash_key(&a), &hash_key(&b)));
         assert!(new_webhook_secret().starts_with("whsec_"));
+        let d = new_digiflazz_key();
+        assert_eq!(d.len(), 32);
+        assert_ne!(d, new_digiflazz_key());
     }
 }

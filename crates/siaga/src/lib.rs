@@ -4,6 +4,7 @@
 pub mod app;
 pub mod backups;
 pub mod bench;
+pub mod chat;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -1,7 +1,7 @@
 //! Owner actions shared by the CLI and the admin API, so both do exactly the same thing.
 
 use serde_json::{json, Value};
-use siaga_store::{NewReseller, Store, StoreError};
+use siaga_store::{CallbackFormat, NewReseller, Store, StoreError};
 
 use crate::keys;
 
@@ -15,11 +15,35 @@ pub struct Credentials {
     pub id: String,
     pub api_key: String,
     pub webhook_secret: String,
+    /// The key of the Digiflazz drop-in (SPEC 5.1).
+    pub digiflazz_key: String,
 }
 
 impl Credentials {
+    fn new(id: String) -> Credentials {
+        Credentials {
+            id,
+            api_key: keys::new_api_key(),
+            webhook_secret: keys::new_webhook_secret(),
+            digiflazz_key: keys::new_digiflazz_key(),
+        }
+    }
+
     pub fn json(&self) -> Value {
-        json!({"id": self.id, "api_key": self.api_key, "webhook_secret": self.webhook_secret})
+        json!({
+            "id": self.id, "api_key": self.api_key, "webhook_secret": self.webhook_secret,
+            "digiflazz_key": self.digiflazz_key,
+        })
+    }
+}
+
+/// A callback format by name (`standard`, `digiflazz`); absent: `standard`.
+pub fn callback_format(name: Option<&str>) -> Result<CallbackFormat, OpError> {
+    match name {
+        None => Ok(CallbackFormat::Standard),
+        Some(n) => CallbackFormat::parse(n).ok_or_else(|| {
+            OpError::Invalid("callback_format must be standard or digiflazz".into())
+        }),
     }
 }
 
@@ -55,6 +79,7 @@ pub async fn add_reseller(
     name: &str,
     email: Option<&str>,
     callback_url: Option<&str>,
+    callback_format: CallbackFormat,
     now: i64,
 ) -> Result<Credentials, OpError> {
     let name = name.trim();
@@ -69,11 +94,7 @@ pub async fn add_reseller(
     if let Some(u) = callback_url {
         check_callback_url(u)?;
     }
-    let creds = Credentials {
-        id: keys::new_id("rsl"),
-        api_key: keys::new_api_key(),
-        webhook_secret: keys::new_webhook_secret(),
-    };
+    let creds = Credentials::new(keys::new_id("rsl"));
     store
         .create_reseller(NewReseller {
             id: creds.id.clone(),
@@ -82,13 +103,15 @@ pub async fn add_reseller(
             callback_url: callback_url.map(str::to_owned),
             key_hash: keys::hash_key(&creds.api_key),
             webhook_secret: creds.webhook_secret.clone(),
+            digiflazz_key: creds.digiflazz_key.clone(),
+            callback_format,
             now,
         })
         .await?;
     Ok(creds)
 }
 
-/// Rotates every reseller's key and secret. Keeps going past a failure, so every new
+/// Rotates every reseller's keys and secret. Keeps going past a failure, so every new
 /// credential already made is returned (an old key is dead the moment it rotates):
 /// (rotated credentials as JSON, `{"id","error"}` for each failure).
 pub async fn rotate_all(
@@ -106,16 +129,13 @@ pub async fn rotate_all(
 }
 
 pub async fn rotate_keys(store: &dyn Store, id: &str, now: i64) -> Result<Credentials, OpError> {
-    let creds = Credentials {
-        id: id.to_owned(),
-        api_key: keys::new_api_key(),
-        webhook_secret: keys::new_webhook_secret(),
-    };
+    let creds = Credentials::new(id.to_owned());
     if store
         .rotate_keys(
             id,
             &keys::hash_key(&creds.api_key),
             &creds.webhook_secret,
+            &creds.digiflazz_key,
             now,
         )
         .await?

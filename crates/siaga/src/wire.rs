@@ -45,3 +45,36 @@ pub fn attempt_json(a: &Attempt) -> Value {
         "finished_at": a.finished_at.map(rfc3339),
     })
 }
+
+/// An order in Digiflazz's words (SPEC 5.1): `(status, rc)`. Pending is rc `03`; a
+/// failure's rc says why, from the table in README ("The Digiflazz drop-in").
+pub fn digiflazz_status(o: &Order) -> (&'static str, &'static str) {
+    use siaga_domain::{FailureCode as F, OrderStatus as S};
+    match (o.status, o.failure_code) {
+        (S::Success, _) => ("Sukses", "00"),
+        (S::Pending, _) => ("Pending", "03"),
+        (S::Failed, Some(F::InvalidDestination | F::DestinationRejected)) => ("Gagal", "54"),
+        (S::Failed, Some(F::ProductUnavailable)) => ("Gagal", "55"),
+        (S::Failed, _) => ("Gagal", "02"),
+    }
+}
+
+/// The `data` object Digiflazz answers a transaction (and sends in its callbacks) with, for
+/// an order of siaga's: `buyer_sku_code` is the product code, `price` the reseller's price,
+/// `buyer_last_saldo` the reseller's available balance.
+pub fn digiflazz_data(o: &Order, buyer_last_saldo: i64) -> Value {
+    let (status, rc) = digiflazz_status(o);
+    json!({
+        "ref_id": o.ref_id,
+        "customer_no": o.destination,
+        "buyer_sku_code": o.product,
+        "message": message_id(o.status, o.failure_code, o.stage),
+        "status": status,
+        "rc": rc,
+        "sn": o.serial_number.clone().unwrap_or_default(),
+        "buyer_last_saldo": buyer_last_saldo,
+        "price": o.price,
+        "tele": "",
+        "wa": "",
+    })
+}

@@ -12,6 +12,7 @@ use crate::secrets::Column;
 /// Where each secret column lives: (column, table, row key as text, value column).
 const COLUMNS: &[(Column, &str, &str, &str)] = &[
     (Column::WebhookSecret, "resellers", "id", "webhook_secret"),
+    (Column::DigiflazzKey, "resellers", "id", "digiflazz_key"),
     (Column::UnsubToken, "subscribers", "id", "unsub_token"),
     (Column::NoticeUnsub, "notices", "id::text", "unsub"),
 ];

@@ -21,6 +21,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
         5,
         include_str!("../../migrations-pg/0005_desk_audit_search.sql"),
     ),
+    (6, include_str!("../../migrations-pg/0006_dropin.sql")),
 ];
 
 const LOCK: &str =

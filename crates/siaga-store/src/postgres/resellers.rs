@@ -7,9 +7,9 @@ use tokio_postgres::Row;
 use super::ledger;
 use super::tx::{exec, opt, rows};
 use crate::error::StoreError;
-use crate::types::{NewReseller, Reseller};
+use crate::types::{CallbackFormat, NewReseller, Reseller};
 
-const COLS: &str = "id, name, email, callback_url, key_hash, webhook_secret, created_at, ip_allowlist, require_signature";
+const COLS: &str = "id, name, email, callback_url, key_hash, webhook_secret, created_at, ip_allowlist, require_signature, digiflazz_key, callback_format";
 
 fn row(r: &Row) -> Result<Reseller, StoreError> {
     let allow: String = r.try_get(7)?;
@@ -23,15 +23,30 @@ fn row(r: &Row) -> Result<Reseller, StoreError> {
         created_at: r.try_get(6)?,
         ip_allowlist: allow.split_whitespace().map(str::to_owned).collect(),
         require_signature: r.try_get(8)?,
+        digiflazz_key: r.try_get(9)?,
+        callback_format: {
+            let f: String = r.try_get(10)?;
+            CallbackFormat::parse(&f).unwrap_or_default()
+        },
     })
 }
 
 pub(crate) async fn create<C: GenericClient>(c: &C, n: &NewReseller) -> Result<(), StoreError> {
     exec(
         c,
-        "INSERT INTO resellers (id, name, email, callback_url, key_hash, webhook_secret, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
-        &[&n.id, &n.name, &n.email, &n.callback_url, &n.key_hash, &n.webhook_secret, &n.now],
+        "INSERT INTO resellers (id, name, email, callback_url, key_hash, webhook_secret, created_at, updated_at, digiflazz_key, callback_format)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9)",
+        &[
+            &n.id,
+            &n.name,
+            &n.email,
+            &n.callback_url,
+            &n.key_hash,
+            &n.webhook_secret,
+            &n.now,
+            &n.digiflazz_key,
+            &n.callback_format.as_str(),
+        ],
     )
     .await?;
     ledger::ensure_reseller_accounts(c, &n.id).await
@@ -63,12 +78,14 @@ pub(crate) async fn rotate<C: GenericClient>(
     id: &str,
     h: &str,
     secret: &str,
+    digiflazz_key: &str,
     now: i64,
 ) -> Result<bool, StoreError> {
     let n = exec(
         c,
-        "UPDATE resellers SET key_hash = $2, webhook_secret = $3, updated_at = $4 WHERE id = $1",
-        &[&id, &h, &secret, &now],
+        "UPDATE resellers SET key_hash = $2, webhook_secret = $3, digiflazz_key = $5, updated_at = $4
+         WHERE id = $1",
+        &[&id, &h, &secret, &now, &digiflazz_key],
     )
     .await?;
     Ok(n == 1)

@@ -51,10 +51,18 @@ impl Store for PgStore {
         id: &str,
         key_hash: &str,
         secret: &str,
+        digiflazz_key: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
-        write_tx!(self, |t| resellers::rotate(&t.c, id, key_hash, secret, now)
-            .await)
+        write_tx!(self, |t| resellers::rotate(
+            &t.c,
+            id,
+            key_hash,
+            secret,
+            digiflazz_key,
+            now
+        )
+        .await)
     }
     async fn deposit(
         &self,

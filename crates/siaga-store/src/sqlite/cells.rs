@@ -21,6 +21,13 @@ const COLUMNS: &[(Column, &str, &str, &str, &str)] = &[
         "webhook_secret",
     ),
     (
+        Column::DigiflazzKey,
+        "resellers",
+        "id",
+        "id = ?1",
+        "digiflazz_key",
+    ),
+    (
         Column::UnsubToken,
         "subscribers",
         "id",

@@ -48,7 +48,8 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/0008_no_postings_by_transfer.sql"),
     ),
     (9, include_str!("../../migrations/0009_desk_audit.sql")),
-    (12, include_str!("../../migrations/0012_order_search.sql")),
+    (10, include_str!("../../migrations/0010_dropin.sql")),
+    (11, include_str!("../../migrations/0011_order_search.sql")),
 ];
 
 /// The writer checkpoints the WAL when it passes this many pages (SQLite's default is
@@ -337,10 +338,12 @@ impl Store for SqliteStore {
         id: &str,
         key_hash: &str,
         secret: &str,
+        digiflazz_key: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
         let (id, h, s) = (id.to_owned(), key_hash.to_owned(), secret.to_owned());
-        self.write(move |c| resellers::rotate(c, &id, &h, &s, now))
+        let dk = digiflazz_key.to_owned();
+        self.write(move |c| resellers::rotate(c, &id, &h, &s, &dk, now))
             .await
     }
     async fn deposit(

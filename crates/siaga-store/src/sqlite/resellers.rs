@@ -5,9 +5,9 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::ledger;
 use crate::error::StoreError;
-use crate::types::{NewReseller, Reseller};
+use crate::types::{CallbackFormat, NewReseller, Reseller};
 
-const COLS: &str = "id, name, email, callback_url, key_hash, webhook_secret, created_at, ip_allowlist, require_signature";
+const COLS: &str = "id, name, email, callback_url, key_hash, webhook_secret, created_at, ip_allowlist, require_signature, digiflazz_key, callback_format";
 
 fn row(r: &Row<'_>) -> rusqlite::Result<Reseller> {
     Ok(Reseller {
@@ -24,14 +24,29 @@ fn row(r: &Row<'_>) -> rusqlite::Result<Reseller> {
             .map(str::to_owned)
             .collect(),
         require_signature: r.get(8)?,
+        digiflazz_key: r.get(9)?,
+        callback_format: {
+            let f: String = r.get(10)?;
+            CallbackFormat::parse(&f).unwrap_or_default()
+        },
     })
 }
 
 pub(crate) fn create(c: &Connection, n: &NewReseller) -> Result<(), StoreError> {
     c.execute(
-        "INSERT INTO resellers (id, name, email, callback_url, key_hash, webhook_secret, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
-        params![n.id, n.name, n.email, n.callback_url, n.key_hash, n.webhook_secret, n.now],
+        "INSERT INTO resellers (id, name, email, callback_url, key_hash, webhook_secret, created_at, updated_at, digiflazz_key, callback_format)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9)",
+        params![
+            n.id,
+            n.name,
+            n.email,
+            n.callback_url,
+            n.key_hash,
+            n.webhook_secret,
+            n.now,
+            n.digiflazz_key,
+            n.callback_format.as_str()
+        ],
     )?;
     ledger::ensure_reseller_accounts(c, &n.id)
 }
@@ -65,11 +80,13 @@ pub(crate) fn rotate(
     id: &str,
     h: &str,
     secret: &str,
+    digiflazz_key: &str,
     now: i64,
 ) -> Result<bool, StoreError> {
     let n = c.execute(
-        "UPDATE resellers SET key_hash = ?2, webhook_secret = ?3, updated_at = ?4 WHERE id = ?1",
-        params![id, h, secret, now],
+        "UPDATE resellers SET key_hash = ?2, webhook_secret = ?3, digiflazz_key = ?5, updated_at = ?4
+         WHERE id = ?1",
+        params![id, h, secret, now, digiflazz_key],
     )?;
     Ok(n == 1)
 }

@@ -264,6 +264,8 @@ async fn add_reseller(store: &dyn Store, id: &str, callback: Option<&str>) {
             callback_url: callback.map(str::to_owned),
             key_hash: format!("kh-{id}"),
             webhook_secret: format!("ws-{id}"),
+            digiflazz_key: format!("dk-{id}"),
+            callback_format: crate::CallbackFormat::Standard,
             now: T0,
         })
         .await

@@ -51,16 +51,40 @@ pub(crate) async fn secrets_come_back_as_given_and_tokens_are_found_by_value(
     add_reseller(store.as_ref(), "r1", None).await;
     let r = store.reseller("r1").await.unwrap().expect("r1");
     assert_eq!(r.webhook_secret, "ws-r1");
+    assert_eq!(r.digiflazz_key.as_deref(), Some("dk-r1"));
+    assert_eq!(r.callback_format, crate::CallbackFormat::Standard);
     let by_key = store.reseller_by_key_hash("kh-r1").await.unwrap();
     assert_eq!(by_key.expect("by key").webhook_secret, "ws-r1");
     assert!(store
-        .rotate_keys("r1", "kh2-r1", "whsec_new", T0 + 1)
+        .rotate_keys("r1", "kh2-r1", "whsec_new", "dk-new", T0 + 1)
         .await
         .unwrap());
     let listed = store.list_resellers().await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].webhook_secret, "whsec_new");
     assert_eq!(listed[0].key_hash, "kh2-r1");
+    assert_eq!(listed[0].digiflazz_key.as_deref(), Some("dk-new"));
+    store
+        .create_reseller(crate::NewReseller {
+            id: "r2".into(),
+            name: "R2".into(),
+            email: None,
+            callback_url: Some("http://cb.example/".into()),
+            key_hash: "kh-r2".into(),
+            webhook_secret: "ws-r2".into(),
+            digiflazz_key: "dk-r2".into(),
+            callback_format: crate::CallbackFormat::Digiflazz,
+            now: T0,
+        })
+        .await
+        .unwrap();
+    let r2 = store.reseller("r2").await.unwrap().expect("r2");
+    assert_eq!(r2.callback_format, crate::CallbackFormat::Digiflazz);
+    assert_eq!(r2.digiflazz_key.as_deref(), Some("dk-r2"));
+    assert!(!store
+        .rotate_keys("nobody", "kh", "whsec_x", "dk", T0 + 2)
+        .await
+        .unwrap());
 
     let a = subscriber("01A", "a@x.example", "tok-a");
     store.save_subscriber(a.clone()).await.unwrap();

@@ -73,6 +73,11 @@ async fn a_version_6_database_keeps_its_ledger_and_outbox_through_the_rowid_rebu
     // Everything is still there, and new rows carry on after the old ones.
     let b = store.balance("r1").await.unwrap();
     assert_eq!((b.available, b.held), (5_000, 0));
+    // 0010: a reseller from before has no drop-in key until its keys rotate, and the
+    // standard callbacks it always had.
+    let r = store.reseller("r1").await.unwrap().expect("r1");
+    assert_eq!(r.digiflazz_key, None);
+    assert_eq!(r.callback_format, crate::CallbackFormat::Standard);
     let due = store.due_outbox(10, 10, &[]).await.unwrap();
     assert_eq!(
         due.iter()

@@ -11,6 +11,7 @@ use crate::Subscriber;
 
 const SECRET: &str = "whsec_PlainSecretMarker0123456789";
 const TOKEN: &str = "UnsubTokenMarker0123456789";
+const DIGI: &str = "DigiflazzKeyMarker0123456789";
 const KEY_B: &str = "0202020202020202020202020202020202020202020202020202020202020202";
 
 fn keys(current: Option<&str>, old: &[&str]) -> Keyring {
@@ -28,6 +29,8 @@ async fn write_secrets(store: &dyn Store) {
             callback_url: None,
             key_hash: "kh-r1".into(),
             webhook_secret: SECRET.into(),
+            digiflazz_key: DIGI.into(),
+            callback_format: crate::CallbackFormat::Digiflazz,
             now: T0,
         })
         .await
@@ -78,7 +81,7 @@ async fn read_back(store: &dyn Store) -> (String, Option<String>) {
     (r.webhook_secret, s.map(|s| s.id))
 }
 
-/// The three secret columns, raw.
+/// The four secret columns, raw.
 fn raw(path: &Path) -> Vec<String> {
     let c = raw_conn(path);
     let one = |sql: &str| -> String { c.query_row(sql, [], |r| r.get(0)).expect(sql) };
@@ -86,6 +89,7 @@ fn raw(path: &Path) -> Vec<String> {
         one("SELECT webhook_secret FROM resellers WHERE id = 'r1'"),
         one("SELECT unsub_token FROM subscribers WHERE id = '01S'"),
         one("SELECT unsub FROM notices WHERE msg_id = 'm1'"),
+        one("SELECT digiflazz_key FROM resellers WHERE id = 'r1'"),
     ]
 }
 
@@ -116,6 +120,10 @@ async fn with_a_key_the_database_and_its_wal_hold_no_secret_in_clear() {
     assert!(holds(&bytes, "kh-r1"), "the rows are there");
     assert!(!holds(&bytes, SECRET), "a webhook secret in clear");
     assert!(!holds(&bytes, TOKEN), "an unsubscribe token in clear");
+    assert!(!holds(&bytes, DIGI), "a Digiflazz drop-in key in clear");
+    let r = store.reseller("r1").await.unwrap().expect("r1");
+    assert_eq!(r.digiflazz_key.as_deref(), Some(DIGI));
+    assert_eq!(r.callback_format, crate::CallbackFormat::Digiflazz);
     let id = test_keys().current_id().unwrap_or_default().to_owned();
     for v in raw(&path) {
         assert!(v.starts_with(&format!("enc:v1:{id}:")), "{v}");
@@ -129,7 +137,7 @@ async fn keys_rotate_and_an_old_database_is_sealed_when_a_key_comes() {
     let store = crate::open(path.as_path()).unwrap();
     write_secrets(&*store).await;
     drop(store);
-    assert_eq!(raw(&path), [SECRET, TOKEN, TOKEN]);
+    assert_eq!(raw(&path), [SECRET, TOKEN, TOKEN, DIGI]);
 
     // A key comes: everything is sealed with it when the store opens.
     let a = test_keys();
@@ -147,7 +155,7 @@ async fn keys_rotate_and_an_old_database_is_sealed_when_a_key_comes() {
     assert!(!e.contains(TEST_KEY) && !e.contains(SECRET), "{e}");
     let e = crate::open(path.as_path()).err().expect("no key: refused");
     assert!(e.to_string().contains(&a_id), "{e}");
-    assert_eq!(raw(&path).len(), 3);
+    assert_eq!(raw(&path).len(), 4);
     assert!(
         raw(&path).iter().all(|v| v.contains(&a_id)),
         "nothing changed"
@@ -183,7 +191,7 @@ async fn keys_rotate_and_an_old_database_is_sealed_when_a_key_comes() {
     // Taking encryption away: no current key, the last one as old: back in clear.
     let store = crate::open_with(path.as_path(), &keys(None, &[KEY_B])).unwrap();
     drop(store);
-    assert_eq!(raw(&path), [SECRET, TOKEN, TOKEN]);
+    assert_eq!(raw(&path), [SECRET, TOKEN, TOKEN, DIGI]);
 }
 
 #[test]

@@ -322,6 +322,7 @@ async fn rig() -> anyhow::Result<Rig> {
         "Bench",
         None,
         Some(&format!("http://{raddr}/cb")),
+        siaga_store::CallbackFormat::Standard,
         0,
     )
     .await?;

@@ -150,7 +150,8 @@ pub enum SupplierCmd {
 
 #[derive(Subcommand, Debug)]
 pub enum ResellerCmd {
-    /// Create a reseller; prints {"id","api_key","webhook_secret"} (the key is shown once)
+    /// Create a reseller; prints {"id","api_key","webhook_secret","digiflazz_key"} (the
+    /// API key is shown once)
     Add {
         #[arg(long)]
         name: String,
@@ -158,6 +159,9 @@ pub enum ResellerCmd {
         email: Option<String>,
         #[arg(long)]
         callback_url: Option<String>,
+        /// How callbacks are written: standard (Standard Webhooks) or digiflazz
+        #[arg(long, value_parser = ["standard", "digiflazz"])]
+        callback_format: Option<String>,
     },
     /// Credit a reseller's balance
     Deposit {
@@ -166,7 +170,7 @@ pub enum ResellerCmd {
         #[arg(long, default_value = "")]
         note: String,
     },
-    /// New API key and webhook secret; the old ones stop working at once
+    /// New API key, webhook secret and Digiflazz drop-in key; the old ones stop working at once
     RotateKeys {
         #[arg(required_unless_present = "all", conflicts_with = "all")]
         id: Option<String>,

@@ -53,12 +53,14 @@ pub async fn reseller(cfg: &Path, cmd: ResellerCmd) -> anyhow::Result<()> {
             name,
             email,
             callback_url,
+            callback_format,
         } => {
             let c = ops::add_reseller(
                 store.as_ref(),
                 &name,
                 email.as_deref(),
                 callback_url.as_deref(),
+                ops::callback_format(callback_format.as_deref())?,
                 now,
             )
             .await?;

@@ -449,6 +449,17 @@ async fn attempt(engine: &Engine, item: &OutboxItem) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?
         .ok_or("reseller not found")?;
+    let timeout = Duration::from_millis(engine.settings.get().callbacks.timeout_ms);
+    if reseller.callback_format == siaga_store::CallbackFormat::Digiflazz {
+        let balance = engine
+            .store
+            .balance(reseller_id)
+            .await
+            .map_err(|e| e.to_string())?;
+        let data = wire::digiflazz_data(order, balance.available);
+        let secret = &reseller.webhook_secret;
+        return super::dropin::post(&engine.client, &item.target, secret, &data, timeout).await;
+    }
     let body = serde_json::to_vec(&serde_json::json!({
         "type": item.kind,
         "data": wire::order_json(order),
@@ -460,9 +471,7 @@ async fn attempt(engine: &Engine, item: &OutboxItem) -> Result<(), String> {
     let resp = engine
         .client
         .post(&item.target)
-        .timeout(Duration::from_millis(
-            engine.settings.get().callbacks.timeout_ms,
-        ))
+        .timeout(timeout)
         .header("content-type", "application/json")
         .header("webhook-id", &item.msg_id)
         .header("webhook-timestamp", ts.to_string())

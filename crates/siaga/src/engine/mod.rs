@@ -8,6 +8,7 @@
 
 pub mod callbacks;
 pub mod decide;
+pub mod dropin;
 #[cfg(test)]
 mod fixtures;
 pub mod intake;

@@ -77,7 +77,7 @@ fn opt(field: Option<&Text>) -> Option<&str> {
     field.map(|t| t.0.as_str())
 }
 
-/// `POST /admin/api/resellers`: `{"name", "email"?, "callback_url"?}`.
+/// `POST /admin/api/resellers`: `{"name", "email"?, "callback_url"?, "callback_format"?}`.
 #[derive(Deserialize)]
 struct ResellerBody {
     #[serde(default)]
@@ -86,6 +86,9 @@ struct ResellerBody {
     email: Option<Text>,
     #[serde(default)]
     callback_url: Option<Text>,
+    /// `standard` (default) or `digiflazz` (SPEC 5.1).
+    #[serde(default)]
+    callback_format: Option<Text>,
 }
 
 pub async fn add_reseller(
@@ -96,8 +99,16 @@ pub async fn add_reseller(
     let b: ResellerBody = body::read(body, app.settings.get().body_limit_bytes)?;
     let Text(name) = required(b.name, "name")?;
     let (email, callback_url) = (opt(b.email.as_ref()), opt(b.callback_url.as_ref()));
-    let creds =
-        ops::add_reseller(app.store.as_ref(), &name, email, callback_url, app.now()).await?;
+    let format = ops::callback_format(opt(b.callback_format.as_ref()))?;
+    let creds = ops::add_reseller(
+        app.store.as_ref(),
+        &name,
+        email,
+        callback_url,
+        format,
+        app.now(),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(creds.json())).into_response())
 }
 
@@ -109,6 +120,7 @@ pub async fn list_resellers(State(app): State<Arc<App>>, _: Admin) -> Result<Res
             "id": r.id, "name": r.name, "email": r.email, "callback_url": r.callback_url,
             "available": b.available, "held": b.held,
             "ip_allowlist": r.ip_allowlist, "require_signature": r.require_signature,
+            "callback_format": r.callback_format.as_str(),
         }));
     }
     Ok(Json(Value::Array(out)).into_response())

@@ -8,6 +8,7 @@ pub mod api;
 pub mod assets;
 pub mod body;
 pub mod desk;
+pub mod digiflazz;
 pub mod error;
 pub mod headers;
 pub mod limit;
@@ -50,6 +51,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .merge(reseller_routes(&app))
+        .merge(dropin_routes(&app))
         .merge(admin_routes(&app))
         .merge(status_routes(&app))
         .fallback(not_found)
@@ -78,6 +80,16 @@ fn reseller_routes(app: &Arc<App>) -> Router<Arc<App>> {
         // Runs after the rate limits (layers added later run first).
         .route_layer(from_fn_with_state(app.clone(), access::check))
         .route_layer(from_fn_with_state(app.clone(), limit::api))
+}
+
+/// The Digiflazz drop-in (SPEC 5.1): limited per client address here, per reseller and by
+/// the order bound inside (refusals in Digiflazz's words).
+fn dropin_routes(app: &Arc<App>) -> Router<Arc<App>> {
+    Router::new()
+        .route("/digiflazz/v1/transaction", post(digiflazz::transaction))
+        .route("/digiflazz/v1/cek-saldo", post(digiflazz::cek_saldo))
+        .route("/digiflazz/v1/price-list", post(digiflazz::price_list))
+        .route_layer(from_fn_with_state(app.clone(), limit::ip))
 }
 
 /// The admin API and the OpenAPI description: limited per client address.

@@ -8,6 +8,8 @@ mod cli;
 mod config_check;
 mod crash;
 mod desk;
+mod dropin;
+mod dropin_chain;
 mod edges;
 mod escaping;
 mod failover;

@@ -21,6 +21,10 @@ use crate::harness::{Opts, TestApp, ADMIN};
 /// Routes of the router that are not the reseller API, and why they are not documented.
 const UNDOCUMENTED: &[(&str, &str)] = &[
     ("/hooks/", "suppliers' signed reports, not for resellers"),
+    (
+        "/digiflazz/v1/",
+        "the Digiflazz drop-in: Digiflazz's own dialect (SPEC 5.1, README)",
+    ),
     ("/metrics", "Prometheus scrape for the operator"),
     ("/healthz", "liveness for the operator's monitoring"),
     ("/readyz", "readiness for the operator's monitoring"),
