@@ -23,6 +23,9 @@ pub const REASONS: [&str; 6] = [
     "too_large",
 ];
 
+/// Dashboard sign-in attempts allowed per client address and minute.
+const SIGNIN_PER_MIN: u32 = 10;
+
 /// The limiters and the order bound of one running switch.
 pub struct Limits {
     pub(crate) per_key: Option<DefaultKeyedRateLimiter<[u8; 32]>>,
@@ -30,6 +33,8 @@ pub struct Limits {
     pub(crate) status_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
     pub(crate) status_total: Option<DefaultDirectRateLimiter>,
     pub(crate) subscribe_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    /// Dashboard sign-in attempts per client address (SPEC 13): 10 a minute.
+    pub(crate) signin_ip: DefaultKeyedRateLimiter<IpAddr>,
     pub(crate) orders: Arc<Semaphore>,
     pub(crate) request_timeout: Duration,
 }
@@ -53,9 +58,20 @@ impl Limits {
                 .map(DefaultDirectRateLimiter::direct),
             subscribe_ip: NonZeroU32::new(cfg.subscribe_per_ip_per_min)
                 .map(|n| DefaultKeyedRateLimiter::keyed(Quota::per_minute(n))),
+            signin_ip: DefaultKeyedRateLimiter::keyed(Quota::per_minute(
+                NonZeroU32::new(SIGNIN_PER_MIN).unwrap_or(NonZeroU32::MIN),
+            )),
             orders: Arc::new(Semaphore::new(cfg.max_inflight_orders.max(1) as usize)),
             request_timeout: Duration::from_millis(cfg.request_timeout_ms.max(1)),
         }
+    }
+
+    /// Whether one more dashboard sign-in attempt from `ip` may be tried now.
+    pub fn signin_allowed(&self, ip: Option<IpAddr>) -> bool {
+        let ip = ip
+            .map(crate::net::key)
+            .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        self.signin_ip.check_key(&ip).is_ok()
     }
 
     /// Forgets keys whose bucket is full again (indistinguishable from a new key), so a
@@ -72,6 +88,8 @@ impl Limits {
             l.retain_recent();
             l.shrink_to_fit();
         }
+        self.signin_ip.retain_recent();
+        self.signin_ip.shrink_to_fit();
     }
 
     /// Keys held by the keyed limiters (for tests and the upkeep log).

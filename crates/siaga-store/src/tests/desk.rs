@@ -89,7 +89,7 @@ pub(crate) async fn the_desk_lists_open_orders_and_one_operator_takes_each(store
         .into_iter()
         .map(|i| i.order.id)
         .collect();
-    assert_eq!(ids, [o2.id.clone()]);
+    assert_eq!(ids, std::slice::from_ref(&o2.id));
     assert!(store.desk_claim(&o1.id).await.unwrap().is_some());
     assert_clean(&*store).await;
 }

@@ -510,7 +510,7 @@ pub(crate) async fn orders_are_found_by_id_reference_or_destination(store: Arc<d
         found(DEST_A).await,
         sorted(vec![c.id.clone(), a.id.clone()])
     );
-    assert_eq!(found(&b.id).await, [b.id.clone()]);
+    assert_eq!(found(&b.id).await, std::slice::from_ref(&b.id));
     assert!(found("nothing-like-it").await.is_empty());
     assert_eq!(ids(store.search_orders(None, 5).await.unwrap()).len(), 3);
     assert_eq!(ids(store.search_orders(None, 2).await.unwrap()).len(), 2);

@@ -15,16 +15,20 @@ use sha2::{Digest, Sha256};
 /// The policy for HTML pages: nothing from elsewhere, no script at all, style only from the
 /// sheets siaga writes inline, forms post back to siaga, no framing.
 static CSP: LazyLock<HeaderValue> = LazyLock::new(|| {
-    let hashes: Vec<String> = [crate::status::html::CSS, crate::notify::subscribe::CSS]
-        .iter()
-        .map(|css| {
-            let digest = Sha256::digest(css.as_bytes());
-            format!(
-                "'sha256-{}'",
-                base64::engine::general_purpose::STANDARD.encode(digest)
-            )
-        })
-        .collect();
+    let hashes: Vec<String> = [
+        crate::status::html::CSS,
+        crate::notify::subscribe::CSS,
+        super::dashboard::layout::CSS,
+    ]
+    .iter()
+    .map(|css| {
+        let digest = Sha256::digest(css.as_bytes());
+        format!(
+            "'sha256-{}'",
+            base64::engine::general_purpose::STANDARD.encode(digest)
+        )
+    })
+    .collect();
     let policy = format!(
         "default-src 'self'; script-src 'none'; style-src {}; img-src 'self' data:; \
          base-uri 'none'; form-action 'self'; frame-ancestors 'none'",

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod api;
 pub mod assets;
 pub mod body;
+pub mod dashboard;
 pub mod desk;
 pub mod digiflazz;
 pub mod error;
@@ -143,6 +144,7 @@ fn admin_routes(app: &Arc<App>) -> Router<Arc<App>> {
             "/admin/api/incidents/{id}/postmortem",
             post(admin::incident_postmortem),
         )
+        .merge(dashboard::routes())
         .route_layer(from_fn_with_state(app.clone(), limit::ip))
 }
 

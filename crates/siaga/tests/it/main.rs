@@ -7,6 +7,7 @@ mod chaos;
 mod cli;
 mod config_check;
 mod crash;
+mod dashboard;
 mod desk;
 mod dropin;
 mod dropin_chain;
