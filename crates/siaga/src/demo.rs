@@ -324,6 +324,7 @@ fn banner(base: &str, creds: &ops::Credentials, admin_token: &str, sims: &[Sim])
     );
     println!("  reseller API   {base}/v1   (OpenAPI: {base}/openapi.json)");
     println!("  reseller key   {}", api_key);
+    println!("  dashboard      {base}/admin   (sign in with the admin token below)");
     println!("  admin API      {base}/admin/api");
     println!("  admin token    {admin_token}");
     for (i, (name, sim)) in SUPPLIERS.iter().zip(sims).enumerate() {
