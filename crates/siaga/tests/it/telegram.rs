@@ -1,0 +1,344 @@
+//! Text commands over Telegram (SPEC 5.2) against a fake Bot API on loopback: it serves
+//! `getUpdates` from a queue the test fills (long polling, offsets as Telegram keeps them)
+//! and records every `sendMessage`. Linking by one-time code, orders with the PIN and the
+//! same-day counter, a redelivered message, wrong PINs and the lockout with its owner
+//! alert, `SAL`, and an unlinked chat.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, State};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use siaga::chat::pin;
+use siaga::config::channels::TelegramBot;
+use tokio::sync::Notify;
+
+use crate::harness::{receiver, Opts, Received, TestApp};
+
+const TOKEN: &str = "123456:TEST-token";
+const DEST: &str = "081234567890";
+
+#[derive(Default)]
+struct Fake {
+    updates: Mutex<Vec<Value>>,
+    sent: Mutex<Vec<(i64, String)>>,
+    polls: Mutex<Vec<i64>>,
+    fresh: Notify,
+}
+
+/// The fake Bot API and what the test does with it.
+struct Tg {
+    fake: Arc<Fake>,
+    cfg: TelegramBot,
+}
+
+async fn api(
+    State(f): State<Arc<Fake>>,
+    Path((bot, method)): Path<(String, String)>,
+    Json(body): Json<Value>,
+) -> Json<Value> {
+    if bot != format!("bot{TOKEN}") {
+        return Json(json!({"ok": false, "error_code": 401, "description": "Unauthorized"}));
+    }
+    match method.as_str() {
+        "getUpdates" => {
+            let offset = body["offset"].as_i64().unwrap_or(0);
+            f.polls.lock().unwrap().push(offset);
+            let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
+            loop {
+                let fresh = f.fresh.notified();
+                let got: Vec<Value> = f
+                    .updates
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .filter(|u| u["update_id"].as_i64().unwrap_or(0) >= offset)
+                    .cloned()
+                    .collect();
+                if !got.is_empty() {
+                    return Json(json!({"ok": true, "result": got}));
+                }
+                if tokio::time::timeout_at(deadline, fresh).await.is_err() {
+                    return Json(json!({"ok": true, "result": []}));
+                }
+            }
+        }
+        "sendMessage" => {
+            let chat = body["chat_id"].as_i64().unwrap_or(0);
+            let text = body["text"].as_str().unwrap_or_default().to_owned();
+            f.sent.lock().unwrap().push((chat, text));
+            Json(json!({"ok": true, "result": {"message_id": 1}}))
+        }
+        _ => Json(json!({"ok": false, "error_code": 404, "description": "Not Found"})),
+    }
+}
+
+impl Tg {
+    async fn start() -> Tg {
+        let fake = Arc::new(Fake::default());
+        let app = Router::new()
+            .route("/{bot}/{method}", post(api))
+            .with_state(fake.clone());
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(l, app).await });
+        Tg {
+            fake,
+            cfg: TelegramBot {
+                token: TOKEN.into(),
+                api_base: format!("http://{addr}"),
+                poll_timeout: Duration::from_secs(1),
+                per_minute: 100,
+            },
+        }
+    }
+
+    /// Queues a text message from `chat` (a new update, as a redelivery also is).
+    fn send(&self, chat: i64, message_id: i64, text: &str) {
+        let mut u = self.fake.updates.lock().unwrap();
+        let id = 1000 + u.len() as i64;
+        u.push(json!({"update_id": id, "message": {
+            "message_id": message_id, "date": 0,
+            "chat": {"id": chat, "type": "private"}, "text": text}}));
+        drop(u);
+        self.fake.fresh.notify_waiters();
+    }
+
+    fn sent_to(&self, chat: i64) -> Vec<String> {
+        let s = self.fake.sent.lock().unwrap();
+        s.iter()
+            .filter(|(c, _)| *c == chat)
+            .map(|(_, t)| t.clone())
+            .collect()
+    }
+
+    /// Waits for the `n`-th message (from 1) to `chat`; fails the test after 15 s.
+    async fn reply(&self, chat: i64, n: usize) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(t) = self.sent_to(chat).get(n - 1) {
+                return t.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no reply {n} to chat {chat}; so far: {:?}",
+                self.sent_to(chat)
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Sends a message and returns the next reply to it.
+    async fn ask(&self, chat: i64, message_id: i64, text: &str) -> String {
+        let n = self.sent_to(chat).len();
+        self.send(chat, message_id, text);
+        self.reply(chat, n + 1).await
+    }
+}
+
+async fn start(notify: Option<siaga::notify::config::NotifySettings>) -> (TestApp, Tg) {
+    let tg = Tg::start().await;
+    let t = TestApp::start(Opts {
+        telegram_bot: Some(tg.cfg.clone()),
+        notify: notify.unwrap_or_default(),
+        ..Opts::default()
+    })
+    .await;
+    (t, tg)
+}
+
+/// What `siaga reseller link --telegram` and `set-pin` keep (the CLI itself: `cli.rs`).
+async fn link_code(t: &TestApp) -> String {
+    let code = pin::new_code();
+    let store = &t.app.store;
+    assert!(store
+        .add_link_code(&t.reseller_id, &pin::code_hash(&code), i64::MAX, 0)
+        .await
+        .unwrap());
+    code
+}
+
+async fn set_pin(t: &TestApp, p: &str) {
+    let hash = pin::hash(p).unwrap();
+    assert!(t
+        .app
+        .store
+        .set_pin_hash(&t.reseller_id, &hash, 0)
+        .await
+        .unwrap());
+}
+
+async fn orders(t: &TestApp) -> usize {
+    t.app
+        .store
+        .list_orders(siaga_store::OrderQuery {
+            reseller_id: t.reseller_id.clone(),
+            status: None,
+            since: None,
+            before_id: None,
+            limit: 100,
+        })
+        .await
+        .unwrap()
+        .len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_linked_chat_orders_with_its_pin_and_a_same_day_repeat_needs_a_counter() {
+    let (t, tg) = start(None).await;
+    let chat = 5_550_001;
+    let code = link_code(&t).await;
+    set_pin(&t, "2468").await;
+    // Linked by the code, which works once.
+    let hi = tg
+        .ask(chat, 1, &format!("/start {}", code.to_lowercase()))
+        .await;
+    assert!(hi.contains("terhubung dengan akun Konter Uji"), "{hi}");
+    let again = tg.ask(chat + 1, 1, &format!("DAFTAR {code}")).await;
+    assert!(again.contains("Kode tidak dikenal"), "{again}");
+
+    // An order: "sedang diproses" at once, then the final reply with its SN.
+    let first = tg.ask(chat, 2, &format!("TSEL10.{DEST}.2468")).await;
+    assert!(first.starts_with("TRX TSEL10.0812...7890"), "{first}");
+    let done = tg.reply(chat, 3).await;
+    assert!(done.contains(" SUKSES. SN: "), "{done}");
+    assert!(done.contains("Harga 10.500. Saldo 89.500 @"), "{done}");
+    let o = t
+        .app
+        .store
+        .order_by_ref(&t.reseller_id, &format!("tg-{chat}-2"))
+        .await
+        .unwrap()
+        .unwrap();
+    let sn = o.serial_number.clone().unwrap();
+    assert!(done.contains(&sn), "{done} / {sn}");
+
+    // The same message delivered again: a replay, never a second order.
+    let replay = tg.ask(chat, 2, &format!("TSEL10.{DEST}.2468")).await;
+    assert!(replay.contains("SUKSES"), "{replay}");
+    assert_eq!(orders(&t).await, 1);
+
+    // The same product and number again today: refused with the counter to send.
+    let refused = tg.ask(chat, 3, &format!("TSEL10.{DEST}.2468")).await;
+    assert!(
+        refused.contains(&format!("TSEL10.{DEST}.2.PIN")),
+        "{refused}"
+    );
+    assert_eq!(orders(&t).await, 1);
+    // With the counter: fulfilled.
+    tg.ask(chat, 4, &format!("TSEL10.{DEST}.2.2468")).await;
+    let second = tg.reply(chat, tg.sent_to(chat).len() + 1).await;
+    assert!(
+        second.contains("SUKSES") && second.contains("Saldo 79.000"),
+        "{second}"
+    );
+    assert_eq!(orders(&t).await, 2);
+    // A used counter is refused too, naming the next.
+    let used = tg.ask(chat, 5, &format!("TSEL10.{DEST}.2.2468")).await;
+    assert!(used.contains(&format!("TSEL10.{DEST}.3.PIN")), "{used}");
+
+    // SAL shows the balance the API shows.
+    let sal = tg.ask(chat, 6, "SAL.2468").await;
+    assert!(sal.starts_with("Saldo 79.000 @"), "{sal}");
+    assert_eq!(t.balance().await, (79_000, 0));
+    t.verify_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn wrong_pins_place_nothing_and_the_fifth_locks_the_chat_and_alerts_the_owner() {
+    let (hook, got) = receiver().await;
+    let notify = siaga::notify::config::NotifySettings {
+        webhooks: vec![siaga::notify::config::Webhook {
+            name: "owner".into(),
+            url: format!("http://{hook}/cb"),
+            secret: None,
+            format: siaga::notify::config::Format::Chat,
+            components: Vec::new(),
+            status: false,
+            alerts: true,
+        }],
+        coalesce_ms: 0,
+        ..Default::default()
+    };
+    let (t, tg) = start(Some(notify)).await;
+    let chat = 5_550_002;
+    let code = link_code(&t).await;
+    set_pin(&t, "2468").await;
+    tg.ask(chat, 1, &format!("/start {code}")).await;
+
+    for i in 1..=4 {
+        let r = tg.ask(chat, 10 + i, &format!("TSEL10.{DEST}.1111")).await;
+        assert!(r.contains(&format!("PIN salah ({i}/5)")), "{r}");
+    }
+    assert_eq!(orders(&t).await, 0, "a wrong PIN places nothing");
+    assert_eq!(t.balance().await, (100_000, 0));
+    let locked = tg.ask(chat, 15, "SAL.9999").await;
+    assert!(locked.contains("dikunci sampai"), "{locked}");
+    // Locked: even the right PIN does nothing now.
+    let still = tg.ask(chat, 16, &format!("TSEL10.{DEST}.2468")).await;
+    assert!(still.contains("dikunci sampai"), "{still}");
+    assert_eq!(orders(&t).await, 0);
+
+    // The owner hears of it.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let alert: Received = loop {
+        let found = got
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|r| String::from_utf8_lossy(&r.body).contains(&chat.to_string()))
+            .cloned();
+        if let Some(r) = found {
+            break r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no owner alert about the locked chat: {:?}",
+            got.lock()
+                .unwrap()
+                .iter()
+                .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(String::from_utf8_lossy(&alert.body).contains("dikunci"));
+
+    // A new PIN from the owner lifts the lock.
+    set_pin(&t, "1357").await;
+    let sal = tg.ask(chat, 17, "SAL.1357").await;
+    assert!(sal.starts_with("Saldo 100.000"), "{sal}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unlinked_chat_gets_the_help_text_and_orders_nothing() {
+    let (t, tg) = start(None).await;
+    set_pin(&t, "2468").await;
+    let chat = 5_550_003;
+    for (i, text) in [
+        format!("TSEL10.{DEST}.2468"),
+        "SAL.2468".to_string(),
+        "HARGA".to_string(),
+        "halo".to_string(),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let r = tg.ask(chat, i as i64 + 1, text).await;
+        assert!(r.starts_with("Format: PRODUK.TUJUAN.PIN"), "{text}: {r}");
+    }
+    let wrong = tg.ask(chat, 9, "/start NOSUCHCODE").await;
+    assert!(wrong.contains("Kode tidak dikenal"), "{wrong}");
+    assert_eq!(orders(&t).await, 0);
+    assert_eq!(t.balance().await, (100_000, 0));
+    // Linked, HARGA lists the products with their price and state.
+    let code = link_code(&t).await;
+    tg.ask(chat, 10, &format!("/start {code}")).await;
+    let prices = tg.ask(chat, 11, "HARGA").await;
+    assert!(prices.contains("TSEL10 TSEL10 10.500 OK"), "{prices}");
+    // The bot confirmed each update: every poll asked for the next one.
+    let polls = tg.fake.polls.lock().unwrap().clone();
+    assert!(polls.windows(2).all(|w| w[0] <= w[1]), "{polls:?}");
+}
