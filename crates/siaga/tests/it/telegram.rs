@@ -342,3 +342,70 @@ async fn an_unlinked_chat_gets_the_help_text_and_orders_nothing() {
     let polls = tg.fake.polls.lock().unwrap().clone();
     assert!(polls.windows(2).all(|w| w[0] <= w[1]), "{polls:?}");
 }
+
+/// The real binary: `siaga reseller link ID --telegram` prints a code that links once;
+/// `siaga reseller set-pin ID` reads the PIN from standard input and keeps only its hash.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_prints_a_link_code_and_reads_the_pin_from_standard_input() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let siaga = |args: &[&str], stdin: &str| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_siaga"))
+            .current_dir(d)
+            .args(args)
+            .env_remove("SIAGA_CONFIG")
+            .env("SIAGA_LOG", "warn")
+            .env("DIGI_KEY", "k")
+            .env("DIGI_CB_SECRET", "s")
+            .env("BACKUP_KEY", "k")
+            .env("BACKUP_CB_SECRET", "s")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        c.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        c.wait_with_output().unwrap()
+    };
+    assert!(siaga(&["init"], "").status.success());
+    let out = siaga(&["reseller", "add", "--name", "Konter T"], "");
+    let creds: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = creds["id"].as_str().unwrap();
+
+    assert_eq!(siaga(&["reseller", "link", id], "").status.code(), Some(2));
+    let out = siaga(&["reseller", "link", id, "--telegram"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let code = v["code"].as_str().unwrap().to_owned();
+    assert_eq!(v["send_to_the_bot"], format!("/start {code}"));
+    let out = siaga(&["reseller", "link", "rsl_nobody", "--telegram"], "");
+    assert_eq!(out.status.code(), Some(1));
+
+    let bad = siaga(&["reseller", "set-pin", id], "12\n");
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("4 to 6 digits"));
+    let out = siaga(&["reseller", "set-pin", id], "482916\n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("482916"));
+
+    let store = siaga_store::open(d.join("siaga.db").as_path()).unwrap();
+    let hash = store.pin_hash(id).await.unwrap().unwrap();
+    assert!(!hash.contains("482916") && pin::verify(&hash, "482916"));
+    let now = siaga::clock::Clock::now_ms(&siaga::clock::SystemClock);
+    let l = store
+        .use_link_code(&pin::code_hash(&code), 77, now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(l.reseller_id, id);
+}
