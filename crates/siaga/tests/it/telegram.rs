@@ -409,3 +409,35 @@ async fn the_cli_prints_a_link_code_and_reads_the_pin_from_standard_input() {
         .unwrap();
     assert_eq!(l.reseller_id, id);
 }
+
+/// Per-chat rate limit: past `per_minute`, one "slow down" reply and then silence; other
+/// chats are not held back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chat_past_its_rate_limit_is_told_once_and_others_go_on() {
+    let mut tg = Tg::start().await;
+    tg.cfg.per_minute = 3;
+    let _t = TestApp::start(Opts {
+        telegram_bot: Some(tg.cfg.clone()),
+        ..Opts::default()
+    })
+    .await;
+    let chat = 5_550_004;
+    for i in 1..=6 {
+        tg.send(chat, i, "HELP");
+    }
+    tg.send(chat + 1, 1, "HELP");
+    // Every update read (the poll after them asks past the last one).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !tg.fake.polls.lock().unwrap().contains(&1007) {
+        assert!(
+            Instant::now() < deadline,
+            "the bot never read past the updates"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let got = tg.sent_to(chat);
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert!(got[..3].iter().all(|t| t.starts_with("Format:")), "{got:?}");
+    assert!(got[3].contains("Terlalu banyak pesan"), "{got:?}");
+    assert_eq!(tg.sent_to(chat + 1).len(), 1);
+}
