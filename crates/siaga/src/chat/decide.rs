@@ -129,7 +129,7 @@ mod tests {
 
     #[test]
     fn one_message_one_ref_and_days_in_wib() {
-        assert_eq!(ref_id(-100_5, 42), "tg--1005-42");
+        assert_eq!(ref_id(-1_005, 42), "tg--1005-42");
         assert_eq!(ref_id(7, 42), ref_id(7, 42));
         // 2026-12-07 00:30 WIB is 2026-12-06 17:30 UTC: the day began 17:00 UTC.
         let t = 1_796_578_200_000;

@@ -111,10 +111,7 @@ mod tests {
             .unwrap();
         assert_eq!(ok.api_base, "http://127.0.0.1:9");
         assert_eq!((ok.token.as_str(), ok.per_minute), ("123:abc", 1));
-        assert_eq!(
-            check(&ChannelsCfg::default(), &none).unwrap().is_none(),
-            true
-        );
+        assert!(check(&ChannelsCfg::default(), &none).unwrap().is_none());
         let key = |r: Result<Option<TelegramBot>, Problem>| r.unwrap_err().0;
         assert_eq!(
             key(check(&cfg("http://x", 30), &none)),
