@@ -441,3 +441,56 @@ async fn a_chat_past_its_rate_limit_is_told_once_and_others_go_on() {
     assert!(got[3].contains("Terlalu banyak pesan"), "{got:?}");
     assert_eq!(tg.sent_to(chat + 1).len(), 1);
 }
+
+/// Kills the demo it holds when dropped, so a failing assertion leaves none running.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// With a bot token set, `siaga demo` takes text commands: it prints the link code, and
+/// the demo reseller's chat checks its balance with the printed PIN.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_uses_the_bot_when_a_token_is_set() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let tg = Tg::start().await;
+    let mut demo = Running(
+        Command::new(env!("CARGO_BIN_EXE_siaga"))
+            .args(["demo", "--port", "0"])
+            .env("SIAGA_LOG", "warn")
+            .env("SIAGA_BOT_TOKEN", TOKEN)
+            .env("SIAGA_BOT_API_BASE", &tg.cfg.api_base)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run siaga demo"),
+    );
+    let stdout = demo.0.stdout.take().unwrap();
+    let lines = tokio::task::spawn_blocking(move || {
+        let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
+        let start = lines.find(|l| l.contains("/start "))?;
+        Some((start, lines.next()?))
+    });
+    let (start, example) = tokio::time::timeout(Duration::from_secs(60), lines)
+        .await
+        .expect("demo printed in time")
+        .unwrap()
+        .expect("a /start line");
+    let code = start
+        .split('`')
+        .nth(1)
+        .unwrap()
+        .trim_start_matches("/start ");
+    assert!(example.contains("SAL.1234"), "{example}");
+    let chat = 5_550_005;
+    let hi = tg.ask(chat, 1, &format!("/start {code}")).await;
+    assert!(hi.contains("terhubung dengan akun Konter Demo"), "{hi}");
+    let sal = tg.ask(chat, 2, "SAL.1234").await;
+    assert!(sal.starts_with("Saldo "), "{sal}");
+    drop(demo);
+}
