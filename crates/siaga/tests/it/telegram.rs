@@ -13,6 +13,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use siaga::chat::pin;
 use siaga::config::channels::TelegramBot;
+use siaga_suppliers::sim::SimMode;
 use tokio::sync::Notify;
 
 use crate::harness::{receiver, Opts, Received, TestApp};
@@ -239,6 +240,15 @@ async fn a_linked_chat_orders_with_its_pin_and_a_same_day_repeat_needs_a_counter
     let used = tg.ask(chat, 5, &format!("TSEL10.{DEST}.2.2468")).await;
     assert!(used.contains(&format!("TSEL10.{DEST}.3.PIN")), "{used}");
 
+    // CEK by ref and by number: the newest order to that number.
+    let by_ref = tg.ask(chat, 7, &format!("CEK.tg-{chat}-2.2468")).await;
+    assert!(by_ref.contains(&sn), "{by_ref}");
+    let by_number = tg.ask(chat, 8, &format!("CEK.{DEST}.2468")).await;
+    assert!(
+        by_number.contains("SUKSES") && !by_number.contains(&sn),
+        "{by_number}"
+    );
+
     // SAL shows the balance the API shows.
     let sal = tg.ask(chat, 6, "SAL.2468").await;
     assert!(sal.starts_with("Saldo 79.000 @"), "{sal}");
@@ -338,6 +348,23 @@ async fn an_unlinked_chat_gets_the_help_text_and_orders_nothing() {
     tg.ask(chat, 10, &format!("/start {code}")).await;
     let prices = tg.ask(chat, 11, "HARGA").await;
     assert!(prices.contains("TSEL10 TSEL10 10.500 OK"), "{prices}");
+    // A product that is down: the honest reply, and the money back.
+    t.set_mode(0, SimMode::Maintenance).await;
+    tg.send(chat, 12, "XL10.081712345678.2468");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let failed = loop {
+        if let Some(m) = tg.sent_to(chat).into_iter().find(|m| m.contains("GAGAL")) {
+            break m;
+        }
+        assert!(Instant::now() < deadline, "{:?}", tg.sent_to(chat));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        failed
+            .starts_with("TRX XL10.0817...5678 GAGAL: produk sedang gangguan, saldo dikembalikan"),
+        "{failed}"
+    );
+    assert_eq!(t.balance().await, (100_000, 0));
     // The bot confirmed each update: every poll asked for the next one.
     let polls = tg.fake.polls.lock().unwrap().clone();
     assert!(polls.windows(2).all(|w| w[0] <= w[1]), "{polls:?}");
