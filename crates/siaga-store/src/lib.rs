@@ -4,6 +4,7 @@
 //! BEGIN IMMEDIATE). The money rules every backend follows live in `rules` (private:
 //! backends execute its plans).
 
+mod chat;
 mod desk;
 mod error;
 mod open;
@@ -15,6 +16,7 @@ mod sqlite;
 mod times;
 mod types;
 
+pub use chat::{ChatLink, WrongPin};
 pub use desk::{AuditEntry, AuditFilter, DeskClaim, DeskItem, DeskTake, NewAudit};
 pub use error::StoreError;
 pub use open::{
@@ -34,7 +36,7 @@ use async_trait::async_trait;
 /// One trait, object safe (siaga holds an `Arc<dyn Store>`), in sections: resellers;
 /// ledger; orders and their transitions; the reseller callback outbox; vouchers; supplier
 /// health; the status page; telling people (subscribers, notices, marks, news cursors);
-/// the manual desk and the audit log; the whole store (verify, backup, write times). It is not split into sub-traits:
+/// the manual desk and the audit log; chat links and PINs; the whole store (verify, backup, write times). It is not split into sub-traits:
 /// `Arc<dyn Store>` callers would keep compiling, but calls on a concrete store type
 /// would then need every sub-trait in scope.
 ///
@@ -355,6 +357,50 @@ pub trait Store: Send + Sync + 'static {
         to: i64,
     ) -> Result<Vec<(i64, SupplierEvent)>, StoreError>;
 
+    // ---- text commands over chat (SPEC 5.2): links, one-time codes, PINs, locks
+    /// Keeps a one-time link code's hash for a reseller; `false` when there is none.
+    async fn add_link_code(
+        &self,
+        reseller_id: &str,
+        code_hash: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Uses a link code once, before expiry: links `chat_id` to its reseller.
+    async fn use_link_code(
+        &self,
+        code_hash: &str,
+        chat_id: i64,
+        now: i64,
+    ) -> Result<Option<ChatLink>, StoreError>;
+    async fn chat_link(&self, chat_id: i64) -> Result<Option<ChatLink>, StoreError>;
+    /// Sets a reseller's transaction PIN hash and lifts its chats' locks; `false` when
+    /// there is no such reseller.
+    async fn set_pin_hash(
+        &self,
+        reseller_id: &str,
+        pin_hash: &str,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    async fn pin_hash(&self, reseller_id: &str) -> Result<Option<String>, StoreError>;
+    /// Counts a wrong PIN in a chat; the `max`-th in a row locks it until `lock_until`
+    /// (and starts the count again).
+    async fn wrong_pin(
+        &self,
+        chat_id: i64,
+        max: i64,
+        lock_until: i64,
+    ) -> Result<WrongPin, StoreError>;
+    /// A right PIN: the chat's wrong-PIN count starts again.
+    async fn right_pin(&self, chat_id: i64) -> Result<(), StoreError>;
+    /// How many orders a reseller placed for one product to one number since `since`.
+    async fn same_orders_since(
+        &self,
+        reseller_id: &str,
+        product: &str,
+        destination: &str,
+        since: i64,
+    ) -> Result<u32, StoreError>;
     // ---- the whole store
     /// Checks every ledger invariant (SPEC 3.4); problems are listed, not raised.
     async fn verify(&self) -> Result<VerifyReport, StoreError>;

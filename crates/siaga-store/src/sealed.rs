@@ -12,6 +12,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
+use crate::chat::{ChatLink, WrongPin};
 use crate::error::StoreError;
 use crate::secrets::{Column, Keyring};
 use crate::types::*;
@@ -294,6 +295,61 @@ impl Store for SealedStore {
         self.inner.outbox_pending_count().await
     }
 
+    async fn add_link_code(
+        &self,
+        reseller_id: &str,
+        code_hash: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        self.inner
+            .add_link_code(reseller_id, code_hash, expires_at, now)
+            .await
+    }
+    async fn use_link_code(
+        &self,
+        code_hash: &str,
+        chat_id: i64,
+        now: i64,
+    ) -> Result<Option<ChatLink>, StoreError> {
+        self.inner.use_link_code(code_hash, chat_id, now).await
+    }
+    async fn chat_link(&self, chat_id: i64) -> Result<Option<ChatLink>, StoreError> {
+        self.inner.chat_link(chat_id).await
+    }
+    async fn set_pin_hash(
+        &self,
+        reseller_id: &str,
+        pin_hash: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        self.inner.set_pin_hash(reseller_id, pin_hash, now).await
+    }
+    async fn pin_hash(&self, reseller_id: &str) -> Result<Option<String>, StoreError> {
+        self.inner.pin_hash(reseller_id).await
+    }
+    async fn wrong_pin(
+        &self,
+        chat_id: i64,
+        max: i64,
+        lock_until: i64,
+    ) -> Result<WrongPin, StoreError> {
+        self.inner.wrong_pin(chat_id, max, lock_until).await
+    }
+    async fn right_pin(&self, chat_id: i64) -> Result<(), StoreError> {
+        self.inner.right_pin(chat_id).await
+    }
+    async fn same_orders_since(
+        &self,
+        reseller_id: &str,
+        product: &str,
+        destination: &str,
+        since: i64,
+    ) -> Result<u32, StoreError> {
+        self.inner
+            .same_orders_since(reseller_id, product, destination, since)
+            .await
+    }
     async fn issue_vouchers(&self, vs: Vec<NewVoucher>) -> Result<Vec<Voucher>, StoreError> {
         self.inner.issue_vouchers(vs).await
     }

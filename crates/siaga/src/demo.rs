@@ -121,7 +121,8 @@ pub async fn run(port: u16) -> anyhow::Result<()> {
     let base = format!("http://{addr}");
     let (sims, suppliers) = start_sims(&base).await?;
     let admin_token = keys::new_api_key().replacen("sk_", "adm_", 1);
-    let settings = settings(&base, &admin_token, dir.path(), suppliers, products()?);
+    let mut settings = settings(&base, &admin_token, dir.path(), suppliers, products()?);
+    settings.telegram_bot = demo_bot();
     let store: Arc<dyn Store> = siaga_store::open(&settings.store_path)?;
     let clock = SystemClock;
     let creds = ops::add_reseller(
@@ -141,10 +142,19 @@ pub async fn run(port: u16) -> anyhow::Result<()> {
         clock.now_ms(),
     )
     .await?;
+    let bot_code = if settings.telegram_bot.is_some() {
+        Some(link_demo_chat(store.as_ref(), &creds.id, clock.now_ms()).await?)
+    } else {
+        None
+    };
     let app = App::new(settings, store.clone(), Arc::new(SystemClock))?;
     let (tx, rx) = watch::channel(false);
     let server = tokio::spawn(server::run(app, listener, rx.clone()));
     banner(&base, &creds, &admin_token, &sims);
+    if let Some(code) = bot_code {
+        println!("Telegram bot (SPEC 5.2): send `/start {code}` to your bot, then");
+        println!("  TSEL10.081234567890.{DEMO_PIN}   SAL.{DEMO_PIN}   HARGA   HELP\n");
+    }
     let traffic = tokio::spawn(traffic(
         base.clone(),
         creds.api_key.clone(),
@@ -158,6 +168,44 @@ pub async fn run(port: u16) -> anyhow::Result<()> {
     script.abort();
     let _ = server.await;
     Ok(())
+}
+
+/// The demo reseller's transaction PIN for the bot.
+const DEMO_PIN: &str = "1234";
+
+/// With `SIAGA_BOT_TOKEN` set, the demo takes text commands through that bot (and
+/// `SIAGA_BOT_API_BASE`, if set, instead of api.telegram.org).
+fn demo_bot() -> Option<crate::config::channels::TelegramBot> {
+    let token = std::env::var("SIAGA_BOT_TOKEN")
+        .ok()
+        .filter(|t| !t.trim().is_empty())?;
+    let api_base = std::env::var("SIAGA_BOT_API_BASE")
+        .ok()
+        .filter(|b| b.starts_with("http://") || b.starts_with("https://"))
+        .unwrap_or_else(|| "https://api.telegram.org".into());
+    Some(crate::config::channels::TelegramBot {
+        token: token.trim().to_owned(),
+        api_base: api_base.trim_end_matches('/').to_owned(),
+        poll_timeout: Duration::from_secs(30),
+        per_minute: 20,
+    })
+}
+
+/// A link code for the demo reseller's chat, and its PIN set to [`DEMO_PIN`].
+async fn link_demo_chat(store: &dyn Store, reseller: &str, now: i64) -> anyhow::Result<String> {
+    use crate::chat::pin;
+    let code = pin::new_code();
+    store
+        .add_link_code(
+            reseller,
+            &pin::code_hash(&code),
+            now + pin::CODE_TTL_MS,
+            now,
+        )
+        .await?;
+    let hash = tokio::task::spawn_blocking(|| pin::hash(DEMO_PIN)).await??;
+    store.set_pin_hash(reseller, &hash, now).await?;
+    Ok(code)
 }
 
 /// The three simulated suppliers, calling back to the switch at `base`, and their config.
@@ -312,6 +360,7 @@ fn settings(
         backup: None,
         metrics: Default::default(),
         reports: Default::default(),
+        telegram_bot: None,
     }
 }
 

@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::app::App;
-use crate::{backups, engine, http, notify, report, status};
+use crate::{backups, chat, engine, http, notify, report, status};
 
 /// Serves the HTTP API on `listener` and runs the workers until `shutdown` turns true.
 pub async fn run(
@@ -76,6 +76,11 @@ pub async fn run_with(
         .clone()
         .map(|b| tokio::spawn(backups::run(notifier.clone(), b, shutdown.clone())));
     let monthly = tokio::spawn(report::monthly::run(notifier.clone(), shutdown.clone()));
+    // Text commands (SPEC 5.2), when `[channels.telegram]` is set.
+    let bot = app.settings.get().telegram_bot.clone().map(|cfg| {
+        let bot = chat::bot::Bot::new(app.engine.clone(), notifier.clone(), &cfg);
+        tokio::spawn(chat::bot::run(Arc::new(bot), shutdown.clone()))
+    });
     let hangups = tokio::spawn(reload_on_hangup(app.clone()));
     http::serve::serve(app.clone(), listener, shutdown).await?;
     hangups.abort();
@@ -85,6 +90,9 @@ pub async fn run_with(
     status.abort();
     watcher.abort();
     monthly.abort();
+    if let Some(b) = bot {
+        b.abort();
+    }
     if let Some(b) = backups {
         b.abort();
     }

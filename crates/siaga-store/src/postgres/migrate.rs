@@ -22,6 +22,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations-pg/0005_desk_audit_search.sql"),
     ),
     (6, include_str!("../../migrations-pg/0006_dropin.sql")),
+    (7, include_str!("../../migrations-pg/0007_chat.sql")),
 ];
 
 const LOCK: &str =

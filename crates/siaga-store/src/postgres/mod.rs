@@ -9,6 +9,7 @@
 //! [`crate::rules`]; this module only executes them.
 
 mod cells;
+mod chat;
 mod desk;
 mod health;
 mod ledger;

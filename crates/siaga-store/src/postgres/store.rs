@@ -9,9 +9,10 @@ use tokio::sync::mpsc;
 use super::tx::{read_tx, write_tx};
 use super::PgStore;
 use super::{
-    desk, health, ledger, notify, orders, outbox, reports, resellers, status, transitions, verify,
-    vouchers,
+    chat, desk, health, ledger, notify, orders, outbox, reports, resellers, status, transitions,
+    verify, vouchers,
 };
+use crate::chat::{ChatLink, WrongPin};
 use crate::error::StoreError;
 use crate::types::*;
 use crate::Store;
@@ -181,6 +182,74 @@ impl Store for PgStore {
     }
     async fn backup_to(&self, _out: &Path) -> Result<crate::BackupInfo, StoreError> {
         Err(StoreError::Backup(super::BACKUP_HINT.into()))
+    }
+    async fn add_link_code(
+        &self,
+        reseller_id: &str,
+        code_hash: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        write_tx!(self, |t| chat::add_code(
+            &t.c,
+            reseller_id,
+            code_hash,
+            expires_at,
+            now
+        )
+        .await)
+    }
+    async fn use_link_code(
+        &self,
+        code_hash: &str,
+        chat_id: i64,
+        now: i64,
+    ) -> Result<Option<ChatLink>, StoreError> {
+        write_tx!(self, |t| chat::use_code(&t.c, code_hash, chat_id, now)
+            .await)
+    }
+    async fn chat_link(&self, chat_id: i64) -> Result<Option<ChatLink>, StoreError> {
+        read_tx!(self, |c| chat::link(c, chat_id).await)
+    }
+    async fn set_pin_hash(
+        &self,
+        reseller_id: &str,
+        pin_hash: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        write_tx!(self, |t| chat::set_pin(&t.c, reseller_id, pin_hash, now)
+            .await)
+    }
+    async fn pin_hash(&self, reseller_id: &str) -> Result<Option<String>, StoreError> {
+        read_tx!(self, |c| chat::pin(c, reseller_id).await)
+    }
+    async fn wrong_pin(
+        &self,
+        chat_id: i64,
+        max: i64,
+        lock_until: i64,
+    ) -> Result<WrongPin, StoreError> {
+        write_tx!(self, |t| chat::wrong_pin(&t.c, chat_id, max, lock_until)
+            .await)
+    }
+    async fn right_pin(&self, chat_id: i64) -> Result<(), StoreError> {
+        write_tx!(self, |t| chat::right_pin(&t.c, chat_id).await)
+    }
+    async fn same_orders_since(
+        &self,
+        reseller_id: &str,
+        product: &str,
+        destination: &str,
+        since: i64,
+    ) -> Result<u32, StoreError> {
+        read_tx!(self, |c| chat::same_orders(
+            c,
+            reseller_id,
+            product,
+            destination,
+            since
+        )
+        .await)
     }
     async fn issue_vouchers(&self, vs: Vec<NewVoucher>) -> Result<Vec<Voucher>, StoreError> {
         write_tx!(self, |t| vouchers::issue(&t.c, &vs).await)

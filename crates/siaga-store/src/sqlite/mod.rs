@@ -7,6 +7,7 @@
 
 pub mod backup;
 mod cells;
+mod chat;
 mod desk;
 pub(crate) mod durable;
 pub(crate) mod files;
@@ -29,6 +30,7 @@ use async_trait::async_trait;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::chat::{ChatLink, WrongPin};
 use crate::error::StoreError;
 use crate::types::*;
 use crate::Store;
@@ -50,6 +52,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (9, include_str!("../../migrations/0009_desk_audit.sql")),
     (10, include_str!("../../migrations/0010_dropin.sql")),
     (11, include_str!("../../migrations/0011_order_search.sql")),
+    (12, include_str!("../../migrations/0012_chat.sql")),
 ];
 
 /// The writer checkpoints the WAL when it passes this many pages (SQLite's default is
@@ -469,6 +472,70 @@ impl Store for SqliteStore {
         tokio::task::spawn_blocking(move || crate::backup_to(src.as_path(), &out, &mut |_, _| {}))
             .await
             .map_err(|e| StoreError::Backup(format!("backup task: {e}")))?
+    }
+    async fn add_link_code(
+        &self,
+        reseller_id: &str,
+        code_hash: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let (r, h) = (reseller_id.to_owned(), code_hash.to_owned());
+        self.write(move |c| chat::add_code(c, &r, &h, expires_at, now))
+            .await
+    }
+    async fn use_link_code(
+        &self,
+        code_hash: &str,
+        chat_id: i64,
+        now: i64,
+    ) -> Result<Option<ChatLink>, StoreError> {
+        let h = code_hash.to_owned();
+        self.write(move |c| chat::use_code(c, &h, chat_id, now))
+            .await
+    }
+    async fn chat_link(&self, chat_id: i64) -> Result<Option<ChatLink>, StoreError> {
+        self.read(move |c| chat::link(c, chat_id)).await
+    }
+    async fn set_pin_hash(
+        &self,
+        reseller_id: &str,
+        pin_hash: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let (r, h) = (reseller_id.to_owned(), pin_hash.to_owned());
+        self.write(move |c| chat::set_pin(c, &r, &h, now)).await
+    }
+    async fn pin_hash(&self, reseller_id: &str) -> Result<Option<String>, StoreError> {
+        let r = reseller_id.to_owned();
+        self.read(move |c| chat::pin(c, &r)).await
+    }
+    async fn wrong_pin(
+        &self,
+        chat_id: i64,
+        max: i64,
+        lock_until: i64,
+    ) -> Result<WrongPin, StoreError> {
+        self.write(move |c| chat::wrong_pin(c, chat_id, max, lock_until))
+            .await
+    }
+    async fn right_pin(&self, chat_id: i64) -> Result<(), StoreError> {
+        self.write(move |c| chat::right_pin(c, chat_id)).await
+    }
+    async fn same_orders_since(
+        &self,
+        reseller_id: &str,
+        product: &str,
+        destination: &str,
+        since: i64,
+    ) -> Result<u32, StoreError> {
+        let (r, p, d) = (
+            reseller_id.to_owned(),
+            product.to_owned(),
+            destination.to_owned(),
+        );
+        self.read(move |c| chat::same_orders(c, &r, &p, &d, since))
+            .await
     }
     async fn issue_vouchers(&self, vs: Vec<NewVoucher>) -> Result<Vec<Voucher>, StoreError> {
         self.write(move |c| vouchers::issue(c, &vs)).await

@@ -1,7 +1,7 @@
 //! Store tests. The conformance suite (`conformance_suite!`) holds what every backend must
 //! do, written against `Arc<dyn Store>` only: the ledger/orders model ([`model`]), intake
 //! ([`orders`]), the callback outbox ([`outbox`]), supplier prices ([`health`]), notices
-//! and news cursors ([`notify`]), vouchers ([`vouchers`]), the desk and audit log ([`desk`]), the dashboard's order search, what the reports read ([`reports`]) and secrets read back as given
+//! and news cursors ([`notify`]), vouchers ([`vouchers`]), the desk and audit log ([`desk`]), chat links and PINs ([`chat`]), the dashboard's order search, what the reports read ([`reports`]) and secrets read back as given
 //! ([`secrets`]); it runs on SQLite and on PostgreSQL, each opened as siaga opens it
 //! (behind the sealing layer, with a key). PostgreSQL cases run in a schema of their own
 //! in the database `SIAGA_TEST_POSTGRES_URL` names (skipped with a line when it is unset,
@@ -9,6 +9,7 @@
 //! `verify`, the writer's batching, durability, backups, migrations, what the file holds
 //! at rest and its modes); `postgres_*` PostgreSQL's (several nodes on one database).
 
+mod chat;
 mod desk;
 mod health;
 mod model;
@@ -180,6 +181,7 @@ macro_rules! conformance_suite {
                 desk::the_desk_lists_open_orders_and_one_operator_takes_each,
                 desk::concurrent_takes_of_one_order_have_exactly_one_winner,
                 desk::audit_lines_read_back_in_order_and_by_filter,
+                chat::a_code_links_one_chat_once_and_wrong_pins_lock_it,
             );
 
             #[test]

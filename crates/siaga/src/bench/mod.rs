@@ -305,6 +305,7 @@ fn settings(
         backup: None,
         metrics: Default::default(),
         reports: Default::default(),
+        telegram_bot: None,
     })
 }
 

@@ -1,7 +1,14 @@
 //! Text commands over chat (SPEC 5.2): the OtomaX convention resellers order by,
-//! `PRODUCT.DEST.PIN`. So far the pure parts: reading a command ([`command`]) and writing
-//! the replies resellers know, with rupiah written the Indonesian way ([`reply`]). The
-//! Telegram long-polling worker, chat linking and PINs are not built yet (README).
+//! `PRODUCT.DEST.PIN`, taken by a Telegram bot. The pure parts: reading a command
+//! ([`command`]), the replies resellers know ([`reply`]), the bot's decisions and short
+//! words ([`decide`]), PINs and link codes ([`pin`]). The IO: the Bot API calls
+//! ([`telegram`]), what one message gets ([`answer`]) and the long-polling worker
+//! ([`bot`]), started by the server when `[channels.telegram]` is set.
 
+pub mod answer;
+pub mod bot;
 pub mod command;
+pub mod decide;
+pub mod pin;
 pub mod reply;
+pub mod telegram;

@@ -2,6 +2,7 @@
 //! Exit codes: 0 ok, 1 failure with a one-line reason on stderr, 2 usage error.
 
 mod backup;
+mod chat;
 mod config_check;
 mod desk;
 mod owner;
@@ -189,6 +190,16 @@ pub enum ResellerCmd {
     },
     /// List resellers and balances
     List,
+    /// Print a one-time code that links a chat to the reseller: the reseller sends
+    /// `/start CODE` to the bot (SPEC 5.2)
+    Link {
+        id: String,
+        /// The Telegram bot of `[channels.telegram]` (the only chat channel so far)
+        #[arg(long, required = true)]
+        telegram: bool,
+    },
+    /// Set the transaction PIN for chat commands (4-6 digits), read from standard input
+    SetPin { id: String },
 }
 
 #[derive(Subcommand, Debug)]

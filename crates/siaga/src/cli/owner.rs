@@ -101,6 +101,8 @@ pub async fn reseller(cfg: &Path, cmd: ResellerCmd) -> anyhow::Result<()> {
             id: None,
             all: false,
         } => anyhow::bail!("give a reseller id or --all"),
+        ResellerCmd::Link { id, .. } => super::chat::link(store.as_ref(), &id, now).await?,
+        ResellerCmd::SetPin { id } => super::chat::set_pin(store.as_ref(), &id, now).await?,
         ResellerCmd::List => {
             let mut out = Vec::new();
             for r in store.list_resellers().await? {

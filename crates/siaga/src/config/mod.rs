@@ -4,13 +4,14 @@
 //! The rooms: [`raw`] is what the file deserialises into, [`env`] the environment overlay,
 //! [`parse`](mod@parse) text to raw, [`locate`] the line of a key in error (from toml spans),
 //! [`settings`] the validated form; each section with checks of its own has its room
-//! ([`server`], [`suppliers`], [`products`], [`notify`], [`backup`]); [`adapter`] what a
+//! ([`server`], [`suppliers`], [`products`], [`notify`], [`backup`], [`channels`]); [`adapter`] what a
 //! templated supplier's adapter is built from; [`check`] the summary `siaga config check`
 //! prints; [`contract`] supplier contracts and `[reports]`. This module imports
 //! only leaves (`clock`, `net`, `webhook`), never a worker or the HTTP edge.
 
 pub mod adapter;
 pub mod backup;
+pub mod channels;
 pub mod check;
 pub mod contract;
 pub mod env;

@@ -6,6 +6,7 @@
 use serde::Deserialize;
 
 use super::backup::BackupCfg;
+use super::channels::ChannelsCfg;
 use super::contract::ReportsCfg;
 use super::env::Override;
 use super::notify::{NotifyCfg, SmtpCfg, TelegramCfg, WebhookCfg};
@@ -46,6 +47,9 @@ pub struct Config {
     pub webhooks: Vec<WebhookCfg>,
     #[serde(default)]
     pub backup: Option<BackupCfg>,
+    /// Text commands over chat (SPEC 5.2): `[channels.telegram]`.
+    #[serde(default)]
+    pub channels: ChannelsCfg,
     /// The SLA reports (SPEC 11): time zone, monthly email.
     #[serde(default)]
     pub reports: ReportsCfg,

@@ -10,7 +10,7 @@ use super::locate::{ConfigError, Place, Problem};
 use super::products::Product;
 use super::raw::{CallbacksCfg, Config, HealthCfg, LimitsCfg, OrdersCfg, StatusCfg};
 use super::suppliers::Supplier;
-use super::{backup, contract, notify, products, server, suppliers};
+use super::{backup, channels, contract, notify, products, server, suppliers};
 
 /// The running configuration, validated and with secrets resolved.
 #[derive(Debug, Clone)]
@@ -37,6 +37,8 @@ pub struct Settings {
     pub metrics: MetricsAccess,
     /// `[reports]`: the business time zone, the monthly email (SPEC 11).
     pub reports: contract::ReportsSettings,
+    /// `[channels.telegram]`: the bot resellers order through (SPEC 5.2); none without it.
+    pub telegram_bot: Option<channels::TelegramBot>,
 }
 
 /// Where `/metrics` may be read: its own listener, and on the public one only with the
@@ -125,6 +127,7 @@ fn settings(
         None => None,
     };
     let reports = contract::reports(&cfg.reports)?;
+    let telegram_bot = channels::check(&cfg.channels, getenv)?;
     let mut health = cfg.health.clone();
     health.price_sync_interval_s = health.price_sync_interval_s.max(300);
     health.probe_interval_s = health.probe_interval_s.max(1);
@@ -148,6 +151,7 @@ fn settings(
         backup,
         metrics,
         reports,
+        telegram_bot,
     })
 }
 

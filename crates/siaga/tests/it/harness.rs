@@ -82,6 +82,8 @@ pub struct Opts {
     pub edit_suppliers: Option<EditSuppliers>,
     /// The store (`store.url`, e.g. a `postgres://` URL); default: a new SQLite file.
     pub store_url: Option<String>,
+    /// `[channels.telegram]`: the bot for text commands (SPEC 5.2); none by default.
+    pub telegram_bot: Option<siaga::config::channels::TelegramBot>,
 }
 
 /// A change a test makes to the suppliers' settings (see [`Opts::edit_suppliers`]).
@@ -136,6 +138,7 @@ impl Default for Opts {
             desk_alert_after_s: 600,
             edit_suppliers: None,
             store_url: None,
+            telegram_bot: None,
             limits: LimitsCfg {
                 per_key_per_s: 100_000,
                 per_key_burst: 100_000,
@@ -381,6 +384,7 @@ fn settings(
             token: Some(METRICS_TOKEN.into()),
         },
         reports: Default::default(),
+        telegram_bot: o.telegram_bot.clone(),
     }
 }
 
