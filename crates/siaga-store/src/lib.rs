@@ -4,6 +4,7 @@
 //! BEGIN IMMEDIATE). The money rules every backend follows live in `rules` (private:
 //! backends execute its plans).
 
+mod copy;
 mod desk;
 mod error;
 mod open;
@@ -15,6 +16,7 @@ mod sqlite;
 mod times;
 mod types;
 
+pub use copy::{copy_store, CopyReport, TableCount};
 pub use desk::{AuditEntry, AuditFilter, DeskClaim, DeskItem, DeskTake, NewAudit};
 pub use error::StoreError;
 pub use open::{

@@ -8,6 +8,7 @@ mod owner;
 mod reload;
 mod report;
 mod serve;
+mod store;
 mod supplier_try;
 
 pub use crate::server::stop_signal;
@@ -110,6 +111,11 @@ pub enum Cmd {
     },
     /// Check every ledger and order invariant; exits 1 with a report if any is broken
     Verify,
+    /// The store itself: `siaga store copy --from URL --to URL` (SPEC 12)
+    Store {
+        #[command(subcommand)]
+        cmd: store::StoreCmd,
+    },
     /// Owner reports (SPEC 11): SLA per supplier, supplier scorecard, outage evidence
     Report {
         #[command(subcommand)]
@@ -367,6 +373,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Order { cmd } => owner::order(&cfg, cmd).await,
         Cmd::Desk { cmd } => desk::desk(&cfg, cmd).await,
         Cmd::Verify => owner::verify(&cfg).await,
+        Cmd::Store { cmd } => store::run(cmd).await,
         Cmd::Reload => reload::reload(&cfg).await,
         Cmd::Report { cmd } => report::run(&cfg, cmd).await,
         Cmd::Voucher {
