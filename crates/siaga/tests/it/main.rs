@@ -31,6 +31,7 @@ mod status_maintenance;
 mod status_restart;
 mod statuspage_api;
 mod statuspage_clients;
+mod store_copy;
 mod template_reports;
 mod tidy;
 mod vouchers;
