@@ -10,6 +10,7 @@ mod error;
 mod open;
 mod postgres;
 mod rules;
+mod scratch;
 mod sealed;
 mod secrets;
 mod sqlite;
@@ -23,6 +24,7 @@ pub use open::{
     backup_to, check_backup, keep_as_is, open, open_with, readable_by_others, restore_from,
     BackupInfo, Copied, IntoTarget, Target,
 };
+pub use scratch::ScratchSchema;
 pub use secrets::{Keyring, KEY_ENV, OLD_KEYS_ENV};
 pub use times::WriteTimesSnapshot;
 pub use types::*;

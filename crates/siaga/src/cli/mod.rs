@@ -108,6 +108,10 @@ pub enum Cmd {
         /// Total run time, e.g. 20s
         #[arg(long, default_value = "20s", value_parser = parse_duration)]
         duration: std::time::Duration,
+        /// Run on PostgreSQL (postgres://..., in a fresh schema dropped afterwards)
+        /// instead of a temporary SQLite file
+        #[arg(long)]
+        store: Option<String>,
     },
     /// Check every ledger and order invariant; exits 1 with a report if any is broken
     Verify,
@@ -387,7 +391,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => owner::voucher_issue(&cfg, incident, amount, expires_in_days, affected_after_s).await,
         Cmd::Backup { out } => backup::backup(&cfg, &out).await,
         Cmd::Restore { file, force } => backup::restore(&cfg, &file, force).await,
-        Cmd::Bench { json, duration } => crate::bench::run(json, duration).await,
+        Cmd::Bench {
+            json,
+            duration,
+            store,
+        } => crate::bench::run(json, duration, store.as_deref()).await,
         Cmd::Incident { cmd } => owner::incident(&cfg, cmd).await,
         Cmd::Config {
             cmd: ConfigCmd::Check,
