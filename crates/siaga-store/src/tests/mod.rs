@@ -9,6 +9,7 @@
 //! `verify`, the writer's batching, durability, backups, migrations, what the file holds
 //! at rest and its modes); `postgres_*` PostgreSQL's (several nodes on one database).
 
+mod copy;
 mod desk;
 mod health;
 mod model;
