@@ -2,12 +2,12 @@
 //! backends (SQLite to PostgreSQL and back) while nothing serves either. Tables are found
 //! in the catalog, not named here, so a table a later migration adds is copied too; both
 //! ends must have the same tables and columns (both are migrated to this build's schema
-//! first). Rows are copied as stored (ids, sealed secrets, times), in dependency order, in
-//! one transaction on the target; PostgreSQL's id sequences continue after the copied
-//! maximum. Afterwards the copy is checked: row counts per table and every account's
+//! first). Rows are copied as stored (ids, sealed secrets, times), in dependency order, a
+//! chunk at a time from one snapshot of the source, in one transaction on the target;
+//! PostgreSQL's id sequences continue after the copied maximum. Afterwards the copy is checked: row counts per table and every account's
 //! balance against the source, and the store's own `verify`.
 
-mod side;
+pub(crate) mod side;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -81,13 +81,17 @@ pub fn copy_store(from: impl IntoTarget, to: impl IntoTarget) -> Result<CopyRepo
         let dst = connect(&to, true).await?;
         let plans = plan(&src, &dst).await?;
         refuse_non_empty(&dst, &plans).await?;
+        src.begin_read().await?;
         dst.begin().await?;
         for p in &plans {
-            let rows = src.read(&p.table, &p.source).await?;
-            dst.write(&p.table, &p.target, rows).await?;
+            let mut rows = src.rows(&p.table, &p.source).await?;
+            while let Some(chunk) = src.next(&mut rows).await? {
+                dst.write(&p.table, &p.target, chunk).await?;
+            }
             dst.continue_sequences(&p.table, &p.target).await?;
         }
         dst.commit().await?;
+        dst.begin_read().await?;
         let mut tables = Vec::new();
         for p in &plans {
             tables.push(TableCount {

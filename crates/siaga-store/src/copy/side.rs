@@ -50,6 +50,29 @@ fn mismatch(table: &str, col: &Column, v: &Value) -> StoreError {
     ))
 }
 
+/// Rows read and written at a time: a big table never sits in memory whole.
+pub(crate) const CHUNK: usize = 1_000;
+
+/// A table being read a chunk at a time ([`Side::rows`], [`Side::next`]).
+pub(crate) struct Rows {
+    table: String,
+    cols: Vec<Column>,
+    sql: String,
+    /// SQLite: the last rowid read.
+    after: i64,
+    done: bool,
+}
+
+fn from_sqlite(v: SqlValue) -> Value {
+    match v {
+        SqlValue::Null => Value::Null,
+        SqlValue::Integer(n) => Value::Int(n),
+        SqlValue::Real(x) => Value::Real(x),
+        SqlValue::Text(s) => Value::Text(s),
+        SqlValue::Blob(b) => Value::Blob(b),
+    }
+}
+
 pub(crate) enum Side {
     Sqlite(rusqlite::Connection),
     Pg(Client),
@@ -144,39 +167,100 @@ impl Side {
         })
     }
 
-    /// Every row of `table`, the columns `cols` (this side's types) in that order.
-    pub async fn read(&self, table: &str, cols: &[Column]) -> Result<Vec<Vec<Value>>, StoreError> {
-        let sql = format!("SELECT {} FROM {}", column_list(cols), quoted(table));
+    /// Starts reading: one snapshot for every read that follows (the counts and balances
+    /// compared after the copy included).
+    pub async fn begin_read(&self) -> Result<(), StoreError> {
         match self {
+            Side::Sqlite(c) => c.execute_batch("BEGIN")?,
+            Side::Pg(c) => {
+                c.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await?
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts reading every row of `table` (the columns `cols`, this side's types, in that
+    /// order) in chunks of [`CHUNK`] rows; inside [`Self::begin_read`].
+    pub async fn rows(&self, table: &str, cols: &[Column]) -> Result<Rows, StoreError> {
+        let list = column_list(cols);
+        let sql = match self {
+            // By rowid, a chunk at a time (every siaga table has one).
+            Side::Sqlite(_) => format!(
+                "SELECT rowid, {list} FROM {} WHERE rowid > ?1 ORDER BY rowid LIMIT {CHUNK}",
+                quoted(table)
+            ),
+            Side::Pg(c) => {
+                c.batch_execute(&format!(
+                    "DECLARE siaga_copy NO SCROLL CURSOR FOR SELECT {list} FROM {}",
+                    quoted(table)
+                ))
+                .await?;
+                format!("FETCH {CHUNK} FROM siaga_copy")
+            }
+        };
+        Ok(Rows {
+            table: table.to_owned(),
+            cols: cols.to_vec(),
+            sql,
+            after: i64::MIN,
+            done: false,
+        })
+    }
+
+    /// The next chunk of `rows`, `None` after the last.
+    pub async fn next(&self, rows: &mut Rows) -> Result<Option<Vec<Vec<Value>>>, StoreError> {
+        if rows.done {
+            return Ok(None);
+        }
+        let chunk = match self {
             Side::Sqlite(c) => {
-                let mut st = c.prepare(&sql)?;
-                let rows = st.query_map([], |r| {
-                    (0..cols.len())
-                        .map(|i| {
-                            Ok(match r.get::<_, SqlValue>(i)? {
-                                SqlValue::Null => Value::Null,
-                                SqlValue::Integer(n) => Value::Int(n),
-                                SqlValue::Real(x) => Value::Real(x),
-                                SqlValue::Text(s) => Value::Text(s),
-                                SqlValue::Blob(b) => Value::Blob(b),
-                            })
-                        })
-                        .collect::<Result<Vec<_>, _>>()
+                let mut st = c.prepare_cached(&rows.sql)?;
+                let n = rows.cols.len();
+                let got = st.query_map([rows.after], |r| {
+                    let id: i64 = r.get(0)?;
+                    let vals = (1..=n)
+                        .map(|i| r.get::<_, SqlValue>(i).map(from_sqlite))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    Ok((id, vals))
                 })?;
-                Ok(rows.collect::<Result<_, _>>()?)
+                let mut out = Vec::new();
+                for row in got {
+                    let (id, vals) = row?;
+                    rows.after = id;
+                    out.push(vals);
+                }
+                out
             }
             Side::Pg(c) => {
                 let mut out = Vec::new();
-                for r in c.query(&sql, &[]).await? {
-                    let mut row = Vec::with_capacity(cols.len());
-                    for (i, col) in cols.iter().enumerate() {
-                        row.push(pg_value(&r, i, table, col)?);
+                for r in c.query(&rows.sql, &[]).await? {
+                    let mut row = Vec::with_capacity(rows.cols.len());
+                    for (i, col) in rows.cols.iter().enumerate() {
+                        row.push(pg_value(&r, i, &rows.table, col)?);
                     }
                     out.push(row);
                 }
-                Ok(out)
+                out
+            }
+        };
+        if chunk.len() < CHUNK {
+            rows.done = true;
+            if let Side::Pg(c) = self {
+                c.batch_execute("CLOSE siaga_copy").await?;
             }
         }
+        Ok(Some(chunk).filter(|c| !c.is_empty()))
+    }
+
+    /// Every row of `table` at once (small tables: the accounts).
+    pub async fn read(&self, table: &str, cols: &[Column]) -> Result<Vec<Vec<Value>>, StoreError> {
+        let mut rows = self.rows(table, cols).await?;
+        let mut out = Vec::new();
+        while let Some(chunk) = self.next(&mut rows).await? {
+            out.extend(chunk);
+        }
+        Ok(out)
     }
 
     /// Starts the one transaction the copy writes in.

@@ -44,3 +44,51 @@ async fn sealed_secrets_are_copied_as_stored_both_ways() {
     let again = copy_store(&a, &schema.url).expect_err("not empty");
     assert!(again.to_string().contains("not empty"), "{again}");
 }
+
+/// More rows than one chunk: every one arrives, in both directions.
+#[tokio::test]
+async fn tables_bigger_than_a_chunk_are_copied_whole() {
+    let Some(base) = pg_url() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
+    let store = open(&a).expect("open a");
+    let n = crate::copy::side::CHUNK * 2 + 7;
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            s.add_audit(crate::NewAudit {
+                actor: "cli".into(),
+                action: "test".into(),
+                target: format!("t{i}"),
+                detail: String::new(),
+                at: T0,
+            })
+            .await
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task").expect("audit");
+    }
+    drop(store);
+    let schema = ScratchSchema::create(&base, "siaga_copy_test").expect("schema");
+    for (from, to) in [
+        (a.display().to_string(), schema.url.clone()),
+        (schema.url.clone(), b.display().to_string()),
+    ] {
+        let r = copy_store(&from, &to).expect("copy");
+        assert!(r.ok(), "{r:?}");
+        let audit = r.tables.iter().find(|t| t.table == "audit").expect("audit");
+        assert_eq!((audit.source, audit.target), (n as i64, n as i64));
+    }
+    let back = open(&b).expect("open b");
+    let last = back
+        .audit(crate::AuditFilter {
+            limit: 1,
+            newest_first: true,
+            ..Default::default()
+        })
+        .await
+        .expect("audit");
+    assert_eq!(last.first().map(|e| e.id), Some(n as i64), "ids kept");
+}
