@@ -290,19 +290,15 @@ impl Side {
         cols: &[Column],
         rows: Vec<Vec<Value>>,
     ) -> Result<(), StoreError> {
-        let marks: Vec<String> = match self {
-            Side::Sqlite(_) => (1..=cols.len()).map(|i| format!("?{i}")).collect(),
-            Side::Pg(_) => (1..=cols.len()).map(|i| format!("${i}")).collect(),
-        };
-        let sql = format!(
-            "INSERT INTO {} ({}) VALUES ({})",
-            quoted(table),
-            column_list(cols),
-            marks.join(", ")
-        );
         match self {
             Side::Sqlite(c) => {
-                let mut st = c.prepare(&sql)?;
+                let marks: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
+                let mut st = c.prepare_cached(&format!(
+                    "INSERT INTO {} ({}) VALUES ({})",
+                    quoted(table),
+                    column_list(cols),
+                    marks.join(", ")
+                ))?;
                 for row in rows {
                     let vals = row.into_iter().map(|v| match v {
                         Value::Null => SqlValue::Null,
@@ -314,20 +310,7 @@ impl Side {
                     st.execute(rusqlite::params_from_iter(vals))?;
                 }
             }
-            Side::Pg(c) => {
-                let st = c.prepare(&sql).await?;
-                for row in rows {
-                    let mut params: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
-                    for (v, col) in row.into_iter().zip(cols) {
-                        params.push(pg_param(v, table, col)?);
-                    }
-                    let refs: Vec<&(dyn ToSql + Sync)> = params
-                        .iter()
-                        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
-                        .collect();
-                    c.execute(&st, &refs).await?;
-                }
-            }
+            Side::Pg(c) => pg_insert(c, table, cols, rows).await?,
         }
         Ok(())
     }
@@ -358,6 +341,48 @@ impl Side {
         }
         Ok(())
     }
+}
+
+/// Parameters PostgreSQL takes in one statement.
+const PG_MAX_PARAMS: usize = 65_535;
+
+/// Inserts `rows` with as few statements as PostgreSQL's parameter limit allows (one
+/// round trip for a whole chunk, not one per row).
+async fn pg_insert(
+    c: &Client,
+    table: &str,
+    cols: &[Column],
+    rows: Vec<Vec<Value>>,
+) -> Result<(), StoreError> {
+    let per = (PG_MAX_PARAMS / cols.len().max(1)).max(1);
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let batch: Vec<Vec<Value>> = rows.by_ref().take(per).collect();
+        let mut params: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
+        let mut tuples = Vec::with_capacity(batch.len());
+        for row in batch {
+            let first = params.len();
+            for (v, col) in row.into_iter().zip(cols) {
+                params.push(pg_param(v, table, col)?);
+            }
+            let marks: Vec<String> = (first + 1..=params.len())
+                .map(|i| format!("${i}"))
+                .collect();
+            tuples.push(format!("({})", marks.join(", ")));
+        }
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES {}",
+            quoted(table),
+            column_list(cols),
+            tuples.join(", ")
+        );
+        let refs: Vec<&(dyn ToSql + Sync)> = params
+            .iter()
+            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+            .collect();
+        c.execute(&sql, &refs).await?;
+    }
+    Ok(())
 }
 
 fn pg_value(
