@@ -147,7 +147,9 @@ struct Rig {
     _dir: tempfile::TempDir,
     /// The PostgreSQL schema the run uses, dropped with the rig.
     _schema: Option<siaga_store::ScratchSchema>,
-    _stop: watch::Sender<bool>,
+    stop: watch::Sender<bool>,
+    /// The switch's task: awaited before a PostgreSQL schema is dropped under it.
+    server: Mutex<Option<tokio::task::JoinHandle<anyhow::Result<()>>>>,
 }
 
 impl Rig {
@@ -344,7 +346,7 @@ async fn rig(pg: Option<&str>) -> anyhow::Result<Rig> {
     ops::deposit(store.as_ref(), &creds.id, 900_000_000_000, "bench", 0).await?;
     let app = App::new(settings, store.clone(), Arc::new(SystemClock))?;
     let (tx, rx) = watch::channel(false);
-    tokio::spawn(crate::server::run(app, listener, rx));
+    let server = tokio::spawn(crate::server::run(app, listener, rx));
     Ok(Rig {
         orders_url: reqwest::Url::parse(&format!("{base}/v1/orders"))?,
         auth: format!("Bearer {}", creds.api_key),
@@ -358,7 +360,8 @@ async fn rig(pg: Option<&str>) -> anyhow::Result<Rig> {
         counter: AtomicU64::new(0),
         _dir: dir,
         _schema: schema,
-        _stop: tx,
+        stop: tx,
+        server: Mutex::new(Some(server)),
     })
 }
 
@@ -557,6 +560,18 @@ impl RssLog {
 }
 
 /// `store`: a `postgres://` URL to run on PostgreSQL; none for a temporary SQLite file.
+impl Rig {
+    /// Stops the switch and waits (up to 10 s) for its workers to end, so none reads a
+    /// PostgreSQL schema as it is dropped.
+    async fn shut_down(&self) {
+        let _ = self.stop.send(true);
+        let task = self.server.lock().ok().and_then(|mut t| t.take());
+        if let Some(task) = task {
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+    }
+}
+
 pub async fn run(json_out: bool, duration: Duration, store: Option<&str>) -> anyhow::Result<()> {
     if let Some(url) = store {
         if !matches!(
@@ -618,6 +633,7 @@ pub async fn run(json_out: bool, duration: Duration, store: Option<&str>) -> any
         }
     }
     let double = per_dest.values().filter(|n| **n > 1).count();
+    rig.shut_down().await;
     let out = json!({
         "store": if store.is_some() { "postgres" } else { "sqlite" },
         "baseline_rps": baseline_rps.round(),
