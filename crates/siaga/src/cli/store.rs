@@ -57,7 +57,11 @@ pub async fn run(cmd: StoreCmd) -> anyhow::Result<()> {
     }
     let rows: i64 = report.tables.iter().map(|t| t.target).sum();
     if !report.ok() {
-        bail!("the copy in {to} differs from {from} (see above)");
+        bail!(
+            "the copy in {} differs from {} (see above)",
+            masked(&to),
+            masked(&from)
+        );
     }
     println!(
         "ok: copied {} tables, {rows} rows; {} account balances equal; verify clean \
@@ -68,4 +72,31 @@ pub async fn run(cmd: StoreCmd) -> anyhow::Result<()> {
         report.verify.transfers
     );
     Ok(())
+}
+
+/// A store URL with any password in it replaced by `***` (for messages).
+fn masked(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_masked_in_messages() {
+        assert_eq!(
+            super::masked("postgres://u:secret@db:5432/s"),
+            "postgres://u:***@db:5432/s"
+        );
+        assert_eq!(super::masked("postgres://u@db/s"), "postgres://u@db/s");
+        assert_eq!(super::masked("sqlite://a.db"), "sqlite://a.db");
+    }
 }
