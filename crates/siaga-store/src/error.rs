@@ -30,4 +30,6 @@ pub enum StoreError {
     Secrets(String),
     #[error("database files: {0}")]
     Files(String),
+    #[error("store copy: {0}")]
+    Copy(String),
 }

@@ -5,11 +5,13 @@
 //! backends execute its plans).
 
 mod chat;
+mod copy;
 mod desk;
 mod error;
 mod open;
 mod postgres;
 mod rules;
+mod scratch;
 mod sealed;
 mod secrets;
 mod sqlite;
@@ -17,12 +19,14 @@ mod times;
 mod types;
 
 pub use chat::{ChatLink, WrongPin};
+pub use copy::{copy_store, CopyReport, TableCount};
 pub use desk::{AuditEntry, AuditFilter, DeskClaim, DeskItem, DeskTake, NewAudit};
 pub use error::StoreError;
 pub use open::{
     backup_to, check_backup, keep_as_is, open, open_with, readable_by_others, restore_from,
     BackupInfo, Copied, IntoTarget, Target,
 };
+pub use scratch::ScratchSchema;
 pub use secrets::{Keyring, KEY_ENV, OLD_KEYS_ENV};
 pub use times::WriteTimesSnapshot;
 pub use types::*;

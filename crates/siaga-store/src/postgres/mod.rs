@@ -35,6 +35,7 @@ use tokio_postgres::{Config, NoTls};
 
 use crate::error::StoreError;
 use crate::types::OutboxItem;
+pub(crate) use migrate::{blocking, connect};
 
 /// What a backup of a PostgreSQL store is made with: its own tools, not siaga.
 pub(crate) const BACKUP_HINT: &str = "siaga does not copy a PostgreSQL store itself: back it up \

@@ -10,6 +10,7 @@
 //! at rest and its modes); `postgres_*` PostgreSQL's (several nodes on one database).
 
 mod chat;
+mod copy;
 mod desk;
 mod health;
 mod model;

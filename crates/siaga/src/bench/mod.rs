@@ -1,5 +1,6 @@
 //! `siaga bench` (SPEC 16): a plain-HTTP baseline, then orders end to end on a fresh
-//! durable SQLite database with three simulated suppliers and a local callback receiver:
+//! durable SQLite database (or, with `--store postgres://...`, a fresh PostgreSQL schema
+//! dropped at the end) with three simulated suppliers and a local callback receiver:
 //! the closed-loop maximum rate, latency at half that rate (open loop: a fixed arrival
 //! schedule), failover when a supplier is killed mid-run, double fulfilments and RSS.
 //! The switch, the load generator and the callback receiver share this process, so the
@@ -144,7 +145,11 @@ struct Rig {
     http: reqwest::Client,
     counter: AtomicU64,
     _dir: tempfile::TempDir,
-    _stop: watch::Sender<bool>,
+    /// The PostgreSQL schema the run uses, dropped with the rig.
+    _schema: Option<siaga_store::ScratchSchema>,
+    stop: watch::Sender<bool>,
+    /// The switch's task: awaited before a PostgreSQL schema is dropped under it.
+    server: Mutex<Option<tokio::task::JoinHandle<anyhow::Result<()>>>>,
 }
 
 impl Rig {
@@ -309,12 +314,24 @@ fn settings(
     })
 }
 
-async fn rig() -> anyhow::Result<Rig> {
+async fn rig(pg: Option<&str>) -> anyhow::Result<Rig> {
     let dir = tempfile::tempdir()?;
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let (sims, suppliers) = start_sims(&base).await?;
-    let settings = settings(&base, dir.path(), suppliers)?;
+    let mut settings = settings(&base, dir.path(), suppliers)?;
+    let schema = match pg {
+        Some(url) => {
+            let url = url.to_owned();
+            let s = tokio::task::spawn_blocking(move || {
+                siaga_store::ScratchSchema::create(&url, "siaga_bench")
+            })
+            .await??;
+            settings.store_path = std::path::PathBuf::from(&s.url);
+            Some(s)
+        }
+        None => None,
+    };
     let store: Arc<dyn Store> = siaga_store::open(&settings.store_path)?;
     let arrivals = Arc::new(Arrivals::default());
     let raddr = receiver(arrivals.clone()).await?;
@@ -330,7 +347,7 @@ async fn rig() -> anyhow::Result<Rig> {
     ops::deposit(store.as_ref(), &creds.id, 900_000_000_000, "bench", 0).await?;
     let app = App::new(settings, store.clone(), Arc::new(SystemClock))?;
     let (tx, rx) = watch::channel(false);
-    tokio::spawn(crate::server::run(app, listener, rx));
+    let server = tokio::spawn(crate::server::run(app, listener, rx));
     Ok(Rig {
         orders_url: reqwest::Url::parse(&format!("{base}/v1/orders"))?,
         auth: format!("Bearer {}", creds.api_key),
@@ -343,7 +360,9 @@ async fn rig() -> anyhow::Result<Rig> {
             .build()?,
         counter: AtomicU64::new(0),
         _dir: dir,
-        _stop: tx,
+        _schema: schema,
+        stop: tx,
+        server: Mutex::new(Some(server)),
     })
 }
 
@@ -541,10 +560,33 @@ impl RssLog {
     }
 }
 
-pub async fn run(json_out: bool, duration: Duration) -> anyhow::Result<()> {
+/// `store`: a `postgres://` URL to run on PostgreSQL; none for a temporary SQLite file.
+impl Rig {
+    /// Stops the switch and waits (up to 10 s) for its workers to end, so none reads a
+    /// PostgreSQL schema as it is dropped.
+    async fn shut_down(&self) {
+        let _ = self.stop.send(true);
+        let task = self.server.lock().ok().and_then(|mut t| t.take());
+        if let Some(task) = task {
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+    }
+}
+
+pub async fn run(json_out: bool, duration: Duration, store: Option<&str>) -> anyhow::Result<()> {
+    if let Some(url) = store {
+        if !matches!(
+            siaga_store::Target::parse(url)?,
+            siaga_store::Target::Postgres(_)
+        ) {
+            anyhow::bail!(
+                "--store takes a postgres:// URL (without it the bench runs on a temporary SQLite file)"
+            );
+        }
+    }
     let phase = duration / 4;
     let baseline_rps = baseline(phase).await?;
-    let rig = Arc::new(rig().await?);
+    let rig = Arc::new(rig(store).await?);
     // warm up, then the closed-loop maximum
     let _ = closed_loop(&rig, Duration::from_millis(500), None).await;
     let rss = RssLog::start();
@@ -592,7 +634,9 @@ pub async fn run(json_out: bool, duration: Duration) -> anyhow::Result<()> {
         }
     }
     let double = per_dest.values().filter(|n| **n > 1).count();
+    rig.shut_down().await;
     let out = json!({
+        "store": if store.is_some() { "postgres" } else { "sqlite" },
         "baseline_rps": baseline_rps.round(),
         "orders_per_s": orders_per_s.round(),
         "ratio": (orders_per_s / baseline_rps.max(1.0) * 1000.0).round() / 1000.0,

@@ -98,7 +98,7 @@ fn lock_path(db: &Path) -> std::path::PathBuf {
 }
 
 /// Whether a `siaga serve` holds the database now.
-fn being_served(db: &Path) -> bool {
+pub(super) fn being_served(db: &Path) -> bool {
     let Ok(f) = std::fs::File::open(lock_path(db)) else {
         return false;
     };

@@ -9,6 +9,7 @@ mod owner;
 mod reload;
 mod report;
 mod serve;
+mod store;
 mod supplier_try;
 
 pub use crate::server::stop_signal;
@@ -108,9 +109,18 @@ pub enum Cmd {
         /// Total run time, e.g. 20s
         #[arg(long, default_value = "20s", value_parser = parse_duration)]
         duration: std::time::Duration,
+        /// Run on PostgreSQL (postgres://..., in a fresh schema dropped afterwards)
+        /// instead of a temporary SQLite file
+        #[arg(long)]
+        store: Option<String>,
     },
     /// Check every ledger and order invariant; exits 1 with a report if any is broken
     Verify,
+    /// The store itself: `siaga store copy --from URL --to URL` (SPEC 12)
+    Store {
+        #[command(subcommand)]
+        cmd: store::StoreCmd,
+    },
     /// Owner reports (SPEC 11): SLA per supplier, supplier scorecard, outage evidence
     Report {
         #[command(subcommand)]
@@ -378,6 +388,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Order { cmd } => owner::order(&cfg, cmd).await,
         Cmd::Desk { cmd } => desk::desk(&cfg, cmd).await,
         Cmd::Verify => owner::verify(&cfg).await,
+        Cmd::Store { cmd } => store::run(cmd).await,
         Cmd::Reload => reload::reload(&cfg).await,
         Cmd::Report { cmd } => report::run(&cfg, cmd).await,
         Cmd::Voucher {
@@ -391,7 +402,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => owner::voucher_issue(&cfg, incident, amount, expires_in_days, affected_after_s).await,
         Cmd::Backup { out } => backup::backup(&cfg, &out).await,
         Cmd::Restore { file, force } => backup::restore(&cfg, &file, force).await,
-        Cmd::Bench { json, duration } => crate::bench::run(json, duration).await,
+        Cmd::Bench {
+            json,
+            duration,
+            store,
+        } => crate::bench::run(json, duration, store.as_deref()).await,
         Cmd::Incident { cmd } => owner::incident(&cfg, cmd).await,
         Cmd::Config {
             cmd: ConfigCmd::Check,

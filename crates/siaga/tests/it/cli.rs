@@ -437,6 +437,52 @@ fn bench_json_has_every_spec_16_field() {
     }
     assert_eq!(v["double_fulfilments"], 0, "{v}");
     assert_eq!(v["failed_orders_during_failover"], 0, "{v}");
+    assert_eq!(v["store"], "sqlite", "{v}");
+}
+
+/// The same benchmark on PostgreSQL (#18 item 5), in a schema the bench makes and drops;
+/// runs when `SIAGA_TEST_POSTGRES_URL` names a test database (as `postgres.rs`).
+#[test]
+fn bench_runs_on_postgres_with_the_same_fields() {
+    let Ok(url) = std::env::var("SIAGA_TEST_POSTGRES_URL") else {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "CI sets the URL"
+        );
+        eprintln!("skipped: set SIAGA_TEST_POSTGRES_URL to bench on PostgreSQL");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = siaga(
+        dir.path(),
+        &["bench", "--json", "--duration", "3s", "--store", &url],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["store"], "postgres", "{v}");
+    for k in [
+        "baseline_rps",
+        "orders_per_s",
+        "ratio",
+        "p50_ms",
+        "p99_ms",
+        "overhead_p99_ms",
+        "failover_ms",
+        "failed_orders_during_failover",
+        "double_fulfilments",
+        "rss_mb",
+    ] {
+        assert!(v[k].is_number(), "{k} in {v}");
+    }
+    assert!(v["orders_per_s"].as_f64().unwrap() > 0.0, "{v}");
+    assert_eq!(v["double_fulfilments"], 0, "{v}");
+    let sqlite = siaga(dir.path(), &["bench", "--store", "sqlite://x.db"]);
+    assert_eq!(
+        sqlite.status.code(),
+        Some(1),
+        "--store takes PostgreSQL only"
+    );
 }
 
 #[test]

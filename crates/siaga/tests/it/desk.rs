@@ -376,7 +376,12 @@ async fn with_the_first_supplier_down_orders_land_on_the_desk() {
     .await;
     app.set_mode(0, SimMode::Down).await;
     let id = on_desk(&app, "fo-1").await;
-    let o = app.admin_order(&id).await;
+    // On the desk as soon as its attempt is committed (`sending`); the desk's answer
+    // (`pending`, sent nowhere) is recorded a moment later.
+    let o = wait_order(&app, &id, "the desk attempt is pending", |o| {
+        o["attempts"][1]["state"] == "pending"
+    })
+    .await;
     let attempts = o["attempts"].as_array().unwrap();
     assert_eq!(attempts.len(), 2, "{o}");
     assert_eq!(

@@ -600,6 +600,14 @@ impl TestApp {
         let _ = self.shutdown.send(true);
     }
 
+    /// Stops the switch and waits (up to 10 s) until its server and workers have ended.
+    pub async fn stop_and_wait(&mut self) {
+        self.stop();
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+    }
+
     /// Stops the switch and starts a new one on the same database (a restart). The new
     /// one listens on a new port; `base` follows it.
     pub async fn restart(&mut self) {

@@ -32,6 +32,7 @@ mod status_maintenance;
 mod status_restart;
 mod statuspage_api;
 mod statuspage_clients;
+mod store_copy;
 mod telegram;
 mod template_reports;
 mod tidy;

@@ -17,15 +17,15 @@ const T: Duration = Duration::from_secs(15);
 const URL_ENV: &str = "SIAGA_TEST_POSTGRES_URL";
 
 /// A schema of its own in the test database; its `url` opens a store there.
-struct Schema {
+pub struct Schema {
     base: String,
     name: String,
-    url: String,
+    pub url: String,
 }
 
 impl Schema {
     /// `None` (with a line) when no test database is named; a failure under `CI=true`.
-    fn new() -> Option<Schema> {
+    pub fn new() -> Option<Schema> {
         let base = match std::env::var(URL_ENV) {
             Ok(u) if !u.is_empty() => u,
             _ if std::env::var("CI").as_deref() == Ok("true") => {
@@ -74,7 +74,7 @@ fn sql(url: &str, q: &str) {
 }
 
 /// A folder with `siaga init`'s config, its store set to `url` (and `listen` to any port).
-fn config_for(url: &str) -> tempfile::TempDir {
+pub fn config_for(url: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     let out = siaga(dir.path(), &["init"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -103,11 +103,11 @@ fn command(dir: &Path, args: &[&str]) -> Command {
     c
 }
 
-fn siaga(dir: &Path, args: &[&str]) -> Output {
+pub fn siaga(dir: &Path, args: &[&str]) -> Output {
     command(dir, args).output().expect("run siaga")
 }
 
-fn text(b: &[u8]) -> String {
+pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
