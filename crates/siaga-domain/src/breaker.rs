@@ -261,6 +261,36 @@ impl Breaker {
         }
     }
 
+    /// Takes the state another node saw (SPEC 12: breaker state is shared through the
+    /// store), as if this breaker had seen it: Open starts a back-off of its own (doubled
+    /// like a re-open), HalfOpen lets one trial through, Closed forgets the failures.
+    /// `None` when it already is in that state.
+    pub fn adopt(&mut self, to: BreakerState, now_ms: i64, seen_by: &str) -> Option<Transition> {
+        if self.state == to {
+            return None;
+        }
+        let reason = format!("{} (seen by node {seen_by})", to.as_str());
+        Some(match to {
+            BreakerState::Open => {
+                self.opens = self.opens.saturating_add(1);
+                self.open(now_ms, reason)
+            }
+            BreakerState::HalfOpen => {
+                self.open_until = None;
+                self.trial_out = false;
+                self.go(BreakerState::HalfOpen, now_ms, reason)
+            }
+            BreakerState::Closed => {
+                self.opens = 0;
+                self.consecutive = 0;
+                self.window.clear();
+                self.trial_out = false;
+                self.open_until = None;
+                self.go(BreakerState::Closed, now_ms, reason)
+            }
+        })
+    }
+
     /// When the current open period ends; `None` unless Open.
     pub fn open_until(&self) -> Option<i64> {
         if self.state == BreakerState::Open {
@@ -374,6 +404,30 @@ mod tests {
         }
         assert_eq!(BreakerState::HalfOpen.as_str(), "half_open");
         assert_eq!(BreakerState::parse("half-open"), None);
+    }
+
+    #[test]
+    fn a_state_seen_by_another_node_is_taken_as_its_own() {
+        let mut b = breaker();
+        assert_eq!(b.adopt(BreakerState::Closed, 0, "n2"), None);
+        let t = b.adopt(BreakerState::Open, 1_000, "n2").expect("opens");
+        assert_eq!((t.from, t.to), (BreakerState::Closed, BreakerState::Open));
+        assert!(t.reason.contains("n2"), "{}", t.reason);
+        assert!(!b.try_acquire(1_001).0);
+        // Its own back-off runs out as if it had opened by itself.
+        let until = b.open_until().expect("open until");
+        assert!(until > 1_000);
+        assert_eq!(b.adopt(BreakerState::Open, 2_000, "n3"), None);
+        let t = b
+            .adopt(BreakerState::HalfOpen, 2_000, "n2")
+            .expect("half open");
+        assert_eq!(t.to, BreakerState::HalfOpen);
+        assert!(b.try_acquire(2_001).0, "one trial");
+        assert!(!b.try_acquire(2_002).0, "only one trial");
+        let t = b.adopt(BreakerState::Closed, 3_000, "n2").expect("closes");
+        assert_eq!(t.to, BreakerState::Closed);
+        assert!(b.try_acquire(3_001).0);
+        assert_eq!(b.consecutive_failures(), 0);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! backends execute its plans).
 
 mod chat;
+mod cluster;
 mod copy;
 mod desk;
 mod error;
@@ -19,6 +20,7 @@ mod times;
 mod types;
 
 pub use chat::{ChatLink, WrongPin};
+pub use cluster::{Leader, NodeBeat, NodeRow, SharedBreaker, TakenOver, SAME_CHANGE_MS};
 pub use copy::{copy_store, CopyReport, TableCount};
 pub use desk::{AuditEntry, AuditFilter, DeskClaim, DeskItem, DeskTake, NewAudit};
 pub use error::StoreError;
@@ -405,6 +407,37 @@ pub trait Store: Send + Sync + 'static {
         destination: &str,
         since: i64,
     ) -> Result<u32, StoreError>;
+    // ---- several nodes on one database (SPEC 12)
+    /// This handle acts for node `id` from now on (set once; later calls change nothing):
+    /// orders it takes or sends are owned by it, and [`Store::due_orders`] leaves other
+    /// nodes' orders alone.
+    fn set_node(&self, id: &str);
+    /// Node `n` is alive at `n.now`: its heartbeat, and the lease of every order it owns.
+    async fn node_beat(&self, n: NodeBeat) -> Result<(), StoreError>;
+    /// Every node that has beaten, with the pending orders each owns.
+    async fn nodes(&self) -> Result<Vec<NodeRow>, StoreError>;
+    /// Takes or renews the cluster's leader lease for `node` until `until` (it succeeds
+    /// when `node` holds it or it ran out before `now`); returns who leads after the call.
+    async fn lead(&self, node: &str, now: i64, until: i64) -> Result<Leader, StoreError>;
+    /// Moves the pending orders of every other node not seen since `dead_before` to
+    /// `node`, to be looked at now; says how many came from which node.
+    async fn take_over(
+        &self,
+        node: &str,
+        dead_before: i64,
+        now: i64,
+    ) -> Result<Vec<TakenOver>, StoreError>;
+    /// A supplier's circuit changed on some node: the shared state becomes `b.state` and
+    /// `event` is recorded, unless the shared state already was `b.state` (another node saw
+    /// the same change first): then nothing is written and the answer is false.
+    async fn share_breaker(
+        &self,
+        b: SharedBreaker,
+        event: SupplierEvent,
+    ) -> Result<bool, StoreError>;
+    /// Every supplier's circuit as the cluster last saw it change.
+    async fn shared_breakers(&self) -> Result<Vec<SharedBreaker>, StoreError>;
+
     // ---- the whole store
     /// Checks every ledger invariant (SPEC 3.4); problems are listed, not raised.
     async fn verify(&self) -> Result<VerifyReport, StoreError>;

@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use tokio::sync::mpsc;
 
 use crate::chat::{ChatLink, WrongPin};
+use crate::cluster::{Leader, NodeBeat, NodeRow, SharedBreaker, TakenOver};
 use crate::error::StoreError;
 use crate::secrets::{Column, Keyring};
 use crate::types::*;
@@ -651,6 +652,36 @@ impl Store for SealedStore {
         self.inner.supplier_history(from, to).await
     }
 
+    fn set_node(&self, id: &str) {
+        self.inner.set_node(id)
+    }
+    async fn node_beat(&self, n: NodeBeat) -> Result<(), StoreError> {
+        self.inner.node_beat(n).await
+    }
+    async fn nodes(&self) -> Result<Vec<NodeRow>, StoreError> {
+        self.inner.nodes().await
+    }
+    async fn lead(&self, node: &str, now: i64, until: i64) -> Result<Leader, StoreError> {
+        self.inner.lead(node, now, until).await
+    }
+    async fn take_over(
+        &self,
+        node: &str,
+        dead_before: i64,
+        now: i64,
+    ) -> Result<Vec<TakenOver>, StoreError> {
+        self.inner.take_over(node, dead_before, now).await
+    }
+    async fn share_breaker(
+        &self,
+        b: SharedBreaker,
+        event: SupplierEvent,
+    ) -> Result<bool, StoreError> {
+        self.inner.share_breaker(b, event).await
+    }
+    async fn shared_breakers(&self) -> Result<Vec<SharedBreaker>, StoreError> {
+        self.inner.shared_breakers().await
+    }
     async fn verify(&self) -> Result<VerifyReport, StoreError> {
         self.inner.verify().await
     }

@@ -12,6 +12,7 @@ use siaga_suppliers::{Digiflazz, DigiflazzConfig, HttpTemplate, Manual};
 use tokio::sync::Notify;
 
 use crate::clock::Clock;
+use crate::cluster::Cluster;
 use crate::config::reload::Changes;
 use crate::config::{Live, Settings};
 pub use crate::engine::Adapters;
@@ -104,6 +105,12 @@ impl App {
         let adapters = Live::new(adapters_for(&settings, &client));
         let metrics = Arc::new(Metrics::new());
         let health = Health::new(&settings, store.clone(), clock.clone(), metrics.clone());
+        store.set_node(&settings.cluster.node_id);
+        let cluster = Arc::new(Cluster::new(
+            &settings.cluster,
+            &settings.listen,
+            clock.now_ms(),
+        ));
         let settings = Live::new(settings);
         let (engine, inbox) = Engine::new(EngineDeps {
             settings: settings.clone(),
@@ -113,6 +120,7 @@ impl App {
             client: client.clone(),
             health: health.clone(),
             metrics: metrics.clone(),
+            cluster,
         });
         Ok(Arc::new(App {
             limits: Limits::new(&settings.get().limits),
@@ -213,6 +221,7 @@ impl App {
             health: self.health.clone(),
             metrics: self.metrics.clone(),
             board: self.status.clone(),
+            cluster: self.engine.cluster.clone(),
         }
     }
 }

@@ -361,6 +361,7 @@ fn settings(
         metrics: Default::default(),
         reports: Default::default(),
         telegram_bot: None,
+        cluster: crate::config::server::ClusterSettings::single("demo"),
     }
 }
 

@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::app::App;
-use crate::{backups, chat, engine, http, notify, report, status};
+use crate::{backups, chat, cluster, engine, http, notify, report, status};
 
 /// Serves the HTTP API on `listener` and runs the workers until `shutdown` turns true.
 pub async fn run(
@@ -50,6 +50,15 @@ pub async fn run_with(
     if let Err(e) = notify::watch::init(&notifier).await {
         tracing::error!(error = %e, "notifier cannot set its starting point");
     }
+    // Leadership is known before any duty starts (SPEC 12; alone on SQLite, this node).
+    let heart = Arc::new(cluster::Beats {
+        cluster: app.engine.cluster.clone(),
+        store: app.store.clone(),
+        health: app.health.clone(),
+        clock: app.clock.clone(),
+    });
+    cluster::step(&heart).await;
+    let beats = tokio::spawn(cluster::run(heart, shutdown.clone()));
     let dispatcher = tokio::spawn(engine::dispatcher(
         app.engine.clone(),
         inbox,
@@ -64,23 +73,7 @@ pub async fn run_with(
     // The page has a snapshot before the server answers.
     let primed = status::worker::prime(&status_worker).await;
     let status = tokio::spawn(status::worker::run(status_worker, primed, shutdown.clone()));
-    let notices = tokio::spawn(notify::deliver::deliverer(
-        notifier.clone(),
-        shutdown.clone(),
-    ));
-    let watcher = tokio::spawn(notify::watch::run(notifier.clone(), shutdown.clone()));
-    let backups = app
-        .settings
-        .get()
-        .backup
-        .clone()
-        .map(|b| tokio::spawn(backups::run(notifier.clone(), b, shutdown.clone())));
-    let monthly = tokio::spawn(report::monthly::run(notifier.clone(), shutdown.clone()));
-    // Text commands (SPEC 5.2), when `[channels.telegram]` is set.
-    let bot = app.settings.get().telegram_bot.clone().map(|cfg| {
-        let bot = chat::bot::Bot::new(app.engine.clone(), notifier.clone(), &cfg);
-        tokio::spawn(chat::bot::run(Arc::new(bot), shutdown.clone()))
-    });
+    let duties = tokio::spawn(leader_duties(app.clone(), notifier, shutdown.clone()));
     let hangups = tokio::spawn(reload_on_hangup(app.clone()));
     http::serve::serve(app.clone(), listener, shutdown).await?;
     hangups.abort();
@@ -88,20 +81,58 @@ pub async fn run_with(
     deliverer.abort();
     upkeep.abort();
     status.abort();
-    watcher.abort();
-    monthly.abort();
-    if let Some(b) = bot {
-        b.abort();
-    }
-    if let Some(b) = backups {
-        b.abort();
-    }
+    beats.abort();
     if let Some(s) = scrape {
         s.abort();
     }
-    // The deliverer lets its sends in flight finish (bounded) before it returns.
-    let _ = tokio::time::timeout(Duration::from_secs(12), notices).await;
+    // The notice deliverer lets its sends in flight finish (bounded) before it returns.
+    let _ = tokio::time::timeout(Duration::from_secs(13), duties).await;
     Ok(())
+}
+
+/// The duties that run once across the cluster (SPEC 12), each while this node leads:
+/// sending notices, following news into notices, scheduled backups, the monthly report
+/// and the Telegram bot's polling.
+async fn leader_duties(
+    app: Arc<App>,
+    notifier: Arc<notify::Notifier>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let lead = app.engine.cluster.clone();
+    let n = notifier.clone();
+    let notices = cluster::while_leading(lead.clone(), shutdown.clone(), move |stop| {
+        notify::deliver::deliverer(n.clone(), stop)
+    });
+    let n = notifier.clone();
+    let watcher = cluster::while_leading(lead.clone(), shutdown.clone(), move |stop| {
+        notify::watch::run(n.clone(), stop)
+    });
+    let n = notifier.clone();
+    let monthly = cluster::while_leading(lead.clone(), shutdown.clone(), move |stop| {
+        report::monthly::run(n.clone(), stop)
+    });
+    let backup_cfg = app.settings.get().backup.clone();
+    let (n, l, stop_all) = (notifier.clone(), lead.clone(), shutdown.clone());
+    let backups = async move {
+        if let Some(b) = backup_cfg {
+            cluster::while_leading(l, stop_all, move |stop| {
+                backups::run(n.clone(), b.clone(), stop)
+            })
+            .await;
+        }
+    };
+    // Text commands (SPEC 5.2), when `[channels.telegram]` is set: one node polls.
+    let bot_cfg = app.settings.get().telegram_bot.clone();
+    let bot = async move {
+        if let Some(cfg) = bot_cfg {
+            let bot = Arc::new(chat::bot::Bot::new(app.engine.clone(), notifier, &cfg));
+            cluster::while_leading(lead, shutdown, move |stop| {
+                chat::bot::run(bot.clone(), stop)
+            })
+            .await;
+        }
+    };
+    tokio::join!(notices, watcher, monthly, backups, bot);
 }
 
 /// Reloads the config on every SIGHUP (SPEC 6.1.3); a refused file is logged and the

@@ -10,6 +10,7 @@
 
 mod cells;
 mod chat;
+mod cluster;
 mod desk;
 mod health;
 mod ledger;
@@ -51,6 +52,8 @@ pub struct PgStore {
     pool: Pool,
     config: Config,
     feed: Arc<Mutex<Option<mpsc::Sender<OutboxItem>>>>,
+    /// The node this handle acts for (SPEC 12): new and sent orders are owned by it.
+    node: std::sync::OnceLock<String>,
 }
 
 impl PgStore {
@@ -86,6 +89,7 @@ impl PgStore {
             pool,
             config,
             feed: Arc::default(),
+            node: std::sync::OnceLock::new(),
         })
     }
 

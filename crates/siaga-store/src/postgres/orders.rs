@@ -171,12 +171,16 @@ pub(crate) async fn due<C: GenericClient>(
     c: &C,
     now: i64,
     limit: u32,
+    node: Option<&str>,
 ) -> Result<Vec<String>, StoreError> {
+    // With `node`, only the orders it owns or nobody owns: another node's orders are its
+    // own until they are taken over (`cluster::take_over`).
     rows(
         c,
         "SELECT id FROM orders WHERE status = 'pending' AND next_action_at <= $1
+           AND ($3::text IS NULL OR owner IS NULL OR owner = $3)
          ORDER BY next_action_at, id LIMIT $2",
-        &[&now, &i64::from(limit)],
+        &[&now, &i64::from(limit), &node],
     )
     .await?
     .iter()
@@ -198,8 +202,12 @@ pub(crate) async fn pending_by_stage<C: GenericClient>(
     .collect()
 }
 
-pub(crate) async fn create(t: &Tx<'_>, n: &NewOrder) -> Result<Intake, StoreError> {
-    insert_order(t, n, None).await
+pub(crate) async fn create(
+    t: &Tx<'_>,
+    n: &NewOrder,
+    owner: Option<&str>,
+) -> Result<Intake, StoreError> {
+    insert_order(t, n, None, owner).await
 }
 
 /// Checks a new order and, unless it is a replay, a conflict or refused, writes it with
@@ -210,6 +218,7 @@ async fn insert_order(
     t: &Tx<'_>,
     n: &NewOrder,
     first: Option<&NewAttempt>,
+    owner: Option<&str>,
 ) -> Result<Intake, StoreError> {
     rules::check_new_order(n)?;
     let c = &t.c;
@@ -231,8 +240,8 @@ async fn insert_order(
     exec(
         c,
         "INSERT INTO orders (id, reseller_id, ref_id, product, destination, price, max_wait_s, status, stage,
-            next_action_at, wait_until, version, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 'dispatching', $8, $9, $10, $11, $12)",
+            next_action_at, wait_until, version, created_at, updated_at, owner)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 'dispatching', $8, $9, $10, $11, $12, $13)",
         &[
             &n.order_id,
             &n.reseller_id,
@@ -246,6 +255,7 @@ async fn insert_order(
             &version,
             &n.now,
             &updated_at,
+            &owner,
         ],
     )
     .await?;
@@ -283,6 +293,7 @@ pub(crate) async fn create_with_attempt(
     t: &Tx<'_>,
     n: &NewOrder,
     first: &NewAttempt,
+    owner: Option<&str>,
 ) -> Result<(Intake, Option<Attempt>), StoreError> {
     if first.order_id != n.order_id || first.order_version != 0 {
         return Err(StoreError::Corrupt(format!(
@@ -291,7 +302,7 @@ pub(crate) async fn create_with_attempt(
         )));
     }
     check_cost(first)?;
-    let intake = insert_order(t, n, Some(first)).await?;
+    let intake = insert_order(t, n, Some(first), owner).await?;
     if !matches!(intake, Intake::Created(_)) {
         return Ok((intake, None));
     }

@@ -9,10 +9,11 @@ use tokio::sync::mpsc;
 use super::tx::{read_tx, write_tx};
 use super::PgStore;
 use super::{
-    chat, desk, health, ledger, notify, orders, outbox, reports, resellers, status, transitions,
-    verify, vouchers,
+    chat, cluster, desk, health, ledger, notify, orders, outbox, reports, resellers, status,
+    transitions, verify, vouchers,
 };
 use crate::chat::{ChatLink, WrongPin};
+use crate::cluster::{Leader, NodeBeat, NodeRow, SharedBreaker, TakenOver};
 use crate::error::StoreError;
 use crate::types::*;
 use crate::Store;
@@ -88,14 +89,17 @@ impl Store for PgStore {
         read_tx!(self, |c| ledger::statement(c, &q).await)
     }
     async fn create_order(&self, o: NewOrder) -> Result<Intake, StoreError> {
-        write_tx!(self, |t| orders::create(&t, &o).await)
+        let owner = self.node.get().map(String::as_str);
+        write_tx!(self, |t| orders::create(&t, &o, owner).await)
     }
     async fn create_order_with_attempt(
         &self,
         o: NewOrder,
         first: NewAttempt,
     ) -> Result<(Intake, Option<Attempt>), StoreError> {
-        write_tx!(self, |t| orders::create_with_attempt(&t, &o, &first).await)
+        let owner = self.node.get().map(String::as_str);
+        write_tx!(self, |t| orders::create_with_attempt(&t, &o, &first, owner)
+            .await)
     }
     async fn order(&self, order_id: &str) -> Result<Option<Order>, StoreError> {
         read_tx!(self, |c| orders::by_id(c, order_id).await)
@@ -133,13 +137,15 @@ impl Store for PgStore {
         .await)
     }
     async fn due_orders(&self, now: i64, limit: u32) -> Result<Vec<String>, StoreError> {
-        read_tx!(self, |c| orders::due(c, now, limit).await)
+        let node = self.node.get().map(String::as_str);
+        read_tx!(self, |c| orders::due(c, now, limit, node).await)
     }
     async fn pending_by_stage(&self) -> Result<Vec<(String, i64)>, StoreError> {
         read_tx!(self, |c| orders::pending_by_stage(c).await)
     }
     async fn start_attempt(&self, a: NewAttempt) -> Result<Transition<Attempt>, StoreError> {
-        write_tx!(self, |t| transitions::start_attempt(&t, &a).await)
+        let owner = self.node.get().map(String::as_str);
+        write_tx!(self, |t| transitions::start_attempt(&t, &a, owner).await)
     }
     async fn settle_attempt(&self, s: Settle) -> Result<Transition<Order>, StoreError> {
         write_tx!(self, |t| transitions::settle(&t, &s).await)
@@ -176,6 +182,37 @@ impl Store for PgStore {
     }
     async fn outbox_pending_count(&self) -> Result<i64, StoreError> {
         read_tx!(self, |c| outbox::pending_count(c).await)
+    }
+    fn set_node(&self, id: &str) {
+        let _ = self.node.set(id.to_owned());
+    }
+    async fn node_beat(&self, n: NodeBeat) -> Result<(), StoreError> {
+        write_tx!(self, |t| cluster::beat(&t.c, &n).await)
+    }
+    async fn nodes(&self) -> Result<Vec<NodeRow>, StoreError> {
+        read_tx!(self, |c| cluster::nodes(c).await)
+    }
+    async fn lead(&self, node: &str, now: i64, until: i64) -> Result<Leader, StoreError> {
+        write_tx!(self, |t| cluster::lead(&t.c, node, now, until).await)
+    }
+    async fn take_over(
+        &self,
+        node: &str,
+        dead_before: i64,
+        now: i64,
+    ) -> Result<Vec<TakenOver>, StoreError> {
+        write_tx!(self, |t| cluster::take_over(&t.c, node, dead_before, now)
+            .await)
+    }
+    async fn share_breaker(
+        &self,
+        b: SharedBreaker,
+        event: SupplierEvent,
+    ) -> Result<bool, StoreError> {
+        write_tx!(self, |t| cluster::share_breaker(&t.c, &b, &event).await)
+    }
+    async fn shared_breakers(&self) -> Result<Vec<SharedBreaker>, StoreError> {
+        read_tx!(self, |c| cluster::breakers(c).await)
     }
     async fn verify(&self) -> Result<VerifyReport, StoreError> {
         read_tx!(self, snapshot | c | verify::run(c).await)

@@ -36,6 +36,7 @@ async fn current<C: GenericClient>(
 pub(crate) async fn start_attempt(
     t: &Tx<'_>,
     a: &NewAttempt,
+    owner: Option<&str>,
 ) -> Result<Transition<Attempt>, StoreError> {
     check_cost(a)?;
     let c = &t.c;
@@ -54,9 +55,10 @@ pub(crate) async fn start_attempt(
     insert_attempt(c, a, seq, order.round).await?;
     exec(
         c,
-        "UPDATE orders SET stage = 'dispatching', next_action_at = $2, version = version + 1, updated_at = $3
+        "UPDATE orders SET stage = 'dispatching', next_action_at = $2, version = version + 1, updated_at = $3,
+             owner = COALESCE($4, owner)
          WHERE id = $1",
-        &[&a.order_id, &a.lease_until, &a.now],
+        &[&a.order_id, &a.lease_until, &a.now, &owner],
     )
     .await?;
     Ok(Transition::Done(sending(a, seq, order.round)))

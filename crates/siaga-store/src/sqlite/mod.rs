@@ -8,6 +8,7 @@
 pub mod backup;
 mod cells;
 mod chat;
+mod cluster;
 mod desk;
 pub(crate) mod durable;
 pub(crate) mod files;
@@ -31,6 +32,7 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::chat::{ChatLink, WrongPin};
+use crate::cluster::{Leader, NodeBeat, NodeRow, SharedBreaker, TakenOver};
 use crate::error::StoreError;
 use crate::types::*;
 use crate::Store;
@@ -53,6 +55,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (10, include_str!("../../migrations/0010_dropin.sql")),
     (11, include_str!("../../migrations/0011_order_search.sql")),
     (12, include_str!("../../migrations/0012_chat.sql")),
+    (13, include_str!("../../migrations/0013_cluster.sql")),
 ];
 
 /// The writer checkpoints the WAL when it passes this many pages (SQLite's default is
@@ -68,6 +71,8 @@ pub struct SqliteStore {
     readers: Arc<Mutex<Vec<Connection>>>,
     feed: Feed,
     durability: Arc<Durability>,
+    /// The node this handle acts for (SPEC 12): new and sent orders are owned by it.
+    node: std::sync::OnceLock<String>,
 }
 
 fn connect(path: &Path) -> Result<Connection, StoreError> {
@@ -174,6 +179,7 @@ impl SqliteStore {
             readers: Arc::new(Mutex::new(Vec::new())),
             feed: Arc::default(),
             durability,
+            node: std::sync::OnceLock::new(),
         })
     }
 
@@ -368,14 +374,17 @@ impl Store for SqliteStore {
         self.read(move |c| ledger::statement(c, &q)).await
     }
     async fn create_order(&self, o: NewOrder) -> Result<Intake, StoreError> {
-        self.write(move |c| orders::create(c, &o)).await
+        let owner = self.node.get().cloned();
+        self.write(move |c| orders::create(c, &o, owner.as_deref()))
+            .await
     }
     async fn create_order_with_attempt(
         &self,
         o: NewOrder,
         first: NewAttempt,
     ) -> Result<(Intake, Option<Attempt>), StoreError> {
-        self.write(move |c| orders::create_with_attempt(c, &o, &first))
+        let owner = self.node.get().cloned();
+        self.write(move |c| orders::create_with_attempt(c, &o, &first, owner.as_deref()))
             .await
     }
     async fn order(&self, order_id: &str) -> Result<Option<Order>, StoreError> {
@@ -414,10 +423,14 @@ impl Store for SqliteStore {
         self.read(move |c| orders::attempt_by_ref(c, &s, &r)).await
     }
     async fn due_orders(&self, now: i64, limit: u32) -> Result<Vec<String>, StoreError> {
-        self.read(move |c| orders::due(c, now, limit)).await
+        let node = self.node.get().cloned();
+        self.read(move |c| orders::due(c, now, limit, node.as_deref()))
+            .await
     }
     async fn start_attempt(&self, a: NewAttempt) -> Result<Transition<Attempt>, StoreError> {
-        self.write(move |c| orders::start_attempt(c, &a)).await
+        let owner = self.node.get().cloned();
+        self.write(move |c| orders::start_attempt(c, &a, owner.as_deref()))
+            .await
     }
     async fn settle_attempt(&self, s: Settle) -> Result<Transition<Order>, StoreError> {
         self.write(move |c| orders::settle(c, &s)).await
@@ -461,6 +474,41 @@ impl Store for SqliteStore {
     }
     async fn outbox_pending_count(&self) -> Result<i64, StoreError> {
         self.read(outbox::pending_count).await
+    }
+    fn set_node(&self, id: &str) {
+        let _ = self.node.set(id.to_owned());
+    }
+    async fn node_beat(&self, n: NodeBeat) -> Result<(), StoreError> {
+        self.write(move |c| cluster::beat(c, &n)).await
+    }
+    async fn nodes(&self) -> Result<Vec<NodeRow>, StoreError> {
+        self.read(cluster::nodes).await
+    }
+    async fn lead(&self, node: &str, now: i64, until: i64) -> Result<Leader, StoreError> {
+        let node = node.to_owned();
+        self.write(move |c| cluster::lead(c, &node, now, until))
+            .await
+    }
+    async fn take_over(
+        &self,
+        node: &str,
+        dead_before: i64,
+        now: i64,
+    ) -> Result<Vec<TakenOver>, StoreError> {
+        let node = node.to_owned();
+        self.write(move |c| cluster::take_over(c, &node, dead_before, now))
+            .await
+    }
+    async fn share_breaker(
+        &self,
+        b: SharedBreaker,
+        event: SupplierEvent,
+    ) -> Result<bool, StoreError> {
+        self.write(move |c| cluster::share_breaker(c, &b, &event))
+            .await
+    }
+    async fn shared_breakers(&self) -> Result<Vec<SharedBreaker>, StoreError> {
+        self.read(cluster::breakers).await
     }
     async fn verify(&self) -> Result<VerifyReport, StoreError> {
         self.read(verify::run).await

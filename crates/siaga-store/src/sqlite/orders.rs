@@ -168,17 +168,29 @@ pub(crate) fn attempt_by_ref(
     .optional()?)
 }
 
-pub(crate) fn due(c: &Connection, now: i64, limit: u32) -> Result<Vec<String>, StoreError> {
+/// Pending orders due at `now`; with `node`, only those it owns or nobody owns (another
+/// node's orders are its own until it is taken over, see `cluster::take_over`).
+pub(crate) fn due(
+    c: &Connection,
+    now: i64,
+    limit: u32,
+    node: Option<&str>,
+) -> Result<Vec<String>, StoreError> {
     let mut st = c.prepare_cached(
         "SELECT id FROM orders WHERE status = 'pending' AND next_action_at <= ?1
+           AND (?3 IS NULL OR owner IS NULL OR owner = ?3)
          ORDER BY next_action_at, id LIMIT ?2",
     )?;
-    let rows = st.query_map(params![now, limit], |r| r.get(0))?;
+    let rows = st.query_map(params![now, limit, node], |r| r.get(0))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub(crate) fn create(c: &Connection, n: &NewOrder) -> Result<Intake, StoreError> {
-    insert_order(c, n, None)
+pub(crate) fn create(
+    c: &Connection,
+    n: &NewOrder,
+    owner: Option<&str>,
+) -> Result<Intake, StoreError> {
+    insert_order(c, n, None, owner)
 }
 
 /// Checks a new order and, unless it is a replay, a conflict or refused, writes it with
@@ -189,6 +201,7 @@ fn insert_order(
     c: &Connection,
     n: &NewOrder,
     first: Option<&NewAttempt>,
+    owner: Option<&str>,
 ) -> Result<Intake, StoreError> {
     rules::check_new_order(n)?;
     if let Some(o) = by_ref(c, &n.reseller_id, &n.ref_id)? {
@@ -207,8 +220,8 @@ fn insert_order(
     };
     c.prepare_cached(
         "INSERT INTO orders (id, reseller_id, ref_id, product, destination, price, max_wait_s, status, stage,
-            next_action_at, wait_until, version, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 'dispatching', ?8, ?9, ?10, ?11, ?12)",
+            next_action_at, wait_until, version, created_at, updated_at, owner)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 'dispatching', ?8, ?9, ?10, ?11, ?12, ?13)",
     )?
     .execute(params![
         n.order_id,
@@ -223,6 +236,7 @@ fn insert_order(
         version,
         n.now,
         updated_at,
+        owner,
     ])?;
     ledger::transfer(
         c,
@@ -257,6 +271,7 @@ pub(crate) fn create_with_attempt(
     c: &Connection,
     n: &NewOrder,
     first: &NewAttempt,
+    owner: Option<&str>,
 ) -> Result<(Intake, Option<Attempt>), StoreError> {
     if first.order_id != n.order_id || first.order_version != 0 {
         return Err(StoreError::Corrupt(format!(
@@ -265,7 +280,7 @@ pub(crate) fn create_with_attempt(
         )));
     }
     check_cost(first)?;
-    let intake = insert_order(c, n, Some(first))?;
+    let intake = insert_order(c, n, Some(first), owner)?;
     if !matches!(intake, Intake::Created(_)) {
         return Ok((intake, None));
     }
@@ -323,6 +338,7 @@ fn current(c: &Connection, order_id: &str, version: i64) -> Result<Option<Order>
 pub(crate) fn start_attempt(
     c: &Connection,
     a: &NewAttempt,
+    owner: Option<&str>,
 ) -> Result<Transition<Attempt>, StoreError> {
     check_cost(a)?;
     let Some(order) = current(c, &a.order_id, a.order_version)? else {
@@ -340,10 +356,11 @@ pub(crate) fn start_attempt(
         .query_row([&a.order_id], |r| r.get(0))?;
     insert_attempt(c, a, seq, order.round)?;
     c.prepare_cached(
-        "UPDATE orders SET stage = 'dispatching', next_action_at = ?2, version = version + 1, updated_at = ?3
+        "UPDATE orders SET stage = 'dispatching', next_action_at = ?2, version = version + 1, updated_at = ?3,
+             owner = COALESCE(?4, owner)
          WHERE id = ?1",
     )?
-    .execute(params![a.order_id, a.lease_until, a.now])?;
+    .execute(params![a.order_id, a.lease_until, a.now, owner])?;
     Ok(Transition::Done(sending(a, seq, order.round)))
 }
 

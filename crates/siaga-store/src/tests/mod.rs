@@ -10,6 +10,7 @@
 //! at rest and its modes); `postgres_*` PostgreSQL's (several nodes on one database).
 
 mod chat;
+mod cluster;
 mod copy;
 mod desk;
 mod health;
@@ -183,6 +184,9 @@ macro_rules! conformance_suite {
                 desk::concurrent_takes_of_one_order_have_exactly_one_winner,
                 desk::audit_lines_read_back_in_order_and_by_filter,
                 chat::a_code_links_one_chat_once_and_wrong_pins_lock_it,
+                cluster::a_dead_nodes_orders_are_taken_over_and_others_leave_them,
+                cluster::one_node_leads_until_its_lease_runs_out,
+                cluster::a_breaker_change_seen_by_several_nodes_is_recorded_once,
             );
 
             #[test]

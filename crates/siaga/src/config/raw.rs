@@ -71,6 +71,11 @@ pub struct ServerCfg {
     /// The env var holding the bearer token that opens `/metrics` on the public listener;
     /// unset, `/metrics` there is always 401.
     pub metrics_token_env: Option<String>,
+    /// This node's name among several on one PostgreSQL (SPEC 12); default the host name
+    /// and the listen port.
+    pub node_id: Option<String>,
+    /// How long a node may be silent before another takes its orders over (SPEC 12).
+    pub takeover_after_s: u64,
 }
 
 impl Default for ServerCfg {
@@ -82,6 +87,8 @@ impl Default for ServerCfg {
             body_limit_bytes: 64 * 1024,
             metrics_listen: None,
             metrics_token_env: None,
+            node_id: None,
+            takeover_after_s: 10,
         }
     }
 }

@@ -21,6 +21,70 @@ pub fn check_listen(server: &ServerCfg) -> Result<(), Problem> {
     Ok(())
 }
 
+/// Who this node is among several on one database, and how long a silent node keeps its
+/// orders (SPEC 12).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterSettings {
+    pub node_id: String,
+    pub takeover_after_ms: i64,
+    /// The store is shared by several nodes (PostgreSQL): fresh callbacks are delivered
+    /// by the node that settled the order, the leader only retries.
+    pub shared_store: bool,
+}
+
+impl ClusterSettings {
+    /// One node alone on its store (tests, the demo, the benchmark).
+    pub fn single(node_id: &str) -> ClusterSettings {
+        ClusterSettings {
+            node_id: node_id.to_owned(),
+            takeover_after_ms: 10_000,
+            shared_store: false,
+        }
+    }
+}
+
+/// `server.node_id` (default `HOST:PORT`: this machine's name and the listen port) and
+/// `server.takeover_after_s` (2 to 600 seconds).
+pub fn cluster(server: &ServerCfg, store_url: &str) -> Result<ClusterSettings, Problem> {
+    let node_id = match &server.node_id {
+        Some(id) => {
+            let ok = !id.is_empty()
+                && id.len() <= 64
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c));
+            if !ok {
+                return Err((
+                    "server.node_id".into(),
+                    "must be 1 to 64 letters, digits, '-', '_', '.' or ':'".into(),
+                ));
+            }
+            id.clone()
+        }
+        None => {
+            let host = hostname::get()
+                .ok()
+                .and_then(|h| h.into_string().ok())
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "siaga".into());
+            let port = server.listen.rsplit(':').next().unwrap_or("8080");
+            format!("{host}:{port}")
+        }
+    };
+    if !(2..=600).contains(&server.takeover_after_s) {
+        return Err((
+            "server.takeover_after_s".into(),
+            "must be 2 to 600 seconds".into(),
+        ));
+    }
+    Ok(ClusterSettings {
+        node_id,
+        takeover_after_ms: server.takeover_after_s as i64 * 1000,
+        shared_store: store_url.starts_with("postgres://")
+            || store_url.starts_with("postgresql://"),
+    })
+}
+
 /// `server.metrics_listen` must be a socket address; the token named by
 /// `server.metrics_token_env` must be set and strong when the key is given.
 pub fn metrics(

@@ -39,6 +39,8 @@ pub struct Settings {
     pub reports: contract::ReportsSettings,
     /// `[channels.telegram]`: the bot resellers order through (SPEC 5.2); none without it.
     pub telegram_bot: Option<channels::TelegramBot>,
+    /// This node among several on one database (SPEC 12).
+    pub cluster: server::ClusterSettings,
 }
 
 /// Where `/metrics` may be read: its own listener, and on the public one only with the
@@ -107,6 +109,7 @@ fn settings(
     let store_path =
         server::store_path(&cfg.store.url, base).map_err(|m| ("store.url".to_string(), m))?;
     server::check_listen(&cfg.server)?;
+    let cluster = server::cluster(&cfg.server, &cfg.store.url)?;
     let metrics = server::metrics(&cfg.server, getenv)?;
     let suppliers = suppliers::check(&cfg.suppliers, getenv)?;
     let ids: HashSet<&str> = suppliers.iter().map(|s| s.id.as_str()).collect();
@@ -152,6 +155,7 @@ fn settings(
         metrics,
         reports,
         telegram_bot,
+        cluster,
     })
 }
 

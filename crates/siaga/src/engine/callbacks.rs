@@ -244,6 +244,11 @@ pub async fn deliverer(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>)
             }
             _ = shutdown.changed() => return,
         }
+        // Several nodes (SPEC 12): each delivers the messages of the orders it settles
+        // (its feed); only the leader polls, for retries and for what a node left behind.
+        if !engine.cluster.is_leader() {
+            continue;
+        }
         let (poll, limit, skip) = match tracker.lock() {
             Ok(mut t) => {
                 if t.inflight.len() >= MAX_INFLIGHT {
@@ -270,7 +275,11 @@ pub async fn deliverer(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>)
                 continue;
             }
         };
+        let now = engine.now();
         for item in items {
+            if engine.cluster.shared_store && left_to_its_node(&item, now) {
+                continue;
+            }
             let fresh = tracker
                 .lock()
                 .map(|mut t| {
@@ -283,6 +292,15 @@ pub async fn deliverer(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>)
             }
         }
     }
+}
+
+/// How long a message never tried is left to the node whose feed has it, before the
+/// leader's poll takes it as left behind (longer than a delivery's timeout).
+const LEFT_BEHIND_MS: i64 = 30_000;
+
+/// Whether a polled message is still the business of the node that settled its order.
+fn left_to_its_node(item: &OutboxItem, now: i64) -> bool {
+    item.tries == 0 && item.created_at > now - LEFT_BEHIND_MS
 }
 
 /// The next fresh message from the store's feed (never, without one).

@@ -26,6 +26,7 @@ use siaga_suppliers::Adapter;
 use tokio::sync::{mpsc, watch, Notify, Semaphore};
 
 use crate::clock::Clock;
+use crate::cluster::Cluster;
 use crate::config::{Live, Settings};
 use crate::health::{Health, Permit};
 use crate::metrics::Metrics;
@@ -50,6 +51,8 @@ pub struct EngineDeps {
     pub client: reqwest::Client,
     pub health: Arc<Health>,
     pub metrics: Arc<Metrics>,
+    /// This node among several on one database (SPEC 12).
+    pub cluster: Arc<Cluster>,
 }
 
 /// The order engine's context: what the dispatcher, the callback deliverer and upkeep
@@ -64,6 +67,8 @@ pub struct Engine {
     pub client: reqwest::Client,
     pub health: Arc<Health>,
     pub metrics: Arc<Metrics>,
+    /// This node among several on one database (SPEC 12): who leads the duties.
+    pub cluster: Arc<Cluster>,
     kick_tx: mpsc::UnboundedSender<Work>,
     /// Wakes the callback deliverer's poll.
     pub outbox_kick: Notify,
@@ -109,6 +114,7 @@ impl Engine {
             client: deps.client,
             health: deps.health,
             metrics: deps.metrics,
+            cluster: deps.cluster,
             kick_tx,
             outbox_kick: Notify::new(),
             outbox_fed: AtomicBool::new(false),

@@ -19,6 +19,14 @@ pub const PRICE_SYNC_FLOOR_MS: i64 = 300_000;
 /// maintenance windows. Run before anything reads health or routes an order (the status
 /// worker's first step, `Engine::prices_loaded`), then kept fresh by [`run`].
 pub async fn load(engine: &Engine) {
+    load_prices(engine).await;
+    engine.set_prices_loaded();
+    reload_windows(engine).await;
+}
+
+/// Each supplier's kept prices into health (the leader of several nodes syncs the price
+/// lists; the others read what it kept).
+async fn load_prices(engine: &Engine) {
     match engine.store.supplier_products().await {
         Ok(items) => {
             for id in engine.health.supplier_ids() {
@@ -32,9 +40,10 @@ pub async fn load(engine: &Engine) {
         }
         Err(e) => tracing::error!(error = %e, "cannot read the kept supplier prices"),
     }
-    engine.set_prices_loaded();
-    reload_windows(engine).await;
 }
+
+/// How often a node that does not lead reads the prices the leader kept.
+const FOLLOW_PRICES_EVERY: u32 = 15;
 
 pub async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
     let mut reload = tokio::time::interval(Duration::from_secs(2));
@@ -46,11 +55,20 @@ pub async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
     for t in [&mut reload, &mut probe, &mut sync] {
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     }
+    let mut reloads: u32 = 0;
     loop {
+        // Probes and price syncs are the leader's (SPEC 12): one node asks each supplier.
+        let leading = engine.cluster.is_leader();
         tokio::select! {
-            _ = reload.tick() => reload_windows(&engine).await,
-            _ = probe.tick() => probe_all(&engine).await,
-            _ = sync.tick() => {
+            _ = reload.tick() => {
+                reload_windows(&engine).await;
+                reloads = reloads.wrapping_add(1);
+                if !leading && reloads.is_multiple_of(FOLLOW_PRICES_EVERY) {
+                    load_prices(&engine).await;
+                }
+            }
+            _ = probe.tick(), if leading => probe_all(&engine).await,
+            _ = sync.tick(), if leading => {
                 for id in engine.health.supplier_ids().into_iter().filter(|id| !is_desk(&engine, id)) {
                     if let Err(e) = sync_prices(&engine, &id).await {
                         tracing::warn!(supplier = %id, error = %e, "price list sync failed");

@@ -4,6 +4,7 @@
 //! and the store; every breaker transition and owner-worthy event is persisted with its
 //! evidence.
 
+mod shared;
 mod snapshot;
 
 use std::collections::{HashMap, VecDeque};
@@ -51,6 +52,9 @@ pub(crate) struct SupplierState {
     /// Since this process started, the supplier has answered properly (a probe, or a
     /// reply that was not a health failure): its closed circuit is knowledge, not a blank.
     pub answered: bool,
+    /// When the breaker last changed here (by itself or taken from another node): an
+    /// older shared state is not taken over a newer one of this node's.
+    pub changed_at: i64,
 }
 
 /// What the supplier's own price list says about one SKU.
@@ -96,6 +100,10 @@ pub struct Health {
     routes: Mutex<HashMap<(String, String), VecDeque<Sample>>>,
     announced: RwLock<Vec<MaintenanceWindow>>,
     learnt: RwLock<HashMap<(String, String), Learnt>>,
+    /// This node's id (SPEC 12): on the breaker changes it shares.
+    node: String,
+    /// Writes of events and shared breaker changes, in the order they happened.
+    keeper: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<shared::Keep>>,
 }
 
 /// One supplier's config in force and its live state.
@@ -169,6 +177,8 @@ impl Health {
             routes: Mutex::default(),
             announced: RwLock::default(),
             learnt: RwLock::default(),
+            node: settings.cluster.node_id.clone(),
+            keeper: std::sync::OnceLock::new(),
         });
         health.reload(settings);
         health
@@ -208,6 +218,7 @@ impl Health {
                 last_config_alert: i64::MIN / 2,
                 // A desk has nothing remote to learn about: it is known from the start.
                 answered: s.is_manual(),
+                changed_at: i64::MIN,
             };
             self.metrics.set_circuit_state(&s.id, 0);
             self.metrics
@@ -229,31 +240,38 @@ impl Health {
     }
 
     fn persist(&self, e: SupplierEvent) {
-        let store = self.store.clone();
-        tokio::spawn(async move {
-            if let Err(err) = store.add_supplier_event(e).await {
-                tracing::error!(error = %err, "cannot record a supplier event");
-            }
-        });
+        self.keep(shared::Keep::Event(e));
     }
 
-    fn persist_transition(&self, supplier: &str, t: &Transition, evidence: &VecDeque<Sample>) {
+    /// A transition of this node's breaker: the metric and the log now, and for the
+    /// cluster (SPEC 12) the shared state with the event and its evidence, recorded once
+    /// however many nodes see the same change.
+    fn persist_transition(&self, supplier: &str, t: &Transition, st: &mut SupplierState) {
+        st.changed_at = t.at_ms;
         self.metrics.set_circuit_state(supplier, state_level(t.to));
         tracing::warn!(supplier, from = t.from.as_str(), to = t.to.as_str(), reason = %t.reason, "circuit breaker");
-        let samples: Vec<_> = evidence
+        let samples: Vec<_> = st
+            .samples
             .iter()
             .rev()
             .take(EVIDENCE)
             .map(sample_json)
             .collect();
-        self.persist(SupplierEvent {
+        let event = SupplierEvent {
             supplier_id: supplier.to_owned(),
             kind: "breaker".into(),
             from_state: Some(t.from.as_str().into()),
             to_state: Some(t.to.as_str().into()),
-            detail: json!({"reason": t.reason, "evidence": samples}).to_string(),
+            detail: json!({"reason": t.reason, "node": self.node, "evidence": samples}).to_string(),
             at: t.at_ms,
-        });
+        };
+        let shared = siaga_store::SharedBreaker {
+            supplier_id: supplier.to_owned(),
+            state: t.to.as_str().into(),
+            node: self.node.clone(),
+            at: t.at_ms,
+        };
+        self.keep(shared::Keep::Breaker(shared, event));
     }
 
     /// A slot at `supplier` if its circuit lets traffic through and it is under its limit.
@@ -266,8 +284,7 @@ impl Health {
         }
         let (ok, t) = st.breaker.try_acquire(now);
         if let Some(t) = t {
-            let ev = st.samples.clone();
-            self.persist_transition(supplier, &t, &ev);
+            self.persist_transition(supplier, &t, &mut st);
         }
         if !ok {
             return None;
@@ -334,8 +351,7 @@ impl Health {
         self.metrics
             .set_concurrency_limit(&supplier, i64::from(st.limit.limit()));
         if let Some(t) = st.breaker.record(now, dropped) {
-            let ev = st.samples.clone();
-            self.persist_transition(&supplier, &t, &ev);
+            self.persist_transition(&supplier, &t, &mut st);
         }
         match reply.outcome {
             Outcome::Failed(FailReason::SupplierBalance) => st.balance_blocked = true,
@@ -404,8 +420,7 @@ impl Health {
             });
         }
         if let Some(t) = st.breaker.record_probe(now, ok) {
-            let ev = st.samples.clone();
-            self.persist_transition(supplier, &t, &ev);
+            self.persist_transition(supplier, &t, &mut st);
         }
     }
 
@@ -447,8 +462,7 @@ impl Health {
         let mut st = e.st.lock().map_err(|_| Blocked::UnknownSupplier)?;
         let (state, t) = st.breaker.state(now);
         if let Some(t) = t {
-            let ev = st.samples.clone();
-            self.persist_transition(&sup.id, &t, &ev);
+            self.persist_transition(&sup.id, &t, &mut st);
         }
         if state == BreakerState::Open || (proven && state == BreakerState::HalfOpen) {
             return Err(Blocked::CircuitOpen);
@@ -502,8 +516,7 @@ impl Health {
         };
         let (state, t) = st.breaker.state(self.now());
         if let Some(t) = t {
-            let ev = st.samples.clone();
-            self.persist_transition(&sup.id, &t, &ev);
+            self.persist_transition(&sup.id, &t, &mut st);
         }
         state == BreakerState::Closed
     }

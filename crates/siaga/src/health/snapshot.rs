@@ -29,8 +29,7 @@ impl Health {
                 let Ok(mut st) = st.lock() else { continue };
                 let (state, t) = st.breaker.state(now);
                 if let Some(t) = t {
-                    let ev = st.samples.clone();
-                    self.persist_transition(&id, &t, &ev);
+                    self.persist_transition(&id, &t, &mut st);
                 }
                 let recent: Vec<_> = st
                     .samples

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod api;
 pub mod assets;
 pub mod body;
+pub mod cluster;
 pub mod dashboard;
 pub mod desk;
 pub mod digiflazz;
@@ -124,6 +125,7 @@ fn admin_routes(app: &Arc<App>) -> Router<Arc<App>> {
         .route("/admin/api/desk/{order_id}/take", post(desk::take))
         .route("/admin/api/audit", get(desk::audit))
         .route("/admin/api/verify", get(admin::verify))
+        .route("/admin/api/cluster", get(cluster::cluster))
         .route("/admin/api/reload", post(reload::reload))
         .route("/admin/api/notifications", get(admin::notifications))
         .route("/admin/api/suppliers", get(admin::suppliers))

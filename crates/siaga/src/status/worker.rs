@@ -55,6 +55,9 @@ pub struct StatusWorker {
     pub metrics: Arc<Metrics>,
     /// Where each new snapshot goes; the page handlers read it.
     pub board: Arc<StatusBoard>,
+    /// Only the leader of several nodes records statuses and runs incidents (SPEC 12);
+    /// the others derive the same statuses and read what it records.
+    pub cluster: Arc<crate::cluster::Cluster>,
 }
 
 impl StatusWorker {
@@ -306,6 +309,7 @@ fn settle_ms(settings: &Settings) -> i64 {
 
 pub async fn run(ctx: Arc<StatusWorker>, primed: Primed, mut shutdown: watch::Receiver<bool>) {
     let mut st = primed.0;
+    let mut leading = ctx.cluster.is_leader();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -313,7 +317,14 @@ pub async fn run(ctx: Arc<StatusWorker>, primed: Primed, mut shutdown: watch::Re
             _ = tick.tick() => {}
             _ = shutdown.changed() => return,
         }
-        step(&ctx, &mut st).await;
+        let now_leading = ctx.cluster.is_leader();
+        if now_leading && !leading {
+            // Taking over from another leader: start from what it recorded.
+            st = prime(&ctx).await.0;
+        } else {
+            step(&ctx, &mut st).await;
+        }
+        leading = now_leading;
     }
 }
 
@@ -342,16 +353,21 @@ async fn step(ctx: &StatusWorker, st: &mut State) {
         st.bad_since.remove(*name);
     }
     let changed = !changes.is_empty();
-    for ch in changes {
-        if let Err(e) = ctx.store.record_component_status(ch.clone()).await {
-            tracing::error!(error = %e, "cannot record a component status");
+    let leading = ctx.cluster.is_leader();
+    if leading {
+        for ch in changes {
+            if let Err(e) = ctx.store.record_component_status(ch.clone()).await {
+                tracing::error!(error = %e, "cannot record a component status");
+            }
+            st.log.push(ch);
         }
-        st.log.push(ch);
+        if let Err(e) = follow_incidents(ctx, st, &for_incidents, now).await {
+            tracing::error!(error = %e, "automatic incident bookkeeping failed");
+        }
     }
-    if let Err(e) = follow_incidents(ctx, st, &for_incidents, now).await {
-        tracing::error!(error = %e, "automatic incident bookkeeping failed");
-    }
-    if changed || now - st.log_loaded_at > 60_000 {
+    // Another node leads: what it records reaches this node's page within seconds.
+    let reload_after = if leading { 60_000 } else { 3_000 };
+    if changed || now - st.log_loaded_at > reload_after {
         if let Ok(log) = ctx.store.component_log(now - DAYS * DAY_MS).await {
             st.log = log;
             st.log_loaded_at = now;

@@ -445,7 +445,7 @@ async fn check_nothing_pending_and_balance(
 
 /// Every final acknowledged order's callback arrives (within 30 s), across restarts, under
 /// one webhook-id per order however often it was delivered.
-async fn wait_all_callbacks(
+pub(crate) async fn wait_all_callbacks(
     received: &Mutex<Vec<crate::harness::Received>>,
     orders: &HashMap<String, Value>,
 ) {

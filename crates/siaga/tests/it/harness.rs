@@ -385,6 +385,7 @@ fn settings(
         },
         reports: Default::default(),
         telegram_bot: o.telegram_bot.clone(),
+        cluster: siaga::config::server::ClusterSettings::single("test"),
     }
 }
 

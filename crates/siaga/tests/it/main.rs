@@ -5,6 +5,7 @@ mod access;
 mod backup;
 mod chaos;
 mod cli;
+mod cluster;
 mod config_check;
 mod crash;
 mod dashboard;

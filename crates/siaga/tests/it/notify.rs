@@ -27,7 +27,7 @@ fn free_port() -> u16 {
 }
 
 /// A Python helper process that prints "ready"; killed on drop.
-struct Helper {
+pub(crate) struct Helper {
     child: Child,
     pub port: u16,
     pub out: tempfile::NamedTempFile,
@@ -68,7 +68,7 @@ impl Helper {
         None
     }
 
-    fn lines(&self) -> Vec<Value> {
+    pub(crate) fn lines(&self) -> Vec<Value> {
         std::fs::read_to_string(self.out.path())
             .unwrap_or_default()
             .lines()
@@ -77,7 +77,12 @@ impl Helper {
     }
 
     /// Polls until `f` holds for the lines, or fails the test at the deadline.
-    async fn wait(&self, what: &str, within: Duration, f: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    pub(crate) async fn wait(
+        &self,
+        what: &str,
+        within: Duration,
+        f: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
         let end = Instant::now() + within;
         loop {
             let l = self.lines();
@@ -102,7 +107,7 @@ impl Drop for Helper {
     }
 }
 
-fn smtp_sink() -> Helper {
+pub(crate) fn smtp_sink() -> Helper {
     Helper::start("smtp_sink.py", &[])
 }
 
