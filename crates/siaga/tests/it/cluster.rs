@@ -617,8 +617,9 @@ async fn three_nodes_see_one_outage_and_it_is_told_once() {
         )
         .await;
     }
-    // One incident, the same on every node's status API.
+    // One incident, the same on every node's status API, and the same component states.
     let incident = wait_incidents(&http, &nodes, 1).await;
+    wait_same_components(&http, &nodes).await;
     // The supplier hears of it once; the owner hears of the breaker once.
     smtp.wait("the outage report", Duration::from_secs(20), |l| {
         l.iter().any(|m| m["to"][0] == "noc@sim0.test")
@@ -661,6 +662,36 @@ async fn wait_incidents(http: &reqwest::Client, nodes: &[Node], n: usize) -> Str
             return seen[0][0].clone();
         }
         assert!(Instant::now() < end, "incidents per node: {seen:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until every node's `/api/v2/components.json` says the same, with the product
+/// group down.
+async fn wait_same_components(http: &reqwest::Client, nodes: &[Node]) {
+    let end = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut views = Vec::new();
+        for node in nodes {
+            let (_, v) = get(http, &format!("{}/api/v2/components.json", node.base), "").await;
+            let states: Vec<(String, String)> = v["components"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| {
+                    let name = c["name"].as_str().unwrap_or_default().to_owned();
+                    (name, c["status"].as_str().unwrap_or_default().to_owned())
+                })
+                .collect();
+            views.push(states);
+        }
+        let down = views[0]
+            .iter()
+            .any(|(n, s)| n == "Telkomsel Pulsa" && s != "operational");
+        if down && views.windows(2).all(|w| w[0] == w[1]) {
+            return;
+        }
+        assert!(Instant::now() < end, "components per node: {views:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
