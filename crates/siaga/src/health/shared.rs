@@ -33,11 +33,15 @@ impl Health {
     }
 
     /// Takes each supplier's breaker state as another node last recorded it, when that
-    /// is newer than this node's own last change. Returns the suppliers that changed.
+    /// is newer than this node's own last change and not stale: a circuit that stays open
+    /// is recorded again at least every longest back-off (half-open, open again), so a row
+    /// older than twice that is a node's last word before it died. Returns the suppliers
+    /// that changed.
     pub fn adopt_shared(&self, rows: &[SharedBreaker]) -> Vec<String> {
         let now = self.now();
+        let stale = now - 2 * (self.cfg.breaker_open_max_ms as i64).max(60_000);
         let mut changed = Vec::new();
-        for row in rows.iter().filter(|r| r.node != self.node) {
+        for row in rows.iter().filter(|r| r.node != self.node && r.at >= stale) {
             let (Some(e), Some(to)) = (
                 self.entry(&row.supplier_id),
                 BreakerState::parse(&row.state),
@@ -75,5 +79,60 @@ async fn writer(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<Keep>) {
         if let Err(err) = done {
             tracing::error!(error = %err, "cannot record a supplier event");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use siaga_store::SharedBreaker;
+
+    use crate::clock::ManualClock;
+    use crate::engine::fixtures::{settings, T0};
+    use crate::health::Health;
+    use crate::metrics::Metrics;
+
+    fn row(supplier: &str, state: &str, node: &str, at: i64) -> SharedBreaker {
+        SharedBreaker {
+            supplier_id: supplier.into(),
+            state: state.into(),
+            node: node.into(),
+            at,
+        }
+    }
+
+    #[test]
+    fn another_nodes_recent_breaker_state_is_taken_and_its_own_or_a_stale_one_is_not() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = siaga_store::open(dir.path().join("h.db").as_path()).expect("store");
+        let s = settings();
+        let me = s.cluster.node_id.clone();
+        let h = Health::new(
+            &s,
+            store,
+            Arc::new(ManualClock::new(T0)),
+            Arc::new(Metrics::new()),
+        );
+        // Another node found `a` down: this node avoids it too.
+        assert_eq!(h.adopt_shared(&[row("a", "open", "n2", T0)]), vec!["a"]);
+        assert!(!h.circuit_closed("a"));
+        // The same row again, and this node's own rows, change nothing.
+        assert!(h.adopt_shared(&[row("a", "open", "n2", T0)]).is_empty());
+        assert!(h.adopt_shared(&[row("b", "open", &me, T0 + 1)]).is_empty());
+        assert!(h.circuit_closed("b"));
+        // A dead node's last word from long ago is not taken.
+        let old = T0 - 2 * 300_000 - 1;
+        assert!(h.adopt_shared(&[row("b", "open", "n3", old)]).is_empty());
+        assert!(h.circuit_closed("b"));
+        // The other node saw `a` recover.
+        assert_eq!(
+            h.adopt_shared(&[row("a", "closed", "n2", T0 + 5)]),
+            vec!["a"]
+        );
+        assert!(h.circuit_closed("a"));
+        // An older row than this node's last change is not taken over it.
+        assert!(h.adopt_shared(&[row("a", "open", "n3", T0 + 4)]).is_empty());
+        assert!(h.circuit_closed("a"));
     }
 }
