@@ -651,6 +651,10 @@ impl Store for SealedStore {
         self.inner.supplier_history(from, to).await
     }
 
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping().await
+    }
+
     async fn verify(&self) -> Result<VerifyReport, StoreError> {
         self.inner.verify().await
     }
