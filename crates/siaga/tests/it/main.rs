@@ -8,6 +8,7 @@ mod cli;
 mod config_check;
 mod crash;
 mod dashboard;
+mod dbtrouble;
 mod desk;
 mod dropin;
 mod dropin_chain;
