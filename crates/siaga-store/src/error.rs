@@ -46,16 +46,24 @@ impl StoreError {
     /// the data: the connection refused, reset or closed; the pool's wait for a connection
     /// timed out; the server shutting down or ending the session (57P01-57P03, any FATAL);
     /// a connection exception (SQLSTATE class 08); a serialization failure or deadlock
-    /// still there after the retries (40001, 40P01); a commit whose outcome is unknown;
-    /// SQLite busy or locked past its timeout. The HTTP edge answers these `503` with
+    /// still there after the retries (40001, 40P01); the server out of resources (class
+    /// 53: disk full, out of memory, too many connections) or read-only (25006: a standby,
+    /// as during a failover); a commit whose outcome is unknown; SQLite busy or locked past
+    /// its timeout, or its disk full. The HTTP edge answers these `503` with
     /// `Retry-After`, never `500`: the request may be sent again as it is.
     pub fn is_unavailable(&self) -> bool {
         match self {
             StoreError::Unavailable(_) | StoreError::OutcomeUnknown(_) => true,
-            StoreError::Postgres(e) => pg_connection_lost(e) || pg_retryable_code(e),
+            StoreError::Postgres(e) => {
+                pg_connection_lost(e) || pg_retryable_code(e) || pg_server_trouble(e)
+            }
             StoreError::Sqlite(e) => matches!(
                 e.sqlite_error_code(),
-                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+                Some(
+                    rusqlite::ErrorCode::DatabaseBusy
+                        | rusqlite::ErrorCode::DatabaseLocked
+                        | rusqlite::ErrorCode::DiskFull
+                )
             ),
             _ => false,
         }
@@ -70,6 +78,13 @@ pub(crate) fn pg_retryable_code(e: &tokio_postgres::Error) -> bool {
         e.code(),
         Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED
     )
+}
+
+/// The server cannot take the work now, whatever the statement: out of resources (class
+/// 53) or read-only (25006, a standby: reached during a failover).
+fn pg_server_trouble(e: &tokio_postgres::Error) -> bool {
+    e.code()
+        .is_some_and(|c| c.code().starts_with("53") || c.code() == "25006")
 }
 
 /// Whether the error is the connection's, not the statement's: closed, an I/O error, a
