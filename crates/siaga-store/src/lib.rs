@@ -23,7 +23,7 @@ pub use chat::{ChatLink, WrongPin};
 pub use cluster::{Leader, NodeBeat, NodeRow, SharedBreaker, TakenOver, SAME_CHANGE_MS};
 pub use copy::{copy_store, CopyReport, TableCount};
 pub use desk::{AuditEntry, AuditFilter, DeskClaim, DeskItem, DeskTake, NewAudit};
-pub use error::StoreError;
+pub use error::{StoreError, UNAVAILABLE_RETRY_AFTER};
 pub use open::{
     backup_to, check_backup, keep_as_is, open, open_with, readable_by_others, restore_from,
     BackupInfo, Copied, IntoTarget, Target,
@@ -439,6 +439,10 @@ pub trait Store: Send + Sync + 'static {
     async fn shared_breakers(&self) -> Result<Vec<SharedBreaker>, StoreError>;
 
     // ---- the whole store
+    /// One cheap round trip to the database, which also checks that this build's
+    /// migrations are applied (`/readyz`): `Err` when the database cannot be reached or
+    /// its schema is behind. The caller bounds how long it waits.
+    async fn ping(&self) -> Result<(), StoreError>;
     /// Checks every ledger invariant (SPEC 3.4); problems are listed, not raised.
     async fn verify(&self) -> Result<VerifyReport, StoreError>;
 

@@ -682,6 +682,10 @@ impl Store for SealedStore {
     async fn shared_breakers(&self) -> Result<Vec<SharedBreaker>, StoreError> {
         self.inner.shared_breakers().await
     }
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping().await
+    }
+
     async fn verify(&self) -> Result<VerifyReport, StoreError> {
         self.inner.verify().await
     }

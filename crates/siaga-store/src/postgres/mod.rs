@@ -18,12 +18,15 @@ mod migrate;
 mod notify;
 mod orders;
 mod outbox;
+mod readback;
 mod reports;
 mod resellers;
 mod status;
 mod store;
 mod transitions;
 pub(crate) mod tx;
+#[cfg(test)]
+pub(crate) use readback::until_known;
 mod verify;
 mod vouchers;
 

@@ -89,17 +89,14 @@ impl Store for PgStore {
         read_tx!(self, |c| ledger::statement(c, &q).await)
     }
     async fn create_order(&self, o: NewOrder) -> Result<Intake, StoreError> {
-        let owner = self.node.get().map(String::as_str);
-        write_tx!(self, |t| orders::create(&t, &o, owner).await)
+        self.intake(&o, None).await.map(|(i, _)| i)
     }
     async fn create_order_with_attempt(
         &self,
         o: NewOrder,
         first: NewAttempt,
     ) -> Result<(Intake, Option<Attempt>), StoreError> {
-        let owner = self.node.get().map(String::as_str);
-        write_tx!(self, |t| orders::create_with_attempt(&t, &o, &first, owner)
-            .await)
+        self.intake(&o, Some(&first)).await
     }
     async fn order(&self, order_id: &str) -> Result<Option<Order>, StoreError> {
         read_tx!(self, |c| orders::by_id(c, order_id).await)
@@ -145,10 +142,12 @@ impl Store for PgStore {
     }
     async fn start_attempt(&self, a: NewAttempt) -> Result<Transition<Attempt>, StoreError> {
         let owner = self.node.get().map(String::as_str);
-        write_tx!(self, |t| transitions::start_attempt(&t, &a, owner).await)
+        let res = write_tx!(self, |t| transitions::start_attempt(&t, &a, owner).await);
+        self.start_known(res, &a).await
     }
     async fn settle_attempt(&self, s: Settle) -> Result<Transition<Order>, StoreError> {
-        write_tx!(self, |t| transitions::settle(&t, &s).await)
+        let res = write_tx!(self, |t| transitions::settle(&t, &s).await);
+        self.settle_known(res, &s).await
     }
     async fn change_order(&self, ch: ChangeOrder) -> Result<Transition<Order>, StoreError> {
         write_tx!(self, |t| transitions::change(&t, &ch).await)
@@ -213,6 +212,18 @@ impl Store for PgStore {
     }
     async fn shared_breakers(&self) -> Result<Vec<SharedBreaker>, StoreError> {
         read_tx!(self, |c| cluster::breakers(c).await)
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        // No retries: `/readyz` wants to know how it is now.
+        let c = self.client().await?;
+        let at: i64 = super::tx::one(
+            &c,
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            &[],
+        )
+        .await?
+        .try_get(0)?;
+        crate::error::schema_behind(at, PgStore::schema_version())
     }
     async fn verify(&self) -> Result<VerifyReport, StoreError> {
         read_tx!(self, snapshot | c | verify::run(c).await)

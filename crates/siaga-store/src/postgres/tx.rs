@@ -9,7 +9,6 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use deadpool_postgres::{GenericClient, Transaction};
-use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
@@ -80,12 +79,7 @@ impl<'a> Tx<'a> {
     }
 }
 
-fn retryable_code(e: &tokio_postgres::Error) -> bool {
-    matches!(
-        e.code(),
-        Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED
-    )
-}
+use crate::error::{pg_connection_lost as connection_lost, pg_retryable_code as retryable_code};
 
 /// Whether an error met before COMMIT was sent leaves the transaction certainly
 /// uncommitted and worth running again: a serialization failure, a deadlock, or a lost
@@ -96,25 +90,6 @@ pub(crate) fn again(e: &StoreError) -> bool {
         StoreError::Unavailable(_) => true,
         _ => false,
     }
-}
-
-/// Whether the error is the connection's, not the statement's: closed, an I/O error, a
-/// connection exception (SQLSTATE class 08), or the server ending the session (57P01-57P03,
-/// any FATAL: a terminated backend, a server shutting down or restarting).
-fn connection_lost(e: &tokio_postgres::Error) -> bool {
-    use std::error::Error as _;
-    if e.is_closed() || e.source().is_some_and(|s| s.is::<std::io::Error>()) {
-        return true;
-    }
-    let session_ended = e.as_db_error().is_some_and(|db| {
-        db.parsed_severity() == Some(tokio_postgres::error::Severity::Fatal)
-            || db.parsed_severity() == Some(tokio_postgres::error::Severity::Panic)
-    });
-    session_ended
-        || e.code().is_some_and(|c| {
-            let c = c.code();
-            c.starts_with("08") || matches!(c, "57P01" | "57P02" | "57P03")
-        })
 }
 
 /// Waits before try number `tries` (1, 2, ...): a few milliseconds, doubling, with jitter.

@@ -510,6 +510,12 @@ impl Store for SqliteStore {
     async fn shared_breakers(&self) -> Result<Vec<SharedBreaker>, StoreError> {
         self.read(cluster::breakers).await
     }
+    async fn ping(&self) -> Result<(), StoreError> {
+        let at: i64 = self
+            .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
+            .await?;
+        crate::error::schema_behind(at, SqliteStore::schema_version())
+    }
     async fn verify(&self) -> Result<VerifyReport, StoreError> {
         self.read(verify::run).await
     }

@@ -78,3 +78,12 @@ pub(crate) async fn a_learnt_supplier_price_is_kept_until_the_next_price_list(
         ]
     );
 }
+
+/// `ping` is one answered round trip on a store whose migrations are applied (what
+/// `/readyz` asks).
+pub(crate) async fn ping_answers_on_a_migrated_store(store: Arc<dyn Store>) {
+    store.ping().await.expect("a fresh, migrated store answers");
+    // Still answers with work in it.
+    add_reseller(&*store, "r-ping", None).await;
+    store.ping().await.expect("answers again");
+}

@@ -7,7 +7,8 @@
 //! in the database `SIAGA_TEST_POSTGRES_URL` names (skipped with a line when it is unset,
 //! failed when `CI=true`). The `sqlite_*` files test SQLite internals (raw SQL damage for
 //! `verify`, the writer's batching, durability, backups, migrations, what the file holds
-//! at rest and its modes); `postgres_*` PostgreSQL's (several nodes on one database).
+//! at rest and its modes); `postgres_*` PostgreSQL's (several nodes on one database; which
+//! errors mean the database is unreachable, and reading back a commit left unanswered).
 
 mod chat;
 mod cluster;
@@ -19,6 +20,7 @@ mod notify;
 mod orders;
 mod outbox;
 mod postgres_nodes;
+mod postgres_readback;
 mod reports;
 mod secrets;
 mod sqlite_backup;
@@ -175,6 +177,7 @@ macro_rules! conformance_suite {
                 outbox::a_final_order_owes_one_callback_under_one_id,
                 notify::notices_coalesce_by_topic_and_claims_are_leased,
                 health::a_learnt_supplier_price_is_kept_until_the_next_price_list,
+                health::ping_answers_on_a_migrated_store,
                 notify::news_cursors_see_every_item_once_in_order_while_writers_race,
                 vouchers::a_voucher_credits_its_owner_once_before_expiry,
                 reports::orders_of_a_window_come_with_their_attempts,

@@ -67,7 +67,7 @@ impl From<OpError> for ApiError {
             OpError::UnknownReseller(_) => ApiError::not_found("reseller"),
             OpError::NotFound(what) => ApiError::not_found(&what),
             OpError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m.clone(), m),
-            OpError::Store(s) => ApiError::internal(s),
+            OpError::Store(s) => ApiError::from(s),
         }
     }
 }
@@ -381,7 +381,7 @@ pub async fn sync_prices(
             m.clone(),
             m,
         )),
-        Err(SyncError::Store(e)) => Err(ApiError::internal(e)),
+        Err(SyncError::Store(e)) => Err(ApiError::from(e)),
     }
 }
 

@@ -105,9 +105,32 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// `503 store_unavailable` with `Retry-After`: the database cannot be reached now.
+    pub fn store_unavailable(detail: impl std::fmt::Display) -> ApiError {
+        tracing::warn!(error = %detail, "database unavailable; answered 503");
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            "basis data sedang tidak dapat dijangkau; coba lagi sebentar lagi",
+            "the database cannot be reached right now; try again shortly",
+        );
+        e.retry_after = Some(siaga_store::UNAVAILABLE_RETRY_AFTER.as_secs().max(1));
+        e
+    }
+}
+
 impl From<siaga_store::StoreError> for ApiError {
+    /// Database trouble (unreachable, restarting, failing over: see
+    /// [`siaga_store::StoreError::is_unavailable`]) is `503 store_unavailable` with
+    /// `Retry-After`: the request may be sent again as it is (an order by its `ref_id`).
+    /// Anything else from the store is a 500.
     fn from(e: siaga_store::StoreError) -> ApiError {
-        ApiError::internal(e)
+        if e.is_unavailable() {
+            ApiError::store_unavailable(e)
+        } else {
+            ApiError::internal(e)
+        }
     }
 }
 

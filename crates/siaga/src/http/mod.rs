@@ -209,18 +209,29 @@ async fn healthz() -> Response {
     Json(json!({"status": "ok"})).into_response()
 }
 
+/// How long `/readyz` waits for the store's answer.
+const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// `/readyz`: one real round trip to the store, bounded by [`READY_TIMEOUT`], which also
+/// checks the migrations are applied. 503 (with `Retry-After`) when the database cannot be
+/// reached, so a load balancer takes this node out until it can.
 async fn readyz(State(app): State<Arc<App>>) -> Response {
-    match app.store.outbox_pending_count().await {
-        Ok(_) => Json(json!({"status": "ready"})).into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "store not reachable");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"status": "store unavailable"})),
-            )
-                .into_response()
-        }
-    }
+    let why = match tokio::time::timeout(READY_TIMEOUT, app.store.ping()).await {
+        Ok(Ok(())) => return Json(json!({"status": "ready"})).into_response(),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!("no answer within {} s", READY_TIMEOUT.as_secs()),
+    };
+    tracing::warn!(error = %why, "not ready: the store cannot be reached");
+    let mut resp = (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({"status": "store unavailable"})),
+    )
+        .into_response();
+    resp.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from(siaga_store::UNAVAILABLE_RETRY_AFTER.as_secs().max(1)),
+    );
+    resp
 }
 
 /// `/metrics` alone, for its own listener (`server.metrics_listen`): no token, as a

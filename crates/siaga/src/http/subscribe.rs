@@ -303,7 +303,7 @@ pub async fn confirm(State(app): State<Arc<App>>, Path(token): Path<String>) -> 
     let hash = crate::keys::hash_key(&token);
     let found = match app.store.subscriber_by("confirm_hash", &hash).await {
         Ok(f) => f,
-        Err(e) => return ApiError::internal(e).into_response(),
+        Err(e) => return ApiError::from(e).into_response(),
     };
     let Some(mut sub) = found else {
         return page(
@@ -317,7 +317,7 @@ pub async fn confirm(State(app): State<Arc<App>>, Path(token): Path<String>) -> 
         sub.status = "confirmed".into();
         sub.confirmed_at = Some(app.now());
         if let Err(e) = app.store.save_subscriber(sub).await {
-            return ApiError::internal(e).into_response();
+            return ApiError::from(e).into_response();
         }
     }
     page(
@@ -332,7 +332,7 @@ pub async fn confirm(State(app): State<Arc<App>>, Path(token): Path<String>) -> 
 pub async fn unsubscribe(State(app): State<Arc<App>>, Path(token): Path<String>) -> Response {
     let found = match app.store.subscriber_by("unsub_token", &token).await {
         Ok(f) => f,
-        Err(e) => return ApiError::internal(e).into_response(),
+        Err(e) => return ApiError::from(e).into_response(),
     };
     let Some(mut sub) = found else {
         return page(
@@ -347,7 +347,7 @@ pub async fn unsubscribe(State(app): State<Arc<App>>, Path(token): Path<String>)
         sub.unsubscribed_at = Some(app.now());
         sub.confirm_hash = None;
         if let Err(e) = app.store.save_subscriber(sub).await {
-            return ApiError::internal(e).into_response();
+            return ApiError::from(e).into_response();
         }
     }
     page(

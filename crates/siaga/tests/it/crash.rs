@@ -15,10 +15,10 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use siaga_suppliers::sim::{ModeRequest, Sim, SimConfig, SimMode, SimProduct};
 
-const PRICE: i64 = 10_500;
-const DEPOSIT: i64 = 100_000_000;
+pub(crate) const PRICE: i64 = 10_500;
+pub(crate) const DEPOSIT: i64 = 100_000_000;
 
-fn spawn_server(dir: &Path) -> Child {
+pub(crate) fn spawn_server(dir: &Path) -> Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -39,7 +39,7 @@ fn spawn_server(dir: &Path) -> Child {
         .expect("spawn siaga serve")
 }
 
-async fn wait_healthy(http: &reqwest::Client, base: &str) {
+pub(crate) async fn wait_healthy(http: &reqwest::Client, base: &str) {
     let end = Instant::now() + Duration::from_secs(20);
     loop {
         if let Ok(r) = http.get(format!("{base}/healthz")).send().await {
@@ -52,7 +52,7 @@ async fn wait_healthy(http: &reqwest::Client, base: &str) {
     }
 }
 
-fn cli(dir: &Path, args: &[&str]) -> std::process::Output {
+pub(crate) fn cli(dir: &Path, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_siaga"))
         .current_dir(dir)
         .args(args)
@@ -67,11 +67,26 @@ fn cli(dir: &Path, args: &[&str]) -> std::process::Output {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_under_load_loses_nothing_and_never_tops_up_twice() {
+    crash_run("sqlite://siaga.db").await;
+}
+
+/// The same on PostgreSQL, in a database of its own (SPEC 12).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_under_load_on_postgres_loses_nothing_and_never_tops_up_twice() {
+    let Some(db) = crate::postgres::Database::new() else {
+        return;
+    };
+    crash_run(&db.url).await;
+}
+
+/// Kills `siaga serve` on the store at `store_url` six times under load (see the module
+/// doc), then checks money and at-most-once.
+async fn crash_run(store_url: &str) {
     let seed: u64 = std::env::var("SIAGA_CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(rand::random);
-    eprintln!("crash test seed = {seed} (replay with SIAGA_CRASH_SEED={seed})");
+    eprintln!("crash test on {store_url}: seed = {seed} (replay with SIAGA_CRASH_SEED={seed})");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -84,7 +99,7 @@ async fn kill_9_under_load_loses_nothing_and_never_tops_up_twice() {
 
     let (raddr, received) = crate::harness::receiver().await;
     let sims = start_sims(&base, seed).await;
-    write_config(d, port, &base, &sims);
+    write_config(d, port, &base, &sims, store_url);
     let key = add_reseller(d, &format!("http://{raddr}/cb"));
 
     let http = reqwest::Client::builder()
@@ -133,7 +148,7 @@ async fn kill_9_under_load_loses_nothing_and_never_tops_up_twice() {
 }
 
 /// Two simulated suppliers, each selling one Telkomsel product and calling back to `base`.
-async fn start_sims(base: &str, seed: u64) -> Vec<Sim> {
+pub(crate) async fn start_sims(base: &str, seed: u64) -> Vec<Sim> {
     let mut sims = Vec::new();
     for i in 0..2 {
         let cfg = SimConfig {
@@ -165,8 +180,9 @@ async fn start_sims(base: &str, seed: u64) -> Vec<Sim> {
     sims
 }
 
-/// Writes `siaga.toml` into `d`: the server on `port`, both sims as suppliers, one product.
-fn write_config(d: &Path, port: u16, base: &str, sims: &[Sim]) {
+/// Writes `siaga.toml` into `d`: the server on `port`, its store at `store_url`, both sims
+/// as suppliers, one product.
+pub(crate) fn write_config(d: &Path, port: u16, base: &str, sims: &[Sim], store_url: &str) {
     let config = format!(
         r#"[server]
 listen = "127.0.0.1:{port}"
@@ -174,7 +190,7 @@ public_url = "{base}"
 admin_token_env = "CRASH_ADMIN"
 
 [store]
-url = "sqlite://siaga.db"
+url = "{store_url}"
 
 [orders]
 default_max_wait_s = 20
@@ -223,7 +239,7 @@ routes = [{{ supplier = "sim0", sku = "tsel10-0", cost = 10150, priority = 1 }},
 }
 
 /// Adds a reseller through the CLI and deposits `DEPOSIT`; returns its API key.
-fn add_reseller(d: &Path, callback_url: &str) -> String {
+pub(crate) fn add_reseller(d: &Path, callback_url: &str) -> String {
     let out = cli(
         d,
         &[
@@ -343,7 +359,7 @@ async fn kill_and_restart(
 
 /// Polls each acknowledged order (up to 60 s in all) until it is no longer pending;
 /// returns the final orders by ref_id.
-async fn wait_all_final(
+pub(crate) async fn wait_all_final(
     http: &reqwest::Client,
     base: &str,
     key: &str,
@@ -374,7 +390,7 @@ async fn wait_all_final(
 
 /// Fulfilments: at most once per destination, and exactly when the order succeeded.
 /// Returns the fulfilments per destination and the number of successful orders.
-fn check_fulfilments(
+pub(crate) fn check_fulfilments(
     sims: &[Sim],
     orders: &HashMap<String, Value>,
 ) -> (HashMap<String, usize>, i64) {
@@ -403,7 +419,7 @@ fn check_fulfilments(
 
 /// Orders whose acknowledgement was lost in a crash are final too, and the balance is the
 /// deposit minus every fulfilment.
-async fn check_nothing_pending_and_balance(
+pub(crate) async fn check_nothing_pending_and_balance(
     http: &reqwest::Client,
     base: &str,
     key: &str,
@@ -563,7 +579,7 @@ async fn a_callback_sent_again_after_kill_9_carries_the_same_webhook_id() {
     let hold = Arc::new(AtomicBool::new(true));
     let (raddr, received) = holding_receiver(hold.clone()).await;
     let sims = start_sims(&base, 7).await;
-    write_config(d, port, &base, &sims);
+    write_config(d, port, &base, &sims, "sqlite://siaga.db");
     let out = cli(
         d,
         &[

@@ -9,6 +9,7 @@ mod cluster;
 mod config_check;
 mod crash;
 mod dashboard;
+mod dbtrouble;
 mod desk;
 mod dropin;
 mod dropin_chain;

@@ -1,7 +1,8 @@
 //! siaga on PostgreSQL end to end (SPEC 12, `store.url = "postgres://..."`): the switch
 //! takes an order to success against a sim and the `siaga verify` binary finds the books
 //! clean; the `siaga serve` binary starts on it and is ready. Each test runs in a schema of
-//! its own in the database `SIAGA_TEST_POSTGRES_URL` names (dropped at the end); without
+//! its own in the database `SIAGA_TEST_POSTGRES_URL` names (dropped at the end), or, for a
+//! test that acts on a whole database, a database of its own on that server; without
 //! that variable the tests say so and pass, except under `CI=true`, where they fail.
 
 use std::path::Path;
@@ -26,16 +27,7 @@ pub struct Schema {
 impl Schema {
     /// `None` (with a line) when no test database is named; a failure under `CI=true`.
     pub fn new() -> Option<Schema> {
-        let base = match std::env::var(URL_ENV) {
-            Ok(u) if !u.is_empty() => u,
-            _ if std::env::var("CI").as_deref() == Ok("true") => {
-                panic!("{URL_ENV} is not set: CI runs the PostgreSQL tests, never skips them")
-            }
-            _ => {
-                eprintln!("skipped: set {URL_ENV} to run siaga on PostgreSQL");
-                return None;
-            }
-        };
+        let base = base_url()?;
         let name = format!("siaga_it_{}", ulid::Ulid::new().to_string().to_lowercase());
         sql(&base, &format!("CREATE SCHEMA {name}"));
         let sep = if base.contains('?') { '&' } else { '?' };
@@ -53,8 +45,86 @@ impl Drop for Schema {
     }
 }
 
+/// A database of its own on the test server (`CREATE DATABASE`), for the tests that act on
+/// a whole database (terminating its sessions, refusing new ones); dropped at the end
+/// (`WITH (FORCE)`). Its `url` is the test URL with this database's name.
+pub struct Database {
+    base: String,
+    pub name: String,
+    pub url: String,
+}
+
+impl Database {
+    /// `None` (with a line) when no test database is named; a failure under `CI=true`.
+    pub fn new() -> Option<Database> {
+        let base = base_url()?;
+        let name = format!("siaga_db_{}", ulid::Ulid::new().to_string().to_lowercase());
+        sql(&base, &format!("CREATE DATABASE {name}"));
+        let (head, query) = match base.split_once('?') {
+            Some((h, q)) => (h, format!("?{q}")),
+            None => (base.as_str(), String::new()),
+        };
+        let root = head
+            .rsplit_once('/')
+            .filter(|(r, _)| r.contains("//") && !r.ends_with('/'))
+            .map_or(head, |(r, _)| r);
+        let url = format!("{root}/{name}{query}");
+        Some(Database { base, name, url })
+    }
+
+    /// Runs `q` on the test server's own database (not this one: it may refuse sessions).
+    pub fn admin(&self, q: &str) {
+        sql(&self.base, q);
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        // Two statements apart: DROP DATABASE cannot run inside a transaction block.
+        let q = [
+            format!("ALTER DATABASE {} ALLOW_CONNECTIONS true", self.name),
+            format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        ];
+        let (base, name) = (self.base.clone(), self.name.clone());
+        // Not `sql`: a failed drop must not panic while a test is already failing.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                if let Ok((client, conn)) =
+                    tokio_postgres::connect(&base, tokio_postgres::NoTls).await
+                {
+                    tokio::spawn(conn);
+                    for q in &q {
+                        if let Err(e) = client.batch_execute(q).await {
+                            eprintln!("test database {name} left behind: {e}");
+                        }
+                    }
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// The test server's URL, `None` (with a line) when unset; a failure under `CI=true`.
+fn base_url() -> Option<String> {
+    match std::env::var(URL_ENV) {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("{URL_ENV} is not set: CI runs the PostgreSQL tests, never skips them")
+        }
+        _ => {
+            eprintln!("skipped: set {URL_ENV} to run siaga on PostgreSQL");
+            None
+        }
+    }
+}
+
 /// Runs `q` on a connection of its own (on a thread of its own: callable anywhere).
-fn sql(url: &str, q: &str) {
+pub fn sql(url: &str, q: &str) {
     let (url, q) = (url.to_owned(), q.to_owned());
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()

@@ -30,13 +30,10 @@ fn frame<'a>(who: &'a Signed, title: &'a str, banners: Vec<(bool, String)>) -> F
     }
 }
 
-fn failed(e: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "dashboard page failed");
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "the page could not be read; see the server log",
-    )
-        .into_response()
+/// A page that could not be read: the one error envelope (503 with `Retry-After` when the
+/// database is unreachable, else 500; the detail is logged).
+fn failed(e: impl Into<crate::http::error::ApiError>) -> Response {
+    e.into().into_response()
 }
 
 /// Suppliers whose circuit is open (severe) and the desk's waiting orders (a warning).

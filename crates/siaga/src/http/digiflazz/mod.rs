@@ -99,12 +99,30 @@ fn internal(e: impl std::fmt::Display) -> Answer {
     tracing::error!(error = %e, "digiflazz drop-in: internal error");
     // Whether an order was taken is not known: Digiflazz's "router issue" pending, so a
     // client checks again by sending the same ref_id (which is safe here).
+    internal_body(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+fn internal_body(status: StatusCode) -> Answer {
     Answer {
-        status: StatusCode::INTERNAL_SERVER_ERROR,
+        status,
         data: json!({"status": "Pending", "rc": "99", "sn": "", "price": 0, "buyer_last_saldo": 0,
                      "message": "Terjadi gangguan di server; cek status dengan ref_id yang sama"}),
         retry_after: None,
     }
+}
+
+/// A store error in this dialect: while the database cannot be reached
+/// ([`siaga_store::StoreError::is_unavailable`]), `503` with `Retry-After` and the same
+/// "router issue" pending body (check again with the same `ref_id`); anything else is
+/// [`internal`].
+fn store_trouble(e: siaga_store::StoreError) -> Answer {
+    if !e.is_unavailable() {
+        return internal(e);
+    }
+    tracing::warn!(error = %e, "digiflazz drop-in: database unavailable; answered 503");
+    let mut a = internal_body(StatusCode::SERVICE_UNAVAILABLE);
+    a.retry_after = Some(siaga_store::UNAVAILABLE_RETRY_AFTER.as_secs().max(1));
+    a
 }
 
 /// `POST /digiflazz/v1/transaction` (also the status check: the same `ref_id` again).
@@ -192,7 +210,7 @@ async fn signed_by(
         .store
         .reseller(user)
         .await
-        .map_err(internal)?
+        .map_err(store_trouble)?
         .ok_or_else(wrong_sign)?;
     let key = r.digiflazz_key.as_deref().ok_or_else(wrong_sign)?;
     let want = md5_hex(&[user, key, what]);
@@ -239,7 +257,7 @@ fn product<'a>(settings: &'a crate::config::Settings, sku: &str) -> Option<&'a P
 async fn order_answer(app: &App, o: &Order) -> Answer {
     match app.store.balance(&o.reseller_id).await {
         Ok(b) => Answer::ok(wire::digiflazz_data(o, b.available)),
-        Err(e) => internal(e),
+        Err(e) => store_trouble(e),
     }
 }
 
@@ -282,7 +300,7 @@ async fn take(app: &Arc<App>, b: &TrxBody, from: Option<IpAddr>) -> Result<Answe
         .store
         .order_by_ref(&r.id, ref_id.as_str())
         .await
-        .map_err(internal)?
+        .map_err(store_trouble)?
     {
         let dest = product
             .and_then(|p| check_destination(p, &customer_no).ok())
@@ -354,7 +372,7 @@ async fn intake(app: &Arc<App>, new: NewOrder) -> Result<Answer, Answer> {
     let taken = tokio::spawn(engine::take(app.engine.clone(), new))
         .await
         .map_err(internal)?
-        .map_err(internal)?;
+        .map_err(store_trouble)?;
     match taken {
         Intake::Created(o) | Intake::Replay(o) => Ok(order_answer(app, &o).await),
         Intake::Conflict(_) => Err(ref_id_taken()),
@@ -380,7 +398,7 @@ pub async fn cek_saldo(State(app): State<Arc<App>>, req: Request) -> Response {
             ));
         }
         let r = signed_by(&app, b.username.as_ref(), b.sign.as_ref(), "depo", from).await?;
-        let bal = app.store.balance(&r.id).await.map_err(internal)?;
+        let bal = app.store.balance(&r.id).await.map_err(store_trouble)?;
         Ok(Answer::ok(json!({"deposit": bal.available})))
     };
     match answer.await {

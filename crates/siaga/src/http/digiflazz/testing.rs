@@ -91,7 +91,7 @@ pub(super) async fn answer(
     };
     let saldo = match app.store.balance(&r.id).await {
         Ok(b) => b.available,
-        Err(e) => return super::internal(e),
+        Err(e) => return super::store_trouble(e),
     };
     let now = app.now();
     let key = (r.id.clone(), ref_id.to_owned());
