@@ -149,7 +149,7 @@ fn responses(extra: &[(&str, Value)]) -> Value {
         ("401", err("unauthorized: no or wrong API key, or a missing, stale or wrong request signature")),
         ("403", err("forbidden: the request came from an address not on this account's IP allowlist")),
         ("429", err_retry("rate_limited: too many requests (per API key or per address); retry after Retry-After seconds", v1_headers())),
-        ("503", overloaded("overloaded: turned away before any work (too many connections or orders at once); nothing was done")),
+        ("503", overloaded("overloaded: turned away before any work (too many connections or orders at once), nothing was done; or store_unavailable: the database cannot be reached now (an order: replay the same ref_id after Retry-After seconds; it is taken at most once)")),
         ("504", err_retry("timeout: not answered within the request deadline; the outcome is unknown (an order: replay the same ref_id)", v1_headers())),
     ] {
         r.insert(code.into(), v);
