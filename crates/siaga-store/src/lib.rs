@@ -9,6 +9,7 @@ mod copy;
 mod desk;
 mod error;
 mod open;
+mod operators;
 mod postgres;
 mod rules;
 mod scratch;
@@ -26,6 +27,7 @@ pub use open::{
     backup_to, check_backup, keep_as_is, open, open_with, readable_by_others, restore_from,
     BackupInfo, Copied, IntoTarget, Target,
 };
+pub use operators::OperatorAccount;
 pub use scratch::ScratchSchema;
 pub use secrets::{Keyring, KEY_ENV, OLD_KEYS_ENV};
 pub use times::WriteTimesSnapshot;
@@ -405,6 +407,14 @@ pub trait Store: Send + Sync + 'static {
         destination: &str,
         since: i64,
     ) -> Result<u32, StoreError>;
+    // ---- dashboard accounts (SPEC 13)
+    /// Adds a dashboard account; `false` when its name is taken (nothing changes).
+    async fn add_operator(&self, a: OperatorAccount) -> Result<bool, StoreError>;
+    async fn operator_account(&self, name: &str) -> Result<Option<OperatorAccount>, StoreError>;
+    /// Every account, by name.
+    async fn operator_accounts(&self) -> Result<Vec<OperatorAccount>, StoreError>;
+    /// `false` when there is no such account.
+    async fn remove_operator(&self, name: &str) -> Result<bool, StoreError>;
     // ---- the whole store
     /// Checks every ledger invariant (SPEC 3.4); problems are listed, not raised.
     async fn verify(&self) -> Result<VerifyReport, StoreError>;

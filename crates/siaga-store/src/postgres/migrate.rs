@@ -23,6 +23,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (6, include_str!("../../migrations-pg/0006_dropin.sql")),
     (7, include_str!("../../migrations-pg/0007_chat.sql")),
+    (9, include_str!("../../migrations-pg/0009_operators.sql")),
 ];
 
 const LOCK: &str =

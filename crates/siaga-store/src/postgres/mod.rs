@@ -15,6 +15,7 @@ mod health;
 mod ledger;
 mod migrate;
 mod notify;
+mod operators;
 mod orders;
 mod outbox;
 mod reports;

@@ -15,6 +15,7 @@ mod desk;
 mod health;
 mod model;
 mod notify;
+mod operators;
 mod orders;
 mod outbox;
 mod postgres_nodes;
@@ -183,6 +184,7 @@ macro_rules! conformance_suite {
                 desk::concurrent_takes_of_one_order_have_exactly_one_winner,
                 desk::audit_lines_read_back_in_order_and_by_filter,
                 chat::a_code_links_one_chat_once_and_wrong_pins_lock_it,
+                operators::operator_accounts_are_added_once_listed_and_removed,
             );
 
             #[test]
