@@ -9,8 +9,8 @@ use tokio::sync::mpsc;
 use super::tx::{read_tx, write_tx};
 use super::PgStore;
 use super::{
-    chat, desk, health, ledger, notify, operators, orders, outbox, reports, resellers, status, transitions,
-    verify, vouchers,
+    chat, desk, health, ledger, notify, operators, orders, outbox, reports, resellers, status,
+    transitions, verify, vouchers,
 };
 use crate::chat::{ChatLink, WrongPin};
 use crate::error::StoreError;

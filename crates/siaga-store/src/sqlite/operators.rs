@@ -28,10 +28,11 @@ pub(crate) fn add(c: &Connection, a: &OperatorAccount) -> Result<bool, StoreErro
 }
 
 pub(crate) fn one(c: &Connection, name: &str) -> Result<Option<OperatorAccount>, StoreError> {
-    Ok(c
-        .prepare_cached(&format!("SELECT {COLS} FROM operators WHERE name = ?1"))?
-        .query_row([name], row)
-        .optional()?)
+    Ok(
+        c.prepare_cached(&format!("SELECT {COLS} FROM operators WHERE name = ?1"))?
+            .query_row([name], row)
+            .optional()?,
+    )
 }
 
 pub(crate) fn all(c: &Connection) -> Result<Vec<OperatorAccount>, StoreError> {

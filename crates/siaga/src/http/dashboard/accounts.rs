@@ -40,9 +40,7 @@ pub fn check_name(name: &str) -> Result<String, String> {
 pub fn check_password(pw: &str) -> Result<String, String> {
     let pw = pw.trim_end_matches(['\r', '\n']);
     if pw.chars().count() < MIN_PASSWORD {
-        return Err(format!(
-            "a password has at least {MIN_PASSWORD} characters"
-        ));
+        return Err(format!("a password has at least {MIN_PASSWORD} characters"));
     }
     Ok(pw.to_owned())
 }

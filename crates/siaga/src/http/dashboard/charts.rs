@@ -139,7 +139,10 @@ mod tests {
         let a = availability(
             "a",
             "Availability",
-            &[("sim0".into(), vec![("1/5".into(), 99.5), ("2/5".into(), 100.0)])],
+            &[(
+                "sim0".into(),
+                vec![("1/5".into(), 99.5), ("2/5".into(), 100.0)],
+            )],
         )
         .into_string();
         assert!(a.contains("sim0: 1/5 99.50%, 2/5 100.00%"), "{a}");
@@ -154,7 +157,12 @@ mod tests {
         .into_string();
         assert!(o.contains("sim0: 2 outages, 20 minutes in all"), "{o}");
         assert_eq!(o.matches("class=\"bad\"").count(), 2);
-        let c = costs("c", "Cost", &[("sim0".into(), 1_234_500), ("sim1".into(), 0)]).into_string();
+        let c = costs(
+            "c",
+            "Cost",
+            &[("sim0".into(), 1_234_500), ("sim1".into(), 0)],
+        )
+        .into_string();
         assert!(c.contains("sim0: Rp 1.234.500; sim1: Rp 0"), "{c}");
     }
 }

@@ -22,8 +22,8 @@ use crate::ops::{self, IncidentDraft};
 
 const DAY_MS: i64 = 86_400_000;
 const STATES: [(&str, &str, &str); 4] = [
-    ("investigating", "Diselidiki", "Investigating"),
-    ("identified", "Penyebab diketahui", "Identified"),
+    ("investigating", "Sedang diselidiki", "Investigating"),
+    ("identified", "Penyebab ditemukan", "Identified"),
     ("monitoring", "Dipantau", "Monitoring"),
     ("resolved", "Selesai", "Resolved"),
 ];
@@ -304,7 +304,14 @@ pub async fn update(
     .await;
     match done {
         Ok(v) => {
-            audit(&app, &who, "incident.update", &id.to_string(), v.to_string()).await;
+            audit(
+                &app,
+                &who,
+                "incident.update",
+                &id.to_string(),
+                v.to_string(),
+            )
+            .await;
             back(who.lang)
         }
         Err(e) => refused(&who, &e),

@@ -38,8 +38,14 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/admin/login", get(login_form).post(login))
         .route("/admin/logout", post(logout))
         .route("/admin/suppliers", get(suppliers::suppliers))
-        .route("/admin/suppliers/{id}/maintenance", post(suppliers::maintenance))
-        .route("/admin/suppliers/{id}/sync-prices", post(suppliers::sync_prices))
+        .route(
+            "/admin/suppliers/{id}/maintenance",
+            post(suppliers::maintenance),
+        )
+        .route(
+            "/admin/suppliers/{id}/sync-prices",
+            post(suppliers::sync_prices),
+        )
         .route("/admin/orders", get(pages::orders))
         .route("/admin/orders/{order_id}", get(pages::order))
         .route("/admin/orders/{order_id}/resolve", post(actions::resolve))
@@ -51,11 +57,20 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/admin/resellers/{id}/keys", get(keys::keys_page))
         .route("/admin/resellers/{id}/rotate-keys", post(keys::rotate))
         .route("/admin/resellers/{id}/access", post(keys::access))
-        .route("/admin/incidents", get(incidents::incidents).post(incidents::open))
+        .route(
+            "/admin/incidents",
+            get(incidents::incidents).post(incidents::open),
+        )
         .route("/admin/incidents/{id}/updates", post(incidents::update))
-        .route("/admin/incidents/{id}/postmortem", post(incidents::postmortem))
+        .route(
+            "/admin/incidents/{id}/postmortem",
+            post(incidents::postmortem),
+        )
         .route("/admin/subscribers", get(subscribers::subscribers))
-        .route("/admin/vouchers", get(subscribers::vouchers).post(subscribers::issue))
+        .route(
+            "/admin/vouchers",
+            get(subscribers::vouchers).post(subscribers::issue),
+        )
         .route("/admin/reports", get(reports::reports))
         .route("/admin/audit", get(pages::audit))
         .route("/admin/config", get(pages::config))

@@ -19,7 +19,11 @@ use crate::app::App;
 /// Newest orders read for the overview's rates.
 const RECENT: u32 = 1_000;
 
-pub(super) fn frame<'a>(who: &'a Signed, title: &'a str, banners: Vec<(bool, String)>) -> Frame<'a> {
+pub(super) fn frame<'a>(
+    who: &'a Signed,
+    title: &'a str,
+    banners: Vec<(bool, String)>,
+) -> Frame<'a> {
     Frame {
         lang: who.lang,
         path: &who.path,

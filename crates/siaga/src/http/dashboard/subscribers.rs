@@ -151,7 +151,14 @@ pub async fn issue(State(app): State<Arc<App>>, who: Signed, Form(f): Form<Issue
     match crate::vouchers::issue(&settings, store, app.now(), incident, amount, days, 60).await {
         Ok(v) => {
             app.notify_kick.notify_one();
-            audit(&app, &who, "voucher.issue", &incident.to_string(), v.to_string()).await;
+            audit(
+                &app,
+                &who,
+                "voucher.issue",
+                &incident.to_string(),
+                v.to_string(),
+            )
+            .await;
             Redirect::to(&with_lang("/admin/vouchers", who.lang)).into_response()
         }
         Err(e) => refused(&who, &e),

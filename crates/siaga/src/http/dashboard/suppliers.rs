@@ -47,8 +47,14 @@ fn text(v: &Value) -> String {
 fn one_supplier(who: &Signed, s: &Value) -> Markup {
     let l = who.lang;
     let id = s["id"].as_str().unwrap_or("");
-    let windows = s["maintenance"].as_array().map(Vec::as_slice).unwrap_or_default();
-    let transitions = s["transitions"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let windows = s["maintenance"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let transitions = s["transitions"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     html! {
         section.supplier aria-labelledby=(format!("sup-{id}")) {
             h2 id=(format!("sup-{id}")) { (id) " · " (s["dialect"].as_str().unwrap_or("")) }
@@ -183,9 +189,6 @@ mod tests {
     #[test]
     fn a_browser_time_is_read_as_wib() {
         assert_eq!(time_field("2026-11-23T01:00"), "2026-11-23T01:00:00+07:00");
-        assert_eq!(
-            time_field("2026-11-23T01:00:00Z"),
-            "2026-11-23T01:00:00Z"
-        );
+        assert_eq!(time_field("2026-11-23T01:00:00Z"), "2026-11-23T01:00:00Z");
     }
 }
