@@ -81,10 +81,8 @@ async fn setup() -> (TestApp, String, String) {
     (app, order_id, desk_order)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_dashboard_in_chromium_signs_in_finds_deposits_resolves_and_is_accessible() {
-    let (app, order_id, desk_order) = setup().await;
-    let rid = app.reseller_id.clone();
+/// The pages every session opens, and those only the owner may.
+fn paths(order_id: &str, rid: &str) -> (Vec<String>, Vec<String>) {
     let pages: Vec<String> = [
         "/admin",
         "/admin?lang=en",
@@ -110,6 +108,14 @@ async fn the_dashboard_in_chromium_signs_in_finds_deposits_resolves_and_is_acces
         "/admin/config".to_owned(),
         format!("/admin/resellers/{rid}/keys"),
     ];
+    (pages, owner_only)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_in_chromium_signs_in_finds_deposits_resolves_and_is_accessible() {
+    let (app, order_id, desk_order) = setup().await;
+    let rid = app.reseller_id.clone();
+    let (pages, owner_only) = paths(&order_id, &rid);
     let dir = tempfile::tempdir().unwrap();
     let plan = json!({
         "base": app.base, "token": ADMIN,

@@ -294,12 +294,27 @@ async fn the_owner_announces_maintenance_adds_a_reseller_and_rotates_its_keys() 
         StatusCode::BAD_REQUEST
     );
 
+    add_and_rotate(&app, &c, &cookie, &token).await;
+    let (_, audit) = get(&app, &c, &cookie, "/admin/audit").await;
+    for a in [
+        "supplier.maintenance",
+        "reseller.add",
+        "reseller.rotate_keys",
+        "reseller.access",
+    ] {
+        assert!(audit.contains(a), "{a}: {audit}");
+    }
+}
+
+/// The owner adds a reseller (its key shown once), rotates its keys (the old one stops
+/// working, the new one works) and sets its access rules.
+async fn add_and_rotate(app: &TestApp, c: &Client, cookie: &str, token: &str) {
     let add = [
-        ("csrf", token.as_str()),
+        ("csrf", token),
         ("name", "Toko Baru"),
         ("callback_format", "standard"),
     ];
-    let (s, html) = post(&app, &c, &cookie, "/admin/resellers", &add).await;
+    let (s, html) = post(app, c, cookie, "/admin/resellers", &add).await;
     assert_eq!(s, StatusCode::OK);
     let key = |html: &str| {
         let at =
@@ -314,14 +329,14 @@ async fn the_owner_announces_maintenance_adds_a_reseller_and_rotates_its_keys() 
         .unwrap()
         .id
         .clone();
-    let (_, page) = get(&app, &c, &cookie, &format!("/admin/resellers/{new}")).await;
+    let (_, page) = get(app, c, cookie, &format!("/admin/resellers/{new}")).await;
     assert!(!page.contains(&first), "the key is shown only once");
     let (s, html) = post(
-        &app,
-        &c,
-        &cookie,
+        app,
+        c,
+        cookie,
         &format!("/admin/resellers/{new}/rotate-keys"),
-        &[("csrf", &token)],
+        &[("csrf", token)],
     )
     .await;
     assert_eq!(s, StatusCode::OK);
@@ -335,15 +350,15 @@ async fn the_owner_announces_maintenance_adds_a_reseller_and_rotates_its_keys() 
     assert_eq!(balance(first).await, StatusCode::UNAUTHORIZED);
     assert_eq!(balance(second).await, StatusCode::OK);
     let access = [
-        ("csrf", token.as_str()),
+        ("csrf", token),
         ("ip_allowlist", "10.0.0.0/8\n192.0.2.7"),
         ("require_signature", "true"),
     ];
     assert_eq!(
         post(
-            &app,
-            &c,
-            &cookie,
+            app,
+            c,
+            cookie,
             &format!("/admin/resellers/{new}/access"),
             &access
         )
@@ -354,13 +369,4 @@ async fn the_owner_announces_maintenance_adds_a_reseller_and_rotates_its_keys() 
     let r = app.app.store.reseller(&new).await.unwrap().unwrap();
     assert_eq!(r.ip_allowlist, vec!["10.0.0.0/8", "192.0.2.7"]);
     assert!(r.require_signature);
-    let (_, audit) = get(&app, &c, &cookie, "/admin/audit").await;
-    for a in [
-        "supplier.maintenance",
-        "reseller.add",
-        "reseller.rotate_keys",
-        "reseller.access",
-    ] {
-        assert!(audit.contains(a), "{a}: {audit}");
-    }
 }
