@@ -151,6 +151,7 @@ async fn dashboard_page_times_at_100k_orders() {
         "/admin/desk".into(),
         "/admin/resellers".into(),
         "/admin/resellers/rsl_bench".into(),
+        "/admin/resellers/rsl_bench/statement".into(),
         format!("/admin/resellers/{rid}/keys"),
         "/admin/incidents".into(),
         "/admin/subscribers".into(),

@@ -93,6 +93,7 @@ fn paths(order_id: &str, rid: &str) -> (Vec<String>, Vec<String>) {
         "/admin/resellers",
         &format!("/admin/resellers/{rid}"),
         &format!("/admin/resellers/{rid}/keys"),
+        &format!("/admin/resellers/{rid}/statement"),
         "/admin/incidents",
         "/admin/subscribers",
         "/admin/vouchers",

@@ -54,6 +54,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/admin/resellers", get(pages::resellers).post(keys::add))
         .route("/admin/resellers/{id}", get(pages::reseller))
         .route("/admin/resellers/{id}/deposits", post(actions::deposit))
+        .route("/admin/resellers/{id}/statement", get(pages::statement))
         .route("/admin/resellers/{id}/keys", get(keys::keys_page))
         .route("/admin/resellers/{id}/rotate-keys", post(keys::rotate))
         .route("/admin/resellers/{id}/access", post(keys::access))

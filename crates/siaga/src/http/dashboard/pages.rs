@@ -400,17 +400,6 @@ pub async fn reseller(
         .await
         .unwrap_or_default();
     let now = app.now();
-    let lines = app
-        .store
-        .statement(siaga_store::StatementQuery {
-            reseller_id: id.clone(),
-            from: now - 86_400_000,
-            to: now + 1,
-            after: None,
-            limit: 50,
-        })
-        .await
-        .unwrap_or_default();
     let body = html! {
         div.cards {
             div.card { (l.pick("Saldo", "Available")) b #available { (rupiah(b.available)) } }
@@ -426,12 +415,38 @@ pub async fn reseller(
         @if who.session.role == Role::Owner {
             p { a href=(with_lang(&format!("/admin/resellers/{}/keys", r.id), l)) { (l.pick("Kunci dan aturan akses", "Keys and access rules")) } }
         }
-        h2 { (l.pick("Mutasi saldo (24 jam terakhir)", "Statement (last 24 hours)")) }
-        (statement_list(l, &lines, now))
+        p { a href=(with_lang(&format!("/admin/resellers/{}/statement", r.id), l)) { (l.pick("Mutasi saldo (24 jam terakhir)", "Statement (last 24 hours)")) } }
         h2 { "Audit" }
         (audit_list(l, &audit, now))
     };
     Html(page(&frame(&who, &r.name, Vec::new()), body)).into_response()
+}
+
+/// `/admin/resellers/{id}/statement`: the last 24 hours of the reseller's statement.
+pub async fn statement(
+    State(app): State<Arc<App>>,
+    who: Signed,
+    Path(id): Path<String>,
+) -> Response {
+    let l = who.lang;
+    let now = app.now();
+    let lines = match app
+        .store
+        .statement(siaga_store::StatementQuery {
+            reseller_id: id.clone(),
+            from: now - 86_400_000,
+            to: now + 1,
+            after: None,
+            limit: 100,
+        })
+        .await
+    {
+        Ok(v) => v,
+        Err(e) => return failed(e),
+    };
+    let title = format!("{} {id}", l.pick("Mutasi saldo", "Statement"));
+    let body = statement_list(l, &lines, now);
+    Html(page(&frame(&who, &title, Vec::new()), body)).into_response()
 }
 
 fn statement_list(l: Lang, lines: &[siaga_store::StatementLine], now: i64) -> Markup {
