@@ -10,6 +10,7 @@ mod copy;
 mod desk;
 mod error;
 mod open;
+mod operators;
 mod postgres;
 mod rules;
 mod scratch;
@@ -28,6 +29,7 @@ pub use open::{
     backup_to, check_backup, keep_as_is, open, open_with, readable_by_others, restore_from,
     BackupInfo, Copied, IntoTarget, Target,
 };
+pub use operators::OperatorAccount;
 pub use scratch::ScratchSchema;
 pub use secrets::{Keyring, KEY_ENV, OLD_KEYS_ENV};
 pub use times::WriteTimesSnapshot;
@@ -438,6 +440,14 @@ pub trait Store: Send + Sync + 'static {
     /// Every supplier's circuit as the cluster last saw it change.
     async fn shared_breakers(&self) -> Result<Vec<SharedBreaker>, StoreError>;
 
+    // ---- dashboard accounts (SPEC 13)
+    /// Adds a dashboard account; `false` when its name is taken (nothing changes).
+    async fn add_operator(&self, a: OperatorAccount) -> Result<bool, StoreError>;
+    async fn operator_account(&self, name: &str) -> Result<Option<OperatorAccount>, StoreError>;
+    /// Every account, by name.
+    async fn operator_accounts(&self) -> Result<Vec<OperatorAccount>, StoreError>;
+    /// `false` when there is no such account.
+    async fn remove_operator(&self, name: &str) -> Result<bool, StoreError>;
     // ---- the whole store
     /// One cheap round trip to the database, which also checks that this build's
     /// migrations are applied (`/readyz`): `Err` when the database cannot be reached or

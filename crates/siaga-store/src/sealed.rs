@@ -329,6 +329,21 @@ impl Store for SealedStore {
     async fn pin_hash(&self, reseller_id: &str) -> Result<Option<String>, StoreError> {
         self.inner.pin_hash(reseller_id).await
     }
+    async fn add_operator(&self, a: crate::OperatorAccount) -> Result<bool, StoreError> {
+        self.inner.add_operator(a).await
+    }
+    async fn operator_account(
+        &self,
+        name: &str,
+    ) -> Result<Option<crate::OperatorAccount>, StoreError> {
+        self.inner.operator_account(name).await
+    }
+    async fn operator_accounts(&self) -> Result<Vec<crate::OperatorAccount>, StoreError> {
+        self.inner.operator_accounts().await
+    }
+    async fn remove_operator(&self, name: &str) -> Result<bool, StoreError> {
+        self.inner.remove_operator(name).await
+    }
     async fn wrong_pin(
         &self,
         chat_id: i64,

@@ -161,14 +161,20 @@ pub(crate) async fn search<C: GenericClient>(
     text: Option<&str>,
     limit: u32,
 ) -> Result<Vec<Order>, StoreError> {
-    let sql = format!(
-        "SELECT {ORDER_COLS} FROM orders
-          WHERE $1::text IS NULL OR id = $1::text OR ref_id = $1::text OR destination = $1::text
-          ORDER BY id DESC LIMIT $2"
-    );
-    rows(c, &sql, &[&text, &i64::from(limit)])
-        .await?
-        .iter()
-        .map(order_row)
-        .collect()
+    // Two statements, not one with `$1 IS NULL OR ...`, so the planner can use the indexes.
+    let found = match text {
+        None => {
+            let sql = format!("SELECT {ORDER_COLS} FROM orders ORDER BY id DESC LIMIT $1");
+            rows(c, &sql, &[&i64::from(limit)]).await?
+        }
+        Some(t) => {
+            let sql = format!(
+                "SELECT {ORDER_COLS} FROM orders
+                  WHERE id = $1 OR ref_id = $1 OR destination = $1
+                  ORDER BY id DESC LIMIT $2"
+            );
+            rows(c, &sql, &[&t, &i64::from(limit)]).await?
+        }
+    };
+    found.iter().map(order_row).collect()
 }

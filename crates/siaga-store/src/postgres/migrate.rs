@@ -24,6 +24,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../../migrations-pg/0006_dropin.sql")),
     (7, include_str!("../../migrations-pg/0007_chat.sql")),
     (8, include_str!("../../migrations-pg/0008_cluster.sql")),
+    (9, include_str!("../../migrations-pg/0009_operators.sql")),
 ];
 
 const LOCK: &str =

@@ -16,6 +16,7 @@ mod health;
 mod ledger;
 mod migrate;
 mod notify;
+mod operators;
 mod orders;
 mod outbox;
 mod readback;

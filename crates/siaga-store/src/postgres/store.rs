@@ -9,12 +9,13 @@ use tokio::sync::mpsc;
 use super::tx::{read_tx, write_tx};
 use super::PgStore;
 use super::{
-    chat, cluster, desk, health, ledger, notify, orders, outbox, reports, resellers, status,
-    transitions, verify, vouchers,
+    chat, cluster, desk, health, ledger, notify, operators, orders, outbox, reports, resellers,
+    status, transitions, verify, vouchers,
 };
 use crate::chat::{ChatLink, WrongPin};
 use crate::cluster::{Leader, NodeBeat, NodeRow, SharedBreaker, TakenOver};
 use crate::error::StoreError;
+use crate::operators::OperatorAccount;
 use crate::types::*;
 use crate::Store;
 
@@ -227,6 +228,18 @@ impl Store for PgStore {
     }
     async fn verify(&self) -> Result<VerifyReport, StoreError> {
         read_tx!(self, snapshot | c | verify::run(c).await)
+    }
+    async fn add_operator(&self, a: OperatorAccount) -> Result<bool, StoreError> {
+        write_tx!(self, |t| operators::add(&t.c, &a).await)
+    }
+    async fn operator_account(&self, name: &str) -> Result<Option<OperatorAccount>, StoreError> {
+        read_tx!(self, |c| operators::one(c, name).await)
+    }
+    async fn operator_accounts(&self) -> Result<Vec<OperatorAccount>, StoreError> {
+        read_tx!(self, |c| operators::all(c).await)
+    }
+    async fn remove_operator(&self, name: &str) -> Result<bool, StoreError> {
+        write_tx!(self, |t| operators::remove(&t.c, name).await)
     }
     async fn backup_to(&self, _out: &Path) -> Result<crate::BackupInfo, StoreError> {
         Err(StoreError::Backup(super::BACKUP_HINT.into()))

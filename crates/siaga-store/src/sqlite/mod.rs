@@ -15,6 +15,7 @@ pub(crate) mod files;
 mod health;
 mod ledger;
 mod notify;
+mod operators;
 mod orders;
 mod outbox;
 mod reports;
@@ -34,6 +35,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::chat::{ChatLink, WrongPin};
 use crate::cluster::{Leader, NodeBeat, NodeRow, SharedBreaker, TakenOver};
 use crate::error::StoreError;
+use crate::operators::OperatorAccount;
 use crate::types::*;
 use crate::Store;
 use durable::{Durability, Synced};
@@ -56,6 +58,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (11, include_str!("../../migrations/0011_order_search.sql")),
     (12, include_str!("../../migrations/0012_chat.sql")),
     (13, include_str!("../../migrations/0013_cluster.sql")),
+    (14, include_str!("../../migrations/0014_operators.sql")),
 ];
 
 /// The writer checkpoints the WAL when it passes this many pages (SQLite's default is
@@ -518,6 +521,20 @@ impl Store for SqliteStore {
     }
     async fn verify(&self) -> Result<VerifyReport, StoreError> {
         self.read(verify::run).await
+    }
+    async fn add_operator(&self, a: OperatorAccount) -> Result<bool, StoreError> {
+        self.write(move |c| operators::add(c, &a)).await
+    }
+    async fn operator_account(&self, name: &str) -> Result<Option<OperatorAccount>, StoreError> {
+        let n = name.to_owned();
+        self.read(move |c| operators::one(c, &n)).await
+    }
+    async fn operator_accounts(&self) -> Result<Vec<OperatorAccount>, StoreError> {
+        self.read(operators::all).await
+    }
+    async fn remove_operator(&self, name: &str) -> Result<bool, StoreError> {
+        let n = name.to_owned();
+        self.write(move |c| operators::remove(c, &n)).await
     }
     async fn backup_to(&self, out: &Path) -> Result<crate::BackupInfo, StoreError> {
         // The copy reads the file through its own connection (one read transaction) and

@@ -131,13 +131,25 @@ pub(crate) fn search(
     text: Option<&str>,
     limit: u32,
 ) -> Result<Vec<Order>, StoreError> {
-    let mut st = c.prepare_cached(&format!(
-        "SELECT {ORDER_COLS} FROM orders
-          WHERE ?1 IS NULL OR id = ?1 OR ref_id = ?1 OR destination = ?1
-          ORDER BY id DESC LIMIT ?2"
-    ))?;
-    let rows = st.query_map(params![text, limit], order_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    // Two statements, not one with `?1 IS NULL OR ...`: that form makes SQLite walk the
+    // whole table by id for the LIMIT instead of using the three indexes.
+    let rows = match text {
+        None => c
+            .prepare_cached(&format!(
+                "SELECT {ORDER_COLS} FROM orders ORDER BY id DESC LIMIT ?1"
+            ))?
+            .query_map(params![limit], order_row)?
+            .collect::<Result<_, _>>()?,
+        Some(t) => c
+            .prepare_cached(&format!(
+                "SELECT {ORDER_COLS} FROM orders
+                  WHERE id = ?1 OR ref_id = ?1 OR destination = ?1
+                  ORDER BY id DESC LIMIT ?2"
+            ))?
+            .query_map(params![t, limit], order_row)?
+            .collect::<Result<_, _>>()?,
+    };
+    Ok(rows)
 }
 
 pub(crate) fn attempts(c: &Connection, order_id: &str) -> Result<Vec<Attempt>, StoreError> {

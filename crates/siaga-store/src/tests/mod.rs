@@ -17,6 +17,7 @@ mod desk;
 mod health;
 mod model;
 mod notify;
+mod operators;
 mod orders;
 mod outbox;
 mod postgres_nodes;
@@ -190,6 +191,7 @@ macro_rules! conformance_suite {
                 cluster::a_dead_nodes_orders_are_taken_over_and_others_leave_them,
                 cluster::one_node_leads_until_its_lease_runs_out,
                 cluster::a_breaker_change_seen_by_several_nodes_is_recorded_once,
+                operators::operator_accounts_are_added_once_listed_and_removed,
             );
 
             #[test]

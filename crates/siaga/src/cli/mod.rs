@@ -5,6 +5,7 @@ mod backup;
 mod chat;
 mod config_check;
 mod desk;
+mod operator;
 mod owner;
 mod reload;
 mod report;
@@ -72,6 +73,11 @@ pub enum Cmd {
     Desk {
         #[command(subcommand)]
         cmd: desk::DeskCmd,
+    },
+    /// Dashboard accounts (SPEC 13): owners and operators who sign in with a password
+    Operator {
+        #[command(subcommand)]
+        cmd: operator::OperatorCmd,
     },
     /// Manual incident communication on the status page
     Incident {
@@ -387,6 +393,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Reseller { cmd } => owner::reseller(&cfg, cmd).await,
         Cmd::Order { cmd } => owner::order(&cfg, cmd).await,
         Cmd::Desk { cmd } => desk::desk(&cfg, cmd).await,
+        Cmd::Operator { cmd } => operator::run(&cfg, cmd).await,
         Cmd::Verify => owner::verify(&cfg).await,
         Cmd::Store { cmd } => store::run(cmd).await,
         Cmd::Reload => reload::reload(&cfg).await,

@@ -18,7 +18,7 @@ use crate::app::App;
 use crate::ops::{self, OpError};
 
 /// The page that says why an action was refused (with the status the admin API gives).
-fn refused(who: &Signed, e: &OpError) -> Response {
+pub(super) fn refused(who: &Signed, e: &OpError) -> Response {
     let l = who.lang;
     let status = match e {
         OpError::Invalid(_) => StatusCode::BAD_REQUEST,
@@ -42,7 +42,7 @@ fn refused(who: &Signed, e: &OpError) -> Response {
     (status, Html(page(&f, body))).into_response()
 }
 
-async fn audit(app: &App, who: &Signed, action: &str, target: &str, detail: String) {
+pub(super) async fn audit(app: &App, who: &Signed, action: &str, target: &str, detail: String) {
     let line = NewAudit {
         at: app.now(),
         actor: who.session.user.clone(),
@@ -71,10 +71,7 @@ pub async fn deposit(
     Path(id): Path<String>,
     Form(f): Form<DepositForm>,
 ) -> Response {
-    if let Some(r) = who
-        .refuse_csrf(&f.csrf)
-        .or_else(|| who.refuse_unless_owner())
-    {
+    if let Some(r) = who.refuse_csrf(&f.csrf) {
         return r;
     }
     let Ok(amount) = f.amount.trim().parse::<i64>() else {

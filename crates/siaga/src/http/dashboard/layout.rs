@@ -59,15 +59,26 @@ button{background:#14213d;color:#fff;border-color:#14213d;cursor:pointer}
 .empty{color:#555;font-style:italic}.muted{color:#555}.error{color:#b3261e;font-weight:600}
 .login{max-width:24rem;margin:3rem auto;background:#fff;padding:1.5rem;border-radius:.5rem;border:1px solid #d8dbe0}
 .login form{display:flex;flex-direction:column;gap:.75rem}
+textarea{font:inherit;padding:.35rem .5rem;border:1px solid #8d939c;border-radius:.3rem;width:100%}
+form>label{margin-bottom:.5rem}label.check{flex-direction:row;gap:.4rem;align-items:center}
+.buttons{display:flex;flex-wrap:wrap;gap:.5rem}section{background:#fff;border:1px solid #d8dbe0;border-radius:.4rem;padding:.2rem .9rem .6rem;margin-bottom:1rem}
+pre.notice{white-space:pre-wrap;background:#f0f2f5;padding:.6rem;border-radius:.3rem}code{overflow-wrap:anywhere}
+svg.chart{width:100%;height:auto;background:#fff;border:1px solid #d8dbe0;border-radius:.4rem;margin-bottom:1rem;font-size:13px}
+svg .ok{fill:#0a6b2d}svg .mid{fill:#8a5300}svg .bad{fill:#b3261e}svg .lane{fill:#eceef1}svg .small{font-size:11px;fill:#444}
 @media (max-width:30rem){header{font-size:.95rem}main{padding:.6rem}}
 ";
 
 /// The pages in the navigation: path, Indonesian name, English name, owner only.
-const NAV: [(&str, &str, &str, bool); 6] = [
+const NAV: [(&str, &str, &str, bool); 11] = [
     ("/admin", "Ringkasan", "Overview", false),
     ("/admin/suppliers", "Supplier", "Suppliers", false),
     ("/admin/orders", "Pesanan", "Orders", false),
-    ("/admin/resellers", "Reseller", "Resellers", true),
+    ("/admin/desk", "Meja manual", "Desk", false),
+    ("/admin/resellers", "Reseller", "Resellers", false),
+    ("/admin/incidents", "Insiden", "Incidents", false),
+    ("/admin/subscribers", "Pelanggan", "Subscribers", false),
+    ("/admin/vouchers", "Voucher", "Vouchers", false),
+    ("/admin/reports", "Laporan", "Reports", false),
     ("/admin/config", "Konfigurasi", "Config", true),
     ("/admin/audit", "Audit", "Audit", false),
 ];

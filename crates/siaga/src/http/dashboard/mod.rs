@@ -4,10 +4,17 @@
 //! carries its CSRF token (else 403). Pages read what the admin API reads; actions go
 //! through the same `ops` code as the admin API and the CLI, and write an audit line.
 
+pub mod accounts;
 mod actions;
+mod charts;
+mod incidents;
+mod keys;
 pub mod layout;
 mod pages;
+mod reports;
 pub mod session;
+mod subscribers;
+mod suppliers;
 
 use std::sync::Arc;
 
@@ -30,15 +37,42 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/admin", get(pages::overview))
         .route("/admin/login", get(login_form).post(login))
         .route("/admin/logout", post(logout))
-        .route("/admin/suppliers", get(pages::suppliers))
+        .route("/admin/suppliers", get(suppliers::suppliers))
+        .route(
+            "/admin/suppliers/{id}/maintenance",
+            post(suppliers::maintenance),
+        )
+        .route(
+            "/admin/suppliers/{id}/sync-prices",
+            post(suppliers::sync_prices),
+        )
         .route("/admin/orders", get(pages::orders))
         .route("/admin/orders/{order_id}", get(pages::order))
         .route("/admin/orders/{order_id}/resolve", post(actions::resolve))
         .route("/admin/desk", get(pages::desk))
         .route("/admin/desk/{order_id}/take", post(actions::take))
-        .route("/admin/resellers", get(pages::resellers))
+        .route("/admin/resellers", get(pages::resellers).post(keys::add))
         .route("/admin/resellers/{id}", get(pages::reseller))
         .route("/admin/resellers/{id}/deposits", post(actions::deposit))
+        .route("/admin/resellers/{id}/statement", get(pages::statement))
+        .route("/admin/resellers/{id}/keys", get(keys::keys_page))
+        .route("/admin/resellers/{id}/rotate-keys", post(keys::rotate))
+        .route("/admin/resellers/{id}/access", post(keys::access))
+        .route(
+            "/admin/incidents",
+            get(incidents::incidents).post(incidents::open),
+        )
+        .route("/admin/incidents/{id}/updates", post(incidents::update))
+        .route(
+            "/admin/incidents/{id}/postmortem",
+            post(incidents::postmortem),
+        )
+        .route("/admin/subscribers", get(subscribers::subscribers))
+        .route(
+            "/admin/vouchers",
+            get(subscribers::vouchers).post(subscribers::issue),
+        )
+        .route("/admin/reports", get(reports::reports))
         .route("/admin/audit", get(pages::audit))
         .route("/admin/config", get(pages::config))
 }
@@ -82,6 +116,19 @@ impl FromRequestParts<Arc<App>> for Signed {
         else {
             return Err(to_login());
         };
+        // An account's session lasts only as long as the account, in the role it has now.
+        if session.user != accounts::TOKEN_USER {
+            let now_role = match app.store.operator_account(&session.user).await {
+                Ok(a) => a.and_then(|a| accounts::role_of(&a.role)),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read a dashboard account");
+                    None
+                }
+            };
+            if now_role != Some(session.role) {
+                return Err(to_login());
+            }
+        }
         let csrf = k.csrf(&session);
         Ok(Signed {
             session,
@@ -179,12 +226,23 @@ fn login_page(l: Lang, next: &str, error: Option<&str>) -> String {
             body { main.login {
                 h1 { (l.pick("Masuk ke siaga", "Sign in to siaga")) }
                 @if let Some(e) = error { p.error role="alert" { (e) } }
-                form method="post" action="/admin/login" {
+                form method="post" action=(layout::with_lang("/admin/login", l)) {
                     input type="hidden" name="next" value=(next);
-                    label { (l.pick("Token admin", "Admin token"))
-                        input type="password" name="token" autocomplete="current-password" required;
+                    label { (l.pick("Nama pengguna", "Username"))
+                        input type="text" name="username" autocomplete="username" autocapitalize="none" required;
+                    }
+                    label { (l.pick("Kata sandi", "Password"))
+                        input type="password" name="password" autocomplete="current-password" required;
                     }
                     button type="submit" { (l.pick("Masuk", "Sign in")) }
+                }
+                h2 { (l.pick("Atau dengan token admin", "Or with the admin token")) }
+                form method="post" action=(layout::with_lang("/admin/login", l)) {
+                    input type="hidden" name="next" value=(next);
+                    label { (l.pick("Token admin", "Admin token"))
+                        input type="password" name="token" autocomplete="off" required;
+                    }
+                    button type="submit" { (l.pick("Masuk dengan token", "Sign in with the token")) }
                 }
             } }
         }
@@ -197,7 +255,40 @@ struct LoginForm {
     #[serde(default)]
     token: String,
     #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
     next: Option<String>,
+}
+
+/// Who the form signs in, if its token or its name and password are right.
+async fn who_signs_in(app: &App, f: LoginForm) -> Option<(String, Role)> {
+    let name = f.username.trim().to_owned();
+    if name.is_empty() {
+        let settings = app.settings.get();
+        let good = settings.admin_token.as_deref().is_some_and(|t| {
+            crate::keys::constant_time_eq(
+                &crate::keys::hash_key(&f.token),
+                &crate::keys::hash_key(t),
+            )
+        });
+        return good.then(|| (accounts::TOKEN_USER.to_owned(), Role::Owner));
+    }
+    let account = match app.store.operator_account(&name).await {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read a dashboard account");
+            None
+        }
+    };
+    let stored = account.as_ref().map(|a| a.password_hash.clone());
+    let pw = f.password;
+    let good = tokio::task::spawn_blocking(move || accounts::verify(stored.as_deref(), &pw))
+        .await
+        .unwrap_or(false);
+    let role = account.and_then(|a| accounts::role_of(&a.role))?;
+    good.then_some((name, role))
 }
 
 async fn login(
@@ -219,17 +310,24 @@ async fn login(
         );
         return (StatusCode::TOO_MANY_REQUESTS, Html(page)).into_response();
     }
-    let settings = app.settings.get();
-    let good = settings.admin_token.as_deref().is_some_and(|t| {
-        crate::keys::constant_time_eq(&crate::keys::hash_key(&f.token), &crate::keys::hash_key(t))
-    });
-    let Some(k) = keys(&app).filter(|_| good) else {
-        let page = login_page(lang, &next, Some(lang.pick("Token salah.", "Wrong token.")));
+    let signed = match keys(&app) {
+        Some(k) => who_signs_in(&app, f).await.map(|w| (k, w)),
+        None => None,
+    };
+    let Some((k, (user, role))) = signed else {
+        let page = login_page(
+            lang,
+            &next,
+            Some(lang.pick(
+                "Token, nama atau kata sandi salah.",
+                "Wrong token, name or password.",
+            )),
+        );
         return (StatusCode::UNAUTHORIZED, Html(page)).into_response();
     };
     let s = Session {
-        user: "admin".into(),
-        role: Role::Owner,
+        user,
+        role,
         expires_at: app.now() + session::LIFETIME_MS,
         nonce: ulid::Ulid::new().to_string(),
     };

@@ -12,13 +12,18 @@ use serde_json::Value;
 use siaga_store::{AuditFilter, Order};
 
 use super::layout::{page, rupiah, state, when, with_lang, Frame, Lang};
+use super::session::Role;
 use super::{query_value, Signed};
 use crate::app::App;
 
 /// Newest orders read for the overview's rates.
 const RECENT: u32 = 1_000;
 
-fn frame<'a>(who: &'a Signed, title: &'a str, banners: Vec<(bool, String)>) -> Frame<'a> {
+pub(super) fn frame<'a>(
+    who: &'a Signed,
+    title: &'a str,
+    banners: Vec<(bool, String)>,
+) -> Frame<'a> {
     Frame {
         lang: who.lang,
         path: &who.path,
@@ -32,12 +37,12 @@ fn frame<'a>(who: &'a Signed, title: &'a str, banners: Vec<(bool, String)>) -> F
 
 /// A page that could not be read: the one error envelope (503 with `Retry-After` when the
 /// database is unreachable, else 500; the detail is logged).
-fn failed(e: impl Into<crate::http::error::ApiError>) -> Response {
+pub(super) fn failed(e: impl Into<crate::http::error::ApiError>) -> Response {
     e.into().into_response()
 }
 
 /// Suppliers whose circuit is open (severe) and the desk's waiting orders (a warning).
-async fn banners(app: &App, l: Lang, suppliers: &Value) -> Vec<(bool, String)> {
+pub(super) async fn banners(app: &App, l: Lang, suppliers: &Value) -> Vec<(bool, String)> {
     let mut out = Vec::new();
     let down: Vec<&str> = suppliers
         .as_array()
@@ -144,7 +149,7 @@ pub async fn overview(State(app): State<Arc<App>>, who: Signed) -> Response {
     .into_response()
 }
 
-fn supplier_table(l: Lang, suppliers: &Value) -> Markup {
+pub(super) fn supplier_table(l: Lang, suppliers: &Value) -> Markup {
     html! {
         div.table { table {
             thead { tr {
@@ -165,7 +170,7 @@ fn supplier_table(l: Lang, suppliers: &Value) -> Markup {
     }
 }
 
-fn order_table(l: Lang, orders: &[Order], now: i64) -> Markup {
+pub(super) fn order_table(l: Lang, orders: &[Order], now: i64) -> Markup {
     html! {
         @if orders.is_empty() {
             p.empty { (l.pick("Belum ada pesanan. Pesanan reseller muncul di sini.", "No orders yet. Resellers' orders appear here.")) }
@@ -185,18 +190,6 @@ fn order_table(l: Lang, orders: &[Order], now: i64) -> Markup {
             } }
         }
     }
-}
-
-pub async fn suppliers(State(app): State<Arc<App>>, who: Signed) -> Response {
-    let l = who.lang;
-    let suppliers = app.health.suppliers_json().await;
-    let banners = banners(&app, l, &suppliers).await;
-    let body = supplier_table(l, &suppliers);
-    Html(page(
-        &frame(&who, l.pick("Supplier", "Suppliers"), banners),
-        body,
-    ))
-    .into_response()
 }
 
 pub async fn orders(State(app): State<Arc<App>>, who: Signed, RawQuery(q): RawQuery) -> Response {
@@ -339,9 +332,6 @@ pub async fn desk(State(app): State<Arc<App>>, who: Signed) -> Response {
 }
 
 pub async fn resellers(State(app): State<Arc<App>>, who: Signed) -> Response {
-    if let Some(r) = who.refuse_unless_owner() {
-        return r;
-    }
     let l = who.lang;
     let list = match app.store.list_resellers().await {
         Ok(r) => r,
@@ -353,8 +343,9 @@ pub async fn resellers(State(app): State<Arc<App>>, who: Signed) -> Response {
         rows.push((r, b));
     }
     let body = html! {
+        @if who.session.role == Role::Owner { (super::keys::add_form(&who)) }
         @if rows.is_empty() {
-            p.empty { (l.pick("Belum ada reseller. Tambahkan dengan `siaga reseller add`.", "No resellers yet. Add one with `siaga reseller add`.")) }
+            p.empty { (l.pick("Belum ada reseller. Pemilik menambahkannya dengan formulir di atas atau `siaga reseller add`.", "No resellers yet. The owner adds one with the form above or `siaga reseller add`.")) }
         } @else {
             div.table { table {
                 thead { tr { th { (l.pick("Nama", "Name")) } th { "ID" } th.num { (l.pick("Saldo", "Available")) } th.num { (l.pick("Ditahan", "Held")) } } }
@@ -379,9 +370,6 @@ pub async fn reseller(
     who: Signed,
     Path(id): Path<String>,
 ) -> Response {
-    if let Some(r) = who.refuse_unless_owner() {
-        return r;
-    }
     let l = who.lang;
     let r = match app.store.reseller(&id).await {
         Ok(Some(r)) => r,
@@ -421,13 +409,60 @@ pub async fn reseller(
             label { (l.pick("Catatan", "Note")) input type="text" name="note" maxlength="500"; }
             button type="submit" { (l.pick("Tambah saldo", "Add deposit")) }
         }
+        @if who.session.role == Role::Owner {
+            p { a href=(with_lang(&format!("/admin/resellers/{}/keys", r.id), l)) { (l.pick("Kunci dan aturan akses", "Keys and access rules")) } }
+        }
+        p { a href=(with_lang(&format!("/admin/resellers/{}/statement", r.id), l)) { (l.pick("Mutasi saldo (24 jam terakhir)", "Statement (last 24 hours)")) } }
         h2 { "Audit" }
         (audit_list(l, &audit, now))
     };
     Html(page(&frame(&who, &r.name, Vec::new()), body)).into_response()
 }
 
-fn audit_list(l: Lang, lines: &[siaga_store::AuditEntry], now: i64) -> Markup {
+/// `/admin/resellers/{id}/statement`: the last 24 hours of the reseller's statement.
+pub async fn statement(
+    State(app): State<Arc<App>>,
+    who: Signed,
+    Path(id): Path<String>,
+) -> Response {
+    let l = who.lang;
+    let now = app.now();
+    let lines = match app
+        .store
+        .statement(siaga_store::StatementQuery {
+            reseller_id: id.clone(),
+            from: now - 86_400_000,
+            to: now + 1,
+            after: None,
+            limit: 100,
+        })
+        .await
+    {
+        Ok(v) => v,
+        Err(e) => return failed(e),
+    };
+    let title = format!("{} {id}", l.pick("Mutasi saldo", "Statement"));
+    let body = statement_list(l, &lines, now);
+    Html(page(&frame(&who, &title, Vec::new()), body)).into_response()
+}
+
+fn statement_list(l: Lang, lines: &[siaga_store::StatementLine], now: i64) -> Markup {
+    html! {
+        @if lines.is_empty() {
+            p.empty { (l.pick("Tidak ada mutasi dalam 24 jam. Deposit dan pesanan reseller ini muncul di sini.", "No movement in 24 hours. This reseller's deposits and orders appear here.")) }
+        } @else {
+            div.table { table {
+                thead { tr { th { (l.pick("Waktu", "When")) } th { (l.pick("Jenis", "Kind")) } th { "Ref" } th.num { (l.pick("Jumlah", "Amount")) } th.num { (l.pick("Saldo", "Balance")) } } }
+                tbody { @for s in lines {
+                    tr { td { (when(s.at, now, l)) } td { (s.kind) } td { (s.ref_id.as_deref().or(s.note.as_deref()).unwrap_or("")) }
+                         td.num { (rupiah(s.amount)) } td.num { (rupiah(s.balance_after)) } }
+                } }
+            } }
+        }
+    }
+}
+
+pub(super) fn audit_list(l: Lang, lines: &[siaga_store::AuditEntry], now: i64) -> Markup {
     html! {
         @if lines.is_empty() {
             p.empty { (l.pick("Belum ada tindakan tercatat.", "No action recorded yet.")) }
