@@ -6,6 +6,7 @@ use siaga_store::{CallbackFormat, NewReseller, Store, StoreError};
 use crate::keys;
 
 pub mod desk;
+pub mod pause;
 mod resolve;
 
 pub use resolve::{resolve, Resolution};

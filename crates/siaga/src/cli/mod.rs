@@ -7,6 +7,7 @@ mod config_check;
 mod desk;
 mod operator;
 mod owner;
+mod pause;
 mod reload;
 mod report;
 mod serve;
@@ -163,6 +164,25 @@ pub enum SupplierCmd {
     /// opened and no order is recorded, but the supplier really tops the number up (and
     /// charges for it). Exit 0 when a reply was read, whatever it said.
     Try(supplier_try::TryArgs),
+    /// Take a supplier out of routing until it is resumed: no new attempt goes to it
+    /// (orders go to the next route), attempts already there are still settled there.
+    /// Every running node takes it within 2 s; an audit line says who and why.
+    Pause {
+        id: String,
+        /// Why, for the audit log and the dashboard
+        #[arg(long)]
+        reason: Option<String>,
+        /// Who pauses it (default: $USER, else "cli")
+        #[arg(long)]
+        operator: Option<String>,
+    },
+    /// Put a paused supplier back into routing
+    Resume {
+        id: String,
+        /// Who resumes it (default: $USER, else "cli")
+        #[arg(long)]
+        operator: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -421,6 +441,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Supplier {
             cmd: SupplierCmd::Try(args),
         } => supplier_try::run(&cfg, args).await,
+        Cmd::Supplier {
+            cmd:
+                SupplierCmd::Pause {
+                    id,
+                    reason,
+                    operator,
+                },
+        } => pause::pause(&cfg, &id, reason, operator).await,
+        Cmd::Supplier {
+            cmd: SupplierCmd::Resume { id, operator },
+        } => pause::resume(&cfg, &id, operator).await,
         Cmd::Maintenance {
             cmd:
                 MaintenanceCmd::Add {

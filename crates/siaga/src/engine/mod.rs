@@ -10,7 +10,7 @@ pub mod callbacks;
 pub mod decide;
 pub mod dropin;
 #[cfg(test)]
-pub(crate) mod fixtures;
+mod fixtures;
 pub mod intake;
 pub mod process;
 pub mod step;

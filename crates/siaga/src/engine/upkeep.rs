@@ -81,6 +81,12 @@ pub async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
 }
 
 pub async fn reload_windows(engine: &Engine) {
+    // An operator's pauses (another node's, or `siaga supplier pause`) too.
+    let ids = engine.health.supplier_ids();
+    match crate::ops::pause::load(engine.store.as_ref(), &ids).await {
+        Ok(p) => engine.health.set_pauses(p),
+        Err(e) => tracing::error!(error = %e, "cannot read paused suppliers"),
+    }
     match engine
         .store
         .maintenance_windows(engine.now() - 86_400_000)

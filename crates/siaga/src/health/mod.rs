@@ -4,8 +4,11 @@
 //! and the store; every breaker transition and owner-worthy event is persisted with its
 //! evidence.
 
+mod pause;
 mod shared;
 mod snapshot;
+
+pub use pause::Pause;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
@@ -74,6 +77,8 @@ pub enum Blocked {
     CostAbovePrice,
     SupplierBalance,
     UnknownSupplier,
+    /// An operator paused the supplier.
+    Paused,
 }
 
 impl Blocked {
@@ -85,6 +90,7 @@ impl Blocked {
             Blocked::CostAbovePrice => "cost_above_price",
             Blocked::SupplierBalance => "supplier_balance",
             Blocked::UnknownSupplier => "unknown_supplier",
+            Blocked::Paused => "paused",
         }
     }
 }
@@ -102,6 +108,8 @@ pub struct Health {
     learnt: RwLock<HashMap<(String, String), Learnt>>,
     /// This node's id (SPEC 12): on the breaker changes it shares.
     node: String,
+    /// Suppliers an operator paused (`health/pause.rs`).
+    paused: RwLock<HashMap<String, Pause>>,
     /// Writes of events and shared breaker changes, in the order they happened.
     keeper: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<shared::Keep>>,
 }
@@ -178,6 +186,7 @@ impl Health {
             announced: RwLock::default(),
             learnt: RwLock::default(),
             node: settings.cluster.node_id.clone(),
+            paused: RwLock::default(),
             keeper: std::sync::OnceLock::new(),
         });
         health.reload(settings);
@@ -443,6 +452,9 @@ impl Health {
         let sup = e.cfg();
         if sup.retired {
             return Err(Blocked::UnknownSupplier);
+        }
+        if self.pause(&sup.id).is_some() {
+            return Err(Blocked::Paused);
         }
         let learnt = self
             .learnt

@@ -89,9 +89,40 @@ mod tests {
     use siaga_store::SharedBreaker;
 
     use crate::clock::ManualClock;
-    use crate::engine::fixtures::{settings, T0};
+    use crate::config::{self, Settings};
     use crate::health::Health;
     use crate::metrics::Metrics;
+
+    const T0: i64 = 1_700_000_000_000;
+
+    /// Two suppliers, `a` and `b`, behind one product.
+    fn settings() -> Settings {
+        let text = r#"
+[[suppliers]]
+id = "a"
+base_url = "http://127.0.0.1:9"
+key_env = "K"
+
+[[suppliers]]
+id = "b"
+base_url = "http://127.0.0.1:9"
+key_env = "K"
+
+[[products]]
+code = "TSEL10"
+name = "Telkomsel 10.000"
+operator = "telkomsel"
+group = "Telkomsel Pulsa"
+price = 10500
+routes = [{ supplier = "a", sku = "a10", cost = 10150, priority = 1 },
+          { supplier = "b", sku = "b10", cost = 10200, priority = 2 }]
+"#;
+        let cfg = config::parse(text, "t.toml", &[]).expect("parses");
+        config::validate(&cfg, text, "t.toml", std::path::Path::new("/tmp"), &|_| {
+            Some("k".into())
+        })
+        .expect("valid")
+    }
 
     fn row(supplier: &str, state: &str, node: &str, at: i64) -> SharedBreaker {
         SharedBreaker {

@@ -74,6 +74,7 @@ impl Health {
                 "concurrency_limit": limit,
                 "max_concurrency": sup.max_concurrency,
                 "retired": sup.retired,
+                "paused": self.pause(&id).map(|p| p.json()),
                 "in_flight": in_flight,
                 "balance": balance,
                 "balance_at": balance_at.map(rfc3339),

@@ -15,6 +15,7 @@ pub mod error;
 pub mod headers;
 pub mod limit;
 pub mod openapi;
+pub mod pause;
 pub mod protocol;
 pub mod reload;
 pub mod reports;
@@ -126,6 +127,8 @@ fn admin_routes(app: &Arc<App>) -> Router<Arc<App>> {
         .route("/admin/api/audit", get(desk::audit))
         .route("/admin/api/verify", get(admin::verify))
         .route("/admin/api/cluster", get(cluster::cluster))
+        .route("/admin/api/suppliers/{id}/pause", post(pause::pause))
+        .route("/admin/api/suppliers/{id}/resume", post(pause::resume))
         .route("/admin/api/reload", post(reload::reload))
         .route("/admin/api/notifications", get(admin::notifications))
         .route("/admin/api/suppliers", get(admin::suppliers))

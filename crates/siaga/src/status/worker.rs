@@ -118,11 +118,15 @@ fn serve(ctx: &StatusWorker, p: &Product) -> (Serve, bool, Serve) {
     let mut known = true;
     for (i, r) in p.routes.iter().enumerate() {
         let check = ctx.health.check_proven(r, price);
-        // Maintenance, a cost above the price, an inactive SKU come from config and the
-        // store; anything else about a route needs its supplier seen since the start.
+        // Maintenance, a cost above the price, an inactive SKU, an operator's pause come
+        // from config and the store; anything else about a route needs its supplier seen
+        // since the start.
         let from_store = matches!(
             check,
-            Err(Blocked::Maintenance | Blocked::CostAbovePrice | Blocked::Inactive)
+            Err(Blocked::Maintenance
+                | Blocked::CostAbovePrice
+                | Blocked::Inactive
+                | Blocked::Paused)
         );
         known &= from_store || ctx.health.known(&r.supplier);
         let maintenance = matches!(check, Err(Blocked::Maintenance));

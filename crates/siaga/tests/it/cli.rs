@@ -592,3 +592,38 @@ fn backup_then_restore_from_the_cli() {
     let out = siaga(d, &["verify"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
+
+/// `siaga supplier pause|resume` on the database directly: who and why are kept, an
+/// unknown supplier is exit 1, and resuming says whether it was paused.
+#[test]
+fn supplier_pause_and_resume_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert!(siaga(d, &["init"]).status.success());
+    let out = siaga(
+        d,
+        &[
+            "supplier",
+            "pause",
+            "digi",
+            "--reason",
+            "saldo habis",
+            "--operator",
+            "sari",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["paused"]["by"], "sari");
+    assert_eq!(v["paused"]["reason"], "saldo habis");
+    let out = siaga(d, &["supplier", "pause", "nope"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(text(&out.stderr).contains("nope"), "{}", text(&out.stderr));
+    let out = siaga(d, &["supplier", "resume", "digi"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["was_paused"], true);
+    let v: Value =
+        serde_json::from_slice(&siaga(d, &["supplier", "resume", "digi"]).stdout).unwrap();
+    assert_eq!(v["was_paused"], false);
+}

@@ -12,12 +12,12 @@ use siaga_domain::Operator;
 use crate::harness::{Opts, TestApp, ADMIN, P};
 
 /// A client that shows redirects instead of following them.
-fn browser() -> Client {
+pub(crate) fn browser() -> Client {
     Client::builder().redirect(Policy::none()).build().unwrap()
 }
 
 /// Signs in; the session cookie (`name=value`).
-async fn sign_in(app: &TestApp, c: &Client) -> String {
+pub(crate) async fn sign_in(app: &TestApp, c: &Client) -> String {
     let r = c
         .post(format!("{}/admin/login", app.base))
         .form(&[("token", ADMIN), ("next", "/admin")])
@@ -36,7 +36,12 @@ async fn sign_in(app: &TestApp, c: &Client) -> String {
     set.split(';').next().unwrap().to_owned()
 }
 
-async fn page(app: &TestApp, c: &Client, cookie: &str, path: &str) -> (StatusCode, String) {
+pub(crate) async fn page(
+    app: &TestApp,
+    c: &Client,
+    cookie: &str,
+    path: &str,
+) -> (StatusCode, String) {
     let r = c
         .get(format!("{}{path}", app.base))
         .header("cookie", cookie)
@@ -48,7 +53,7 @@ async fn page(app: &TestApp, c: &Client, cookie: &str, path: &str) -> (StatusCod
 }
 
 /// The CSRF token of the page's forms.
-fn csrf(html: &str) -> String {
+pub(crate) fn csrf(html: &str) -> String {
     let at = html
         .find("name=\"csrf\" value=\"")
         .expect("a form with a csrf token");
@@ -56,7 +61,7 @@ fn csrf(html: &str) -> String {
     rest[..rest.find('"').unwrap()].to_owned()
 }
 
-async fn post_form(
+pub(crate) async fn post_form(
     app: &TestApp,
     c: &Client,
     cookie: &str,

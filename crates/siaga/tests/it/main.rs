@@ -28,6 +28,7 @@ mod openapi;
 mod orders;
 mod otomax;
 mod overload;
+mod pause;
 mod postgres;
 mod reload;
 mod secrets;

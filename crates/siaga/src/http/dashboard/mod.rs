@@ -46,6 +46,8 @@ pub fn routes() -> Router<Arc<App>> {
             "/admin/suppliers/{id}/sync-prices",
             post(suppliers::sync_prices),
         )
+        .route("/admin/suppliers/{id}/pause", post(suppliers::pause))
+        .route("/admin/suppliers/{id}/resume", post(suppliers::resume))
         .route("/admin/orders", get(pages::orders))
         .route("/admin/orders/{order_id}", get(pages::order))
         .route("/admin/orders/{order_id}/resolve", post(actions::resolve))

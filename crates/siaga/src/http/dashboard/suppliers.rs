@@ -1,6 +1,6 @@
 //! The suppliers page (SPEC 13): each supplier's breaker, success, latency, balance and
 //! maintenance windows, its breaker transitions with their evidence, and its actions:
-//! announce maintenance and sync prices, through the admin API's code paths (`ops`,
+//! pause/resume, announce maintenance and sync prices, through the admin API's code paths (`ops`,
 //! `engine::upkeep`), each writing an audit line.
 
 use std::sync::Arc;
@@ -78,6 +78,7 @@ fn one_supplier(who: &Signed, s: &Value) -> Markup {
                 } }
             }
             @if s["retired"] != true {
+                (pause_form(who, id, &s["paused"]))
                 form.inline method="post" action=(with_lang(&format!("/admin/suppliers/{id}/maintenance"), l)) {
                     input type="hidden" name="csrf" value=(who.csrf);
                     label { (l.pick("Mulai (WIB)", "Starts (WIB)")) input type="datetime-local" name="starts_at" required; }
@@ -91,6 +92,88 @@ fn one_supplier(who: &Signed, s: &Value) -> Markup {
                 }
             }
         }
+    }
+}
+
+/// Whether the supplier is paused (who, when, why) and the button that changes it.
+fn pause_form(who: &Signed, id: &str, paused: &Value) -> Markup {
+    let l = who.lang;
+    html! {
+        @if paused.is_object() {
+            p { (state("bad", l.pick("dijeda", "paused"))) " "
+                (l.pick("oleh", "by")) " " (text(&paused["by"])) " · " (text(&paused["at"]))
+                @if let Some(r) = paused["reason"].as_str().filter(|r| !r.is_empty()) { " · " (r) }
+                " — " (l.pick("pesanan baru ke rute berikutnya.", "new orders go to the next route.")) }
+            form.inline method="post" action=(with_lang(&format!("/admin/suppliers/{id}/resume"), l)) {
+                input type="hidden" name="csrf" value=(who.csrf);
+                button type="submit" { (l.pick("Lanjutkan supplier", "Resume supplier")) }
+            }
+        } @else {
+            form.inline method="post" action=(with_lang(&format!("/admin/suppliers/{id}/pause"), l)) {
+                input type="hidden" name="csrf" value=(who.csrf);
+                label { (l.pick("Alasan", "Reason")) input type="text" name="reason" maxlength="500"; }
+                button type="submit" { (l.pick("Jeda supplier", "Pause supplier")) }
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct PauseForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// Pauses a supplier (`ops::pause`, which writes the audit line as this operator).
+pub async fn pause(
+    State(app): State<Arc<App>>,
+    who: Signed,
+    Path(id): Path<String>,
+    Form(f): Form<PauseForm>,
+) -> Response {
+    if let Some(r) = who.refuse_csrf(&f.csrf) {
+        return r;
+    }
+    let settings = app.settings.get();
+    let by = who.session.user.clone();
+    match ops::pause::pause(
+        app.store.as_ref(),
+        &settings,
+        &id,
+        &by,
+        &f.reason,
+        app.now(),
+    )
+    .await
+    {
+        Ok(_) => {
+            crate::engine::upkeep::reload_windows(&app.engine).await;
+            back(who.lang)
+        }
+        Err(e) => refused(&who, &e),
+    }
+}
+
+/// Puts a paused supplier back into routing.
+pub async fn resume(
+    State(app): State<Arc<App>>,
+    who: Signed,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if let Some(r) = who.refuse_csrf(&f.csrf) {
+        return r;
+    }
+    let settings = app.settings.get();
+    let by = who.session.user.clone();
+    match ops::pause::resume(app.store.as_ref(), &settings, &id, &by, app.now()).await {
+        Ok(_) => {
+            crate::engine::upkeep::reload_windows(&app.engine).await;
+            back(who.lang)
+        }
+        Err(e) => refused(&who, &e),
     }
 }
 
