@@ -34,6 +34,10 @@ use crate::ops;
 use sims::{SimProc, SimSpec};
 
 const CONCURRENCY: usize = 64;
+/// Resellers placing orders at once in the backlog phase's burst, none waiting for a
+/// callback: with 64 the switch kept up on this machine (each waits for its order's durable
+/// intake), so no queue formed to drain.
+const BURST_CLIENTS: usize = 256;
 const PRICE: i64 = 10_500;
 
 /// An order's first callback, or the worker waiting for it.
@@ -356,7 +360,7 @@ async fn rig(pg: Option<&str>) -> anyhow::Result<Rig> {
         arrivals,
         store,
         http: reqwest::Client::builder()
-            .pool_max_idle_per_host(CONCURRENCY * 2)
+            .pool_max_idle_per_host(BURST_CLIENTS)
             .redirect(reqwest::redirect::Policy::none())
             .build()?,
         counter: AtomicU64::new(0),
@@ -621,7 +625,7 @@ pub async fn run(
     let overhead_p99 = p99 - supplier_ms;
     // The backlog: a burst of resellers that do not wait for callbacks, then the drain.
     let (writes0, backlog_start) = (rig.store.write_times(), Instant::now());
-    let backlog = backlog::run(&rig, CONCURRENCY, burst.unwrap_or(phase)).await;
+    let backlog = backlog::run(&rig, BURST_CLIENTS, burst.unwrap_or(phase)).await;
     let store_backlog = store_writes(&rig, writes0, backlog_start.elapsed().as_secs_f64());
     // failover: kill s0 a third into the phase
     let fo = closed_loop(&rig, phase, Some(phase / 3)).await;
