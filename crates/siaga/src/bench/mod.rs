@@ -383,6 +383,9 @@ fn bench_limits() -> LimitsCfg {
         per_ip_per_s: 10_000_000,
         per_ip_burst: 10_000_000,
         max_inflight_orders: 4_096,
+        // The load generator, the simulators' callbacks and the receiver all come from
+        // 127.0.0.1: the backlog's burst alone holds 256 connections.
+        max_connections_per_ip: 4_096,
         ..LimitsCfg::default()
     }
 }
