@@ -653,6 +653,15 @@ pub async fn run(
     }
     let double = per_dest.values().filter(|n| **n > 1).count();
     rig.shut_down().await;
+    // `siaga verify` on what the run left: every ledger and order invariant (the number of
+    // problems; -1 when the check could not run).
+    let verify_problems = match rig.store.verify().await {
+        Ok(r) => r.problems.len() as i64,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot verify the bench's store");
+            -1
+        }
+    };
     let mut out = json!({
         "store": if store.is_some() { "postgres" } else { "sqlite" },
         "baseline_rps": baseline_rps.round(),
@@ -669,6 +678,7 @@ pub async fn run(
         "failed_orders_during_failover": fo.failed,
         "orders_in_doubt_at_killed_supplier": fo.in_doubt,
         "double_fulfilments": double,
+        "verify_problems": verify_problems,
         "rss_mb": rss["end"],
         "cpu_us_per_order": per_order_us(own_cpu),
         "sims_cpu_us_per_order": per_order_us(sims_cpu),
