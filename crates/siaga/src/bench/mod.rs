@@ -634,34 +634,7 @@ pub async fn run(
     let fo = closed_loop(&rig, phase, Some(phase / 3)).await;
     // Before the analysis below, which reads every order of the phase back from the store.
     let rss = rss.finish();
-    let killed_at_ms = fo
-        .killed
-        .map(|k| jiff::Timestamp::now().as_millisecond() - k.elapsed().as_millis() as i64)
-        .unwrap_or(0);
-    // Attempts within the breaker's first open period: after it, one half-open trial at a
-    // time is by design (and fails over at once), not traffic still going to the dead one.
-    let failover_ms =
-        last_attempt_between(&rig, "s0", killed_at_ms, killed_at_ms + BREAKER_OPEN_MS)
-            .await
-            .map(|t| (t - killed_at_ms).max(0))
-            .unwrap_or(0);
-    let mut per_dest: HashMap<String, u32> = HashMap::new();
-    for sim in &rig.sims {
-        for d in sim.fulfilled_destinations().await? {
-            *per_dest.entry(d).or_default() += 1;
-        }
-    }
-    let double = per_dest.values().filter(|n| **n > 1).count();
-    rig.shut_down().await;
-    // `siaga verify` on what the run left: every ledger and order invariant (the number of
-    // problems; -1 when the check could not run).
-    let verify_problems = match rig.store.verify().await {
-        Ok(r) => r.problems.len() as i64,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot verify the bench's store");
-            -1
-        }
-    };
+    let (failover_ms, double, verify_problems) = after_failover(&rig, &fo).await?;
     let mut out = json!({
         "store": if store.is_some() { "postgres" } else { "sqlite" },
         "baseline_rps": baseline_rps.round(),
@@ -736,6 +709,41 @@ fn store_writes(rig: &Rig, before: Option<siaga_store::WriteTimesSnapshot>, secs
         "write_wait_sync_ms_p50": ms(span.wait_sync_ms(0.5)),
         "write_wait_sync_ms_p99": ms(span.wait_sync_ms(0.99)),
     })
+}
+
+/// After the failover phase `fo`: how long attempts still went to the killed supplier,
+/// how many destinations were fulfilled twice (any simulator), and, with the switch
+/// stopped, `siaga verify` on what the run left (its number of problems; -1 when the check
+/// could not run).
+async fn after_failover(rig: &Rig, fo: &Phase) -> anyhow::Result<(i64, usize, i64)> {
+    let killed_at_ms = fo
+        .killed
+        .map(|k| jiff::Timestamp::now().as_millisecond() - k.elapsed().as_millis() as i64)
+        .unwrap_or(0);
+    // Attempts within the breaker's first open period: after it, one half-open trial at a
+    // time is by design (and fails over at once), not traffic still going to the dead one.
+    let failover_ms = last_attempt_between(rig, "s0", killed_at_ms, killed_at_ms + BREAKER_OPEN_MS)
+        .await
+        .map(|t| (t - killed_at_ms).max(0))
+        .unwrap_or(0);
+    let mut per_dest: HashMap<String, u32> = HashMap::new();
+    for sim in &rig.sims {
+        for d in sim.fulfilled_destinations().await? {
+            *per_dest.entry(d).or_default() += 1;
+        }
+    }
+    let double = per_dest.values().filter(|n| **n > 1).count();
+    rig.shut_down().await;
+    // `siaga verify` on what the run left: every ledger and order invariant (the number of
+    // problems; -1 when the check could not run).
+    let verify_problems = match rig.store.verify().await {
+        Ok(r) => r.problems.len() as i64,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot verify the bench's store");
+            -1
+        }
+    };
+    Ok((failover_ms, double, verify_problems))
 }
 
 /// When the last attempt at `supplier` started in `[after_ms, before_ms)`, if any.
