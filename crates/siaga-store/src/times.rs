@@ -1,5 +1,6 @@
-//! How long the store's durable writes take: each `COMMIT` and each sync of the WAL, kept as
-//! counts in 10 µs steps, so that `siaga bench` can show where an order's latency goes
+//! How long the store's durable writes take: each `COMMIT` and each sync of the WAL, and
+//! for each write where its time went (waiting in the writer's queue, in its transaction up
+//! to the end of the `COMMIT`, then waiting for the sync), kept as counts in 10 µs steps, so that `siaga bench` can show where an order's latency goes
 //! (two durable writes lie on every order's path) without a clock in the tests.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -110,9 +111,28 @@ pub(crate) struct WriteTimes {
     sync: Counts,
     /// Jobs (store writes) carried by the commits so far.
     jobs: AtomicU64,
+    /// Per write: from its hand-over to the writer until its transaction ran it.
+    queued: Counts,
+    /// Per write: from then until its transaction's `COMMIT` ended.
+    in_commit: Counts,
+    /// Per write: from the end of its `COMMIT` until the sync covering it ended.
+    wait_sync: Counts,
 }
 
 impl WriteTimes {
+    /// One write's wait in the writer's queue and its time in its transaction.
+    pub(crate) fn write(&self, queued: Duration, in_commit: Duration) {
+        self.queued.record(queued);
+        self.in_commit.record(in_commit);
+    }
+
+    /// `n` writes whose commit became durable `d` after its `COMMIT` ended.
+    pub(crate) fn synced(&self, n: usize, d: Duration) {
+        for _ in 0..n {
+            self.wait_sync.record(d);
+        }
+    }
+
     /// One `COMMIT` that carried `jobs` writes and took `d`.
     pub(crate) fn commit(&self, jobs: usize, d: Duration) {
         self.commit.record(d);
@@ -129,6 +149,9 @@ impl WriteTimes {
             commit: self.commit.snapshot(),
             sync: self.sync.snapshot(),
             jobs: self.jobs.load(Ordering::Relaxed),
+            queued: self.queued.snapshot(),
+            in_commit: self.in_commit.snapshot(),
+            wait_sync: self.wait_sync.snapshot(),
         }
     }
 }
@@ -140,6 +163,9 @@ pub struct WriteTimesSnapshot {
     commit: Spread,
     sync: Spread,
     jobs: u64,
+    queued: Spread,
+    in_commit: Spread,
+    wait_sync: Spread,
 }
 
 impl WriteTimesSnapshot {
@@ -149,6 +175,9 @@ impl WriteTimesSnapshot {
             commit: self.commit.since(&earlier.commit),
             sync: self.sync.since(&earlier.sync),
             jobs: self.jobs.saturating_sub(earlier.jobs),
+            queued: self.queued.since(&earlier.queued),
+            in_commit: self.in_commit.since(&earlier.in_commit),
+            wait_sync: self.wait_sync.since(&earlier.wait_sync),
         }
     }
 
@@ -186,6 +215,23 @@ impl WriteTimesSnapshot {
     /// As [`Self::commit_ms`], for syncs.
     pub fn sync_ms(&self, q: f64) -> Option<f64> {
         quantile_ms(&self.sync.steps, q)
+    }
+
+    /// As [`Self::commit_ms`], per write: its wait in the writer's queue.
+    pub fn queued_ms(&self, q: f64) -> Option<f64> {
+        quantile_ms(&self.queued.steps, q)
+    }
+
+    /// As [`Self::commit_ms`], per write: from its start in its transaction to the end of
+    /// the `COMMIT` (the jobs before it in the transaction, its own, the `COMMIT`).
+    pub fn in_commit_ms(&self, q: f64) -> Option<f64> {
+        quantile_ms(&self.in_commit.steps, q)
+    }
+
+    /// As [`Self::commit_ms`], per write: from the end of its `COMMIT` until it was
+    /// durable (the sync in progress, then its own).
+    pub fn wait_sync_ms(&self, q: f64) -> Option<f64> {
+        quantile_ms(&self.wait_sync.steps, q)
     }
 }
 
@@ -237,6 +283,21 @@ mod tests {
         let later = t.snapshot().since(&mid);
         assert_eq!((later.commits(), later.jobs()), (1, 1));
         assert_eq!(later.commit_ms(0.5), Some(2.01));
+    }
+
+    #[test]
+    fn each_writes_queue_commit_and_sync_times_are_counted_apart() {
+        let t = WriteTimes::default();
+        let before = t.snapshot();
+        t.write(Duration::from_micros(1_500), Duration::from_micros(300));
+        t.write(Duration::from_micros(2_500), Duration::from_micros(700));
+        t.synced(2, Duration::from_micros(900));
+        let span = t.snapshot().since(&before);
+        assert_eq!(span.queued_ms(0.5), Some(1.51));
+        assert_eq!(span.queued_ms(1.0), Some(2.51));
+        assert_eq!(span.in_commit_ms(1.0), Some(0.71));
+        assert_eq!(span.wait_sync_ms(0.5), Some(0.91));
+        assert_eq!(span.commits(), 0, "writes are not commits");
     }
 
     #[test]

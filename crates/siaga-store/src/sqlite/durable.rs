@@ -34,6 +34,8 @@ pub(crate) struct Synced {
     pub seq: u64,
     pub commit: Result<(), String>,
     pub dones: Vec<Done>,
+    /// When its `COMMIT` ended.
+    pub committed: std::time::Instant,
 }
 
 pub(crate) struct Durability {
@@ -145,6 +147,12 @@ pub(crate) fn syncer_loop(
             continue;
         }
         let top = group.iter().map(|g| g.seq).max().unwrap_or(0);
+        let now = std::time::Instant::now();
+        for g in group.iter().filter(|g| g.commit.is_ok()) {
+            durability
+                .times
+                .synced(g.dones.len(), now.saturating_duration_since(g.committed));
+        }
         // Before the callers hear: their next read must not wait.
         durability.durable.send_modify(|d| *d = (*d).max(top));
         for g in group {

@@ -206,6 +206,8 @@ impl SqliteStore {
             enqueued: Vec::new(),
             tx,
             feed: self.feed.clone(),
+            queued_at: std::time::Instant::now(),
+            ran_at: None,
         });
         self.writer
             .send(job)

@@ -34,6 +34,8 @@ pub(crate) type Done = Box<dyn FnOnce(Result<(), String>) + Send>;
 /// (a job that never ran answers with the commit's error).
 pub(super) trait WriteJob: Send {
     fn run(&mut self, conn: &Connection) -> bool;
+    /// When it was handed to the writer, and when it first ran.
+    fn stamps(&self) -> (std::time::Instant, Option<std::time::Instant>);
     fn finish(self: Box<Self>) -> Done;
 }
 pub(super) type Job = Box<dyn WriteJob>;
@@ -45,6 +47,9 @@ pub(super) struct Pending<T, F> {
     pub(super) enqueued: Vec<OutboxItem>,
     pub(super) tx: oneshot::Sender<Result<T, StoreError>>,
     pub(super) feed: Feed,
+    /// When it was handed to the writer, and when it first ran (for `WriteTimes`).
+    pub(super) queued_at: std::time::Instant,
+    pub(super) ran_at: Option<std::time::Instant>,
 }
 
 impl<T, F> WriteJob for Pending<T, F>
@@ -52,7 +57,12 @@ where
     T: Send + 'static,
     F: Fn(&Connection) -> Result<T, StoreError> + Send + 'static,
 {
+    fn stamps(&self) -> (std::time::Instant, Option<std::time::Instant>) {
+        (self.queued_at, self.ran_at)
+    }
+
     fn run(&mut self, conn: &Connection) -> bool {
+        self.ran_at.get_or_insert_with(std::time::Instant::now);
         // Left by a job that never reached its end: not this job's.
         drop(outbox::take_enqueued());
         let res = match std::panic::catch_unwind(AssertUnwindSafe(|| (self.f)(conn))) {
@@ -281,8 +291,17 @@ fn commit(
         let at = std::time::Instant::now();
         let done = exec(conn, "COMMIT").map_err(|e| e.to_string());
         durability.times.commit(t.ran.len(), at.elapsed());
+        let end = std::time::Instant::now();
+        for j in &t.ran {
+            let (queued, ran) = j.stamps();
+            let ran = ran.unwrap_or(end);
+            durability
+                .times
+                .write(ran.saturating_duration_since(queued), end - ran);
+        }
         done
     };
+    let committed = std::time::Instant::now();
     if commit.is_err() && !conn.is_autocommit() {
         let _ = conn.execute_batch("ROLLBACK");
     }
@@ -292,7 +311,12 @@ fn commit(
         .chain(t.failed)
         .map(|j| j.finish())
         .collect();
-    let group = Synced { seq, commit, dones };
+    let group = Synced {
+        seq,
+        commit,
+        dones,
+        committed,
+    };
     if let Err(std::sync::mpsc::SendError(group)) = synced.send(group) {
         // The syncer is gone (the process is ending): nobody may hear of a commit
         // that was not synced.

@@ -120,6 +120,10 @@ pub enum Cmd {
         /// instead of a temporary SQLite file
         #[arg(long)]
         store: Option<String>,
+        /// How long the backlog phase's burst sends, e.g. 20s (default: a quarter of
+        /// --duration)
+        #[arg(long, value_parser = parse_duration)]
+        burst: Option<std::time::Duration>,
     },
     /// Check every ledger and order invariant; exits 1 with a report if any is broken
     Verify,
@@ -433,7 +437,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             json,
             duration,
             store,
-        } => crate::bench::run(json, duration, store.as_deref()).await,
+            burst,
+        } => crate::bench::run(json, duration, store.as_deref(), burst).await,
         Cmd::Incident { cmd } => owner::incident(&cfg, cmd).await,
         Cmd::Config {
             cmd: ConfigCmd::Check,

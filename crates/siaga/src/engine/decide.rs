@@ -39,10 +39,28 @@ pub fn next_route<'a>(
         .next()
 }
 
+/// How long an order at the concurrency limit waits in memory before the store's fallback
+/// look: a wake normally comes first (a permit given back, see [`super::slots`]).
+pub const SLOT_FALLBACK_MS: i64 = 5_000;
+
+/// An order that found every usable route at its concurrency limit: `None` when the store
+/// already holds it queued with a look still ahead (it waits in memory, nothing to write);
+/// else the change to write once: held until the fallback look ([`hold`]), or failed when
+/// its wait is over.
+pub fn slot_wait(order: &Order, now: i64) -> Option<OrderChange> {
+    let held = order.stage == Some(siaga_domain::Stage::Queued)
+        && order.next_action_at.is_some_and(|at| at > now);
+    match hold(order, true, now) {
+        OrderChange::Hold { .. } if held => None,
+        c => Some(c),
+    }
+}
+
 /// No route can take the order right now although some are untried in this round.
 /// `at_limit`: some usable route is only at its concurrency limit. The order waits in the
 /// queue without starting a new round until its `max_wait_s` runs out (waits for a
-/// concurrency slot get at least 10 s, so a burst is queued rather than refused).
+/// concurrency slot get at least 10 s, so a burst is queued rather than refused; the
+/// store looks at such an order again after [`SLOT_FALLBACK_MS`], a wake comes sooner).
 pub fn hold(order: &Order, at_limit: bool, now: i64) -> OrderChange {
     let deadline = if at_limit {
         order.wait_until.max(order.created_at + 10_000)
@@ -54,7 +72,7 @@ pub fn hold(order: &Order, at_limit: bool, now: i64) -> OrderChange {
             code: siaga_domain::FailureCode::ProductUnavailable,
         };
     }
-    let step = if at_limit { 50 } else { 500 };
+    let step = if at_limit { SLOT_FALLBACK_MS } else { 500 };
     OrderChange::Hold {
         at: (now + step).min(deadline),
     }
@@ -542,7 +560,7 @@ mod tests {
         let o = order();
         let now = T0 + 1_000;
         assert_eq!(hold(&o, false, now), OrderChange::Hold { at: now + 500 });
-        assert_eq!(hold(&o, true, now), OrderChange::Hold { at: now + 50 });
+        assert_eq!(hold(&o, true, now), OrderChange::Hold { at: now + 5_000 });
         // Never past the deadline.
         let near = o.wait_until - 20;
         assert_eq!(
@@ -560,7 +578,10 @@ mod tests {
             ..order()
         };
         assert_eq!(hold(&no_wait, false, T0), unavailable);
-        assert_eq!(hold(&no_wait, true, T0), OrderChange::Hold { at: T0 + 50 });
+        assert_eq!(
+            hold(&no_wait, true, T0),
+            OrderChange::Hold { at: T0 + 5_000 }
+        );
         assert_eq!(
             hold(&no_wait, true, T0 + 9_990),
             OrderChange::Hold { at: T0 + 10_000 }

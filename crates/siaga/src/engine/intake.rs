@@ -54,10 +54,14 @@ pub fn first_attempt(
     now: i64,
 ) -> Option<(NewAttempt, Permit)> {
     let routes = engine.routes(Some(product), &[], 0);
-    let (route, cost, permit) = routes.usable.iter().find_map(|(r, cost)| {
-        engine.adapters.get().get(&r.supplier)?;
-        engine.health.acquire(&r.supplier).map(|p| (*r, *cost, p))
-    })?;
+    let adapters = engine.adapters.get();
+    let usable: Vec<_> = routes
+        .usable
+        .into_iter()
+        .filter(|(r, _)| adapters.contains_key(&r.supplier))
+        .collect();
+    // Behind the orders already waiting for a slot, not before them.
+    let (route, cost, permit) = engine.take_slot(&(now, order_id.to_owned()), &usable)?;
     Some((new_attempt(engine, order_id, 0, route, cost, now), permit))
 }
 

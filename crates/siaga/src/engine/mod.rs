@@ -13,10 +13,12 @@ pub mod dropin;
 mod fixtures;
 pub mod intake;
 pub mod process;
+pub mod slots;
 pub mod step;
 pub mod upkeep;
+pub mod waiting;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -75,6 +77,8 @@ pub struct Engine {
     /// True while the callback deliverer gets fresh outbox messages from the store's feed
     /// (then a final order need not wake its poll).
     pub outbox_fed: AtomicBool,
+    /// Orders waiting for a concurrency slot ([`slots`]).
+    waiting: Mutex<waiting::Lines>,
     /// When each supplier's price list was last fetched (Digiflazz allows once per 5 min).
     pub last_price_sync: Mutex<HashMap<String, i64>>,
     /// True once the supplier prices kept in the store (price lists, learnt charges) are
@@ -118,10 +122,19 @@ impl Engine {
             kick_tx,
             outbox_kick: Notify::new(),
             outbox_fed: AtomicBool::new(false),
+            waiting: Mutex::default(),
             last_price_sync: Mutex::default(),
             prices_loaded: watch::channel(false).0,
         };
-        (Arc::new(engine), Inbox(kick_rx))
+        let engine = Arc::new(engine);
+        // A permit given back wakes the oldest order waiting for a slot there.
+        let weak = Arc::downgrade(&engine);
+        engine.health.on_release(Arc::new(move |supplier: &str| {
+            if let Some(e) = weak.upgrade() {
+                e.slot_freed(supplier);
+            }
+        }));
+        (engine, Inbox(kick_rx))
     }
 
     pub fn now(&self) -> i64 {
@@ -176,7 +189,7 @@ pub async fn dispatcher(engine: Arc<Engine>, inbox: Inbox, mut shutdown: watch::
     let Inbox(mut rx) = inbox;
     // Orders due at start (a restart) are routed with the kept prices, not without.
     engine.prices_loaded().await;
-    let inflight: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let inflight: Arc<Mutex<InFlight>> = Arc::default();
     let sem = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let mut tick = tokio::time::interval(POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -190,11 +203,15 @@ pub async fn dispatcher(engine: Arc<Engine>, inbox: Inbox, mut shutdown: watch::
                 Some(w) => vec![w],
                 None => return,
             },
-            _ = tick.tick(), if !closing => match engine.store.due_orders(engine.now(), 1000).await {
-                Ok(ids) => ids.into_iter().map(Work::Look).collect(),
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot read due orders");
-                    Vec::new()
+            _ = tick.tick(), if !closing => {
+                // The safety net for a wake that left a slot unused.
+                engine.wake_waiting();
+                match engine.store.due_orders(engine.now(), 1000).await {
+                    Ok(ids) => ids.into_iter().map(Work::Look).collect(),
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot read due orders");
+                        Vec::new()
+                    }
                 }
             },
             _ = shutdown.changed(), if !closing => {
@@ -208,20 +225,29 @@ pub async fn dispatcher(engine: Arc<Engine>, inbox: Inbox, mut shutdown: watch::
     }
 }
 
-/// Processes `w` in a task of its own unless its order is already in flight here.
-fn start(
-    engine: &Arc<Engine>,
-    inflight: &Arc<Mutex<HashSet<String>>>,
-    sem: &Arc<Semaphore>,
-    w: Work,
-) {
+/// The orders being processed on this node, each with whether it was asked for again
+/// meanwhile (a wake must not be lost to the look in progress: it looks once more).
+type InFlight = HashMap<String, bool>;
+
+/// Processes `w` in a task of its own unless its order is already in flight here; asked
+/// for again meanwhile, it looks once more when done.
+fn start(engine: &Arc<Engine>, inflight: &Arc<Mutex<InFlight>>, sem: &Arc<Semaphore>, w: Work) {
     let id = match &w {
         Work::Look(id) => id.clone(),
         Work::Started(s) => s.order.id.clone(),
     };
     let fresh = inflight
         .lock()
-        .map(|mut s| s.insert(id.clone()))
+        .map(|mut s| match s.get_mut(&id) {
+            Some(again) => {
+                *again = true;
+                false
+            }
+            None => {
+                s.insert(id.clone(), false);
+                true
+            }
+        })
         .unwrap_or(false);
     if !fresh {
         if matches!(w, Work::Started(_)) {
@@ -234,15 +260,23 @@ fn start(
     let (engine, inflight, sem) = (engine.clone(), inflight.clone(), sem.clone());
     tokio::spawn(async move {
         let _permit = sem.acquire_owned().await;
-        let done = match w {
-            Work::Look(_) => process::process(&engine, &id).await,
-            Work::Started(s) => process::process_started(&engine, *s).await,
-        };
-        if let Err(e) = done {
-            tracing::error!(order = %id, error = %e, "order processing failed; will retry");
-        }
-        if let Ok(mut s) = inflight.lock() {
+        let mut w = Some(w);
+        loop {
+            let done = match w.take() {
+                Some(Work::Started(s)) => process::process_started(&engine, *s).await,
+                _ => process::process(&engine, &id).await,
+            };
+            if let Err(e) = done {
+                tracing::error!(order = %id, error = %e, "order processing failed; will retry");
+            }
+            let Ok(mut s) = inflight.lock() else { break };
+            if s.get(&id) == Some(&true) {
+                // Asked for again while it was processed: once more.
+                s.insert(id.clone(), false);
+                continue;
+            }
             s.remove(&id);
+            break;
         }
     });
 }

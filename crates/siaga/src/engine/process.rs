@@ -6,7 +6,7 @@ use siaga_store::{Attempt, ChangeOrder, Order, OrderChange, Transition};
 use siaga_suppliers::{Adapter, Reply, TopupRequest};
 
 use super::step::{self, After, Choice, Routes, Step};
-use super::{decide, intake, Engine, Started};
+use super::{decide, intake, slots, Engine, Started};
 use crate::config::{Product, Route};
 use crate::health::Permit;
 
@@ -361,21 +361,29 @@ async fn inquire(
     Ok(settled(engine, engine.store.settle_attempt(settle).await?))
 }
 
-/// Starts an attempt on the first of `routes` that grants a permit and sends it; with no
-/// permit anywhere, changes the order by `otherwise`. Returns a late reply to apply.
+/// Starts an attempt on the first of `routes` that grants a permit (where no older order
+/// waits) and sends it; with no permit anywhere, the order waits in line for one and is
+/// changed by `otherwise`. Returns a late reply to apply.
 async fn dispatch(
     engine: &Engine,
     order: Order,
     attempts: Vec<Attempt>,
     routes: &[(&Route, i64)],
-    otherwise: OrderChange,
+    otherwise: Option<OrderChange>,
     now: i64,
 ) -> anyhow::Result<(Flow, Late)> {
-    let chosen = routes
-        .iter()
-        .find_map(|(r, cost)| engine.health.acquire(&r.supplier).map(|p| (*r, *cost, p)));
+    let chosen = match engine.take_slot(&slots::key(&order), routes) {
+        Some(s) => Some(s),
+        None => engine.wait_for_slot(&order, routes, otherwise.as_ref()),
+    };
     let Some((route, cost, permit)) = chosen else {
-        return Ok((changed(engine, &order, otherwise, now).await?, None));
+        // Waiting in line: a slot given back wakes it; the store is written only when it
+        // does not hold the order that way already.
+        let flow = match otherwise {
+            Some(c) => changed(engine, &order, c, now).await?,
+            None => Flow::Stop,
+        };
+        return Ok((flow, None));
     };
     let Some(adapter) = engine.adapters.get().get(&route.supplier).cloned() else {
         return Ok((Flow::Again, None));

@@ -47,10 +47,11 @@ pub struct Routes<'r> {
 #[derive(Debug, PartialEq)]
 pub enum Choice<'r> {
     /// Start an attempt on the first of `routes` whose supplier grants a permit; when none
-    /// does (all at their concurrency limit), change the order by `otherwise`.
+    /// does (all at their concurrency limit), wait in line for a slot and change the order
+    /// by `otherwise` (none: it is already held, [`decide::slot_wait`]).
     Send {
         routes: Vec<(&'r Route, i64)>,
-        otherwise: OrderChange,
+        otherwise: Option<OrderChange>,
     },
     /// No route can take it now: hold, queue or fail.
     Change(OrderChange),
@@ -128,7 +129,7 @@ pub fn choose<'r>(order: &Order, attempts: &[Attempt], routes: Routes<'r>, now: 
         return Choice::Send {
             routes: routes.usable,
             // Usable but no permit: every one is only at its concurrency limit.
-            otherwise: decide::hold(order, true, now),
+            otherwise: decide::slot_wait(order, now),
         };
     }
     if routes.untried {
@@ -352,9 +353,41 @@ mod tests {
             c,
             Choice::Send {
                 routes: vec![(&b, 10_200), (&a, 10_150)],
-                // No permit anywhere: waits for a slot, looking again in 50 ms.
-                otherwise: OrderChange::Hold { at: now + 50 },
+                // No permit anywhere: waits for a slot, the store's look 5 s on.
+                otherwise: Some(OrderChange::Hold { at: now + 5_000 }),
             }
+        );
+        // Already held with a look ahead: nothing to write while it waits, until the
+        // look is due.
+        let held = Order {
+            stage: Some(Stage::Queued),
+            next_action_at: Some(now + 5_000),
+            ..order()
+        };
+        let routes = || Routes {
+            untried: true,
+            usable: vec![(&a, 10_150)],
+        };
+        let at = |t| match choose(&held, &[], routes(), t) {
+            Choice::Send { otherwise, .. } => otherwise,
+            c => panic!("{c:?}"),
+        };
+        let clock = ManualClock::new(now);
+        assert_eq!(at(clock.now_ms()), None);
+        clock.advance(4_999);
+        assert_eq!(at(clock.now_ms()), None);
+        clock.advance(1);
+        assert_eq!(
+            at(clock.now_ms()),
+            Some(OrderChange::Hold { at: now + 10_000 })
+        );
+        // Its wait over, it fails whether held or not.
+        let over = held.wait_until.max(held.created_at + 10_000);
+        assert_eq!(
+            at(over),
+            Some(OrderChange::Fail {
+                code: FailureCode::ProductUnavailable
+            })
         );
     }
 

@@ -112,7 +112,12 @@ pub struct Health {
     paused: RwLock<HashMap<String, Pause>>,
     /// Writes of events and shared breaker changes, in the order they happened.
     keeper: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<shared::Keep>>,
+    /// Told the supplier's id each time a permit is given back (a slot freed).
+    on_release: RwLock<Option<Released>>,
 }
+
+/// What hears of a permit given back (the engine wakes an order waiting for the slot).
+pub type Released = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// One supplier's config in force and its live state.
 pub(crate) struct Entry {
@@ -146,6 +151,8 @@ impl Drop for Permit {
                 }
             }
         }
+        // After the supplier's lock is let go: the hook takes locks of its own.
+        self.health.released(&self.supplier);
     }
 }
 
@@ -188,6 +195,7 @@ impl Health {
             node: settings.cluster.node_id.clone(),
             paused: RwLock::default(),
             keeper: std::sync::OnceLock::new(),
+            on_release: RwLock::default(),
         });
         health.reload(settings);
         health
@@ -281,6 +289,31 @@ impl Health {
             at: t.at_ms,
         };
         self.keep(shared::Keep::Breaker(shared, event));
+    }
+
+    /// `f` hears of every permit given back from now on (in place of any before).
+    pub fn on_release(&self, f: Released) {
+        match self.on_release.write() {
+            Ok(mut h) => *h = Some(f),
+            Err(p) => *p.into_inner() = Some(f),
+        }
+    }
+
+    fn released(&self, supplier: &str) {
+        let hook = self.on_release.read().ok().and_then(|h| h.clone());
+        if let Some(f) = hook {
+            f(supplier);
+        }
+    }
+
+    /// Slots free under `supplier`'s concurrency limit now (its circuit aside).
+    pub fn free_slots(&self, supplier: &str) -> u32 {
+        self.entry(supplier)
+            .and_then(|e| {
+                let st = e.st.lock().ok()?;
+                Some(st.limit.limit().saturating_sub(st.in_flight))
+            })
+            .unwrap_or(0)
     }
 
     /// A slot at `supplier` if its circuit lets traffic through and it is under its limit.

@@ -33,6 +33,7 @@ mod postgres;
 mod reload;
 mod secrets;
 mod sla;
+mod slots;
 mod status;
 mod status_maintenance;
 mod status_restart;
