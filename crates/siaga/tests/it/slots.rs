@@ -65,10 +65,17 @@ async fn orders_at_the_limit_start_in_arrival_order_written_once_while_they_wait
         let o = store.order(id).await.unwrap().unwrap();
         assert!(o.version <= 4, "{id} written {} times", o.version);
     }
-    assert!(
-        starts.windows(2).all(|w| w[0] <= w[1]),
-        "attempts started out of arrival order: {starts:?}"
-    );
+    // Two suppliers, one slot each: two slots that free at the same moment wake the two
+    // oldest orders at once, and those two may start in either order (a millisecond
+    // apart); an order never starts before one that came two or more places earlier.
+    for j in 0..starts.len() {
+        for i in 0..j.saturating_sub(1) {
+            assert!(
+                starts[i] <= starts[j],
+                "order {j} started before order {i}, which came earlier: {starts:?}"
+            );
+        }
+    }
     assert_eq!(engine.waiting_for_slots(), 0);
     app.verify_clean().await;
 }
