@@ -80,13 +80,13 @@ pub(crate) async fn transfer<C: GenericClient>(
     .await?
     .try_get(0)?;
     for p in &t.postings {
-        let mut after = apply(c, p).await?;
+        let mut after = apply(c, p, now).await?;
         if after.is_none() && !p.guarded {
             // Book accounts (revenue, cost, a supplier) come into being on first use.
             ensure_account(c, &p.account).await?;
-            after = apply(c, p).await?;
+            after = apply(c, p, now).await?;
         }
-        let Some(balance_after) = after else {
+        let Some((balance_after, watermark)) = after else {
             return Err(StoreError::Corrupt(format!(
                 "{} would go below zero or does not exist",
                 p.account
@@ -94,37 +94,45 @@ pub(crate) async fn transfer<C: GenericClient>(
         };
         exec(
             c,
-            "INSERT INTO postings (transfer_id, account_id, amount, balance_after)
-             VALUES ($1, $2, $3, $4)",
-            &[&id, &p.account, &p.amount, &balance_after],
+            "INSERT INTO postings (transfer_id, account_id, amount, balance_after, watermark)
+             VALUES ($1, $2, $3, $4, $5)",
+            &[&id, &p.account, &p.amount, &balance_after, &watermark],
         )
         .await?;
     }
     Ok(id)
 }
 
-/// Moves `p.account`'s balance by `p.amount` and returns the new balance; `None` if the
-/// account does not exist, or the move would take a guarded account below zero or any
-/// balance out of bounds.
-async fn apply<C: GenericClient>(c: &C, p: &Posting) -> Result<Option<i64>, StoreError> {
+/// Moves `p.account`'s balance by `p.amount` and its watermark (the latest transfer time
+/// among its postings) up to `now`, and returns both; `None` if the account does not
+/// exist, or the move would take a guarded account below zero or any balance out of bounds.
+async fn apply<C: GenericClient>(
+    c: &C,
+    p: &Posting,
+    now: i64,
+) -> Result<Option<(i64, i64)>, StoreError> {
     if p.amount.unsigned_abs() > MAX_AMOUNT.unsigned_abs() {
         return Ok(None);
     }
     let row = opt(
         c,
-        "UPDATE accounts SET balance = balance + $2
+        "UPDATE accounts SET balance = balance + $2, watermark = GREATEST(watermark, $6)
          WHERE id = $1 AND balance BETWEEN $4 AND $5 AND (NOT $3 OR balance + $2 >= 0)
-         RETURNING balance",
+         RETURNING balance, watermark",
         &[
             &p.account,
             &p.amount,
             &p.guarded,
             &-BALANCE_BOUND,
             &BALANCE_BOUND,
+            &now,
         ],
     )
     .await?;
-    Ok(row.map(|r| r.try_get(0)).transpose()?)
+    let Some(r) = row else {
+        return Ok(None);
+    };
+    Ok(Some((r.try_get(0)?, r.try_get(1)?)))
 }
 
 pub(crate) async fn account_balance<C: GenericClient>(
@@ -184,11 +192,26 @@ pub(crate) async fn balance<C: GenericClient>(
     })
 }
 
+/// The account's lines with a transfer in `[q.from, q.to)` after line `q.after`, by line.
+/// The walk by line starts at the first posting whose watermark reaches `q.from` (no
+/// posting before it has a transfer that late), not at the account's first posting.
 pub(crate) async fn statement<C: GenericClient>(
     c: &C,
     q: &StatementQuery,
 ) -> Result<Vec<StatementLine>, StoreError> {
-    let after = q.after.unwrap_or(0);
+    let account = available(&q.reseller_id);
+    let first = opt(
+        c,
+        "SELECT id FROM postings WHERE account_id = $1 AND watermark >= $2
+         ORDER BY watermark, id LIMIT 1",
+        &[&account, &q.from],
+    )
+    .await?;
+    let Some(first) = first else {
+        return Ok(Vec::new());
+    };
+    let first: i64 = first.try_get(0)?;
+    let after = q.after.unwrap_or(0).max(first - 1);
     let rows = rows(
         c,
         "SELECT t.id, t.kind, t.order_id, o.ref_id, p.amount, p.balance_after, t.note, t.created_at, p.id
@@ -197,7 +220,7 @@ pub(crate) async fn statement<C: GenericClient>(
          WHERE p.account_id = $1 AND t.created_at >= $2 AND t.created_at < $3 AND p.id > $4
          ORDER BY p.id LIMIT $5",
         &[
-            &available(&q.reseller_id),
+            &account,
             &q.from,
             &q.to,
             &after,

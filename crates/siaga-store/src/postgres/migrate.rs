@@ -25,6 +25,10 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("../../migrations-pg/0007_chat.sql")),
     (8, include_str!("../../migrations-pg/0008_cluster.sql")),
     (9, include_str!("../../migrations-pg/0009_operators.sql")),
+    (
+        10,
+        include_str!("../../migrations-pg/0010_statement_watermark.sql"),
+    ),
 ];
 
 const LOCK: &str =

@@ -60,11 +60,11 @@ pub(crate) fn transfer(c: &Connection, t: &TransferPlan<'_>, now: i64) -> Result
         // Two statements a posting: the balance moves only if it stays >= 0 (when guarded),
         // then the posting copies the balance it left. The bound keeps `balance + amount`
         // an integer (amounts are at most MAX_AMOUNT); the single writer makes it race-free.
-        let mut moved = apply(c, p)?;
+        let mut moved = apply(c, p, now)?;
         if !moved && !p.guarded {
             // Book accounts (revenue, cost, a supplier) come into being on first use.
             ensure_account(c, &p.account)?;
-            moved = apply(c, p)?;
+            moved = apply(c, p, now)?;
         }
         if !moved {
             return Err(StoreError::Corrupt(format!(
@@ -73,8 +73,8 @@ pub(crate) fn transfer(c: &Connection, t: &TransferPlan<'_>, now: i64) -> Result
             )));
         }
         c.prepare_cached(
-            "INSERT INTO postings (transfer_id, account_id, amount, balance_after)
-             SELECT ?1, id, ?3, balance FROM accounts WHERE id = ?2",
+            "INSERT INTO postings (transfer_id, account_id, amount, balance_after, watermark)
+             SELECT ?1, id, ?3, balance, watermark FROM accounts WHERE id = ?2",
         )?
         .execute(params![id, p.account, p.amount])?;
     }
@@ -82,14 +82,15 @@ pub(crate) fn transfer(c: &Connection, t: &TransferPlan<'_>, now: i64) -> Result
 }
 
 /// Moves `p.account`'s balance by `p.amount`; false if the account does not exist, or the
-/// move would take a guarded account below zero or any balance out of bounds.
-fn apply(c: &Connection, p: &Posting) -> Result<bool, StoreError> {
+/// move would take a guarded account below zero or any balance out of bounds. The account's
+/// watermark (the latest transfer time among its postings) moves up to `now`.
+fn apply(c: &Connection, p: &Posting, now: i64) -> Result<bool, StoreError> {
     if p.amount.unsigned_abs() > MAX_AMOUNT.unsigned_abs() {
         return Ok(false);
     }
     let n = c
         .prepare_cached(
-            "UPDATE accounts SET balance = balance + ?2
+            "UPDATE accounts SET balance = balance + ?2, watermark = MAX(watermark, ?6)
              WHERE id = ?1 AND balance BETWEEN ?4 AND ?5 AND (NOT ?3 OR balance + ?2 >= 0)",
         )?
         .execute(params![
@@ -97,7 +98,8 @@ fn apply(c: &Connection, p: &Posting) -> Result<bool, StoreError> {
             p.amount,
             p.guarded,
             -BALANCE_BOUND,
-            BALANCE_BOUND
+            BALANCE_BOUND,
+            now
         ])?;
     Ok(n == 1)
 }
@@ -132,10 +134,25 @@ pub(crate) fn balance(c: &Connection, reseller_id: &str) -> Result<Balance, Stor
     Ok(Balance { available, held })
 }
 
+/// The account's lines with a transfer in `[q.from, q.to)` after line `q.after`, by line.
+/// The walk by line starts at the first posting whose watermark reaches `q.from` (no
+/// posting before it has a transfer that late), not at the account's first posting.
 pub(crate) fn statement(
     c: &Connection,
     q: &StatementQuery,
 ) -> Result<Vec<StatementLine>, StoreError> {
+    let account = available(&q.reseller_id);
+    let first: Option<i64> = c
+        .prepare_cached(
+            "SELECT id FROM postings WHERE account_id = ?1 AND watermark >= ?2
+             ORDER BY watermark, id LIMIT 1",
+        )?
+        .query_row(params![account, q.from], |r| r.get(0))
+        .optional()?;
+    let Some(first) = first else {
+        return Ok(Vec::new());
+    };
+    let after = q.after.unwrap_or(0).max(first - 1);
     let mut st = c.prepare_cached(
         "SELECT t.id, t.kind, t.order_id, o.ref_id, p.amount, p.balance_after, t.note, t.created_at, p.id
          FROM postings p JOIN transfers t ON t.id = p.transfer_id
@@ -143,8 +160,7 @@ pub(crate) fn statement(
          WHERE p.account_id = ?1 AND t.created_at >= ?2 AND t.created_at < ?3 AND p.id > ?4
          ORDER BY p.id LIMIT ?5",
     )?;
-    let after = q.after.unwrap_or(0);
-    let args = params![available(&q.reseller_id), q.from, q.to, after, q.limit];
+    let args = params![account, q.from, q.to, after, q.limit];
     let rows = st.query_map(args, |r| {
         Ok(StatementLine {
             transfer_id: r.get(0)?,

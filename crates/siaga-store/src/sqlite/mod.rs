@@ -59,6 +59,10 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (12, include_str!("../../migrations/0012_chat.sql")),
     (13, include_str!("../../migrations/0013_cluster.sql")),
     (14, include_str!("../../migrations/0014_operators.sql")),
+    (
+        15,
+        include_str!("../../migrations/0015_statement_watermark.sql"),
+    ),
 ];
 
 /// The writer checkpoints the WAL when it passes this many pages (SQLite's default is

@@ -172,6 +172,7 @@ macro_rules! conformance_suite {
                 orders::the_one_pass_intake_writes_what_the_two_steps_would,
                 orders::verify_is_clean_after_a_realistic_day,
                 orders::a_statement_pages_by_cursor_without_gaps_or_repeats,
+                orders::a_statement_window_holds_when_times_go_back,
                 orders::orders_are_found_by_id_reference_or_destination,
                 outbox::the_outbox_feed_carries_each_committed_message_and_marks_go_in_one_write,
                 outbox::due_outbox_leaves_out_the_skipped_targets,

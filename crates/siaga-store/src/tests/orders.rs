@@ -465,6 +465,68 @@ pub(crate) async fn a_statement_pages_by_cursor_without_gaps_or_repeats(store: A
     assert_eq!(notes, ["d3", "d4"]);
 }
 
+/// Transfer times need not rise with the lines (callers' clocks race the writer): a
+/// window finds exactly the lines whose transfer is in it, also those after a later one
+/// and those of a window that opens after the account's newest transfer time.
+pub(crate) async fn a_statement_window_holds_when_times_go_back(store: Arc<dyn Store>) {
+    add_reseller(&*store, "r1", None).await;
+    // Line notes name their times (offsets from T0); the ledger order is this one.
+    let times = [10, 50, 30, 20, 60, 40, 55];
+    for t in times {
+        store
+            .deposit("r1", 1_000, &format!("t{t}"), T0 + t)
+            .await
+            .unwrap();
+    }
+    let window = |from: i64, to: i64, after: Option<i64>, limit: u32| {
+        let store = store.clone();
+        async move {
+            let lines = store
+                .statement(crate::StatementQuery {
+                    reseller_id: "r1".into(),
+                    from: T0 + from,
+                    to: T0 + to,
+                    after,
+                    limit,
+                })
+                .await
+                .unwrap();
+            lines
+                .into_iter()
+                .map(|l| (l.line_id, l.note.unwrap_or_default()))
+                .collect::<Vec<_>>()
+        }
+    };
+    let all = window(0, 100, None, 100).await;
+    assert_eq!(all.len(), times.len());
+    for (from, to) in [
+        (0, 100),
+        (25, 45),
+        (35, 56),
+        (50, 51),
+        (55, 100),
+        (41, 50),
+        (61, 100),
+    ] {
+        let want: Vec<_> = all
+            .iter()
+            .zip(times)
+            .filter(|(_, t)| (from..to).contains(t))
+            .map(|(l, _)| l.clone())
+            .collect();
+        assert_eq!(window(from, to, None, 100).await, want, "[{from}, {to})");
+        // Two lines a page, by cursor, put together: the same lines.
+        let (mut seen, mut after) = (Vec::new(), None);
+        loop {
+            let page = window(from, to, after, 2).await;
+            let Some(last) = page.last() else { break };
+            after = Some(last.0);
+            seen.extend(page);
+        }
+        assert_eq!(seen, want, "[{from}, {to}) by pages of two");
+    }
+}
+
 /// The dashboard's search: an order found by its id, its reference or its destination,
 /// across resellers, newest first; nothing for a text that is none of them.
 pub(crate) async fn orders_are_found_by_id_reference_or_destination(store: Arc<dyn Store>) {

@@ -94,6 +94,16 @@ async fn a_version_6_database_keeps_its_ledger_and_outbox_through_the_rowid_rebu
         .collect::<Result<_, _>>()
         .unwrap();
     assert_eq!(ids, vec![(1, 1), (2, 1), (3, 2), (4, 2)]);
+    // 0015: the old postings got their watermark (their transfer's time) and new ones
+    // carry on from the account's.
+    let marks: Vec<i64> = c
+        .prepare("SELECT watermark FROM postings ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(marks, vec![1, 1, 20, 20]);
     let report = store.verify().await.unwrap();
     assert!(report.ok(), "{:#?}", report.problems);
     assert_eq!(report.transfers, 2);
