@@ -74,6 +74,11 @@ pub async fn run_with(
     let primed = status::worker::prime(&status_worker).await;
     let status = tokio::spawn(status::worker::run(status_worker, primed, shutdown.clone()));
     let duties = tokio::spawn(leader_duties(app.clone(), notifier, shutdown.clone()));
+    // The dashboard's reports page answers from memory (its default view, kept computed).
+    let reports = tokio::spawn(http::dashboard::reports::warm(
+        app.clone(),
+        shutdown.clone(),
+    ));
     let hangups = tokio::spawn(reload_on_hangup(app.clone()));
     http::serve::serve(app.clone(), listener, shutdown).await?;
     hangups.abort();
@@ -82,6 +87,7 @@ pub async fn run_with(
     upkeep.abort();
     status.abort();
     beats.abort();
+    reports.abort();
     if let Some(s) = scrape {
         s.abort();
     }

@@ -139,6 +139,20 @@ async fn dashboard_page_times_at_100k_orders() {
         .next()
         .unwrap()
         .to_owned();
+    // The reports page's default view is computed in the background from the start; the
+    // times below are after that first pass (it took the first-load time of before).
+    let warming = Instant::now();
+    while !siaga::http::dashboard::reports::warmed(&app.app) {
+        assert!(
+            warming.elapsed() < Duration::from_secs(120),
+            "reports never warmed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!(
+        "reports page computed in the background within {:.1} s of the start",
+        warming.elapsed().as_secs_f64()
+    );
     let some = "ord_bench_050000";
     let rid = app.reseller_id.clone();
     let pages = [

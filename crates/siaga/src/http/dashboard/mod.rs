@@ -11,7 +11,7 @@ mod incidents;
 mod keys;
 pub mod layout;
 mod pages;
-mod reports;
+pub mod reports;
 pub mod session;
 mod subscribers;
 mod suppliers;
