@@ -4,7 +4,9 @@
 // {"unsigned": [{path, url}]            pages opened without a session and where they landed,
 //  "pages": [{path, status, console_errors, axe: [{id, impact, help, nodes}]}],
 //  "order_found": URL reached by searching the ref and clicking it,
-//  "deposit": {"before", "after"}        the reseller's "available" text around a deposit,
+//  "deposit": {"before", "after", "without_csrf", "after_refused"}  the reseller's "available"
+//                                        text around a deposit, the status of the same form
+//                                        posted without its CSRF token and the text after it,
 //  "desk": {"taken", "resolved_text"}    the desk order taken and resolved through the pages,
 //  "phone_scroll_width"                  the overview's scrollWidth at 390 px wide,
 //  "operator": [{path, status}]          what an operator account gets on owner-only pages}
@@ -102,6 +104,17 @@ try {
   await Promise.all([page.waitForLoadState("load"), page.click("form[action*=deposits] button")]);
   await page.waitForURL(new RegExp(`/admin/resellers/${plan.reseller}$`));
   out.deposit = { before, after: await page.innerText("#available") };
+  // The same form posted without its CSRF token: refused with 403, nothing moves.
+  await page.evaluate(() => document.querySelector("form[action*=deposits] input[name=csrf]").remove());
+  await page.fill("input[name=amount]", "999");
+  await page.fill("input[name=note]", "tanpa token");
+  const [refused] = await Promise.all([
+    page.waitForResponse((r) => r.url().includes("/deposits") && r.request().method() === "POST"),
+    page.click("form[action*=deposits] button"),
+  ]);
+  out.deposit.without_csrf = refused.status();
+  await page.goto(`${plan.base}/admin/resellers/${plan.reseller}`);
+  out.deposit.after_refused = await page.innerText("#available");
 
   // The desk order: taken on the desk page, resolved on its page.
   await page.goto(`${plan.base}/admin/desk`);

@@ -2,7 +2,8 @@
 //! through playwright-core: without a session every page lands on the sign-in; signed in
 //! with the token through the form, every page answers 200 with no console error and no
 //! serious or critical axe-core finding; an order is found by its ref and opened; a
-//! deposit through the form moves the balance exactly; a desk order is taken and resolved
+//! deposit through the form moves the balance exactly (and the same form without its CSRF
+//! token is refused with 403, moving nothing); a desk order is taken and resolved
 //! through the pages; the overview fits a 390 px wide phone; an operator account signs in
 //! by name but gets 403 on the key and config pages. With `SIAGA_DASHBOARD_SHOTS=DIR` it
 //! also saves the overview's screenshots there.
@@ -175,6 +176,13 @@ async fn the_dashboard_in_chromium_signs_in_finds_deposits_resolves_and_is_acces
         rupiah_of(r["deposit"]["after"].as_str().unwrap()),
     );
     assert_eq!(a, b + 12_345, "{}", r["deposit"]);
+    // The same form without its CSRF token, posted by the browser: 403, nothing moved.
+    assert_eq!(r["deposit"]["without_csrf"], 403, "{}", r["deposit"]);
+    assert_eq!(
+        r["deposit"]["after_refused"], r["deposit"]["after"],
+        "{}",
+        r["deposit"]
+    );
     // Available moved by the deposit alone; the desk order's held price was paid out.
     let after = app.balance_unchecked().await;
     assert_eq!(after, (before.0 + 12_345, before.1 - 20_500));
