@@ -626,9 +626,8 @@ async fn three_nodes_see_one_outage_and_it_is_told_once() {
     })
     .await;
     wait_news(&news, &incident).await;
-    // Let every node have its turn at the same news before counting (a duplicate would
-    // come from another node's heartbeat or watcher tick within this time).
-    settle_notices(&http, &nodes[0]).await;
+    // Every notice this news makes is sent before counting.
+    settle_notices(&http, &nodes[0], &schema.url).await;
     let mails = smtp.lines();
     let reports = mails
         .iter()
@@ -725,11 +724,11 @@ fn bodies(news: &std::sync::Mutex<Vec<crate::harness::Received>>) -> Vec<Value> 
         .unwrap_or_default()
 }
 
-/// Waits until no notice is waiting to be sent, then for three heartbeats more with none
-/// (the other nodes' turns).
-async fn settle_notices(http: &reqwest::Client, node: &Node) {
+/// Waits until the notifier has followed every incident update and supplier event so far
+/// (its cursors in the store have reached their heads) and no notice waits to be sent:
+/// every notice this news makes is then enqueued and delivered, duplicates included.
+async fn settle_notices(http: &reqwest::Client, node: &Node, url: &str) {
     let end = Instant::now() + Duration::from_secs(30);
-    let mut quiet_since: Option<Instant> = None;
     loop {
         let (_, v) = get(
             http,
@@ -744,17 +743,32 @@ async fn settle_notices(http: &reqwest::Client, node: &Node) {
             .filter(|n| n["status"] == "pending" || n["status"] == "sending")
             .filter_map(|n| n["count"].as_i64())
             .sum();
-        if waiting == 0 {
-            let since = *quiet_since.get_or_insert_with(Instant::now);
-            if since.elapsed() >= Duration::from_millis(3 * TAKEOVER_S * 1000 / 5 + 1500) {
-                return;
-            }
-        } else {
-            quiet_since = None;
+        if waiting == 0 && news_followed(url).await {
+            return;
         }
         assert!(Instant::now() < end, "notices still waiting: {v}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Whether the notifier's cursors have reached the newest incident update and supplier
+/// event.
+async fn news_followed(url: &str) -> bool {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(conn);
+    let row = client
+        .query_one(
+            "SELECT (SELECT COALESCE(MAX(id), 0) FROM incident_updates)
+                    <= COALESCE((SELECT value::bigint FROM notify_marks WHERE key = 'cursor:updates'), 0)
+                AND (SELECT COALESCE(MAX(id), 0) FROM supplier_events)
+                    <= COALESCE((SELECT value::bigint FROM notify_marks WHERE key = 'cursor:events'), 0)",
+            &[],
+        )
+        .await
+        .expect("cursors");
+    row.get(0)
 }
 
 /// No email and no webhook event arrived twice (the same recipient, subject and text; the

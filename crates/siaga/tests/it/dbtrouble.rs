@@ -100,11 +100,15 @@ async fn database_trouble_answers_503_and_loses_nothing() {
     let mut tasks = load(&stop, &acked, &seen, &http, &base, &key);
     tasks.push(watch_ready(&stop, &seen, &http, &base));
     tasks.push(read_loop(&stop, &acked, &seen, &http, &base, &key));
-    tokio::time::sleep(Duration::from_millis(rng.gen_range(500..1500))).await;
+    // Traffic first: trouble starts after a seeded number of acknowledged orders.
+    let before = rng.gen_range(20..60);
+    wait_acked(&acked, before).await;
 
     trouble(&mut rng, &db, &seen, &http, &base, d).await;
     wait_ready(&http, &base, d).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Sales go on after it: more orders acknowledged once the database is back.
+    let during = acked.lock().unwrap().len();
+    wait_acked(&acked, during + 20).await;
     stop.store(true, Ordering::Relaxed);
     for t in tasks {
         t.await.unwrap();
@@ -342,4 +346,20 @@ fn log_tail(d: &Path) -> String {
     let log = std::fs::read_to_string(d.join("server.log")).unwrap_or_default();
     let lines: Vec<&str> = log.lines().collect();
     lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+/// Waits (with a deadline) until at least `n` orders have been acknowledged.
+async fn wait_acked(acked: &Mutex<HashMap<String, String>>, n: usize) {
+    let end = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let have = acked.lock().unwrap().len();
+        if have >= n {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "{have} of {n} orders acknowledged"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
