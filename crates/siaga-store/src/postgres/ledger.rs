@@ -54,7 +54,122 @@ pub(crate) async fn transfer<C: GenericClient>(
     t: &TransferPlan<'_>,
     now: i64,
 ) -> Result<i64, StoreError> {
+    match try_transfer(c, t, now).await? {
+        Moved::Done(id) => Ok(id),
+        Moved::Refused(account) => Err(refused(&account)),
+    }
+}
+
+fn refused(account: &str) -> StoreError {
+    StoreError::Corrupt(format!("{account} would go below zero or does not exist"))
+}
+
+/// How [`try_transfer`] ended.
+pub(crate) enum Moved {
+    /// Written: the transfer's id.
+    Done(i64),
+    /// Nothing written: this account would go below zero or out of bounds, or does not
+    /// exist (a guarded one; book accounts come into being on first use).
+    Refused(String),
+}
+
+/// The whole transfer in one statement (one round trip, so the accounts it locks are held
+/// for as short a time as the commit allows): it locks the accounts in id order (so two
+/// transfers never wait for each other in a circle), checks every posting against its
+/// account as locked, and only when all pass moves the balances and watermarks, writes
+/// the transfer and its postings (each with the balance it leaves, in plan order). When
+/// one does not pass, nothing is written and the account is named.
+const TRANSFER_SQL: &str = "WITH p AS (
+      SELECT * FROM unnest($1::text[], $2::bigint[], $3::bool[]) WITH ORDINALITY AS p(account, amount, guarded, n)),
+    locked AS (SELECT id, balance FROM accounts WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE),
+    bad AS (SELECT p.account, p.n FROM p LEFT JOIN locked l ON l.id = p.account
+        WHERE l.id IS NULL OR l.balance NOT BETWEEN $4::bigint AND $5::bigint OR abs(p.amount) > $6::bigint
+           OR (p.guarded AND l.balance + p.amount < 0)),
+    ok AS (SELECT NOT EXISTS (SELECT 1 FROM bad) AS ok),
+    moved AS (UPDATE accounts a SET balance = a.balance + p.amount, watermark = GREATEST(a.watermark, $7::bigint)
+        FROM p WHERE a.id = p.account AND (SELECT ok FROM ok) RETURNING a.id, a.balance, a.watermark),
+    t AS (INSERT INTO transfers (kind, reseller_id, order_id, amount, note, created_at)
+        SELECT $8::text, $9::text, $10::text, $11::bigint, $12::text, $7::bigint WHERE (SELECT ok FROM ok) RETURNING id),
+    posted AS (INSERT INTO postings (transfer_id, account_id, amount, balance_after, watermark)
+        SELECT t.id, p.account, p.amount, m.balance, m.watermark FROM t, p JOIN moved m ON m.id = p.account
+        ORDER BY p.n RETURNING id)
+    SELECT (SELECT id FROM t), (SELECT account FROM bad ORDER BY n LIMIT 1),
+           (SELECT COUNT(*) FROM posted)";
+
+/// As [`transfer`], but a posting that does not pass is an answer, not an error. A book
+/// account (not guarded) that does not exist yet is made first.
+pub(crate) async fn try_transfer<C: GenericClient>(
+    c: &C,
+    t: &TransferPlan<'_>,
+    now: i64,
+) -> Result<Moved, StoreError> {
     t.check()?;
+    let accounts: Vec<&str> = t.postings.iter().map(|p| p.account.as_str()).collect();
+    let mut distinct = accounts.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() != accounts.len() {
+        // One statement updates an account once: a plan that names one twice goes
+        // posting by posting.
+        return stepwise(c, t, now).await;
+    }
+    let amounts: Vec<i64> = t.postings.iter().map(|p| p.amount).collect();
+    let guarded: Vec<bool> = t.postings.iter().map(|p| p.guarded).collect();
+    let mut made = false;
+    loop {
+        let row = one(
+            c,
+            TRANSFER_SQL,
+            &[
+                &accounts,
+                &amounts,
+                &guarded,
+                &-BALANCE_BOUND,
+                &BALANCE_BOUND,
+                &MAX_AMOUNT,
+                &now,
+                &t.kind,
+                &t.reseller_id,
+                &t.order_id,
+                &t.amount,
+                &t.note,
+            ],
+        )
+        .await?;
+        let id: Option<i64> = row.try_get(0)?;
+        let bad: Option<String> = row.try_get(1)?;
+        let posted: i64 = row.try_get(2)?;
+        match (id, bad) {
+            (Some(id), None) if posted == accounts.len() as i64 => return Ok(Moved::Done(id)),
+            (None, Some(bad)) => {
+                let book = t.postings.iter().any(|p| p.account == bad && !p.guarded);
+                if made || !book {
+                    return Ok(Moved::Refused(bad));
+                }
+                // Book accounts (revenue, cost, a supplier) come into being on first use;
+                // then the transfer runs again, and what it finds then is the answer.
+                for p in t.postings.iter().filter(|p| !p.guarded) {
+                    ensure_account(c, &p.account).await?;
+                }
+                made = true;
+            }
+            _ => {
+                return Err(StoreError::Corrupt(format!(
+                    "{} transfer wrote {posted} of {} postings",
+                    t.kind,
+                    accounts.len()
+                )))
+            }
+        }
+    }
+}
+
+/// The transfer posting by posting (for a plan that names an account twice).
+async fn stepwise<C: GenericClient>(
+    c: &C,
+    t: &TransferPlan<'_>,
+    now: i64,
+) -> Result<Moved, StoreError> {
     let mut ids: Vec<&str> = t.postings.iter().map(|p| p.account.as_str()).collect();
     ids.sort_unstable();
     ids.dedup();
@@ -87,10 +202,8 @@ pub(crate) async fn transfer<C: GenericClient>(
             after = apply(c, p, now).await?;
         }
         let Some((balance_after, watermark)) = after else {
-            return Err(StoreError::Corrupt(format!(
-                "{} would go below zero or does not exist",
-                p.account
-            )));
+            // Part of it is written: an error, so the caller's transaction rolls back.
+            return Err(refused(&p.account));
         };
         exec(
             c,
@@ -100,7 +213,7 @@ pub(crate) async fn transfer<C: GenericClient>(
         )
         .await?;
     }
-    Ok(id)
+    Ok(Moved::Done(id))
 }
 
 /// Moves `p.account`'s balance by `p.amount` and its watermark (the latest transfer time
@@ -140,20 +253,6 @@ pub(crate) async fn account_balance<C: GenericClient>(
     id: &str,
 ) -> Result<Option<i64>, StoreError> {
     let row = opt(c, "SELECT balance FROM accounts WHERE id = $1", &[&id]).await?;
-    Ok(row.map(|r| r.try_get(0)).transpose()?)
-}
-
-/// As [`account_balance`], locking the account until the commit.
-pub(crate) async fn lock_balance<C: GenericClient>(
-    c: &C,
-    id: &str,
-) -> Result<Option<i64>, StoreError> {
-    let row = opt(
-        c,
-        "SELECT balance FROM accounts WHERE id = $1 FOR UPDATE",
-        &[&id],
-    )
-    .await?;
     Ok(row.map(|r| r.try_get(0)).transpose()?)
 }
 

@@ -1,7 +1,8 @@
 //! Orders and attempts on PostgreSQL: reading them, and idempotent intake with the
-//! reservation (intake first locks the reseller's available account, so what it decides
-//! on cannot move under it). The changes of an order are in [`super::transitions`]. What
-//! money moves is decided by [`crate::rules`]; this file executes it.
+//! reservation (the unique `ref_id` decides replays; the reservation is one guarded
+//! statement, and a refused one rolls the intake back). The changes of an order are in
+//! [`super::transitions`]. What money moves is decided by [`crate::rules`]; this file
+//! executes it.
 
 use deadpool_postgres::GenericClient;
 use siaga_domain::{FailureCode, OrderStatus, Stage};
@@ -214,6 +215,12 @@ pub(crate) async fn create(
 /// its reservation. With `first`, the order is written as that attempt leaves it
 /// (`start_attempt` would have: version 1, its lease as the next look) and the attempt
 /// with it. Returns the order as it stood before any attempt.
+///
+/// The order row goes first: the unique `(reseller_id, ref_id)` makes an intake of a
+/// `ref_id` already taken (or being taken: the insert waits for that transaction to end)
+/// write nothing, and then the order is read as it was committed. The reservation goes
+/// last, in one statement, so the reseller's accounts are locked only from it to the
+/// commit; when it is refused, the whole intake is rolled back.
 async fn insert_order(
     t: &Tx<'_>,
     n: &NewOrder,
@@ -222,26 +229,20 @@ async fn insert_order(
 ) -> Result<Intake, StoreError> {
     rules::check_new_order(n)?;
     let c = &t.c;
-    // The reseller's intakes take turns on its available account (locked until the
-    // commit): the lookup by ref below sees every earlier intake of this reseller as
-    // committed, and the balance read is the one the reservation moves.
-    let available = ledger::lock_balance(c, &rules::available(&n.reseller_id)).await?;
-    if let Some(o) = by_ref(c, &n.reseller_id, &n.ref_id).await? {
-        return Ok(rules::known_ref(o, n));
-    }
-    if let Some(refused) = rules::refusal(available, n.price) {
-        return Ok(refused);
-    }
+    let available = rules::available(&n.reseller_id);
     let wait_until = n.now.saturating_add(n.max_wait_s.saturating_mul(1000));
     let (version, next_action_at, updated_at) = match first {
         Some(a) => (1i64, a.lease_until, a.now),
         None => (0, n.now, n.now),
     };
-    exec(
+    let written = opt(
         c,
         "INSERT INTO orders (id, reseller_id, ref_id, product, destination, price, max_wait_s, status, stage,
             next_action_at, wait_until, version, created_at, updated_at, owner)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 'dispatching', $8, $9, $10, $11, $12, $13)",
+         SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::bigint, $7::bigint, 'pending', 'dispatching',
+            $8::bigint, $9::bigint, $10::bigint, $11::bigint, $12::bigint, $13::text
+         WHERE EXISTS (SELECT 1 FROM accounts WHERE id = $14::text)
+         ON CONFLICT (reseller_id, ref_id) DO NOTHING RETURNING id",
         &[
             &n.order_id,
             &n.reseller_id,
@@ -256,17 +257,30 @@ async fn insert_order(
             &n.now,
             &updated_at,
             &owner,
+            &available,
         ],
     )
     .await?;
-    ledger::transfer(
-        c,
-        &rules::reserve(&n.reseller_id, &n.order_id, n.price),
-        n.now,
-    )
-    .await?;
+    if written.is_none() {
+        if let Some(o) = by_ref(c, &n.reseller_id, &n.ref_id).await? {
+            return Ok(rules::known_ref(o, n));
+        }
+        // No order of that ref, so no account: refused as an unknown reseller.
+        let balance = ledger::account_balance(c, &available).await?;
+        return rules::refusal(balance, n.price)
+            .ok_or_else(|| StoreError::Corrupt(format!("order {} was not written", n.order_id)));
+    }
     if let Some(a) = first {
         insert_attempt(c, a, 1, 0).await?;
+    }
+    let plan = rules::reserve(&n.reseller_id, &n.order_id, n.price);
+    if let ledger::Moved::Refused(account) = ledger::try_transfer(c, &plan, n.now).await? {
+        // The balance as the refused reservation locked it.
+        let balance = ledger::account_balance(c, &available).await?;
+        let refused = rules::refusal(balance, n.price)
+            .ok_or_else(|| StoreError::Corrupt(format!("{account} refused the reservation")))?;
+        t.roll_back();
+        return Ok(refused);
     }
     Ok(Intake::Created(Order {
         id: n.order_id.clone(),

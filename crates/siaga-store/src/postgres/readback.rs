@@ -3,8 +3,8 @@
 //! ([`StoreError::OutcomeUnknown`]). For the writes that matter (order intake, starting an
 //! attempt, settling one) the store then looks, on a fresh connection, whether it landed,
 //! and only runs it again if it surely did not. Each look first takes the lock the
-//! original write took (the reseller's account for an intake, the order row for a
-//! transition), so a COMMIT still in flight on the old session has ended before the look
+//! original write took (the order's `ref_id` in the unique index for an intake, the order
+//! row for a transition), so a COMMIT still in flight on the old session has ended before the look
 //! reads: what it finds is the truth, not a race.
 //!
 //! Each look is itself one transaction that, when the write is not there, runs it in the
@@ -67,8 +67,8 @@ where
 }
 
 /// An intake run again after its first run's COMMIT went unanswered: the reseller's
-/// `ref_id` finds the order if that run landed (the intake took the reseller's account
-/// lock first, so this one waits for it). Our own order found again is `Created` (it was
+/// `ref_id` finds the order if that run landed (its insert holds the `ref_id` in the unique
+/// index until it ends, so this one waits for it). Our own order found again is `Created` (it was
 /// this request that created it), with its first attempt when it is still as written.
 pub(crate) async fn intake_again(
     t: &Tx<'_>,

@@ -10,7 +10,7 @@ use siaga_domain::{OrderStatus, Stage};
 
 use super::ledger;
 use super::orders::{
-    attempt_by_id, attempts, by_id, check_cost, insert_attempt, order_row, sending, ORDER_COLS,
+    attempt_by_id, attempts, check_cost, insert_attempt, order_row, sending, ORDER_COLS,
 };
 use super::outbox;
 use super::tx::{exec, one, opt, Tx};
@@ -64,15 +64,31 @@ pub(crate) async fn start_attempt(
     Ok(Transition::Done(sending(a, seq, order.round)))
 }
 
+/// The order of attempt `attempt_id`, locked until the commit, with its reseller's
+/// callback URL; `None` when there is no such attempt.
+async fn locked_by_attempt<C: GenericClient>(
+    c: &C,
+    attempt_id: &str,
+) -> Result<Option<(Order, Option<String>)>, StoreError> {
+    let sql = format!(
+        "SELECT {ORDER_COLS}, (SELECT callback_url FROM resellers r WHERE r.id = orders.reseller_id)
+         FROM orders WHERE id = (SELECT order_id FROM attempts WHERE id = $1) FOR UPDATE"
+    );
+    let Some(row) = opt(c, &sql, &[&attempt_id]).await? else {
+        return Ok(None);
+    };
+    Ok(Some((order_row(&row)?, row.try_get(17)?)))
+}
+
 pub(crate) async fn settle(t: &Tx<'_>, s: &Settle) -> Result<Transition<Order>, StoreError> {
     let c = &t.c;
-    let Some(att) = attempt_by_id(c, &s.attempt_id).await? else {
+    let Some((order, url)) = locked_by_attempt(c, &s.attempt_id).await? else {
         return Err(StoreError::NotFound(s.attempt_id.clone()));
     };
-    let Some(order) = current(c, &att.order_id, s.order_version).await? else {
+    if order.version != s.order_version || order.status != OrderStatus::Pending {
         return Ok(Transition::Stale);
-    };
-    // Read again under the order's lock: attempts change only under it.
+    }
+    // Read under the order's lock: attempts change only under it.
     let Some(mut att) = attempt_by_id(c, &s.attempt_id).await? else {
         return Err(StoreError::NotFound(s.attempt_id.clone()));
     };
@@ -116,7 +132,7 @@ pub(crate) async fn settle(t: &Tx<'_>, s: &Settle) -> Result<Transition<Order>, 
         ],
     )
     .await?;
-    apply_change(t, &order, &s.change, Some(&att), s.now)
+    apply_change(t, &order, &s.change, Some(&att), Some(url), s.now)
         .await
         .map(Transition::Done)
 }
@@ -136,11 +152,12 @@ pub(crate) async fn change(t: &Tx<'_>, ch: &ChangeOrder) -> Result<Transition<Or
             order.id, ch.change
         )));
     }
-    apply_change(t, &order, &ch.change, None, ch.now)
+    apply_change(t, &order, &ch.change, None, None, ch.now)
         .await
         .map(Transition::Done)
 }
 
+/// Moves the order to `stage` and returns it as it now stands.
 async fn set_stage<C: GenericClient>(
     c: &C,
     o: &Order,
@@ -148,32 +165,32 @@ async fn set_stage<C: GenericClient>(
     next: Option<i64>,
     bump_round: bool,
     now: i64,
-) -> Result<(), StoreError> {
-    exec(
-        c,
+) -> Result<Order, StoreError> {
+    let sql = format!(
         "UPDATE orders SET stage = $2, next_action_at = $3, version = version + 1, updated_at = $4,
             round = round + CASE WHEN $5 THEN 1 ELSE 0 END
-         WHERE id = $1",
-        &[&o.id, &stage.as_str(), &next, &now, &bump_round],
-    )
-    .await?;
-    Ok(())
+         WHERE id = $1 RETURNING {ORDER_COLS}"
+    );
+    order_row(&one(c, &sql, &[&o.id, &stage.as_str(), &next, &now, &bump_round]).await?)
 }
 
+/// Makes `change` to `o` (locked, at the version the change was decided on): the order,
+/// its callback when the change finishes it, and the money, all in the caller's
+/// transaction (a refused transfer fails it, so nothing of the change is kept). The money
+/// goes last, so the accounts it locks are held only until the commit. `url` is the
+/// reseller's callback URL when the caller has read it.
 async fn apply_change(
     t: &Tx<'_>,
     o: &Order,
     change: &OrderChange,
     attempt: Option<&Attempt>,
+    url: Option<Option<String>>,
     now: i64,
 ) -> Result<Order, StoreError> {
     let c = &t.c;
-    // The money first (a refused transfer leaves nothing of the change), then the order.
     let supplier = attempt.map(|a| (a.supplier_id.as_str(), a.cost));
-    if let Some(plan) = rules::money_for(o, change, supplier)? {
-        ledger::transfer(c, &plan, now).await?;
-    }
-    match change {
+    let plan = rules::money_for(o, change, supplier)?;
+    let after = match change {
         OrderChange::Dispatch { at } => {
             set_stage(c, o, Stage::Dispatching, Some(*at), false, now).await?
         }
@@ -184,45 +201,45 @@ async fn apply_change(
         OrderChange::ManualReview => set_stage(c, o, Stage::ManualReview, None, false, now).await?,
         OrderChange::Hold { at } => set_stage(c, o, Stage::Queued, Some(*at), false, now).await?,
         OrderChange::Succeed { sn } => {
-            exec(
-                c,
+            let sql = format!(
                 "UPDATE orders SET status = 'success', stage = NULL, serial_number = $2, next_action_at = NULL,
-                    version = version + 1, updated_at = $3 WHERE id = $1",
-                &[&o.id, &sn, &now],
-            )
-            .await?;
+                    version = version + 1, updated_at = $3 WHERE id = $1 RETURNING {ORDER_COLS}"
+            );
+            order_row(&one(c, &sql, &[&o.id, &sn, &now]).await?)?
         }
         OrderChange::Fail { code } => {
-            exec(
-                c,
+            let sql = format!(
                 "UPDATE orders SET status = 'failed', stage = NULL, failure_code = $2, next_action_at = NULL,
-                    version = version + 1, updated_at = $3 WHERE id = $1",
-                &[&o.id, &code.as_str(), &now],
-            )
-            .await?;
+                    version = version + 1, updated_at = $3 WHERE id = $1 RETURNING {ORDER_COLS}"
+            );
+            order_row(&one(c, &sql, &[&o.id, &code.as_str(), &now]).await?)?
+        }
+    };
+    if rules::finishes(change) {
+        let url = match url {
+            Some(url) => url,
+            None => callback_url(c, &o.reseller_id).await?,
+        };
+        if let Some(m) = rules::callback(&after, url.as_deref()) {
+            outbox::enqueue(t, &m, now, Some(&after)).await?;
         }
     }
-    let after = by_id(c, &o.id)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(o.id.clone()))?;
-    if rules::finishes(change) {
-        enqueue_callback(t, &after, now).await?;
+    if let Some(plan) = plan {
+        ledger::transfer(c, &plan, now).await?;
     }
     Ok(after)
 }
 
-/// Executes the callback rule: reads the reseller's callback URL and writes the message
-/// [`rules::callback`] plans, if any.
-async fn enqueue_callback(t: &Tx<'_>, o: &Order, now: i64) -> Result<(), StoreError> {
+/// The reseller's callback URL, if any.
+async fn callback_url<C: GenericClient>(
+    c: &C,
+    reseller_id: &str,
+) -> Result<Option<String>, StoreError> {
     let row = one(
-        &t.c,
+        c,
         "SELECT (SELECT callback_url FROM resellers WHERE id = $1)",
-        &[&o.reseller_id],
+        &[&reseller_id],
     )
     .await?;
-    let url: Option<String> = row.try_get(0)?;
-    if let Some(m) = rules::callback(o, url.as_deref()) {
-        outbox::enqueue(t, &m, now, Some(o)).await?;
-    }
-    Ok(())
+    Ok(row.try_get(0)?)
 }

@@ -23,6 +23,8 @@ pub(crate) const MAX_TRIES: u32 = 12;
 pub(crate) struct Tx<'a> {
     pub c: Transaction<'a>,
     fed: Mutex<Vec<OutboxItem>>,
+    /// Set when the work's answer stands but what it wrote must not (a refused intake).
+    roll_back: std::sync::atomic::AtomicBool,
 }
 
 /// How a transaction ended.
@@ -38,7 +40,15 @@ impl<'a> Tx<'a> {
         Tx {
             c,
             fed: Mutex::new(Vec::new()),
+            roll_back: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Ends the transaction with a rollback even when the work answers Ok: nothing it
+    /// wrote is kept, and its answer is given as it is.
+    pub(crate) fn roll_back(&self) {
+        self.roll_back
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Remembers a message written in this transaction, for the feed.
@@ -50,8 +60,14 @@ impl<'a> Tx<'a> {
 
     /// Commits when `res` is Ok, else rolls back; says whether the work may run again.
     pub(crate) async fn end<T>(self, res: Result<T, StoreError>) -> Ended<T> {
-        let Tx { c, fed } = self;
+        let Tx { c, fed, roll_back } = self;
         match res {
+            Ok(v) if roll_back.into_inner() => {
+                // Never committed, whether or not the rollback is answered (the server
+                // rolls back what a dropped session had not committed).
+                let _ = c.rollback().await;
+                Ended::Done(v, Vec::new())
+            }
             Ok(v) => {
                 let fed = fed.into_inner().unwrap_or_default();
                 match c.commit().await {
