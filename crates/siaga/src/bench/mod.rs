@@ -131,6 +131,23 @@ fn cpu_ms(pid: &str) -> f64 {
     ticks * 1000.0 / 100.0
 }
 
+/// CPU milliseconds of every `postgres` process on this machine (the server the bench
+/// runs against, with its background workers): what the store costs outside siaga.
+fn postgres_cpu_ms() -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    dir.filter_map(Result::ok)
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|pid| pid.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim_end() == "postgres")
+        })
+        .map(|pid| cpu_ms(&pid))
+        .sum()
+}
+
 fn percentile(v: &mut [f64], p: f64) -> f64 {
     if v.is_empty() {
         return 0.0;
@@ -612,10 +629,13 @@ pub async fn run(
         .map(|p| p.to_string())
         .collect();
     let sims_cpu = || sim_pids.iter().map(|p| cpu_ms(p)).sum::<f64>();
-    let (own0, sims0) = (cpu_ms("self"), sims_cpu());
+    let on_pg = store.is_some();
+    let pg_cpu = || if on_pg { postgres_cpu_ms() } else { 0.0 };
+    let (own0, sims0, pg0) = (cpu_ms("self"), sims_cpu(), pg_cpu());
     let writes0 = rig.store.write_times();
     let max = closed_loop(&rig, phase, None).await;
     let (own_cpu, sims_cpu) = (cpu_ms("self") - own0, sims_cpu() - sims0);
+    let store_cpu = pg_cpu() - pg0;
     let store_closed = store_writes(&rig, writes0, max.secs);
     let orders_per_s = max.succeeded as f64 / max.secs;
     let per_order_us = |ms: f64| (ms * 1000.0 / (max.succeeded.max(1) as f64)).round();
@@ -656,6 +676,9 @@ pub async fn run(
         "rss_mb": rss["end"],
         "cpu_us_per_order": per_order_us(own_cpu),
         "sims_cpu_us_per_order": per_order_us(sims_cpu),
+        // PostgreSQL's own processes in the closed loop (null on SQLite, whose work is in
+        // cpu_us_per_order): with siaga's, what an order costs the machine.
+        "store_cpu_us_per_order": if on_pg { json!(per_order_us(store_cpu)) } else { Value::Null },
         "rss_mb_start": rss["start"],
         "rss_mb_end": rss["end"],
         "rss_mb_peak": rss["peak"],
