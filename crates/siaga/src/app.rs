@@ -45,6 +45,8 @@ pub struct App {
     pub limits: Limits,
     /// One reload at a time.
     reloading: tokio::sync::Mutex<()>,
+    /// API keys authenticated a moment ago; cleared by [`App::keys_changed`].
+    pub keys: crate::keycache::KeyCache,
 }
 
 /// Why a reload was refused; the running config stays.
@@ -136,11 +138,17 @@ impl App {
             inbox: Mutex::new(Some(inbox)),
             notify_kick: Arc::new(Notify::new()),
             reloading: tokio::sync::Mutex::new(()),
+            keys: Default::default(),
         }))
     }
 
     pub fn now(&self) -> i64 {
         self.clock.now_ms()
+    }
+
+    /// A reseller's keys or access rules changed: no key is trusted from memory any more.
+    pub fn keys_changed(&self) {
+        self.keys.clear();
     }
 
     /// Re-reads the config file this server started from and puts its suppliers,

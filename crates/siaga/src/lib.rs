@@ -13,6 +13,7 @@ pub mod demo;
 pub mod engine;
 pub mod health;
 pub mod http;
+pub mod keycache;
 pub mod keys;
 pub mod limits;
 pub mod metrics;

@@ -146,6 +146,7 @@ pub async fn set_access(
     let Texts(list) = required(b.ip_allowlist, "ip_allowlist")?;
     let Flag(require) = required(b.require_signature, "require_signature")?;
     let v = ops::set_access(app.store.as_ref(), &id, &list, require, app.now()).await?;
+    app.keys_changed();
     Ok(Json(v).into_response())
 }
 
@@ -219,6 +220,7 @@ pub async fn rotate_keys(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let creds = ops::rotate_keys(app.store.as_ref(), &id, app.now()).await?;
+    app.keys_changed();
     Ok(Json(creds.json()).into_response())
 }
 
@@ -226,6 +228,7 @@ pub async fn rotate_keys(
 /// incident); answers the new credentials of each, shown once.
 pub async fn rotate_all_keys(State(app): State<Arc<App>>, _: Admin) -> Result<Response, ApiError> {
     let (rotated, failed) = ops::rotate_all(app.store.as_ref(), app.now()).await?;
+    app.keys_changed();
     Ok(Json(json!({"rotated": rotated, "failed": failed})).into_response())
 }
 

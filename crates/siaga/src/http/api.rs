@@ -48,6 +48,9 @@ impl FromRequestParts<Arc<App>> for Authed {
             .filter(|k| !k.is_empty() && k.len() <= 256)
             .ok_or_else(ApiError::unauthorized)?;
         let hash = keys::hash_key(key);
+        if let Some(r) = app.keys.get(&hash) {
+            return Ok(Authed(r));
+        }
         let r = app
             .store
             .reseller_by_key_hash(&hash)
@@ -56,6 +59,7 @@ impl FromRequestParts<Arc<App>> for Authed {
         if !keys::constant_time_eq(&r.key_hash, &hash) {
             return Err(ApiError::unauthorized());
         }
+        app.keys.put(&hash, &r);
         Ok(Authed(r))
     }
 }

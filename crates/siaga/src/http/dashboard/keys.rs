@@ -164,7 +164,9 @@ pub async fn rotate(
     {
         return r;
     }
-    match ops::rotate_keys(app.store.as_ref(), &id, app.now()).await {
+    let rotated = ops::rotate_keys(app.store.as_ref(), &id, app.now()).await;
+    app.keys_changed();
+    match rotated {
         Ok(c) => {
             audit(&app, &who, "reseller.rotate_keys", &id, String::new()).await;
             let l = who.lang;
@@ -211,7 +213,9 @@ pub async fn access(
             return refused(&who, &e);
         }
     };
-    match ops::set_access(app.store.as_ref(), &id, &list, require, app.now()).await {
+    let set = ops::set_access(app.store.as_ref(), &id, &list, require, app.now()).await;
+    app.keys_changed();
+    match set {
         Ok(v) => {
             audit(&app, &who, "reseller.access", &id, v.to_string()).await;
             back(&id, who.lang)
