@@ -8,6 +8,7 @@
 //! unanswered is reported as unknown ([`tx`]). The money rules come from
 //! [`crate::rules`]; this module only executes them.
 
+mod batch;
 mod cells;
 mod chat;
 mod cluster;
@@ -52,10 +53,15 @@ const POOL_SIZE: usize = 16;
 /// The outbox listener's queue: a message it cannot take at once is left for polling.
 const FEED_CAPACITY: usize = 4096;
 
+/// Where committed callback messages go: the outbox listener's queue, once it subscribed.
+pub(crate) type Feed = Arc<Mutex<Option<mpsc::Sender<OutboxItem>>>>;
+
 pub struct PgStore {
     pool: Pool,
     config: Config,
-    feed: Arc<Mutex<Option<mpsc::Sender<OutboxItem>>>>,
+    feed: Feed,
+    /// Group commit for intakes and settles ([`batch`]).
+    batcher: Arc<batch::Batcher>,
     /// The node this handle acts for (SPEC 12): new and sent orders are owned by it.
     node: std::sync::OnceLock<String>,
 }
@@ -89,10 +95,12 @@ impl PgStore {
             .create_timeout(Some(Duration::from_secs(10)))
             .build()
             .map_err(|e| StoreError::Unavailable(format!("connection pool: {e}")))?;
+        let feed = Feed::default();
         Ok(PgStore {
+            batcher: batch::Batcher::new(pool.clone(), feed.clone()),
             pool,
             config,
-            feed: Arc::default(),
+            feed,
             node: std::sync::OnceLock::new(),
         })
     }
@@ -112,31 +120,37 @@ impl PgStore {
 
     /// Hands the messages of a committed transaction to the outbox listener, if any.
     pub(crate) fn feed(&self, items: Vec<OutboxItem>) {
-        if items.is_empty() {
-            return;
-        }
-        let Ok(mut slot) = self.feed.lock() else {
-            return;
-        };
-        if let Some(tx) = slot.as_ref() {
-            for item in items {
-                match tx.try_send(item) {
-                    Ok(()) => {}
-                    // Left for polling.
-                    Err(mpsc::error::TrySendError::Full(_)) => {}
-                    Err(mpsc::error::TrySendError::Closed(_)) => {
-                        *slot = None;
-                        return;
-                    }
-                }
-            }
-        }
+        feed(&self.feed, items);
     }
 
     pub(crate) fn subscribe(&self) -> Option<mpsc::Receiver<OutboxItem>> {
         let (tx, rx) = mpsc::channel(FEED_CAPACITY);
         *self.feed.lock().ok()? = Some(tx);
         Some(rx)
+    }
+}
+
+/// Hands `items`, committed, to the outbox listener of `slot`, if any; a full queue leaves
+/// them for polling.
+pub(crate) fn feed(slot: &Feed, items: Vec<OutboxItem>) {
+    if items.is_empty() {
+        return;
+    }
+    let Ok(mut slot) = slot.lock() else {
+        return;
+    };
+    if let Some(tx) = slot.as_ref() {
+        for item in items {
+            match tx.try_send(item) {
+                Ok(()) => {}
+                // Left for polling.
+                Err(mpsc::error::TrySendError::Full(_)) => {}
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    *slot = None;
+                    return;
+                }
+            }
+        }
     }
 }
 

@@ -15,6 +15,7 @@
 
 use std::future::Future;
 
+use super::batch::{Answer, Ran, Work};
 use super::orders::{attempt_by_id, order_row, ORDER_COLS};
 use super::transitions;
 use super::tx::{opt, Tx};
@@ -149,18 +150,45 @@ pub(crate) async fn settle_again(t: &Tx<'_>, s: &Settle) -> Result<Transition<Or
     transitions::settle(t, s).await
 }
 
+fn other_answer() -> StoreError {
+    StoreError::Corrupt("the batch writer answered another kind of write".into())
+}
+
 impl PgStore {
-    /// Takes an order (with its first attempt), reading back after an unanswered COMMIT.
+    /// Settles an attempt (in the next batch: [`super::batch`]), reading back after an
+    /// unanswered COMMIT.
+    pub(crate) async fn settle(&self, s: &Settle) -> Result<Transition<Order>, StoreError> {
+        let res = match self.batcher.run(Work::Settle(s.clone())).await {
+            Ran::Done(Ok(Answer::Settle(t))) => Ok(t),
+            Ran::Done(Ok(Answer::Intake(..))) => Err(other_answer()),
+            Ran::Done(Err(e)) => Err(e),
+            Ran::Alone => super::tx::write_tx!(self, |t| transitions::settle(&t, s).await),
+        };
+        self.settle_known(res, s).await
+    }
+
+    /// Takes an order (with its first attempt; in the next batch: [`super::batch`]), reading
+    /// back after an unanswered COMMIT.
     pub(crate) async fn intake(
         &self,
         n: &NewOrder,
         first: Option<&NewAttempt>,
     ) -> Result<(Intake, Option<Attempt>), StoreError> {
         let owner = self.node.get().map(String::as_str);
-        let res = super::tx::write_tx!(self, |t| match first {
-            Some(a) => super::orders::create_with_attempt(&t, n, a, owner).await,
-            None => super::orders::create(&t, n, owner).await.map(|i| (i, None)),
-        });
+        let work = Work::Intake {
+            n: n.clone(),
+            first: first.cloned(),
+            owner: owner.map(str::to_owned),
+        };
+        let res = match self.batcher.run(work).await {
+            Ran::Done(Ok(Answer::Intake(i, a))) => Ok((i, a)),
+            Ran::Done(Ok(Answer::Settle(_))) => Err(other_answer()),
+            Ran::Done(Err(e)) => Err(e),
+            Ran::Alone => super::tx::write_tx!(self, |t| match first {
+                Some(a) => super::orders::create_with_attempt(&t, n, a, owner).await,
+                None => super::orders::create(&t, n, owner).await.map(|i| (i, None)),
+            }),
+        };
         self.intake_known(res, n, first).await
     }
 

@@ -17,7 +17,7 @@ use crate::cluster::{Leader, NodeBeat, NodeRow, SharedBreaker, TakenOver};
 use crate::error::StoreError;
 use crate::operators::OperatorAccount;
 use crate::types::*;
-use crate::Store;
+use crate::{Store, WriteTimesSnapshot};
 
 #[async_trait]
 impl Store for PgStore {
@@ -147,8 +147,7 @@ impl Store for PgStore {
         self.start_known(res, &a).await
     }
     async fn settle_attempt(&self, s: Settle) -> Result<Transition<Order>, StoreError> {
-        let res = write_tx!(self, |t| transitions::settle(&t, &s).await);
-        self.settle_known(res, &s).await
+        self.settle(&s).await
     }
     async fn change_order(&self, ch: ChangeOrder) -> Result<Transition<Order>, StoreError> {
         write_tx!(self, |t| transitions::change(&t, &ch).await)
@@ -561,5 +560,8 @@ impl Store for PgStore {
         to: i64,
     ) -> Result<Vec<(i64, SupplierEvent)>, StoreError> {
         read_tx!(self, |c| reports::supplier_history(c, from, to).await)
+    }
+    fn write_times(&self) -> Option<WriteTimesSnapshot> {
+        Some(self.batcher.times())
     }
 }

@@ -20,6 +20,7 @@ mod notify;
 mod operators;
 mod orders;
 mod outbox;
+mod postgres_batch;
 mod postgres_nodes;
 mod postgres_readback;
 mod reports;
