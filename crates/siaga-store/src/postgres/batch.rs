@@ -41,8 +41,8 @@ pub(crate) enum Work {
 
 /// A job's answer, by kind.
 pub(crate) enum Answer {
-    Intake(Intake, Option<Attempt>),
-    Settle(Transition<Order>),
+    Intake(Box<(Intake, Option<Attempt>)>),
+    Settle(Box<Transition<Order>>),
 }
 
 /// How a job fared in a batch.
@@ -271,9 +271,9 @@ impl Work {
                     Some(a) => super::orders::create_with_attempt(t, n, a, owner).await?,
                     None => (super::orders::create(t, n, owner).await?, None),
                 };
-                Ok(Answer::Intake(intake, attempt))
+                Ok(Answer::Intake(Box::new((intake, attempt))))
             }
-            Work::Settle(s) => Ok(Answer::Settle(transitions::settle(t, s).await?)),
+            Work::Settle(s) => Ok(Answer::Settle(Box::new(transitions::settle(t, s).await?))),
         }
     }
 }

@@ -159,8 +159,8 @@ impl PgStore {
     /// unanswered COMMIT.
     pub(crate) async fn settle(&self, s: &Settle) -> Result<Transition<Order>, StoreError> {
         let res = match self.batcher.run(Work::Settle(s.clone())).await {
-            Ran::Done(Ok(Answer::Settle(t))) => Ok(t),
-            Ran::Done(Ok(Answer::Intake(..))) => Err(other_answer()),
+            Ran::Done(Ok(Answer::Settle(t))) => Ok(*t),
+            Ran::Done(Ok(Answer::Intake(_))) => Err(other_answer()),
             Ran::Done(Err(e)) => Err(e),
             Ran::Alone => super::tx::write_tx!(self, |t| transitions::settle(&t, s).await),
         };
@@ -181,7 +181,7 @@ impl PgStore {
             owner: owner.map(str::to_owned),
         };
         let res = match self.batcher.run(work).await {
-            Ran::Done(Ok(Answer::Intake(i, a))) => Ok((i, a)),
+            Ran::Done(Ok(Answer::Intake(ia))) => Ok(*ia),
             Ran::Done(Ok(Answer::Settle(_))) => Err(other_answer()),
             Ran::Done(Err(e)) => Err(e),
             Ran::Alone => super::tx::write_tx!(self, |t| match first {

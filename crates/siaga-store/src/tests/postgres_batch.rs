@@ -41,11 +41,7 @@ async fn writes_waiting_together_share_a_commit_and_fail_alone() {
                             change: OrderChange::Succeed { sn: "x".into() },
                             now: T0 + 1,
                         };
-                        let e = store
-                            .settle_attempt(s)
-                            .await
-                            .err()
-                            .expect("no such attempt");
+                        let e = store.settle_attempt(s).await.expect_err("no such attempt");
                         assert!(matches!(e, StoreError::NotFound(_)), "{e:?}");
                         false
                     } else {
