@@ -4,6 +4,8 @@
 //! it decides on (`SELECT ... FOR UPDATE` on the order, the reseller's account, the
 //! accounts a transfer moves, in id order) and is acknowledged only after PostgreSQL
 //! acknowledged its COMMIT (durable with the server's default `synchronous_commit = on`).
+//! Order intakes and settles that wait at the same moment share one transaction, each in
+//! a savepoint, and one COMMIT ([`batch`]: group commit).
 //! A transaction that certainly did not commit is run again; one whose commit went
 //! unanswered is reported as unknown ([`tx`]). The money rules come from
 //! [`crate::rules`]; this module only executes them.

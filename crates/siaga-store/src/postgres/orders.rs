@@ -56,27 +56,36 @@ pub(crate) const ATTEMPT_COLS: &str =
     "id, order_id, seq, supplier_id, sku, cost, supplier_ref, state, reason, rc,
     http_status, message, sn, inquiries, next_inquiry_at, started_at, finished_at, round";
 
+/// How many columns [`ORDER_COLS`] and [`ATTEMPT_COLS`] name.
+pub(crate) const ORDER_FIELDS: usize = 17;
+pub(crate) const ATTEMPT_FIELDS: usize = 18;
+
 pub(crate) fn attempt_row(r: &Row) -> Result<Attempt, StoreError> {
-    let state: String = r.try_get(7)?;
+    attempt_row_at(r, 0)
+}
+
+/// The attempt in the columns of `r` from `at` on (in [`ATTEMPT_COLS`] order).
+pub(crate) fn attempt_row_at(r: &Row, at: usize) -> Result<Attempt, StoreError> {
+    let state: String = r.try_get(at + 7)?;
     Ok(Attempt {
-        id: r.try_get(0)?,
-        order_id: r.try_get(1)?,
-        seq: r.try_get(2)?,
-        supplier_id: r.try_get(3)?,
-        sku: r.try_get(4)?,
-        cost: r.try_get(5)?,
-        supplier_ref: r.try_get(6)?,
+        id: r.try_get(at)?,
+        order_id: r.try_get(at + 1)?,
+        seq: r.try_get(at + 2)?,
+        supplier_id: r.try_get(at + 3)?,
+        sku: r.try_get(at + 4)?,
+        cost: r.try_get(at + 5)?,
+        supplier_ref: r.try_get(at + 6)?,
         state: AttemptState::parse(&state).ok_or_else(|| bad("attempt state", &state))?,
-        reason: r.try_get(8)?,
-        rc: r.try_get(9)?,
-        http_status: r.try_get(10)?,
-        message: r.try_get(11)?,
-        sn: r.try_get(12)?,
-        inquiries: r.try_get(13)?,
-        next_inquiry_at: r.try_get(14)?,
-        started_at: r.try_get(15)?,
-        finished_at: r.try_get(16)?,
-        round: r.try_get(17)?,
+        reason: r.try_get(at + 8)?,
+        rc: r.try_get(at + 9)?,
+        http_status: r.try_get(at + 10)?,
+        message: r.try_get(at + 11)?,
+        sn: r.try_get(at + 12)?,
+        inquiries: r.try_get(at + 13)?,
+        next_inquiry_at: r.try_get(at + 14)?,
+        started_at: r.try_get(at + 15)?,
+        finished_at: r.try_get(at + 16)?,
+        round: r.try_get(at + 17)?,
     })
 }
 

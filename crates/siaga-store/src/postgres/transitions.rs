@@ -10,7 +10,8 @@ use siaga_domain::{OrderStatus, Stage};
 
 use super::ledger;
 use super::orders::{
-    attempt_by_id, attempts, check_cost, insert_attempt, order_row, sending, ORDER_COLS,
+    attempt_row_at, attempts, check_cost, insert_attempt, order_row, sending, ATTEMPT_COLS,
+    ATTEMPT_FIELDS, ORDER_COLS, ORDER_FIELDS,
 };
 use super::outbox;
 use super::tx::{exec, one, opt, Tx};
@@ -64,34 +65,44 @@ pub(crate) async fn start_attempt(
     Ok(Transition::Done(sending(a, seq, order.round)))
 }
 
-/// The order of attempt `attempt_id`, locked until the commit, with its reseller's
-/// callback URL; `None` when there is no such attempt.
+/// The order of attempt `attempt_id` and the attempt, both locked until the commit (in
+/// one statement: a wait for the order's lock re-reads both rows as they are then), with
+/// the reseller's callback URL; `None` when there is no such attempt.
 async fn locked_by_attempt<C: GenericClient>(
     c: &C,
     attempt_id: &str,
-) -> Result<Option<(Order, Option<String>)>, StoreError> {
-    let sql = format!(
-        "SELECT {ORDER_COLS}, (SELECT callback_url FROM resellers r WHERE r.id = orders.reseller_id)
-         FROM orders WHERE id = (SELECT order_id FROM attempts WHERE id = $1) FOR UPDATE"
-    );
-    let Some(row) = opt(c, &sql, &[&attempt_id]).await? else {
+) -> Result<Option<(Order, Attempt, Option<String>)>, StoreError> {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let cols = |prefix: &str, list: &str| {
+            list.split(',')
+                .map(|c| format!("{prefix}.{}", c.trim()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        format!(
+            "SELECT {}, {}, (SELECT callback_url FROM resellers r WHERE r.id = o.reseller_id)
+             FROM attempts a JOIN orders o ON o.id = a.order_id WHERE a.id = $1 FOR UPDATE OF o, a",
+            cols("o", ORDER_COLS),
+            cols("a", ATTEMPT_COLS)
+        )
+    });
+    let Some(row) = opt(c, &SQL, &[&attempt_id]).await? else {
         return Ok(None);
     };
-    Ok(Some((order_row(&row)?, row.try_get(17)?)))
+    let order = order_row(&row)?;
+    let attempt = attempt_row_at(&row, ORDER_FIELDS)?;
+    let url = row.try_get(ORDER_FIELDS + ATTEMPT_FIELDS)?;
+    Ok(Some((order, attempt, url)))
 }
 
 pub(crate) async fn settle(t: &Tx<'_>, s: &Settle) -> Result<Transition<Order>, StoreError> {
     let c = &t.c;
-    let Some((order, url)) = locked_by_attempt(c, &s.attempt_id).await? else {
+    let Some((order, mut att, url)) = locked_by_attempt(c, &s.attempt_id).await? else {
         return Err(StoreError::NotFound(s.attempt_id.clone()));
     };
     if order.version != s.order_version || order.status != OrderStatus::Pending {
         return Ok(Transition::Stale);
     }
-    // Read under the order's lock: attempts change only under it.
-    let Some(mut att) = attempt_by_id(c, &s.attempt_id).await? else {
-        return Err(StoreError::NotFound(s.attempt_id.clone()));
-    };
     if !att.state.is_open() {
         return Ok(Transition::Stale);
     }
@@ -110,31 +121,34 @@ pub(crate) async fn settle(t: &Tx<'_>, s: &Settle) -> Result<Transition<Order>, 
     };
     // What the supplier charged replaces the configured cost (see the rule).
     att.cost = rules::booked_cost(s.state, s.result.charged, att.cost);
-    exec(
+    let (state, inquiry) = (s.state.as_str(), i64::from(s.inquiry));
+    // Sent together with the order's change (one round trip): the server runs them in
+    // this order, in this transaction.
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 12] = [
+        &att.id,
+        &state,
+        &s.result.reason,
+        &s.result.rc,
+        &s.result.http_status,
+        &s.result.message,
+        &s.result.sn,
+        &inquiry,
+        &next_inquiry,
+        &final_state,
+        &s.now,
+        &att.cost,
+    ];
+    let attempt_update = exec(
         c,
         "UPDATE attempts SET state = $2, reason = $3, rc = $4, http_status = $5, message = $6,
             sn = COALESCE($7, sn), inquiries = inquiries + $8, next_inquiry_at = $9,
             finished_at = CASE WHEN $10 THEN $11 ELSE finished_at END, cost = $12
          WHERE id = $1",
-        &[
-            &att.id,
-            &s.state.as_str(),
-            &s.result.reason,
-            &s.result.rc,
-            &s.result.http_status,
-            &s.result.message,
-            &s.result.sn,
-            &i64::from(s.inquiry),
-            &next_inquiry,
-            &final_state,
-            &s.now,
-            &att.cost,
-        ],
-    )
-    .await?;
-    apply_change(t, &order, &s.change, Some(&att), Some(url), s.now)
-        .await
-        .map(Transition::Done)
+        &params,
+    );
+    let changed = apply_change(t, &order, &s.change, Some(&att), Some(url), s.now);
+    let (_, after) = tokio::try_join!(attempt_update, changed)?;
+    Ok(Transition::Done(after))
 }
 
 pub(crate) async fn change(t: &Tx<'_>, ch: &ChangeOrder) -> Result<Transition<Order>, StoreError> {
@@ -215,18 +229,28 @@ async fn apply_change(
             order_row(&one(c, &sql, &[&o.id, &code.as_str(), &now]).await?)?
         }
     };
-    if rules::finishes(change) {
-        let url = match url {
-            Some(url) => url,
-            None => callback_url(c, &o.reseller_id).await?,
-        };
-        if let Some(m) = rules::callback(&after, url.as_deref()) {
-            outbox::enqueue(t, &m, now, Some(&after)).await?;
+    let url = match url {
+        Some(url) => url,
+        None if rules::finishes(change) => callback_url(c, &o.reseller_id).await?,
+        None => None,
+    };
+    let message = rules::finishes(change)
+        .then(|| rules::callback(&after, url.as_deref()))
+        .flatten();
+    // The callback and the money are sent together (one round trip).
+    let enqueued = async {
+        match &message {
+            Some(m) => outbox::enqueue(t, m, now, Some(&after)).await.map(|_| ()),
+            None => Ok(()),
         }
-    }
-    if let Some(plan) = plan {
-        ledger::transfer(c, &plan, now).await?;
-    }
+    };
+    let moved = async {
+        match &plan {
+            Some(plan) => ledger::transfer(c, plan, now).await.map(|_| ()),
+            None => Ok(()),
+        }
+    };
+    tokio::try_join!(enqueued, moved)?;
     Ok(after)
 }
 
