@@ -169,3 +169,35 @@ async fn required_signing_refuses_unsigned_stale_and_forged_requests() {
     assert_eq!(r.status(), 200);
     app.verify_clean().await;
 }
+
+/// The `/v1` check keeps a key it authenticated for a moment (`keycache.rs`); a rotation
+/// through the admin API is in force at once all the same: the old key is refused on the
+/// very next request, the new one served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_key_is_refused_at_once_though_it_was_just_used() {
+    let app = TestApp::start(Opts::default()).await;
+    let id = app.reseller_id.clone();
+    let balance = |key: String| {
+        let url = format!("{}/v1/balance", app.base);
+        let http = app.http.clone();
+        async move {
+            let r = http.get(url).bearer_auth(key).send().await.unwrap();
+            r.status().as_u16()
+        }
+    };
+    // Used twice: the second answer comes from the kept key.
+    assert_eq!(balance(app.key.clone()).await, 200);
+    assert_eq!(balance(app.key.clone()).await, 200);
+    let r = app
+        .http
+        .post(format!("{}/admin/api/resellers/{id}/rotate-keys", app.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let creds: Value = r.json().await.unwrap();
+    let new_key = creds["api_key"].as_str().expect("a new api_key").to_owned();
+    assert_eq!(balance(app.key.clone()).await, 401, "the old key, at once");
+    assert_eq!(balance(new_key).await, 200, "the new key");
+}
