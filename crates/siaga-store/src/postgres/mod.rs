@@ -1,7 +1,7 @@
 //! The PostgreSQL store (`store.url = "postgres://..."`, PostgreSQL 14+): the same tables
 //! and meanings as the SQLite store, on a connection pool (deadpool-postgres over
 //! tokio-postgres, no TLS). Every write is one READ COMMITTED transaction that locks what
-//! it decides on (`SELECT ... FOR UPDATE` on the order, the reseller's account, the
+//! it decides on (`SELECT ... FOR UPDATE` on the order, the
 //! accounts a transfer moves, in id order) and is acknowledged only after PostgreSQL
 //! acknowledged its COMMIT (durable with the server's default `synchronous_commit = on`).
 //! Order intakes and settles that wait at the same moment share one transaction, each in
