@@ -748,6 +748,14 @@ fn store_writes(rig: &Rig, before: Option<siaga_store::WriteTimesSnapshot>, secs
         "write_in_commit_ms_p99": ms(span.in_commit_ms(0.99)),
         "write_wait_sync_ms_p50": ms(span.wait_sync_ms(0.5)),
         "write_wait_sync_ms_p99": ms(span.wait_sync_ms(0.99)),
+        // WAL checkpoints: passes off the writer's path, and those the writer ran itself
+        // (each held up its next transaction).
+        "checkpoints_per_s": per_s(span.checkpoints().0),
+        "checkpoint_ms_p50": ms(span.checkpoint_ms(0.5)),
+        "checkpoint_ms_p99": ms(span.checkpoint_ms(0.99)),
+        "writer_checkpoints": span.checkpoints().1,
+        "writer_checkpoint_ms_p50": ms(span.writer_checkpoint_ms(0.5)),
+        "writer_checkpoint_ms_p99": ms(span.writer_checkpoint_ms(0.99)),
     })
 }
 
