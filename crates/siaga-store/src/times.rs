@@ -1,6 +1,7 @@
 //! How long the store's durable writes take: each `COMMIT` and each sync of the WAL, and
 //! for each write where its time went (waiting in the writer's queue, in its transaction up
-//! to the end of the `COMMIT`, then waiting for the sync), kept as counts in 10 µs steps, so that `siaga bench` can show where an order's latency goes
+//! to the end of the `COMMIT`, then waiting for the sync), and each WAL checkpoint, kept as
+//! counts in 10 µs steps, so that `siaga bench` can show where an order's latency goes
 //! (two durable writes lie on every order's path) without a clock in the tests.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -117,6 +118,10 @@ pub(crate) struct WriteTimes {
     in_commit: Counts,
     /// Per write: from the end of its `COMMIT` until the sync covering it ended.
     wait_sync: Counts,
+    /// WAL checkpoint passes on the checkpointer's own thread.
+    checkpoint: Counts,
+    /// Checkpoints the writer ran itself (a WAL the passes could not catch up).
+    writer_checkpoint: Counts,
 }
 
 impl WriteTimes {
@@ -144,6 +149,16 @@ impl WriteTimes {
         self.sync.record(d);
     }
 
+    /// One checkpoint pass off the writer's path that took `d`.
+    pub(crate) fn checkpoint(&self, d: Duration) {
+        self.checkpoint.record(d);
+    }
+
+    /// One checkpoint the writer ran itself, holding up its next transaction for `d`.
+    pub(crate) fn writer_checkpoint(&self, d: Duration) {
+        self.writer_checkpoint.record(d);
+    }
+
     pub(crate) fn snapshot(&self) -> WriteTimesSnapshot {
         WriteTimesSnapshot {
             commit: self.commit.snapshot(),
@@ -152,6 +167,8 @@ impl WriteTimes {
             queued: self.queued.snapshot(),
             in_commit: self.in_commit.snapshot(),
             wait_sync: self.wait_sync.snapshot(),
+            checkpoint: self.checkpoint.snapshot(),
+            writer_checkpoint: self.writer_checkpoint.snapshot(),
         }
     }
 }
@@ -166,6 +183,8 @@ pub struct WriteTimesSnapshot {
     queued: Spread,
     in_commit: Spread,
     wait_sync: Spread,
+    checkpoint: Spread,
+    writer_checkpoint: Spread,
 }
 
 impl WriteTimesSnapshot {
@@ -178,6 +197,8 @@ impl WriteTimesSnapshot {
             queued: self.queued.since(&earlier.queued),
             in_commit: self.in_commit.since(&earlier.in_commit),
             wait_sync: self.wait_sync.since(&earlier.wait_sync),
+            checkpoint: self.checkpoint.since(&earlier.checkpoint),
+            writer_checkpoint: self.writer_checkpoint.since(&earlier.writer_checkpoint),
         }
     }
 
@@ -232,6 +253,22 @@ impl WriteTimesSnapshot {
     /// durable (the sync in progress, then its own).
     pub fn wait_sync_ms(&self, q: f64) -> Option<f64> {
         quantile_ms(&self.wait_sync.steps, q)
+    }
+
+    /// WAL checkpoint passes off the writer's path, and the checkpoints the writer ran
+    /// itself (each held up its next transaction).
+    pub fn checkpoints(&self) -> (u64, u64) {
+        (self.checkpoint.count(), self.writer_checkpoint.count())
+    }
+
+    /// As [`Self::commit_ms`], for checkpoint passes off the writer's path.
+    pub fn checkpoint_ms(&self, q: f64) -> Option<f64> {
+        quantile_ms(&self.checkpoint.steps, q)
+    }
+
+    /// As [`Self::commit_ms`], for checkpoints the writer ran itself.
+    pub fn writer_checkpoint_ms(&self, q: f64) -> Option<f64> {
+        quantile_ms(&self.writer_checkpoint.steps, q)
     }
 }
 

@@ -86,7 +86,8 @@ impl Durability {
         }
     }
 
-    fn fail(&self, why: String) {
+    /// Stops the store for good: every later write and read is an error.
+    pub(crate) fn fail(&self, why: String) {
         let _ = self.failed.set(why);
         // Wakes the reads waiting for a sync that will not come.
         self.durable.send_modify(|_| {});

@@ -3,11 +3,13 @@
 //! (group commit; a failing job is left out, see [`writer`]). A second thread makes each commit
 //! durable (`fdatasync` of the WAL) while the writer already runs the next batch; callers
 //! are answered only after that. Reads use a small connection pool and wait, before they
-//! return, until what they saw is durable (see [`durable`]).
+//! return, until what they saw is durable (see [`durable`]). A third thread copies the WAL
+//! into the database (see [`checkpoint`]), off the writer's path.
 
 pub mod backup;
 mod cells;
 mod chat;
+pub(crate) mod checkpoint;
 mod cluster;
 mod desk;
 pub(crate) mod durable;
@@ -65,11 +67,6 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     ),
 ];
 
-/// The writer checkpoints the WAL when it passes this many pages (SQLite's default is
-/// 1,000). A checkpoint stalls the writer for the commit it runs in; four times fewer of
-/// them gave a ~10 % lower `p50_ms` in `siaga bench` (six pairs), the same orders per second
-/// and CPU per order, and a WAL of up to ~16 MB (see bench/README.md).
-const WAL_CHECKPOINT_PAGES: u32 = 4_000;
 const READERS: usize = 8;
 
 pub struct SqliteStore {
@@ -160,14 +157,15 @@ impl SqliteStore {
         // The writer's savepoint journals stay in memory. Set after the migrations, whose
         // index builds would otherwise sort whole tables in memory too. Its commits write
         // the WAL without syncing it: the syncer thread does that before anyone hears of
-        // them (the migrations above were synced by SQLite itself). The WAL is checkpointed
-        // into the database every WAL_CHECKPOINT_PAGES pages, inside the commit that passes
-        // that mark.
-        conn.execute_batch(&format!(
-            "PRAGMA temp_store=MEMORY; PRAGMA synchronous=NORMAL; \
-             PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES};"
-        ))?;
+        // them (the migrations above were synced by SQLite itself). It never checkpoints:
+        // the checkpointer thread copies the WAL into the database on a connection of its
+        // own.
+        conn.execute_batch(
+            "PRAGMA temp_store=MEMORY; PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0;",
+        )?;
         let durability = Arc::new(Durability::default());
+        let checkpoints = checkpoint::start(connect(path)?, path, durability.clone())
+            .map_err(|e| StoreError::Commit(format!("cannot start checkpointer thread: {e}")))?;
         let (synced_tx, synced_rx) = std::sync::mpsc::channel::<Synced>();
         let d = durability.clone();
         std::thread::Builder::new()
@@ -178,7 +176,7 @@ impl SqliteStore {
         let d = durability.clone();
         std::thread::Builder::new()
             .name("siaga-store-writer".into())
-            .spawn(move || writer_loop(conn, rx, &d, synced_tx))
+            .spawn(move || writer_loop(conn, rx, &d, synced_tx, &checkpoints))
             .map_err(|e| StoreError::Commit(format!("cannot start writer thread: {e}")))?;
         Ok(SqliteStore {
             path: path.to_owned(),

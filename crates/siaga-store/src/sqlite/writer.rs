@@ -1,7 +1,8 @@
 //! The SQLite store's one writer thread: it takes jobs from a channel, runs them in
 //! batches inside one `BEGIN IMMEDIATE` transaction each (group commit), leaves a failing
 //! job out without taking the others down (see [`run_batch`]), numbers each commit and
-//! hands it to the syncer thread, which answers the callers once it is durable.
+//! hands it to the syncer thread, which answers the callers once it is durable. It never
+//! checkpoints the WAL inside a commit (see [`super::checkpoint`]).
 
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
@@ -10,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+use super::checkpoint::Checkpoints;
 use super::durable::{Durability, Synced};
 use super::{exec, outbox};
 use crate::error::StoreError;
@@ -131,10 +133,17 @@ pub(super) fn writer_loop(
     mut rx: mpsc::Receiver<Job>,
     durability: &Durability,
     synced: std::sync::mpsc::Sender<Synced>,
+    checkpoints: &Checkpoints,
 ) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut last_commit = std::time::Instant::now();
-    while let Some(first) = rx.blocking_recv() {
+    loop {
+        // Only when the checkpointer asked (see `checkpoint`): when nothing waits, or at
+        // once if the WAL grew too long.
+        checkpoints.catch_up_if_asked(&conn, durability, rx.is_empty());
+        let Some(first) = rx.blocking_recv() else {
+            break;
+        };
         batch.push(first);
         drain(&mut rx, &mut batch);
         // Under sustained load (the last commit just ended), wait a moment for more jobs:
@@ -144,7 +153,7 @@ pub(super) fn writer_loop(
             std::thread::sleep(LINGER);
             drain(&mut rx, &mut batch);
         }
-        run_batch(&conn, &mut rx, &mut batch, durability, &synced);
+        run_batch(&conn, &mut rx, &mut batch, durability, &synced, checkpoints);
         last_commit = std::time::Instant::now();
     }
 }
@@ -171,6 +180,7 @@ fn run_batch(
     batch: &mut Vec<Job>,
     durability: &Durability,
     synced: &std::sync::mpsc::Sender<Synced>,
+    checkpoints: &Checkpoints,
 ) {
     let mut jobs = batch.drain(..).collect::<VecDeque<Job>>();
     while !jobs.is_empty() {
@@ -182,7 +192,9 @@ fn run_batch(
             return;
         }
         let tx = run_transaction(conn, rx, &mut jobs, durability);
-        commit(conn, durability, synced, tx);
+        if commit(conn, durability, synced, tx) {
+            checkpoints.committed();
+        }
     }
 }
 
@@ -277,12 +289,13 @@ fn end_savepoint(conn: &Connection, ok: bool) {
 }
 
 /// Commits the transaction (unless lost), numbers it and hands its answers to the syncer.
+/// Returns whether it committed.
 fn commit(
     conn: &Connection,
     durability: &Durability,
     synced: &std::sync::mpsc::Sender<Synced>,
     t: Ran,
-) {
+) -> bool {
     // Numbered before the COMMIT, so a reader that saw it also sees its number.
     let seq = durability.next_commit();
     let commit = if t.lost {
@@ -302,6 +315,7 @@ fn commit(
         done
     };
     let committed = std::time::Instant::now();
+    let ok = commit.is_ok();
     if commit.is_err() && !conn.is_autocommit() {
         let _ = conn.execute_batch("ROLLBACK");
     }
@@ -324,6 +338,7 @@ fn commit(
             done(Err("the store is shutting down".into()));
         }
     }
+    ok
 }
 
 /// `BEGIN IMMEDIATE`, unless the store has stopped.

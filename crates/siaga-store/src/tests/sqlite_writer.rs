@@ -225,3 +225,38 @@ async fn write_times_count_each_commit_its_writes_and_each_sync() {
     assert_eq!(store.write_times().unwrap().commits(), before.commits() + 3);
     assert!(before.commits() >= 1);
 }
+
+/// The writer never checkpoints inside a commit: passes on the checkpointer's thread copy
+/// the WAL as it grows, and once it is long the writer catches it up between two
+/// transactions, after which the WAL starts over (its header's sequence number moves).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wal_is_checkpointed_off_the_writer_and_starts_over() {
+    use crate::sqlite::checkpoint::wal_seq;
+    let (_dir, path) = temp_db();
+    // Syncs are not what this is about: instant.
+    let store = SqliteStore::open_with_sync(&path, Box::new(|| Ok(()))).unwrap();
+    add_reseller(&store, "r1", None).await;
+    let before = store.write_times().unwrap();
+    let first_seq = wal_seq(&path);
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let mut n = 0;
+    // One deposit at a time (the writer idle in between), until the writer has caught
+    // the WAL up once.
+    while store.write_times().unwrap().since(&before).checkpoints().1 == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no catch-up by the writer after {n} deposits"
+        );
+        store.deposit("r1", 1, "d", T0 + n).await.unwrap();
+        n += 1;
+    }
+    let (passes, _) = store.write_times().unwrap().since(&before).checkpoints();
+    assert!(
+        passes >= 3,
+        "{passes} passes before the catch-up ({n} deposits)"
+    );
+    // The next transaction starts the WAL over.
+    store.deposit("r1", 1, "d", T0 + n).await.unwrap();
+    assert_ne!(wal_seq(&path), first_seq, "the WAL did not start over");
+    assert_eq!(store.balance("r1").await.unwrap().available, n + 1);
+}

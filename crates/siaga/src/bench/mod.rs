@@ -9,6 +9,7 @@
 
 mod backlog;
 mod sims;
+mod stages;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -164,9 +165,12 @@ struct Rig {
     sims: Vec<SimProc>,
     arrivals: Arc<Arrivals>,
     store: Arc<dyn Store>,
+    /// The switch's engine: its order-path stamps for the open loop's breakdown.
+    engine: Arc<crate::engine::Engine>,
     http: reqwest::Client,
     counter: AtomicU64,
-    _dir: tempfile::TempDir,
+    /// Holds the SQLite database (removed with the rig).
+    dir: tempfile::TempDir,
     /// The PostgreSQL schema the run uses, dropped with the rig.
     _schema: Option<siaga_store::ScratchSchema>,
     stop: watch::Sender<bool>,
@@ -369,6 +373,7 @@ async fn rig(pg: Option<&str>) -> anyhow::Result<Rig> {
     .await?;
     ops::deposit(store.as_ref(), &creds.id, 900_000_000_000, "bench", 0).await?;
     let app = App::new(settings, store.clone(), Arc::new(SystemClock))?;
+    let engine = app.engine.clone();
     let (tx, rx) = watch::channel(false);
     let server = tokio::spawn(crate::server::run(app, listener, rx));
     Ok(Rig {
@@ -377,12 +382,13 @@ async fn rig(pg: Option<&str>) -> anyhow::Result<Rig> {
         sims,
         arrivals,
         store,
+        engine,
         http: reqwest::Client::builder()
             .pool_max_idle_per_host(BURST_CLIENTS)
             .redirect(reqwest::redirect::Policy::none())
             .build()?,
         counter: AtomicU64::new(0),
-        _dir: dir,
+        dir,
         _schema: schema,
         stop: tx,
         server: Mutex::new(Some(server)),
@@ -509,34 +515,52 @@ async fn closed_loop(rig: &Arc<Rig>, duration: Duration, kill_at: Option<Duratio
     }
 }
 
-/// Open loop at `rate`/s for `duration`: latency from the scheduled send to the callback.
-/// Each order's task is started at its slot (not all up front, which would hold every
-/// future of the phase in memory); if starting falls behind, the delay still counts.
-async fn open_loop(rig: &Arc<Rig>, rate: f64, duration: Duration) -> Vec<f64> {
+/// Open loop at `rate`/s for `duration`: each order's scheduled send, `POST`, answer and
+/// final callback (latency counts from the scheduled send). Each order's task is started at
+/// its slot (not all up front, which would hold every future of the phase in memory) by a
+/// thread that sleeps until then: the runtime's timer steps by whole milliseconds, and
+/// that lag (about 1 ms) would count against the switch. If starting falls behind (the
+/// runtime busy), the delay still counts.
+async fn open_loop(rig: &Arc<Rig>, rate: f64, duration: Duration) -> Vec<stages::Timed> {
     let n = (rate * duration.as_secs_f64()).max(1.0) as u64;
     let gap = Duration::from_secs_f64(1.0 / rate.max(1.0));
     let start = Instant::now();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    for i in 0..n {
-        let at = start + gap * i as u32;
-        tokio::time::sleep_until(at.into()).await;
-        let (rig, tx) = (rig.clone(), tx.clone());
-        tokio::spawn(async move {
-            let latency = async {
-                let id = rig.place().await?;
-                let (arrived, _) = rig
-                    .final_of(&id, Instant::now() + Duration::from_secs(30))
-                    .await?;
-                Some(arrived.duration_since(at).as_secs_f64() * 1000.0)
-            };
-            let _ = tx.send(latency.await);
-        });
-    }
-    drop(tx);
+    let runtime = tokio::runtime::Handle::current();
+    let rig = rig.clone();
+    let pacer = tokio::task::spawn_blocking(move || {
+        for i in 0..n {
+            let at = start + gap * i as u32;
+            if let Some(wait) = at.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            let (rig, tx) = (rig.clone(), tx.clone());
+            runtime.spawn(async move {
+                let timed = async {
+                    let sent = Instant::now();
+                    let id = rig.place().await?;
+                    let answered = Instant::now();
+                    let (arrived, _) = rig
+                        .final_of(&id, Instant::now() + Duration::from_secs(30))
+                        .await?;
+                    Some(stages::Timed {
+                        id,
+                        at,
+                        sent,
+                        answered,
+                        arrived,
+                    })
+                };
+                let _ = tx.send(timed.await);
+            });
+        }
+    });
     let mut out = Vec::with_capacity(n as usize);
-    while let Some(ms) = rx.recv().await {
-        out.extend(ms);
+    // Ends once the pacer and every order's task have let go of the sender.
+    while let Some(t) = rx.recv().await {
+        out.extend(t);
     }
+    let _ = pacer.await;
     out
 }
 
@@ -640,8 +664,14 @@ pub async fn run(
     let orders_per_s = max.succeeded as f64 / max.secs;
     let per_order_us = |ms: f64| (ms * 1000.0 / (max.succeeded.max(1) as f64)).round();
     let (writes0, open_start) = (rig.store.write_times(), Instant::now());
-    let mut lat = open_loop(&rig, orders_per_s / 2.0, phase).await;
+    rig.engine.trace.start();
+    let timed = open_loop(&rig, orders_per_s / 2.0, phase).await;
+    let open_stages = stages::breakdown(&timed, &rig.engine.trace.stop());
     let store_open = store_writes(&rig, writes0, open_start.elapsed().as_secs_f64());
+    let mut lat: Vec<f64> = timed
+        .iter()
+        .map(|t| t.arrived.duration_since(t.at).as_secs_f64() * 1000.0)
+        .collect();
     let (p50, p99) = (percentile(&mut lat, 0.5), percentile(&mut lat, 0.99));
     // The simulators answer at once, so the supplier's own time is taken as zero and
     // overhead_p99 equals the end-to-end p99: an upper bound on what siaga adds.
@@ -655,6 +685,11 @@ pub async fn run(
     let fo = closed_loop(&rig, phase, Some(phase / 3)).await;
     // Before the analysis below, which reads every order of the phase back from the store.
     let rss = rss.finish();
+    // The WAL file never shrinks while the store is open: its size is the longest the WAL
+    // grew (none on PostgreSQL).
+    let wal_mb = std::fs::metadata(rig.dir.path().join("bench.db-wal"))
+        .ok()
+        .map(|m| (m.len() as f64 / 1e5).round() / 10.0);
     let (failover_ms, double, verify_problems) = after_failover(&rig, &fo).await?;
     let mut out = json!({
         "store": if store.is_some() { "postgres" } else { "sqlite" },
@@ -685,9 +720,13 @@ pub async fn run(
         "rss_mb_series": rss["series"],
         "store_closed_loop": store_closed,
         "store_open_loop": store_open,
+        // The open loop's orders split by stage along their path (p50, p99, and the mean
+        // over the slowest 1 %): where the latency goes.
+        "open_loop_stages": open_stages,
         "backlog_drain_per_s": backlog.drain_per_s.round(),
         "backlog_drain_ratio": (backlog.drain_per_s / orders_per_s.max(1.0) * 100.0).round() / 100.0,
         "store_backlog": store_backlog,
+        "wal_file_mb": wal_mb,
         "duration_s": duration.as_secs_f64(),
         "concurrency": CONCURRENCY,
     });
@@ -732,6 +771,14 @@ fn store_writes(rig: &Rig, before: Option<siaga_store::WriteTimesSnapshot>, secs
         "write_in_commit_ms_p99": ms(span.in_commit_ms(0.99)),
         "write_wait_sync_ms_p50": ms(span.wait_sync_ms(0.5)),
         "write_wait_sync_ms_p99": ms(span.wait_sync_ms(0.99)),
+        // WAL checkpoints: passes off the writer's path, and those the writer ran itself
+        // (each held up its next transaction).
+        "checkpoints_per_s": per_s(span.checkpoints().0),
+        "checkpoint_ms_p50": ms(span.checkpoint_ms(0.5)),
+        "checkpoint_ms_p99": ms(span.checkpoint_ms(0.99)),
+        "writer_checkpoints": span.checkpoints().1,
+        "writer_checkpoint_ms_p50": ms(span.writer_checkpoint_ms(0.5)),
+        "writer_checkpoint_ms_p99": ms(span.writer_checkpoint_ms(0.99)),
     })
 }
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 use siaga_store::OutboxItem;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::trace::Stage;
 use super::Engine;
 use crate::webhook;
 use crate::wire;
@@ -230,6 +231,9 @@ pub async fn deliverer(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>)
                 match fresh {
                     // Poll 0: left alone if in flight or delivered since the last poll.
                     Some(item) => {
+                        if let Some(id) = &item.order_id {
+                            engine.trace.mark(id, Stage::CallbackTaken);
+                        }
                         let now = tracker.lock().ok().and_then(|mut t| t.take_fresh(item));
                         if let Some(item) = now {
                             spawn_delivery(&engine, &tracker, &starter, item);
@@ -486,6 +490,7 @@ async fn attempt(engine: &Engine, item: &OutboxItem) -> Result<(), String> {
     let ts = engine.now() / 1000;
     let sig = webhook::sign(&reseller.webhook_secret, &item.msg_id, ts, &body)
         .map_err(|e| e.to_string())?;
+    engine.trace.mark(order_id, Stage::CallbackSent);
     let resp = engine
         .client
         .post(&item.target)

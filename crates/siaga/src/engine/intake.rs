@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use siaga_store::{Intake, NewAttempt, NewOrder};
 
+use super::trace::Stage;
 use super::{Engine, Started};
 use crate::config::{Product, Route};
 use crate::health::Permit;
@@ -18,6 +19,7 @@ use crate::keys;
 pub async fn take(engine: Arc<Engine>, new: NewOrder) -> Result<Intake, siaga_store::StoreError> {
     // Right after a start, the kept supplier prices first (immediate afterwards).
     engine.prices_loaded().await;
+    engine.trace.mark(&new.order_id, Stage::IntakeBegan);
     let first = engine
         .settings
         .get()
@@ -31,6 +33,7 @@ pub async fn take(engine: Arc<Engine>, new: NewOrder) -> Result<Intake, siaga_st
         None => (engine.store.create_order(new).await?, None),
     };
     if let Intake::Created(o) = &intake {
+        engine.trace.mark(&o.id, Stage::IntakeDurable);
         match started {
             Some((attempt, permit)) => engine.dispatch_started(Started {
                 order: o.clone(),

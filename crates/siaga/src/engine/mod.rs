@@ -15,6 +15,7 @@ pub mod intake;
 pub mod process;
 pub mod slots;
 pub mod step;
+pub mod trace;
 pub mod upkeep;
 pub mod waiting;
 
@@ -79,6 +80,8 @@ pub struct Engine {
     pub outbox_fed: AtomicBool,
     /// Orders waiting for a concurrency slot ([`slots`]).
     waiting: Mutex<waiting::Lines>,
+    /// Stamps along the order path, kept while `siaga bench` asks ([`trace`]).
+    pub trace: trace::Trace,
     /// When each supplier's price list was last fetched (Digiflazz allows once per 5 min).
     pub last_price_sync: Mutex<HashMap<String, i64>>,
     /// True once the supplier prices kept in the store (price lists, learnt charges) are
@@ -123,6 +126,7 @@ impl Engine {
             outbox_kick: Notify::new(),
             outbox_fed: AtomicBool::new(false),
             waiting: Mutex::default(),
+            trace: trace::Trace::default(),
             last_price_sync: Mutex::default(),
             prices_loaded: watch::channel(false).0,
         };

@@ -6,6 +6,7 @@ use siaga_store::{Attempt, ChangeOrder, Order, OrderChange, Transition};
 use siaga_suppliers::{Adapter, Reply, TopupRequest};
 
 use super::step::{self, After, Choice, Routes, Step};
+use super::trace::Stage;
 use super::{decide, intake, slots, Engine, Started};
 use crate::config::{Product, Route};
 use crate::health::Permit;
@@ -65,9 +66,11 @@ async fn send(
         sku: &attempt.sku,
         destination: &order.destination,
     };
+    engine.trace.mark(&order.id, Stage::SupplierSent);
     let sent = std::time::Instant::now();
     let reply = adapter.topup(&req).await;
     let took = sent.elapsed().as_millis() as i64;
+    engine.trace.mark(&order.id, Stage::SupplierReplied);
     engine.health.record(permit, &attempt.sku, &reply, took);
     heard(engine, &order, &attempt, &reply, decide::Source::Reply).await;
     let mut order = order;
@@ -84,7 +87,9 @@ async fn send(
         engine.now(),
     );
     debug_assert!(settle.state != siaga_store::AttemptState::Sending);
-    Ok(match engine.store.settle_attempt(settle).await? {
+    let settled = engine.store.settle_attempt(settle).await?;
+    engine.trace.mark(&order.id, Stage::SettleDurable);
+    Ok(match settled {
         Transition::Done(o) => match step::after_settle(&o) {
             After::Final => {
                 engine.order_final(&o);
