@@ -492,11 +492,43 @@ fn apply_change(
             .execute(params![o.id, code.as_str(), now])?;
         }
     }
-    let after = by_id(c, &o.id)?.ok_or_else(|| StoreError::NotFound(o.id.clone()))?;
+    // The row as the statements above left it, without reading it back.
+    let after = changed(o, change, now);
     if rules::finishes(change) {
         enqueue_callback(c, &after, now)?;
     }
     Ok(after)
+}
+
+/// `o` (as read in this transaction) after [`apply_change`]'s statements for `change` at
+/// `now`: the same columns, set the same way (a test reads the rows back to compare).
+fn changed(o: &Order, change: &OrderChange, now: i64) -> Order {
+    let mut after = o.clone();
+    after.version += 1;
+    after.updated_at = now;
+    let (stage, next) = match change {
+        OrderChange::Dispatch { at } => (Some(Stage::Dispatching), Some(*at)),
+        OrderChange::Await { at } => (Some(Stage::AwaitingSupplier), Some(*at)),
+        OrderChange::Queue { at } => {
+            after.round += 1;
+            (Some(Stage::Queued), Some(*at))
+        }
+        OrderChange::ManualReview => (Some(Stage::ManualReview), None),
+        OrderChange::Hold { at } => (Some(Stage::Queued), Some(*at)),
+        OrderChange::Succeed { sn } => {
+            after.status = OrderStatus::Success;
+            after.serial_number = Some(sn.clone());
+            (None, None)
+        }
+        OrderChange::Fail { code } => {
+            after.status = OrderStatus::Failed;
+            after.failure_code = Some(*code);
+            (None, None)
+        }
+    };
+    after.stage = stage;
+    after.next_action_at = next;
+    after
 }
 
 /// Executes the callback rule: reads the reseller's callback URL and writes the message

@@ -28,6 +28,7 @@ mod secrets;
 mod sqlite_backup;
 mod sqlite_durable;
 mod sqlite_migrations;
+mod sqlite_orders;
 mod sqlite_secrets;
 mod sqlite_verify;
 mod sqlite_writer;
