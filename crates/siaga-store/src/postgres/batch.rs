@@ -171,9 +171,12 @@ impl Batcher {
             let failed = res.is_err();
             match t.end(res).await {
                 Ended::Done(v, fed) => done.push((job, Ok(v), fed)),
-                Ended::Failed(e) if !closed(&tx) && !matches!(e, StoreError::OutcomeUnknown(_)) => {
+                // Its savepoint's RELEASE went unanswered: its writes may be in the
+                // transaction, so it is never run again blind; it is read back.
+                Ended::Failed(e @ StoreError::OutcomeUnknown(_)) => {
                     done.push((job, Err(e), Vec::new()))
                 }
+                Ended::Failed(e) if !closed(&tx) => done.push((job, Err(e), Vec::new())),
                 // A deadlock or serialization failure of its own (rolled back to its
                 // savepoint), or the connection lost: it runs again alone.
                 Ended::Again(_) | Ended::Failed(_) => retry.push(job),
@@ -218,7 +221,9 @@ impl Batcher {
                 let why = format!("batch commit unanswered: {e}");
                 for (job, res, _) in done {
                     let ran = match res {
-                        Ok(_) => Ran::Done(Err(StoreError::OutcomeUnknown(why.clone()))),
+                        Ok(_) | Err(StoreError::OutcomeUnknown(_)) => {
+                            Ran::Done(Err(StoreError::OutcomeUnknown(why.clone())))
+                        }
                         // Rolled back to its savepoint before the COMMIT: not in it.
                         Err(_) => Ran::Alone,
                     };
